@@ -1,0 +1,139 @@
+/* shim.h - what the shim's files share: the real allocator behind us, the
+ * process-wide state, and the per-thread state the hot path lives on.
+ *
+ * Data flow inside the shim: an interposed call (shim_malloc.c) captures its
+ * stack (stack.c), encodes a record into the calling thread's current chunk
+ * (emit.c), and the chunk is a slot of the mmap'd trace file (spool.c). */
+#ifndef HEAPSNAP_SHIM_H
+#define HEAPSNAP_SHIM_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "../trace/trace_format.h"
+
+#define SHIM_HOT __attribute__((always_inline)) inline
+#define SHIM_COLD __attribute__((noinline, cold))
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+#define SHIM_EXPORT __attribute__((visibility("default")))
+
+#ifdef NDEBUG
+#define shim_assert(x) ((void)0)
+#else
+void shim_assert_fail(const char *expr, const char *file, int line) __attribute__((noreturn));
+#define shim_assert(x) ((x) ? (void)0 : shim_assert_fail(#x, __FILE__, __LINE__))
+#endif
+
+struct shim_real {
+    void *(*malloc)(size_t);
+    void (*free)(void *);
+    void *(*calloc)(size_t, size_t);
+    void *(*realloc)(void *, size_t);
+    void *(*reallocarray)(void *, size_t, size_t);
+    int (*posix_memalign)(void **, size_t, size_t);
+    void *(*aligned_alloc)(size_t, size_t);
+    void *(*memalign)(size_t, size_t);
+    void *(*valloc)(size_t);
+    void *(*pvalloc)(size_t);
+};
+extern struct shim_real shim_real;
+
+enum shim_state { SHIM_UNINIT = 0, SHIM_INITIALIZING, SHIM_ACTIVE, SHIM_OFF };
+extern _Atomic int shim_state;
+
+/* Settings read once from the environment (see docs/DESIGN.md). */
+struct shim_config {
+    unsigned frames;      /* user frames kept per stack, 1..65535 */
+    bool follow;          /* trace fork children and exec'd programs */
+    pid_t parent_packs;   /* `heapsnap run` packs this pid's traces itself */
+    uint64_t session;
+    char output_dir[1024];
+    char output_file[1024]; /* claimed by the first process that starts */
+};
+extern struct shim_config shim_config;
+
+/* Per-thread state. initial-exec TLS: reading it never calls into the loader
+ * (or malloc), which the general-dynamic model may do on first access. */
+struct shim_thread {
+    int in_shim;        /* >0 while heapsnap's own code runs: its allocations pass through */
+    uint32_t stream;    /* 0 until the thread's first event */
+    uint32_t tid;
+    uint32_t seq;       /* chunks taken so far */
+    uint32_t generation;/* shim_generation when this state was set up */
+    struct chunk_header *chunk;
+    uint8_t *pos, *end;
+    uint64_t last_ticks;
+    uint64_t last_ptr;
+    void **deep_buf;    /* stack buffer for --frames beyond the on-stack size */
+};
+extern __thread struct shim_thread shim_tls __attribute__((tls_model("initial-exec")));
+
+/* Bumped in a fork child: per-thread and per-stack state of an older
+ * generation belongs to the parent's trace. */
+extern _Atomic uint32_t shim_generation;
+
+/* shim_init.c */
+void shim_init(void);
+void shim_finish(uint32_t how, int code, bool pack);
+void shim_open_trace(void);
+pid_t shim_traced_pid(void);
+
+/* arena.c: heapsnap's own memory, never from the intercepted allocator. */
+void *arena_alloc(size_t size);
+
+/* clock.h-ish: ticks are the trace's time unit. */
+static SHIM_HOT uint64_t shim_ticks(void)
+{
+#if defined(__x86_64__)
+    unsigned aux;
+    return __builtin_ia32_rdtscp(&aux); /* rdtscp: not before earlier loads, so after-call stamps order reuse */
+#else
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+#endif
+}
+uint64_t shim_mono_ns(void);
+
+/* spool.c: the trace file. */
+int spool_create(const char *path, const struct trace_header *hdr);
+struct chunk_header *spool_take_slot(void);
+struct trace_header *spool_header(void);
+const char *spool_path(void);
+void spool_forget(void); /* fork child: drop the parent's mappings */
+void spool_count_lost(uint32_t n);
+
+/* emit.c: per-thread record writer. */
+bool emit_prepare(struct shim_thread *t, size_t need);
+static SHIM_HOT void emit_commit(struct shim_thread *t, uint8_t *end_of_record)
+{
+    t->pos = end_of_record;
+    /* The release store is what makes the record durable: a reader (or the
+     * packer after SIGKILL) trusts exactly raw_len bytes. */
+    atomic_store_explicit((_Atomic uint32_t *)&t->chunk->raw_len,
+                          (uint32_t)(end_of_record - (uint8_t *)(t->chunk + 1)), memory_order_release);
+}
+void emit_bytes_record(struct shim_thread *t, uint8_t type, const void *a, size_t alen);
+void emit_process_record(struct shim_thread *t);
+void emit_exec(const char *path);
+
+/* stack.c */
+uint32_t stack_capture(struct shim_thread *t);
+void stack_init(void);
+
+/* modules.c */
+void modules_init(void);
+void modules_refresh(struct shim_thread *t, bool force);
+void modules_reset(void);
+extern uintptr_t shim_own_lo, shim_own_hi; /* our own code: never a call site */
+static SHIM_HOT bool modules_is_own_ip(uintptr_t ip) { return ip - shim_own_lo < shim_own_hi - shim_own_lo; }
+
+/* shim_process.c */
+void process_install_hooks(void);
+void process_strip_preload(void);
+
+#endif

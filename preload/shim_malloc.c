@@ -1,0 +1,242 @@
+/* shim_malloc.c - the interposed malloc family: the hot path.
+ *
+ * Per call: the real allocator, one stack capture, one record appended to the
+ * calling thread's own chunk. No lock, no syscall, no shared write, no
+ * allocation. Frees are stamped and recorded *before* the real free, and
+ * allocations after the real call returns, so when a freed address is reused on
+ * another thread the free always sorts first (docs/DESIGN.md, "ordering").
+ *
+ * Until the real functions are resolved (dlsym may itself call calloc), calls
+ * are served from a small static pool that is never freed. */
+#include "shim.h"
+#include "../trace/varint.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ---- bootstrap pool ---------------------------------------------------- */
+
+#define BOOT_POOL_SIZE (256u * 1024u)
+static _Alignas(64) uint8_t boot_pool[BOOT_POOL_SIZE];
+static _Atomic size_t boot_used;
+
+struct boot_header {
+    size_t size;
+    size_t pad;
+};
+
+static void *boot_alloc(size_t size, size_t align)
+{
+    if (align < 16) align = 16;
+    size_t need = sizeof(struct boot_header) + size + align;
+    size_t off = atomic_fetch_add(&boot_used, need);
+    if (off + need > BOOT_POOL_SIZE) return NULL;
+    uintptr_t p = (uintptr_t)boot_pool + off + sizeof(struct boot_header);
+    p = (p + align - 1) & ~(uintptr_t)(align - 1);
+    ((struct boot_header *)p)[-1].size = size;
+    return (void *)p; /* the pool is zero and never reused: calloc-ready */
+}
+
+static SHIM_HOT bool boot_owns(const void *p)
+{
+    return (uintptr_t)p - (uintptr_t)boot_pool < BOOT_POOL_SIZE;
+}
+
+/* ---- deciding whether to record ---------------------------------------- */
+
+SHIM_COLD static bool should_record_slow(struct shim_thread *t)
+{
+    if (t->in_shim) return false; /* our own allocation, or init's dlsym */
+    int s = atomic_load(&shim_state);
+    if (s == SHIM_UNINIT) {
+        shim_init();
+        s = atomic_load(&shim_state);
+    }
+    while (s == SHIM_INITIALIZING) {
+        sched_yield();
+        s = atomic_load(&shim_state);
+    }
+    return s == SHIM_ACTIVE;
+}
+
+static SHIM_HOT bool should_record(struct shim_thread *t)
+{
+    if (likely(atomic_load_explicit(&shim_state, memory_order_acquire) == SHIM_ACTIVE)) return t->in_shim == 0;
+    return should_record_slow(t);
+}
+
+static SHIM_HOT uint64_t ticks_after(const struct shim_thread *t, uint64_t now)
+{
+    /* rdtscp is synchronized across cores here, but a migration must never
+     * make a delta negative. */
+    return now < t->last_ticks ? t->last_ticks : now;
+}
+
+/* ---- records ----------------------------------------------------------- */
+
+static SHIM_HOT void record_alloc(struct shim_thread *t, void *p, size_t size, enum alloc_fn fn)
+{
+    t->in_shim++;
+    uint32_t stack = stack_capture(t);
+    if (likely(emit_prepare(t, 1 + 5 * VARINT_MAX))) {
+        uint8_t *w = t->pos;
+        *w++ = REC_ALLOC;
+        uint64_t now = ticks_after(t, shim_ticks());
+        w = varint_put(w, now - t->last_ticks);
+        t->last_ticks = now;
+        w = varint_put_signed(w, (int64_t)((uintptr_t)p - t->last_ptr));
+        t->last_ptr = (uintptr_t)p;
+        w = varint_put(w, size);
+        w = varint_put(w, stack);
+        w = varint_put(w, fn);
+        emit_commit(t, w);
+    }
+    t->in_shim--;
+}
+
+static SHIM_HOT void record_free(struct shim_thread *t, void *p, uint64_t stamp)
+{
+    t->in_shim++;
+    if (likely(emit_prepare(t, 1 + 2 * VARINT_MAX))) {
+        uint8_t *w = t->pos;
+        *w++ = REC_FREE;
+        uint64_t now = ticks_after(t, stamp);
+        w = varint_put(w, now - t->last_ticks);
+        t->last_ticks = now;
+        w = varint_put_signed(w, (int64_t)((uintptr_t)p - t->last_ptr));
+        t->last_ptr = (uintptr_t)p;
+        emit_commit(t, w);
+    }
+    t->in_shim--;
+}
+
+/* A successful realloc is one record with two stamps: the free half taken
+ * before the call, the allocation half after it. */
+static void record_realloc(struct shim_thread *t, uint64_t before, void *old, void *p, size_t size)
+{
+    t->in_shim++;
+    uint32_t stack = stack_capture(t);
+    if (likely(emit_prepare(t, 1 + 6 * VARINT_MAX))) {
+        uint8_t *w = t->pos;
+        *w++ = REC_REALLOC;
+        before = ticks_after(t, before);
+        uint64_t after = shim_ticks();
+        if (after < before) after = before;
+        w = varint_put(w, before - t->last_ticks);
+        w = varint_put_signed(w, (int64_t)((uintptr_t)old - t->last_ptr));
+        w = varint_put(w, after - before);
+        w = varint_put_signed(w, (int64_t)((uintptr_t)p - (uintptr_t)old));
+        w = varint_put(w, size);
+        w = varint_put(w, stack);
+        t->last_ticks = after;
+        t->last_ptr = (uintptr_t)p;
+        emit_commit(t, w);
+    }
+    t->in_shim--;
+}
+
+/* ---- the interposed functions ------------------------------------------ */
+
+SHIM_EXPORT void *malloc(size_t size)
+{
+    struct shim_thread *t = &shim_tls;
+    bool rec = should_record(t);
+    if (unlikely(!shim_real.malloc)) return boot_alloc(size, 16);
+    void *p = shim_real.malloc(size);
+    if (rec && likely(p)) record_alloc(t, p, size, FN_MALLOC);
+    return p;
+}
+
+SHIM_EXPORT void free(void *p)
+{
+    if (!p || unlikely(boot_owns(p))) return;
+    struct shim_thread *t = &shim_tls;
+    if (should_record(t)) record_free(t, p, shim_ticks());
+    if (likely(shim_real.free)) shim_real.free(p);
+}
+
+SHIM_EXPORT void *calloc(size_t n, size_t size)
+{
+    struct shim_thread *t = &shim_tls;
+    bool rec = should_record(t);
+    size_t total;
+    if (unlikely(!shim_real.calloc)) {
+        if (__builtin_mul_overflow(n, size, &total)) return NULL;
+        return boot_alloc(total, 16);
+    }
+    void *p = shim_real.calloc(n, size);
+    if (rec && likely(p)) record_alloc(t, p, n * size, FN_CALLOC);
+    return p;
+}
+
+static void *realloc_common(void *old, size_t size, enum alloc_fn fn, size_t n, size_t elem)
+{
+    struct shim_thread *t = &shim_tls;
+    if (unlikely(boot_owns(old))) {
+        /* Moving out of the bootstrap pool: a fresh, recorded allocation. */
+        void *p = malloc(size);
+        size_t had = ((struct boot_header *)old)[-1].size;
+        if (p) memcpy(p, old, had < size ? had : size);
+        return p;
+    }
+    bool rec = should_record(t);
+    if (unlikely(!shim_real.realloc)) {
+        void *p = boot_alloc(size, 16);
+        return p;
+    }
+    uint64_t before = rec ? shim_ticks() : 0;
+    void *p = fn == FN_REALLOCARRAY ? shim_real.reallocarray(old, n, elem) : shim_real.realloc(old, size);
+    if (!rec) return p;
+    if (p) {
+        if (old) record_realloc(t, before, old, p, size);
+        else record_alloc(t, p, size, fn);
+    } else if (old && size == 0 && fn == FN_REALLOC) {
+        record_free(t, old, before); /* glibc: realloc(p, 0) frees p */
+    }
+    return p;
+}
+
+SHIM_EXPORT void *realloc(void *old, size_t size) { return realloc_common(old, size, FN_REALLOC, 0, 0); }
+
+SHIM_EXPORT void *reallocarray(void *old, size_t n, size_t elem)
+{
+    size_t size;
+    if (__builtin_mul_overflow(n, elem, &size)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (!shim_real.reallocarray && shim_real.realloc) return realloc_common(old, size, FN_REALLOC, 0, 0);
+    return realloc_common(old, size, FN_REALLOCARRAY, n, elem);
+}
+
+SHIM_EXPORT int posix_memalign(void **out, size_t align, size_t size)
+{
+    struct shim_thread *t = &shim_tls;
+    bool rec = should_record(t);
+    if (unlikely(!shim_real.posix_memalign)) {
+        *out = boot_alloc(size, align);
+        return *out ? 0 : ENOMEM;
+    }
+    int rc = shim_real.posix_memalign(out, align, size);
+    if (rec && rc == 0) record_alloc(t, *out, size, FN_POSIX_MEMALIGN);
+    return rc;
+}
+
+/* The aligned family shares one shape: (alignment, size) or (size). */
+#define SHIM_ALIGNED(name, fn, params, args, align_expr, size_expr)                                                \
+    SHIM_EXPORT void *name params                                                                                 \
+    {                                                                                                             \
+        struct shim_thread *t = &shim_tls;                                                                        \
+        bool rec = should_record(t);                                                                              \
+        if (unlikely(!shim_real.name)) return boot_alloc(size_expr, align_expr);                                  \
+        void *p = shim_real.name args;                                                                            \
+        if (rec && likely(p)) record_alloc(t, p, size_expr, fn);                                                  \
+        return p;                                                                                                 \
+    }
+
+SHIM_ALIGNED(aligned_alloc, FN_ALIGNED_ALLOC, (size_t align, size_t size), (align, size), align, size)
+SHIM_ALIGNED(memalign, FN_MEMALIGN, (size_t align, size_t size), (align, size), align, size)
+SHIM_ALIGNED(valloc, FN_VALLOC, (size_t size), (size), 4096, size)
+SHIM_ALIGNED(pvalloc, FN_PVALLOC, (size_t size), (size), 4096, size)

@@ -1,0 +1,211 @@
+/* shim_process.c - the process around the allocator: how it ends (return from
+ * main, exit, _exit, fatal signals), fork children, exec, and --no-follow.
+ *
+ * The trace is durable at every moment (spool.c); what is recorded here is
+ * only *how* the process ended, written into the trace header. */
+#include "shim.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+void shim_reset_after_fork(void);
+
+static int exit_status;
+static bool exit_status_known;
+
+static void note_exit(int status)
+{
+    exit_status = status;
+    exit_status_known = true;
+}
+
+/* ---- main's return value: glibc calls exit() internally, out of reach -- */
+
+typedef int (*main_fn)(int, char **, char **);
+static main_fn real_main;
+
+static int main_wrapper(int argc, char **argv, char **envp)
+{
+    int rc = real_main(argc, argv, envp);
+    note_exit(rc);
+    return rc;
+}
+
+SHIM_EXPORT int __libc_start_main(main_fn main, int argc, char **argv, void (*init)(void), void (*fini)(void),
+                                  void (*rtld_fini)(void), void *stack_end)
+{
+    int (*real)(main_fn, int, char **, void (*)(void), void (*)(void), void (*)(void), void *) =
+        (__typeof__(real))dlsym(RTLD_NEXT, "__libc_start_main");
+    real_main = main;
+    return real(main_wrapper, argc, argv, init, fini, rtld_fini, stack_end);
+}
+
+SHIM_EXPORT void exit(int status)
+{
+    static void (*real)(int) __attribute__((noreturn));
+    note_exit(status);
+    if (!real) real = (__typeof__(real))dlsym(RTLD_NEXT, "exit");
+    real(status);
+}
+
+__attribute__((destructor)) static void shim_destructor(void)
+{
+    if (atomic_load(&shim_state) != SHIM_ACTIVE) return;
+    shim_finish(exit_status_known ? END_EXIT : END_EXIT_NOCODE, exit_status, true);
+}
+
+/* _exit skips destructors, so it finishes the trace itself. It must not call
+ * dlsym: a vfork child runs on our memory and may call it. */
+static __attribute__((noreturn)) void underscore_exit(int status)
+{
+    if (atomic_load(&shim_state) == SHIM_ACTIVE) shim_finish(END_UNDERSCORE_EXIT, status, true);
+    for (;;) syscall(SYS_exit_group, status);
+}
+
+SHIM_EXPORT void _exit(int status) { underscore_exit(status); }
+SHIM_EXPORT void _Exit(int status) { underscore_exit(status); }
+
+/* ---- fatal signals ----------------------------------------------------- */
+
+static const int fatal_signals[] = {SIGSEGV, SIGBUS,  SIGILL,  SIGFPE,  SIGABRT, SIGTRAP, SIGSYS,  SIGTERM,
+                                    SIGINT,  SIGHUP,  SIGQUIT, SIGPIPE, SIGALRM, SIGXCPU, SIGXFSZ, SIGUSR1,
+                                    SIGUSR2};
+
+/* Installed only where the disposition is the default, with SA_RESETHAND: the
+ * program's own handlers replace ours, and re-raising ends the process exactly
+ * as the default would (same signal, same core dump). Writes only the header. */
+static void on_fatal_signal(int sig)
+{
+    int saved = errno;
+    shim_finish(END_SIGNAL, sig, false);
+    raise(sig);
+    errno = saved;
+}
+
+static void on_fork_child(void)
+{
+    if (atomic_load(&shim_state) != SHIM_ACTIVE) return;
+    spool_forget();
+    if (!shim_config.follow) {
+        atomic_store(&shim_state, SHIM_OFF);
+        return;
+    }
+    shim_tls.in_shim++;
+    shim_reset_after_fork();
+    shim_open_trace();
+    shim_tls.in_shim--;
+}
+
+/* ---- exec: resolved at init, so a vfork child never needs the loader ---- */
+
+static int (*real_execve)(const char *, char *const[], char *const[]);
+static int (*real_execvpe)(const char *, char *const[], char *const[]);
+
+static void note_exec(const char *path)
+{
+    if (getpid() == shim_traced_pid()) emit_exec(path);
+}
+
+SHIM_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+{
+    note_exec(path);
+    return real_execve(path, argv, envp);
+}
+
+SHIM_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+    note_exec(file);
+    return real_execvpe(file, argv, envp);
+}
+
+SHIM_EXPORT int execv(const char *path, char *const argv[]) { return execve(path, argv, environ); }
+SHIM_EXPORT int execvp(const char *file, char *const argv[]) { return execvpe(file, argv, environ); }
+
+/* execl and friends: collect the variadic arguments on our stack. */
+#define COLLECT_ARGS(first, ap, argv)                                                                               \
+    size_t n_ = 1;                                                                                                  \
+    va_start(ap, first);                                                                                            \
+    while (va_arg(ap, char *)) n_++;                                                                                \
+    va_end(ap);                                                                                                     \
+    char *argv[n_ + 1];                                                                                             \
+    argv[0] = (char *)first;                                                                                        \
+    va_start(ap, first);                                                                                            \
+    for (size_t i_ = 1; i_ <= n_; i_++) argv[i_] = va_arg(ap, char *);
+
+SHIM_EXPORT int execl(const char *path, const char *arg, ...)
+{
+    va_list ap;
+    COLLECT_ARGS(arg, ap, argv)
+    va_end(ap);
+    return execve(path, argv, environ);
+}
+
+SHIM_EXPORT int execlp(const char *file, const char *arg, ...)
+{
+    va_list ap;
+    COLLECT_ARGS(arg, ap, argv)
+    va_end(ap);
+    return execvpe(file, argv, environ);
+}
+
+SHIM_EXPORT int execle(const char *path, const char *arg, ...)
+{
+    va_list ap;
+    COLLECT_ARGS(arg, ap, argv)
+    char *const *envp = va_arg(ap, char *const *);
+    va_end(ap);
+    return execve(path, argv, envp);
+}
+
+void process_install_hooks(void)
+{
+    real_execve = (__typeof__(real_execve))dlsym(RTLD_NEXT, "execve");
+    real_execvpe = (__typeof__(real_execvpe))dlsym(RTLD_NEXT, "execvpe");
+    static bool atfork_done;
+    if (!atfork_done) {
+        pthread_atfork(NULL, NULL, on_fork_child);
+        atfork_done = true;
+    }
+    for (size_t i = 0; i < sizeof fatal_signals / sizeof *fatal_signals; i++) {
+        struct sigaction old;
+        if (sigaction(fatal_signals[i], NULL, &old) != 0 || old.sa_handler != SIG_DFL) continue;
+        struct sigaction sa = {.sa_handler = on_fatal_signal, .sa_flags = SA_RESETHAND | SA_ONSTACK | SA_RESTART};
+        sigemptyset(&sa.sa_mask);
+        sigaction(fatal_signals[i], &sa, NULL);
+    }
+}
+
+/* --no-follow: remove our library from LD_PRELOAD in place (no allocation),
+ * so programs this one execs run untraced. */
+void process_strip_preload(void)
+{
+    Dl_info self;
+    if (!dladdr((void *)process_strip_preload, &self) || !self.dli_fname) return;
+    const char *base = strrchr(self.dli_fname, '/');
+    base = base ? base + 1 : self.dli_fname;
+    for (char **e = environ; e && *e; e++) {
+        if (strncmp(*e, "LD_PRELOAD=", 11) != 0) continue;
+        char *src = *e + 11, *dst = src;
+        while (*src) {
+            size_t len = strcspn(src, ": ");
+            const char *slash = memrchr(src, '/', len);
+            const char *name = slash ? slash + 1 : src;
+            bool ours = (size_t)(src + len - name) == strlen(base) && strncmp(name, base, strlen(base)) == 0;
+            if (!ours) {
+                if (dst != *e + 11) *dst++ = ':';
+                memmove(dst, src, len);
+                dst += len;
+            }
+            src += len;
+            while (*src == ':' || *src == ' ') src++;
+        }
+        *dst = 0;
+    }
+}

@@ -1,0 +1,130 @@
+/* spool.c - the trace file while the process runs. The file is grown and
+ * mapped in segments (MAP_SHARED), and threads take fixed-size slots from it:
+ * what a thread writes into its slot is in the page cache at once, so it
+ * survives SIGKILL, abort and crashes without any flush.
+ *
+ * Cost model: one shared atomic per slot (64 KiB of records, thousands of
+ * events), one fallocate+mmap per segment. Blocks are reserved with
+ * posix_fallocate before they are mapped, so a full disk stops the trace
+ * cleanly instead of killing the program with SIGBUS. */
+#include "shim.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define SEG_SLOTS 256u /* 16 MiB segments */
+#define SEG_BYTES ((size_t)SEG_SLOTS * TRACE_SLOT_SIZE)
+#define MAX_SEGS 16384u /* 256 GiB of trace */
+
+static int spool_fd = -1;
+static struct trace_header *spool_hdr;
+static char spool_name[4096];
+static _Atomic uint64_t next_slot;
+static _Atomic(uint8_t *) seg_base[MAX_SEGS];
+static _Atomic uint32_t segs_mapped;
+static _Atomic bool spool_full;
+static atomic_flag grow_lock = ATOMIC_FLAG_INIT;
+
+int spool_create(const char *path, const struct trace_header *hdr)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) return -errno;
+    if (posix_fallocate(fd, 0, TRACE_HEADER_SIZE) != 0) {
+        int e = errno ? errno : ENOSPC;
+        close(fd);
+        unlink(path);
+        return -e;
+    }
+    void *h = mmap(NULL, TRACE_HEADER_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (h == MAP_FAILED) {
+        int e = errno;
+        close(fd);
+        unlink(path);
+        return -e;
+    }
+    memcpy(h, hdr, sizeof *hdr);
+    spool_fd = fd;
+    spool_hdr = h;
+    snprintf(spool_name, sizeof spool_name, "%s", path);
+    atomic_store(&next_slot, 0);
+    atomic_store(&segs_mapped, 0);
+    atomic_store(&spool_full, false);
+    return 0;
+}
+
+struct trace_header *spool_header(void) { return spool_hdr; }
+const char *spool_path(void) { return spool_name; }
+
+void spool_count_lost(uint32_t n)
+{
+    if (spool_hdr) atomic_fetch_add_explicit((_Atomic uint32_t *)&spool_hdr->lost_events, n, memory_order_relaxed);
+}
+
+static SHIM_COLD void spool_stop(int err)
+{
+    if (atomic_exchange(&spool_full, true)) return;
+    atomic_fetch_or((_Atomic uint32_t *)&spool_hdr->flags, TRACE_F_TRUNCATED);
+    char msg[512];
+    int n = snprintf(msg, sizeof msg, "heapsnap: cannot grow %s (%s): recording stopped, the trace keeps what came before\n",
+                     spool_name, strerror(err));
+    if (n > 0 && write(2, msg, (size_t)n) < 0) { /* nothing left to tell */
+    }
+}
+
+static SHIM_COLD uint8_t *spool_grow(uint32_t seg)
+{
+    while (atomic_flag_test_and_set_explicit(&grow_lock, memory_order_acquire)) {
+    }
+    uint8_t *base = atomic_load(&seg_base[seg]);
+    for (uint32_t s = atomic_load(&segs_mapped); !base && s <= seg && !atomic_load(&spool_full); s++) {
+        off_t off = (off_t)TRACE_HEADER_SIZE + (off_t)s * (off_t)SEG_BYTES;
+        int err = posix_fallocate(spool_fd, off, (off_t)SEG_BYTES);
+        void *m = err ? MAP_FAILED : mmap(NULL, SEG_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, spool_fd, off);
+        if (m == MAP_FAILED) {
+            spool_stop(err ? err : errno);
+            break;
+        }
+        atomic_store_explicit(&seg_base[s], m, memory_order_release);
+        atomic_store(&segs_mapped, s + 1);
+        if (s == seg) base = m;
+    }
+    atomic_flag_clear_explicit(&grow_lock, memory_order_release);
+    return base;
+}
+
+struct chunk_header *spool_take_slot(void)
+{
+    if (spool_fd < 0 || atomic_load_explicit(&spool_full, memory_order_relaxed)) return NULL;
+    uint64_t idx = atomic_fetch_add_explicit(&next_slot, 1, memory_order_relaxed);
+    uint64_t seg = idx / SEG_SLOTS;
+    if (seg >= MAX_SEGS) {
+        spool_stop(EFBIG);
+        return NULL;
+    }
+    uint8_t *base = atomic_load_explicit(&seg_base[seg], memory_order_acquire);
+    if (unlikely(!base)) base = spool_grow((uint32_t)seg);
+    if (!base) return NULL;
+    return (struct chunk_header *)(base + (idx % SEG_SLOTS) * TRACE_SLOT_SIZE);
+}
+
+/* In a fork child: the mappings are shared with the parent's file, so the child
+ * must never write through them again. */
+void spool_forget(void)
+{
+    uint32_t n = atomic_load(&segs_mapped);
+    for (uint32_t s = 0; s < n; s++) {
+        uint8_t *b = atomic_load(&seg_base[s]);
+        if (b) munmap(b, SEG_BYTES);
+        atomic_store(&seg_base[s], NULL);
+    }
+    if (spool_hdr) munmap(spool_hdr, TRACE_HEADER_SIZE);
+    if (spool_fd >= 0) close(spool_fd);
+    spool_hdr = NULL;
+    spool_fd = -1;
+    spool_name[0] = 0;
+    atomic_store(&segs_mapped, 0);
+}

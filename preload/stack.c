@@ -1,0 +1,126 @@
+/* stack.c - stack capture and the table that stores each distinct stack once.
+ *
+ * Capture is libunwind's unw_backtrace, whose x86_64 fast path keeps a
+ * per-thread cache of how to step each instruction pointer: that cache is where
+ * capture speed comes from (docs/DESIGN.md has the figures). Our own frames are
+ * cut off here, so a stack starts at the allocator entry point the program
+ * called.
+ *
+ * The table is a fixed array of lock-free chains. A lookup only reads shared
+ * memory; a new stack is pushed with one CAS and written to the trace by the
+ * thread that found it. Two threads meeting the same new stack at once may both
+ * insert it under two ids: harmless, the reporter merges equal stacks. */
+#include "shim.h"
+#include "../trace/varint.h"
+
+#define UNW_LOCAL_ONLY /* _UL symbols: unwinding our own process only */
+#include <libunwind.h>
+#include <string.h>
+
+#define STACK_BUCKETS (1u << 16)
+#define STACK_ON_C_STACK 256u /* frames captured into a local array; more use deep_buf */
+#define STACK_OWN_SLACK 8u    /* our own frames on top of the program's */
+#define STACK_FRAMES_PER_RECORD 1024u
+
+struct stack_node {
+    struct stack_node *next;
+    uint64_t hash;
+    uint32_t id;
+    uint32_t nframes;
+    _Atomic uint32_t written_generation; /* written to this generation's trace */
+    uintptr_t ips[];
+};
+
+static _Atomic(struct stack_node *) stack_buckets[STACK_BUCKETS];
+static _Atomic uint32_t stack_next_id;
+
+void stack_init(void) { unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD); }
+
+static SHIM_HOT uint64_t stack_hash(const uintptr_t *ips, unsigned n)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
+    for (unsigned i = 0; i < n; i++) {
+        h ^= ips[i];
+        h *= 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
+    }
+    return h;
+}
+
+static void stack_write(struct shim_thread *t, const struct stack_node *s)
+{
+    unsigned done = 0;
+    do {
+        unsigned n = s->nframes - done;
+        if (n > STACK_FRAMES_PER_RECORD) n = STACK_FRAMES_PER_RECORD;
+        if (!emit_prepare(t, 1 + 3 * VARINT_MAX + (size_t)n * VARINT_MAX)) return;
+        uint8_t *p = t->pos;
+        *p++ = done == 0 ? REC_STACK : REC_STACK_MORE;
+        p = varint_put(p, s->id);
+        if (done == 0) p = varint_put(p, s->nframes);
+        p = varint_put(p, n);
+        uintptr_t prev = 0;
+        for (unsigned i = done; i < done + n; i++) {
+            p = varint_put_signed(p, (int64_t)(s->ips[i] - prev));
+            prev = s->ips[i];
+        }
+        emit_commit(t, p);
+        done += n;
+    } while (done < s->nframes);
+}
+
+SHIM_COLD static struct stack_node *stack_insert(struct shim_thread *t, _Atomic(struct stack_node *) *bucket,
+                                                 const uintptr_t *ips, unsigned n, uint64_t h)
+{
+    /* A stack we have never seen may run through a module loaded since the
+     * last look: keep the module map ahead of the stacks that need it. */
+    modules_refresh(t, false);
+    struct stack_node *s = arena_alloc(sizeof *s + n * sizeof(uintptr_t));
+    if (!s) return NULL;
+    s->hash = h;
+    s->nframes = n;
+    s->id = atomic_fetch_add_explicit(&stack_next_id, 1, memory_order_relaxed) + 1;
+    memcpy(s->ips, ips, n * sizeof(uintptr_t));
+    atomic_store_explicit(&s->written_generation, atomic_load(&shim_generation), memory_order_relaxed);
+    stack_write(t, s);
+    struct stack_node *head = atomic_load_explicit(bucket, memory_order_relaxed);
+    do {
+        s->next = head;
+    } while (!atomic_compare_exchange_weak_explicit(bucket, &head, s, memory_order_release, memory_order_relaxed));
+    return s;
+}
+
+uint32_t stack_capture(struct shim_thread *t)
+{
+    void *local[STACK_ON_C_STACK + STACK_OWN_SLACK];
+    void **buf = local;
+    unsigned want = shim_config.frames + STACK_OWN_SLACK;
+    if (want > STACK_ON_C_STACK + STACK_OWN_SLACK) {
+        if (!t->deep_buf) t->deep_buf = arena_alloc((TRACE_MAX_FRAMES + STACK_OWN_SLACK) * sizeof(void *));
+        if (t->deep_buf) buf = t->deep_buf;
+        else want = STACK_ON_C_STACK + STACK_OWN_SLACK;
+    }
+    int got = unw_backtrace(buf, (int)want);
+    unsigned skip = 0, n = got > 0 ? (unsigned)got : 0;
+    while (skip < n && modules_is_own_ip((uintptr_t)buf[skip])) skip++;
+    n -= skip;
+    if (n > shim_config.frames) n = shim_config.frames;
+    const uintptr_t *ips = (const uintptr_t *)(buf + skip);
+
+    uint64_t h = stack_hash(ips, n);
+    _Atomic(struct stack_node *) *bucket = &stack_buckets[h & (STACK_BUCKETS - 1)];
+    struct stack_node *s = atomic_load_explicit(bucket, memory_order_acquire);
+    for (; s; s = s->next)
+        if (s->hash == h && s->nframes == n && memcmp(s->ips, ips, n * sizeof *ips) == 0) break;
+    if (unlikely(!s)) {
+        s = stack_insert(t, bucket, ips, n, h);
+        return s ? s->id : 0;
+    }
+    uint32_t gen = atomic_load_explicit(&shim_generation, memory_order_relaxed);
+    if (unlikely(atomic_load_explicit(&s->written_generation, memory_order_relaxed) != gen)) {
+        /* Known from before a fork: the child's trace has not seen it yet. */
+        atomic_store_explicit(&s->written_generation, gen, memory_order_relaxed);
+        stack_write(t, s);
+    }
+    return s->id;
+}

@@ -1,0 +1,361 @@
+/* cmd_run.c - `heapsnap run`: check that the program can be traced at all,
+ * start it with the shim preloaded, wait, then pack every trace of the run
+ * that its process could not pack itself and print the summary.
+ *
+ * heapsnap run is a subreaper, so descendants orphaned on the way are reaped
+ * here and their exit status is known even when no one else waited for them. */
+#include "cmds.h"
+#include "../trace/trace_format.h"
+#include "../trace/trace_pack.h"
+
+#include <dirent.h>
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+struct run_options {
+    const char *output;
+    unsigned frames;
+    bool follow, quiet;
+    enum report_format format;
+    size_t top;
+    char **argv;
+};
+
+/* ---- can it be traced? -------------------------------------------------- */
+
+static bool find_in_path(const char *name, char *out, size_t cap)
+{
+    if (strchr(name, '/')) {
+        snprintf(out, cap, "%s", name);
+        return access(out, F_OK) == 0;
+    }
+    const char *path = getenv("PATH");
+    if (!path) path = "/usr/local/bin:/usr/bin:/bin";
+    for (const char *p = path;; p = strchr(p, ':') + 1) {
+        size_t len = strcspn(p, ":");
+        snprintf(out, cap, "%.*s/%s", (int)len, len ? p : ".", name);
+        struct stat st;
+        if (stat(out, &st) == 0 && S_ISREG(st.st_mode) && access(out, X_OK) == 0) return true;
+        if (!p[len]) return false;
+    }
+}
+
+/* Refuses what LD_PRELOAD cannot reach, with the reason, instead of running
+ * the program untraced (or hanging, as heaptrack does on a static binary). */
+static void check_traceable(const char *path, int depth)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) die("%s: %s", path, strerror(errno));
+    if (!S_ISREG(st.st_mode)) die("%s: not a regular file", path);
+    if (access(path, X_OK) != 0) die("%s: not executable", path);
+    if (st.st_mode & (S_ISUID | S_ISGID))
+        die("%s is set-user-ID or set-group-ID: the loader ignores LD_PRELOAD for it, so it cannot be traced", path);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) die("%s: %s", path, strerror(errno));
+    unsigned char buf[4096];
+    ssize_t n = read(fd, buf, sizeof buf);
+    close(fd);
+    if (n >= 2 && buf[0] == '#' && buf[1] == '!') {
+        if (depth > 0) return;
+        char interp[PATH_MAX];
+        size_t i = 2, j = 0;
+        while (i < (size_t)n && (buf[i] == ' ' || buf[i] == '\t')) i++;
+        while (i < (size_t)n && buf[i] != ' ' && buf[i] != '\t' && buf[i] != '\n' && j + 1 < sizeof interp)
+            interp[j++] = (char)buf[i++];
+        interp[j] = 0;
+        if (j) check_traceable(interp, depth + 1);
+        return;
+    }
+    if (n < (ssize_t)sizeof(Elf64_Ehdr) || memcmp(buf, ELFMAG, SELFMAG) != 0) return; /* exec will say */
+    if (buf[EI_CLASS] != ELFCLASS64) return;
+    const Elf64_Ehdr *eh = (const void *)buf;
+    bool dynamic = false;
+    for (unsigned k = 0; k < eh->e_phnum; k++) {
+        uint64_t off = eh->e_phoff + (uint64_t)k * eh->e_phentsize;
+        if (off + sizeof(Elf64_Phdr) > (uint64_t)n) break;
+        const Elf64_Phdr *ph = (const void *)(buf + off);
+        if (ph->p_type == PT_INTERP) dynamic = true;
+    }
+    if (!dynamic)
+        die("%s is statically linked: LD_PRELOAD cannot load heapsnap into it (rebuild it dynamically linked)", path);
+}
+
+/* ---- where is the shim? ------------------------------------------------- */
+
+static void find_shim(char *out, size_t cap)
+{
+    const char *env = getenv("HEAPSNAP_LIB");
+    if (env && *env) {
+        if (access(env, R_OK) != 0) die("HEAPSNAP_LIB=%s: %s", env, strerror(errno));
+        snprintf(out, cap, "%s", env);
+        return;
+    }
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        self[n] = 0;
+        char *slash = strrchr(self, '/');
+        if (slash) *slash = 0;
+        /* In the build tree: build/report/heapsnap next to build/preload/. */
+        snprintf(out, cap, "%s/../preload/libheapsnap.so", self);
+        if (access(out, R_OK) == 0 && realpath(out, self)) {
+            snprintf(out, cap, "%s", self);
+            return;
+        }
+    }
+    snprintf(out, cap, "%s/libheapsnap.so", HEAPSNAP_LIBDIR);
+    if (access(out, R_OK) != 0) die("cannot find libheapsnap.so (looked in %s; set HEAPSNAP_LIB)", HEAPSNAP_LIBDIR);
+}
+
+/* ---- after the run ------------------------------------------------------ */
+
+struct reaped {
+    pid_t pid;
+    int status;
+};
+
+struct trace_info {
+    char path[PATH_MAX];
+    struct trace_header hdr;
+};
+
+static bool read_header(const char *path, struct trace_header *h)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    bool ok = read(fd, h, sizeof *h) == (ssize_t)sizeof *h && memcmp(h->magic, TRACE_MAGIC, 8) == 0;
+    close(fd);
+    return ok;
+}
+
+static size_t find_traces(const char *dir, const char *named, uint64_t session, struct trace_info **out)
+{
+    size_t n = 0, cap = 0;
+    *out = NULL;
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        bool ours = strncmp(e->d_name, "heapsnap.", 9) == 0 && len > 6 && strcmp(e->d_name + len - 6, ".trace") == 0;
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (!ours && !(named && strcmp(path, named) == 0)) continue;
+        struct trace_header h;
+        if (!read_header(path, &h) || h.session != session) continue;
+        if (n == cap) *out = xrealloc(*out, (cap = cap ? cap * 2 : 8) * sizeof **out);
+        snprintf((*out)[n].path, sizeof (*out)[n].path, "%s", path);
+        (*out)[n].hdr = h;
+        n++;
+    }
+    if (d) closedir(d);
+    return n;
+}
+
+static const struct reaped *reaped_find(const struct reaped *r, size_t n, pid_t pid)
+{
+    for (size_t i = n; i-- > 0;)
+        if (r[i].pid == pid) return &r[i];
+    return NULL;
+}
+
+/* The last image of a pid is the one with the latest start. */
+static bool is_last_image(const struct trace_info *t, size_t n, size_t i)
+{
+    for (size_t j = 0; j < n; j++)
+        if (j != i && t[j].hdr.pid == t[i].hdr.pid && t[j].hdr.start_realtime_ns > t[i].hdr.start_realtime_ns)
+            return false;
+    return true;
+}
+
+static void pack_leftovers(struct trace_info *t, size_t n, const struct reaped *r, size_t nr)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (t[i].hdr.state != TRACE_OPEN) continue;
+        pid_t pid = (pid_t)t[i].hdr.pid;
+        const struct reaped *rp = reaped_find(r, nr, pid);
+        if (!rp && kill(pid, 0) == 0) continue; /* still running: it packs its own trace at exit */
+        uint32_t how = END_UNKNOWN;
+        int32_t code = 0;
+        if (rp && is_last_image(t, n, i)) {
+            if (WIFSIGNALED(rp->status)) how = END_SIGNAL, code = WTERMSIG(rp->status);
+            else how = END_EXIT, code = WEXITSTATUS(rp->status);
+        }
+        char err[1024];
+        if (trace_pack(t[i].path, how, code, err, sizeof err) < 0) warn("%s", err);
+        read_header(t[i].path, &t[i].hdr);
+    }
+}
+
+/* ---- the run ------------------------------------------------------------ */
+
+static pid_t child_pid;
+
+static void forward_signal(int sig)
+{
+    if (child_pid > 0) kill(child_pid, sig);
+}
+
+static void parse(int argc, char **argv, struct run_options *o)
+{
+    *o = (struct run_options){.frames = 64, .follow = true, .top = 5};
+    int i = 1;
+    for (; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--") == 0) {
+            i++;
+            break;
+        }
+        if (a[0] != '-') break;
+        if ((strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) && v) o->output = argv[++i];
+        else if (strcmp(a, "--frames") == 0 && v) {
+            char *end;
+            errno = 0;
+            unsigned long f = strtoul(v, &end, 10);
+            if (errno || *end || !*v || v[0] == '-' || f < 1 || f > TRACE_MAX_FRAMES)
+                die_usage("--frames takes a number from 1 to 65535, not '%s'", v);
+            o->frames = (unsigned)f;
+            i++;
+        } else if (strcmp(a, "--no-follow") == 0) o->follow = false;
+        else if (strcmp(a, "--format") == 0 && v) o->format = parse_format(argv[++i]);
+        else if (strcmp(a, "--top") == 0 && v) o->top = parse_count("--top", argv[++i]);
+        else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) o->quiet = true;
+        else die_usage("run: unknown option or missing value '%s' (see heapsnap --help)", a);
+    }
+    if (i >= argc) die_usage("usage: heapsnap run [OPTIONS] -- PROGRAM [ARGS...]");
+    o->argv = argv + i;
+}
+
+static void output_dir_of(const char *file, char *dir, size_t cap)
+{
+    const char *slash = strrchr(file, '/');
+    if (!slash) snprintf(dir, cap, ".");
+    else if (slash == file) snprintf(dir, cap, "/");
+    else snprintf(dir, cap, "%.*s", (int)(slash - file), file);
+}
+
+int cmd_run(int argc, char **argv)
+{
+    struct run_options o;
+    parse(argc, argv, &o);
+
+    char prog[PATH_MAX];
+    if (!find_in_path(o.argv[0], prog, sizeof prog)) {
+        warn("%s: no such program", o.argv[0]);
+        return 127;
+    }
+    check_traceable(prog, 0);
+    char shim[PATH_MAX];
+    find_shim(shim, sizeof shim);
+
+    char dir[PATH_MAX], abs_dir[PATH_MAX], out_file[PATH_MAX] = "";
+    output_dir_of(o.output ? o.output : "./x", dir, sizeof dir);
+    if (!realpath(dir, abs_dir)) die("cannot write traces to %s: %s", dir, strerror(errno));
+    if (access(abs_dir, W_OK | X_OK) != 0) die("cannot write traces to %s: %s", abs_dir, strerror(errno));
+    if (o.output) {
+        const char *base = strrchr(o.output, '/');
+        snprintf(out_file, sizeof out_file, "%s/%s", abs_dir, base ? base + 1 : o.output);
+        struct stat st;
+        if (stat(out_file, &st) == 0) {
+            if (!S_ISREG(st.st_mode)) die("%s: exists and is not a regular file", out_file);
+            if (unlink(out_file) != 0) die("cannot replace %s: %s", out_file, strerror(errno));
+        }
+    }
+    uint64_t session = 0;
+    if (getrandom(&session, sizeof session, 0) != sizeof session) session = (uint64_t)getpid() << 32 ^ (uint64_t)time(NULL);
+    session |= 1; /* 0 means "not under heapsnap run" */
+
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
+    /* The terminal's ^C and ^\ reach the program directly; heapsnap stays to
+     * report. A TERM or HUP sent to heapsnap alone is passed on. */
+    signal(SIGINT, SIG_IGN);
+    signal(SIGQUIT, SIG_IGN);
+    struct sigaction fwd = {.sa_handler = forward_signal};
+    sigemptyset(&fwd.sa_mask);
+    sigaction(SIGTERM, &fwd, NULL);
+    sigaction(SIGHUP, &fwd, NULL);
+
+    child_pid = fork();
+    if (child_pid < 0) die("fork: %s", strerror(errno));
+    if (child_pid == 0) {
+        signal(SIGINT, SIG_DFL);
+        signal(SIGQUIT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        signal(SIGHUP, SIG_DFL);
+        char buf[PATH_MAX * 2 + 2];
+        const char *old = getenv("LD_PRELOAD");
+        if (old && *old) snprintf(buf, sizeof buf, "%s:%s", shim, old);
+        else snprintf(buf, sizeof buf, "%s", shim);
+        setenv("LD_PRELOAD", buf, 1);
+        setenv("HEAPSNAP_OUTPUT", abs_dir, 1);
+        if (out_file[0]) setenv("HEAPSNAP_OUTPUT_FILE", out_file, 1);
+        else unsetenv("HEAPSNAP_OUTPUT_FILE");
+        snprintf(buf, sizeof buf, "%llx", (unsigned long long)session);
+        setenv("HEAPSNAP_SESSION", buf, 1);
+        snprintf(buf, sizeof buf, "%u", o.frames);
+        setenv("HEAPSNAP_FRAMES", buf, 1);
+        setenv("HEAPSNAP_FOLLOW", o.follow ? "1" : "0", 1);
+        snprintf(buf, sizeof buf, "%ld", (long)getpid());
+        setenv("HEAPSNAP_PARENT_PACKS", buf, 1);
+        execv(prog, o.argv);
+        fprintf(stderr, "heapsnap: %s: %s\n", prog, strerror(errno));
+        _exit(errno == ENOENT ? 127 : 126);
+    }
+
+    struct reaped *reaped = NULL;
+    size_t nreaped = 0, cap = 0;
+    int status = 0;
+    for (;;) {
+        int st;
+        pid_t p = waitpid(-1, &st, 0);
+        if (p < 0) {
+            if (errno == EINTR) continue;
+            break;
+        }
+        if (nreaped == cap) reaped = xrealloc(reaped, (cap = cap ? cap * 2 : 16) * sizeof *reaped);
+        reaped[nreaped++] = (struct reaped){p, st};
+        if (p == child_pid) {
+            status = st;
+            break;
+        }
+    }
+    for (;;) { /* orphans that already ended */
+        int st;
+        pid_t p = waitpid(-1, &st, WNOHANG);
+        if (p <= 0) break;
+        if (nreaped == cap) reaped = xrealloc(reaped, (cap = cap ? cap * 2 : 16) * sizeof *reaped);
+        reaped[nreaped++] = (struct reaped){p, st};
+    }
+
+    struct trace_info *traces;
+    size_t n = find_traces(abs_dir, out_file[0] ? out_file : NULL, session, &traces);
+    pack_leftovers(traces, n, reaped, nreaped);
+    if (!o.quiet) {
+        const struct trace_info *root = NULL;
+        for (size_t i = 0; i < n; i++)
+            if ((pid_t)traces[i].hdr.pid == child_pid && is_last_image(traces, n, i)) root = &traces[i];
+        if (!root) warn("no trace was written for %s (see the messages above)", o.argv[0]);
+        else print_report(stderr, root->path, o.format, o.top);
+        for (size_t i = 0; i < n; i++) {
+            if (&traces[i] == root) continue;
+            fprintf(stderr, "heapsnap: also traced: %s (pid %llu)%s\n", traces[i].path,
+                    (unsigned long long)traces[i].hdr.pid,
+                    traces[i].hdr.state == TRACE_OPEN ? ", still running" : "");
+        }
+    }
+    free(traces);
+    free(reaped);
+    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+    return WEXITSTATUS(status);
+}

@@ -1,0 +1,60 @@
+/* fmt.c - see fmt.h. */
+#include "fmt.h"
+
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+void fmt_size(char *out, size_t cap, double size, bool sign)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    for (int u = 0; u < 5; u++) {
+        if (fabs(size) < 100 && u > 0) {
+            snprintf(out, cap, sign ? "%+.1f %s" : "%.1f %s", size, units[u]);
+            return;
+        }
+        if (fabs(size) < 10 * 1024 || u == 4) {
+            snprintf(out, cap, sign ? "%+.0f %s" : "%.0f %s", size, units[u]);
+            return;
+        }
+        size /= 1024;
+    }
+}
+
+void fmt_duration(char *out, size_t cap, double s)
+{
+    if (s < 0) s = 0;
+    if (s < 1e-3) snprintf(out, cap, "%.0f us", s * 1e6);
+    else if (s < 1) snprintf(out, cap, "%.2f ms", s * 1e3);
+    else snprintf(out, cap, "%.3f s", s);
+}
+
+void fmt_json_string(struct strbuf *b, const char *s)
+{
+    if (!s) {
+        sb_add(b, "null", 4);
+        return;
+    }
+    sb_add(b, "\"", 1);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') {
+            char e[2] = {'\\', (char)*p};
+            sb_add(b, e, 2);
+        } else if (*p < 0x20) {
+            sb_printf(b, "\\u%04x", *p);
+        } else {
+            sb_add(b, (const char *)p, 1);
+        }
+    }
+    sb_add(b, "\"", 1);
+}
+
+const char *fmt_signal_name(int sig)
+{
+    static char buf[32];
+    const char *abbrev = sigabbrev_np(sig);
+    if (abbrev) snprintf(buf, sizeof buf, "SIG%s", abbrev);
+    else snprintf(buf, sizeof buf, "signal %d", sig);
+    return buf;
+}

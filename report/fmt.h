@@ -1,0 +1,15 @@
+/* fmt.h - how numbers read in reports: tracemalloc's size units, times, and
+ * JSON strings. */
+#ifndef HEAPSNAP_FMT_H
+#define HEAPSNAP_FMT_H
+
+#include "util.h"
+
+/* tracemalloc's _format_size: "10239 B", "10.0 KiB", "1024 KiB"; with sign,
+ * "+65.1 KiB", "-30.0 KiB", "+0 B". */
+void fmt_size(char *out, size_t cap, double bytes, bool sign);
+void fmt_duration(char *out, size_t cap, double seconds);
+void fmt_json_string(struct strbuf *b, const char *s);
+const char *fmt_signal_name(int sig);
+
+#endif

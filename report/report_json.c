@@ -1,0 +1,107 @@
+/* report_json.c - the report for tools; its schema is docs/REPORT-JSON.md.
+ * Keys are only ever added, never renamed, within one "schema" number. */
+#include "fmt.h"
+#include "report.h"
+#include "symbols.h"
+
+#define REPORT_JSON_SCHEMA 1
+
+static void json_stack(struct strbuf *b, const struct snap *s, const struct snap_stack *st)
+{
+    size_t n;
+    const struct sym_frame *f = symbols_stack(s, st, &n);
+    sb_add(b, "[", 1);
+    for (size_t i = 0; i < n; i++) {
+        sb_add(b, i ? ", {" : "{", i ? 3 : 1);
+        sb_add(b, "\"function\": ", 12);
+        fmt_json_string(b, f[i].function);
+        sb_add(b, ", \"file\": ", 10);
+        fmt_json_string(b, f[i].file);
+        sb_printf(b, ", \"line\": %d, \"module\": ", f[i].line);
+        fmt_json_string(b, f[i].module);
+        sb_printf(b, ", \"address\": \"0x%llx\", \"inlined\": %s}", (unsigned long long)f[i].ip,
+                  f[i].inlined ? "true" : "false");
+    }
+    sb_add(b, "]", 1);
+}
+
+static void json_groups(struct strbuf *b, const struct snap *s, const struct report_options *o, bool at_peak)
+{
+    size_t n;
+    struct snap_stack **v = snap_sorted(s, at_peak, &n);
+    size_t shown = o->top && o->top < n ? o->top : n;
+    sb_add(b, "[", 1);
+    for (size_t i = 0; i < shown; i++) {
+        const struct snap_stack *st = v[i];
+        bool saved = at_peak && st->saved_gen == s->gen;
+        sb_printf(b, "%s\n    {\"bytes\": %llu, \"blocks\": %llu, \"stack\": ", i ? "," : "",
+                  (unsigned long long)(saved ? st->peak_bytes : st->live_bytes),
+                  (unsigned long long)(saved ? st->peak_blocks : st->live_blocks));
+        json_stack(b, s, st);
+        sb_add(b, "}", 1);
+    }
+    sb_add(b, shown ? "\n  ]" : "]", shown ? 4 : 1);
+    free(v);
+}
+
+static void json_end(struct strbuf *b, const struct snap *s)
+{
+    const struct trace_header *h = &s->hdr;
+    sb_add(b, "  \"end\": {\"how\": ", 17);
+    switch (h->end_how) {
+    case END_EXIT: sb_printf(b, "\"exit\", \"code\": %d", h->end_code); break;
+    case END_EXIT_NOCODE: sb_printf(b, "\"exit\", \"code\": null"); break;
+    case END_UNDERSCORE_EXIT: sb_printf(b, "\"_exit\", \"code\": %d", h->end_code); break;
+    case END_SIGNAL:
+        sb_printf(b, "\"signal\", \"signal\": %d, \"signal_name\": ", h->end_code);
+        fmt_json_string(b, fmt_signal_name(h->end_code));
+        break;
+    default:
+        if (s->exec_path) {
+            sb_add(b, "\"exec\", \"path\": ", 16);
+            fmt_json_string(b, s->exec_path);
+        } else {
+            sb_add(b, "\"unknown\"", 9);
+        }
+    }
+    char words[600];
+    report_end_words(s, words, sizeof words);
+    sb_add(b, ", \"description\": ", 17);
+    fmt_json_string(b, words);
+    sb_add(b, "},\n", 3);
+}
+
+void report_json(FILE *out, const struct snap *s, const struct report_options *o)
+{
+    struct strbuf b = {0};
+    sb_printf(&b, "{\n  \"schema\": %d,\n  \"process\": {\"pid\": %llu, \"ppid\": %llu, \"exe\": ", REPORT_JSON_SCHEMA,
+              (unsigned long long)s->hdr.pid, (unsigned long long)s->hdr.ppid);
+    fmt_json_string(&b, s->exe);
+    sb_add(&b, ", \"command\": ", 13);
+    fmt_json_string(&b, s->cmdline);
+    sb_add(&b, ", \"cwd\": ", 9);
+    fmt_json_string(&b, s->cwd);
+    sb_printf(&b, ", \"start_unix_ns\": %llu},\n", (unsigned long long)s->hdr.start_realtime_ns);
+    if (o->trace_path) {
+        sb_add(&b, "  \"trace\": ", 11);
+        fmt_json_string(&b, o->trace_path);
+        sb_add(&b, ",\n", 2);
+    }
+    json_end(&b, s);
+    sb_printf(&b,
+              "  \"totals\": {\"allocations\": %llu, \"reallocs\": %llu, \"frees\": %llu, \"peak_bytes\": %llu, "
+              "\"peak_blocks\": %llu, \"peak_time_s\": %.6f, \"leaked_bytes\": %llu, \"leaked_blocks\": %llu, "
+              "\"unmatched_frees\": %llu, \"lost_events\": %u, \"truncated\": %s},\n",
+              (unsigned long long)s->allocations, (unsigned long long)s->reallocs, (unsigned long long)s->frees,
+              (unsigned long long)s->peak_bytes, (unsigned long long)s->peak_blocks,
+              s->peak_bytes ? snap_seconds(s, s->peak_ticks) : 0.0, (unsigned long long)s->cur_bytes,
+              (unsigned long long)s->cur_blocks, (unsigned long long)s->unmatched_frees, s->hdr.lost_events,
+              s->truncated ? "true" : "false");
+    sb_add(&b, "  \"leaks\": ", 11);
+    json_groups(&b, s, o, false);
+    sb_add(&b, ",\n  \"peak\": ", 12);
+    json_groups(&b, s, o, true);
+    sb_add(&b, "\n}\n", 3);
+    fwrite(b.s, 1, b.len, out);
+    sb_free(&b);
+}

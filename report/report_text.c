@@ -1,0 +1,101 @@
+/* report_text.c - the report people read: totals, then the blocks still live
+ * at the end and the blocks live at the peak, grouped by allocation stack,
+ * largest first. Exact byte counts are always printed next to the rounded
+ * ones: a figure to act on must not be rounded away. */
+#include "fmt.h"
+#include "report.h"
+#include "symbols.h"
+
+void report_end_words(const struct snap *s, char *out, size_t cap)
+{
+    const struct trace_header *h = &s->hdr;
+    switch (h->end_how) {
+    case END_EXIT: snprintf(out, cap, "exited with status %d", h->end_code); return;
+    case END_EXIT_NOCODE: snprintf(out, cap, "exited normally"); return;
+    case END_UNDERSCORE_EXIT: snprintf(out, cap, "exited through _exit(%d)", h->end_code); return;
+    case END_SIGNAL: snprintf(out, cap, "was killed by %s", fmt_signal_name(h->end_code)); return;
+    default:
+        if (s->exec_path) snprintf(out, cap, "exec'd %s", s->exec_path);
+        else snprintf(out, cap, "ended without a trace of how (killed by SIGKILL, or still running)");
+    }
+}
+
+static void plural(char *out, size_t cap, uint64_t n, const char *one)
+{
+    snprintf(out, cap, "%llu %s%s", (unsigned long long)n, one, n == 1 ? "" : "s");
+}
+
+static void bytes_words(char *out, size_t cap, uint64_t bytes, uint64_t blocks)
+{
+    char h[32], b[48];
+    fmt_size(h, sizeof h, (double)bytes, false);
+    plural(b, sizeof b, blocks, "block");
+    if (bytes < 10240) snprintf(out, cap, "%s in %s", h, b);
+    else snprintf(out, cap, "%s (%llu bytes) in %s", h, (unsigned long long)bytes, b);
+}
+
+static void print_stack(FILE *out, const struct snap *s, const struct snap_stack *st)
+{
+    size_t n;
+    const struct sym_frame *f = symbols_stack(s, st, &n);
+    if (n == 0) fprintf(out, "      (no stack recorded)\n");
+    for (size_t i = 0; i < n; i++) {
+        fprintf(out, "      %s %s", i == 0 ? "at" : "by", f[i].function);
+        if (f[i].file) fprintf(out, " (%s:%d)", f[i].file, f[i].line);
+        if (f[i].module) fprintf(out, " [%s]", f[i].module);
+        if (f[i].inlined) fprintf(out, " (inlined)");
+        fputc('\n', out);
+    }
+}
+
+static void section(FILE *out, const struct snap *s, const struct report_options *o, bool at_peak)
+{
+    size_t n;
+    struct snap_stack **v = snap_sorted(s, at_peak, &n);
+    size_t shown = o->top && o->top < n ? o->top : n;
+    if (n == 0) {
+        free(v);
+        return;
+    }
+    fprintf(out, "\n%s (%zu of %zu allocation stacks):\n",
+            at_peak ? "Live at the peak, by allocation stack" : "Still live at the end, by allocation stack", shown,
+            n);
+    for (size_t i = 0; i < shown; i++) {
+        const struct snap_stack *st = v[i];
+        bool saved = at_peak && st->saved_gen == s->gen;
+        char w[128];
+        bytes_words(w, sizeof w, saved ? st->peak_bytes : st->live_bytes, saved ? st->peak_blocks : st->live_blocks);
+        fprintf(out, "  %s, allocated\n", w);
+        print_stack(out, s, st);
+    }
+    free(v);
+}
+
+void report_text(FILE *out, const struct snap *s, const struct report_options *o)
+{
+    const char *exe = s->exe && *s->exe ? s->exe : "?";
+    const char *slash = strrchr(exe, '/');
+    char end[600], dur[32], peak[128], live[128], at[32];
+    report_end_words(s, end, sizeof end);
+    uint64_t last = s->hdr.end_how != END_UNKNOWN && s->hdr.end_ticks > s->last_ticks ? s->hdr.end_ticks : s->last_ticks;
+    fmt_duration(dur, sizeof dur, snap_seconds(s, last));
+    fprintf(out, "heapsnap: %s (pid %llu) %s after %s\n", slash ? slash + 1 : exe, (unsigned long long)s->hdr.pid,
+            end, dur);
+    if (s->cmdline) fprintf(out, "  command:           %s\n", s->cmdline);
+    if (o->trace_path) fprintf(out, "  trace:             %s\n", o->trace_path);
+    fprintf(out, "  allocation calls:  %llu (of which realloc %llu)\n", (unsigned long long)s->allocations,
+            (unsigned long long)s->reallocs);
+    fprintf(out, "  frees:             %llu\n", (unsigned long long)s->frees);
+    bytes_words(peak, sizeof peak, s->peak_bytes, s->peak_blocks);
+    fmt_duration(at, sizeof at, snap_seconds(s, s->peak_ticks));
+    fprintf(out, "  peak heap:         %s, at %s\n", peak, at);
+    bytes_words(live, sizeof live, s->cur_bytes, s->cur_blocks);
+    fprintf(out, "  still live at end: %s\n", live);
+    if (s->unmatched_frees)
+        fprintf(out, "  frees of blocks allocated before tracing: %llu\n", (unsigned long long)s->unmatched_frees);
+    if (s->hdr.lost_events)
+        fprintf(out, "  events not recorded: %u\n", s->hdr.lost_events);
+    if (s->truncated) fprintf(out, "  the trace was cut short (the disk was full): figures cover what came before\n");
+    section(out, s, o, false);
+    section(out, s, o, true);
+}

@@ -1,0 +1,65 @@
+/* snap.h - a replayed trace: every allocation event applied in time order to
+ * a table of live blocks, with per-stack totals, the exact peak and the blocks
+ * still live at the end. The reports (report_*.c) read only this. */
+#ifndef HEAPSNAP_SNAP_H
+#define HEAPSNAP_SNAP_H
+
+#include "util.h"
+#include "../trace/trace_read.h"
+
+struct snap_module {
+    struct snap_module *next;
+    uint32_t id;
+    uint64_t bias, lo, hi;
+    uint64_t loaded_ticks, unloaded_ticks; /* UINT64_MAX: never unloaded */
+    char *path;
+    uint8_t build_id[64];
+    size_t build_id_len;
+    void *sym; /* symbols.c's state for this module */
+};
+
+struct snap_stack {
+    uint32_t id;
+    UT_hash_handle hh;       /* by id */
+    UT_hash_handle hh_frames;/* by frames, on canonical stacks only */
+    struct snap_stack *canon;/* the stack with the same frames that counts */
+    uint32_t nframes, filled;
+    uint64_t *key;           /* key[0] = nframes, key[1..] = instruction pointers */
+    uint64_t seen_ticks;     /* when it first appeared: picks the module map */
+    uint64_t alloc_calls, alloc_bytes;
+    uint64_t live_bytes, live_blocks;
+    uint64_t peak_bytes, peak_blocks, saved_gen; /* see snap_account() */
+};
+
+struct snap_block {
+    uint64_t ptr;
+    uint64_t size;
+    struct snap_stack *stack;
+    UT_hash_handle hh;
+};
+
+struct snap {
+    struct trace_header hdr;
+    char *exe, *cmdline, *cwd, *exec_path;
+    uint64_t exec_ticks;
+    struct snap_module *modules;
+    struct snap_stack *stacks, *canon_stacks;
+    struct snap_block *live;
+    uint64_t allocations, frees, reallocs, unmatched_frees, replaced_blocks, events;
+    uint64_t cur_bytes, cur_blocks, peak_bytes, peak_blocks, peak_ticks, gen;
+    uint64_t first_ticks, last_ticks;
+    double ns_per_tick;
+    uint64_t origin_ticks, origin_mono; /* a calibration point */
+    uint64_t start_mono;
+    bool truncated;
+};
+
+int snap_load(struct snap *s, const char *path, char *err, size_t errlen);
+void snap_free(struct snap *s);
+/* Seconds since the process started. */
+double snap_seconds(const struct snap *s, uint64_t ticks);
+struct snap_module *snap_module_for(const struct snap *s, uint64_t ip, uint64_t when);
+/* Canonical stacks sorted by a figure, largest first; caller frees the array. */
+struct snap_stack **snap_sorted(const struct snap *s, bool at_peak, size_t *n);
+
+#endif

@@ -1,0 +1,480 @@
+/* snap_replay.c - turns a trace into a struct snap in two passes.
+ *
+ * Pass 1 reads every chunk for what is not an event: stacks, modules, the
+ * process record, clock points. Pass 2 merges the threads' streams by time and
+ * applies each allocation event. Threads stamp frees before the real free and
+ * allocations after the real call, so in time order an address is always freed
+ * before another thread receives it again (docs/DESIGN.md, "ordering").
+ *
+ * Memory: one decoded chunk per thread, the live blocks, the stacks. */
+#include "snap.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- pass 1 ------------------------------------------------------------- */
+
+struct clock_point {
+    uint64_t ticks, mono;
+};
+
+struct meta_state {
+    struct clock_point lo, hi; /* the earliest and latest calibration points */
+    bool have_clock;
+    struct snap_stack *pending; /* a long stack still being filled */
+};
+
+static void add_clock(struct meta_state *m, uint64_t ticks, uint64_t mono)
+{
+    if (!m->have_clock) {
+        m->lo = m->hi = (struct clock_point){ticks, mono};
+        m->have_clock = true;
+        return;
+    }
+    if (ticks < m->lo.ticks) m->lo = (struct clock_point){ticks, mono};
+    if (ticks > m->hi.ticks) m->hi = (struct clock_point){ticks, mono};
+}
+
+static void stack_fill(struct snap_stack *st, struct trace_rec *r)
+{
+    uint64_t prev = 0;
+    for (uint64_t i = 0; i < r->n && st->filled < st->nframes; i++) {
+        prev += (uint64_t)varint_get_signed(&r->ips);
+        st->key[1 + st->filled++] = prev;
+    }
+}
+
+static void stack_publish(struct snap *s, struct snap_stack *st)
+{
+    struct snap_stack *canon;
+    size_t klen = (st->nframes + 1) * sizeof(uint64_t);
+    HASH_FIND(hh_frames, s->canon_stacks, st->key, klen, canon);
+    if (canon) {
+        st->canon = canon;
+        if (st->seen_ticks < canon->seen_ticks) canon->seen_ticks = st->seen_ticks;
+    } else {
+        st->canon = st;
+        HASH_ADD_KEYPTR(hh_frames, s->canon_stacks, st->key, klen, st);
+    }
+}
+
+static int meta_record(struct snap *s, struct meta_state *m, struct trace_rec *r, uint64_t ticks_now)
+{
+    switch (r->type) {
+    case REC_STACK: {
+        struct snap_stack *st;
+        uint32_t id = (uint32_t)r->id;
+        if (r->id == 0 || r->id > UINT32_MAX) return -1;
+        HASH_FIND(hh, s->stacks, &id, sizeof id, st);
+        if (st) return 0; /* written twice: the first one stands */
+        st = xcalloc(1, sizeof *st);
+        st->id = id;
+        st->nframes = (uint32_t)r->total;
+        st->key = xcalloc(st->nframes + 1, sizeof(uint64_t));
+        st->key[0] = st->nframes;
+        st->seen_ticks = ticks_now;
+        HASH_ADD(hh, s->stacks, id, sizeof st->id, st);
+        stack_fill(st, r);
+        if (st->filled == st->nframes) stack_publish(s, st);
+        else m->pending = st;
+        return 0;
+    }
+    case REC_STACK_MORE:
+        if (!m->pending || m->pending->id != r->id) return -1;
+        stack_fill(m->pending, r);
+        if (m->pending->filled == m->pending->nframes) {
+            stack_publish(s, m->pending);
+            m->pending = NULL;
+        }
+        return 0;
+    case REC_MODULE: {
+        struct snap_module *mod = xcalloc(1, sizeof *mod);
+        mod->id = (uint32_t)r->id;
+        mod->bias = r->bias;
+        mod->lo = r->lo;
+        mod->hi = r->hi;
+        mod->loaded_ticks = r->ticks;
+        mod->unloaded_ticks = UINT64_MAX;
+        mod->path = xstrndup((const char *)r->s2, r->l2);
+        mod->build_id_len = r->l1 < sizeof mod->build_id ? r->l1 : sizeof mod->build_id;
+        memcpy(mod->build_id, r->s1, mod->build_id_len);
+        mod->next = s->modules;
+        s->modules = mod;
+        return 0;
+    }
+    case REC_UNLOAD:
+        for (struct snap_module *mod = s->modules; mod; mod = mod->next)
+            if (mod->id == r->id && mod->unloaded_ticks == UINT64_MAX) mod->unloaded_ticks = r->ticks;
+        return 0;
+    case REC_PROCESS:
+        if (s->exe) return 0;
+        s->exe = xstrndup((const char *)r->s1, r->l1);
+        s->cmdline = xstrndup((const char *)r->s2, r->l2);
+        for (uint64_t i = 0; i + 1 < r->l2; i++)
+            if (s->cmdline[i] == 0) s->cmdline[i] = ' ';
+        s->cwd = xstrndup((const char *)r->s3, r->l3);
+        return 0;
+    case REC_EXEC:
+        if (r->ticks >= s->exec_ticks) {
+            free(s->exec_path);
+            s->exec_path = xstrndup((const char *)r->s1, r->l1);
+            s->exec_ticks = r->ticks;
+        }
+        return 0;
+    case REC_CLOCK:
+        add_clock(m, r->ticks, r->mono);
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+static int pass_meta(struct snap *s, struct trace_file *tf, uint8_t *buf, char *err, size_t errlen)
+{
+    struct meta_state m = {0};
+    for (size_t i = 0; i < tf->nchunks; i++) {
+        long len = trace_chunk_load(tf, i, buf, err, errlen);
+        if (len < 0) return -1;
+        struct rec_decoder d;
+        struct trace_rec r;
+        int rc;
+        rec_decoder_init(&d, buf, (size_t)len);
+        while ((rc = rec_next(&d, &r)) > 0) {
+            if (meta_record(s, &m, &r, d.ticks) < 0) rc = -1;
+            if (rc < 0) break;
+        }
+        if (rc < 0) {
+            snprintf(err, errlen, "%s: corrupt trace (bad record in chunk %zu)", tf->path, i);
+            return -1;
+        }
+    }
+    if (s->hdr.end_how != END_UNKNOWN && s->hdr.end_mono_ns) add_clock(&m, s->hdr.end_ticks, s->hdr.end_mono_ns);
+    if (m.have_clock) {
+        s->origin_ticks = m.lo.ticks;
+        s->origin_mono = m.lo.mono;
+        s->start_mono = m.lo.mono;
+        if (m.hi.ticks > m.lo.ticks && m.hi.mono > m.lo.mono)
+            s->ns_per_tick = (double)(m.hi.mono - m.lo.mono) / (double)(m.hi.ticks - m.lo.ticks);
+    }
+    if (!(s->ns_per_tick > 0) || !isfinite(s->ns_per_tick)) s->ns_per_tick = 1.0 / 2.5; /* one point only: a guess */
+    return 0;
+}
+
+/* ---- pass 2 ------------------------------------------------------------- */
+
+struct cursor {
+    size_t *chunks, nchunks, next;
+    uint32_t stream;
+    uint8_t *buf;
+    struct rec_decoder dec;
+    struct trace_rec rec;
+    bool realloc_alloc_half; /* the free half of rec was applied */
+};
+
+static uint64_t cursor_key(const struct cursor *c) { return c->realloc_alloc_half ? c->rec.ticks2 : c->rec.ticks; }
+
+/* Frees sort before allocations at equal stamps: the safe reading of a tie. */
+static bool cursor_before(const struct cursor *a, const struct cursor *b)
+{
+    uint64_t ka = cursor_key(a), kb = cursor_key(b);
+    if (ka != kb) return ka < kb;
+    bool fa = a->rec.type == REC_FREE || (a->rec.type == REC_REALLOC && !a->realloc_alloc_half);
+    bool fb = b->rec.type == REC_FREE || (b->rec.type == REC_REALLOC && !b->realloc_alloc_half);
+    if (fa != fb) return fa;
+    return a->stream < b->stream;
+}
+
+/* Loads the next event of the stream; false at its end. */
+static int cursor_advance(struct trace_file *tf, struct cursor *c, char *err, size_t errlen)
+{
+    c->realloc_alloc_half = false;
+    for (;;) {
+        int rc = rec_next(&c->dec, &c->rec);
+        if (rc < 0) {
+            snprintf(err, errlen, "%s: corrupt trace (bad record)", tf->path);
+            return -1;
+        }
+        if (rc > 0) {
+            if (c->rec.type == REC_ALLOC || c->rec.type == REC_FREE || c->rec.type == REC_REALLOC) return 1;
+            continue;
+        }
+        if (c->next >= c->nchunks) return 0;
+        long len = trace_chunk_load(tf, c->chunks[c->next++], c->buf, err, errlen);
+        if (len < 0) return -1;
+        rec_decoder_init(&c->dec, c->buf, (size_t)len);
+    }
+}
+
+static void heap_sift_down(struct cursor **h, size_t n, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < n && cursor_before(h[l], h[m])) m = l;
+        if (r < n && cursor_before(h[r], h[m])) m = r;
+        if (m == i) return;
+        struct cursor *t = h[i];
+        h[i] = h[m];
+        h[m] = t;
+        i = m;
+    }
+}
+
+/* Peak bookkeeping without copying the table at every new peak: snap->gen
+ * counts peaks; before a stack's live figures change, if the last peak was
+ * taken after the stack last changed, its current figures are its figures at
+ * that peak, so they are saved then. See snap_sorted() for the read side. */
+static void stack_touch(struct snap *s, struct snap_stack *st)
+{
+    if (st->saved_gen != s->gen) {
+        st->peak_bytes = st->live_bytes;
+        st->peak_blocks = st->live_blocks;
+        st->saved_gen = s->gen;
+    }
+}
+
+static struct snap_stack *stack_of(struct snap *s, uint64_t id)
+{
+    struct snap_stack *st = NULL;
+    uint32_t key = (uint32_t)id;
+    if (id <= UINT32_MAX) HASH_FIND(hh, s->stacks, &key, sizeof key, st);
+    if (!st) {
+        /* An event whose stack was never written (a full disk, id 0): one
+         * shared "unknown" stack keeps the totals right. */
+        key = 0;
+        HASH_FIND(hh, s->stacks, &key, sizeof key, st);
+        if (!st) {
+            st = xcalloc(1, sizeof *st);
+            st->key = xcalloc(1, sizeof(uint64_t));
+            HASH_ADD(hh, s->stacks, id, sizeof st->id, st);
+            stack_publish(s, st);
+        }
+    }
+    if (!st->canon) stack_publish(s, st); /* a long stack cut short: keep what arrived */
+    return st->canon;
+}
+
+static void apply_free(struct snap *s, uint64_t ptr)
+{
+    struct snap_block *b;
+    HASH_FIND(hh, s->live, &ptr, sizeof ptr, b);
+    if (!b) {
+        s->unmatched_frees++; /* allocated before tracing began, or by untraced code */
+        return;
+    }
+    stack_touch(s, b->stack);
+    b->stack->live_bytes -= b->size;
+    b->stack->live_blocks--;
+    s->cur_bytes -= b->size;
+    s->cur_blocks--;
+    HASH_DEL(s->live, b);
+    free(b);
+}
+
+static void apply_alloc(struct snap *s, uint64_t ptr, uint64_t size, uint64_t stack_id, uint64_t ticks)
+{
+    struct snap_block *b;
+    HASH_FIND(hh, s->live, &ptr, sizeof ptr, b);
+    if (b) {
+        /* Allocated twice without a free in between: the free was not seen. */
+        s->replaced_blocks++;
+        apply_free(s, ptr);
+    }
+    struct snap_stack *st = stack_of(s, stack_id);
+    b = xmalloc(sizeof *b);
+    b->ptr = ptr;
+    b->size = size;
+    b->stack = st;
+    HASH_ADD(hh, s->live, ptr, sizeof b->ptr, b);
+    stack_touch(s, st);
+    st->live_bytes += size;
+    st->live_blocks++;
+    st->alloc_calls++;
+    st->alloc_bytes += size;
+    s->cur_bytes += size;
+    s->cur_blocks++;
+    if (s->cur_bytes > s->peak_bytes) {
+        s->peak_bytes = s->cur_bytes;
+        s->peak_blocks = s->cur_blocks;
+        s->peak_ticks = ticks;
+        s->gen++;
+    }
+}
+
+static void apply(struct snap *s, struct cursor *c)
+{
+    struct trace_rec *r = &c->rec;
+    uint64_t t = cursor_key(c);
+    if (!s->events++ || t < s->first_ticks) s->first_ticks = t;
+    if (t > s->last_ticks) s->last_ticks = t;
+    switch (r->type) {
+    case REC_ALLOC:
+        s->allocations++;
+        apply_alloc(s, r->ptr, r->size, r->stack, t);
+        break;
+    case REC_FREE:
+        s->frees++;
+        apply_free(s, r->ptr);
+        break;
+    case REC_REALLOC:
+        if (!c->realloc_alloc_half) {
+            apply_free(s, r->ptr);
+        } else {
+            s->allocations++;
+            s->reallocs++;
+            apply_alloc(s, r->ptr2, r->size, r->stack, t);
+        }
+        break;
+    }
+}
+
+static int pass_events(struct snap *s, struct trace_file *tf, char *err, size_t errlen)
+{
+    /* Group chunks by stream, in sequence order. */
+    size_t n = tf->nchunks;
+    size_t *order = xmalloc((n ? n : 1) * sizeof *order);
+    for (size_t i = 0; i < n; i++) order[i] = i;
+    for (size_t i = 1; i < n; i++) { /* insertion sort: chunks are nearly in order already */
+        size_t v = order[i], j = i;
+        const struct trace_chunk *cv = &tf->chunks[v];
+        while (j > 0) {
+            const struct trace_chunk *cp = &tf->chunks[order[j - 1]];
+            if (cp->stream < cv->stream || (cp->stream == cv->stream && cp->seq <= cv->seq)) break;
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = v;
+    }
+    size_t ncur = 0;
+    struct cursor *curs = xcalloc(n ? n : 1, sizeof *curs);
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        while (j < n && tf->chunks[order[j]].stream == tf->chunks[order[i]].stream) j++;
+        curs[ncur].chunks = order + i;
+        curs[ncur].nchunks = j - i;
+        curs[ncur].stream = tf->chunks[order[i]].stream;
+        curs[ncur].buf = xmalloc(TRACE_MAX_CHUNK_RAW);
+        ncur++;
+        i = j;
+    }
+    int rc = 0;
+    struct cursor **heap = xmalloc((ncur ? ncur : 1) * sizeof *heap);
+    size_t hn = 0;
+    for (size_t i = 0; i < ncur; i++) {
+        int a = cursor_advance(tf, &curs[i], err, errlen);
+        if (a < 0) rc = -1;
+        if (a > 0) heap[hn++] = &curs[i];
+    }
+    for (size_t i = hn; i-- > 0;) heap_sift_down(heap, hn, i);
+    while (rc == 0 && hn > 0) {
+        struct cursor *c = heap[0];
+        apply(s, c);
+        if (c->rec.type == REC_REALLOC && !c->realloc_alloc_half) {
+            c->realloc_alloc_half = true;
+        } else {
+            int a = cursor_advance(tf, c, err, errlen);
+            if (a < 0) rc = -1;
+            if (a <= 0) heap[0] = heap[--hn];
+        }
+        heap_sift_down(heap, hn, 0);
+    }
+    for (size_t i = 0; i < ncur; i++) free(curs[i].buf);
+    free(curs);
+    free(heap);
+    free(order);
+    return rc;
+}
+
+int snap_load(struct snap *s, const char *path, char *err, size_t errlen)
+{
+    memset(s, 0, sizeof *s);
+    struct trace_file tf;
+    if (trace_open(&tf, path, err, errlen) < 0) return -1;
+    s->hdr = tf.hdr;
+    s->truncated = (tf.hdr.flags & TRACE_F_TRUNCATED) != 0;
+    uint8_t *buf = xmalloc(TRACE_MAX_CHUNK_RAW);
+    int rc = pass_meta(s, &tf, buf, err, errlen);
+    free(buf);
+    if (rc == 0) rc = pass_events(s, &tf, err, errlen);
+    trace_close(&tf);
+    return rc;
+}
+
+double snap_seconds(const struct snap *s, uint64_t ticks)
+{
+    double ns = ((double)ticks - (double)s->origin_ticks) * s->ns_per_tick + (double)s->origin_mono;
+    return (ns - (double)s->start_mono) / 1e9;
+}
+
+struct snap_module *snap_module_for(const struct snap *s, uint64_t ip, uint64_t when)
+{
+    struct snap_module *best = NULL;
+    for (struct snap_module *m = s->modules; m; m = m->next) {
+        if (ip < m->lo || ip >= m->hi) continue;
+        if (m->loaded_ticks <= when && when < m->unloaded_ticks) return m;
+        if (!best || (m->loaded_ticks > when && m->loaded_ticks < best->loaded_ticks)) best = m;
+    }
+    return best;
+}
+
+static bool want_peak;
+static uint64_t peak_gen;
+
+static uint64_t fig_bytes(const struct snap_stack *st)
+{
+    if (!want_peak) return st->live_bytes;
+    return st->saved_gen == peak_gen ? st->peak_bytes : st->live_bytes;
+}
+
+static int by_bytes(const void *a, const void *b)
+{
+    const struct snap_stack *x = *(struct snap_stack *const *)a, *y = *(struct snap_stack *const *)b;
+    uint64_t bx = fig_bytes(x), by = fig_bytes(y);
+    if (bx != by) return bx < by ? 1 : -1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* At the end of the replay a stack's figures at the last peak are peak_* if it
+ * changed after that peak (saved_gen == gen), else its live figures. The array
+ * holds only stacks with a non-zero figure. */
+struct snap_stack **snap_sorted(const struct snap *s, bool at_peak, size_t *n)
+{
+    size_t count = HASH_CNT(hh_frames, s->canon_stacks), k = 0;
+    struct snap_stack **arr = xmalloc((count ? count : 1) * sizeof *arr);
+    want_peak = at_peak;
+    peak_gen = s->gen;
+    for (struct snap_stack *st = s->canon_stacks; st; st = st->hh_frames.next) {
+        uint64_t blocks = at_peak ? (st->saved_gen == s->gen ? st->peak_blocks : st->live_blocks) : st->live_blocks;
+        if (blocks > 0) arr[k++] = st;
+    }
+    qsort(arr, k, sizeof *arr, by_bytes);
+    *n = k;
+    return arr;
+}
+
+void snap_free(struct snap *s)
+{
+    struct snap_block *b, *bt;
+    HASH_ITER(hh, s->live, b, bt) {
+        HASH_DEL(s->live, b);
+        free(b);
+    }
+    HASH_CLEAR(hh_frames, s->canon_stacks);
+    struct snap_stack *st, *stt;
+    HASH_ITER(hh, s->stacks, st, stt) {
+        HASH_DEL(s->stacks, st);
+        free(st->key);
+        free(st);
+    }
+    for (struct snap_module *m = s->modules, *nx; m; m = nx) {
+        nx = m->next;
+        free(m->path);
+        free(m);
+    }
+    free(s->exe);
+    free(s->cmdline);
+    free(s->cwd);
+    free(s->exec_path);
+    memset(s, 0, sizeof *s);
+}

@@ -1,0 +1,256 @@
+/* symbols.c - see symbols.h. One Dwfl per module, created on first use, so
+ * modules that reused one address range over time (dlclose, dlopen) never
+ * shadow each other. Results are cached per (module, address): a report asks
+ * for the same frames many times. */
+#include "symbols.h"
+
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+#include <elfutils/libdwfl.h>
+#include <stdlib.h>
+#include <string.h>
+
+char *__cxa_demangle(const char *mangled, char *out, size_t *len, int *status);
+
+struct module_syms {
+    Dwfl *dwfl;
+    Dwfl_Module *mod;
+    const char *short_name;
+};
+
+struct frame_cache {
+    struct {
+        uint64_t ip;
+        const void *module;
+    } key;
+    struct sym_frame *frames;
+    size_t n;
+    UT_hash_handle hh;
+};
+
+struct stack_cache {
+    const struct snap_stack *stack;
+    struct sym_frame *frames;
+    size_t n;
+    UT_hash_handle hh;
+};
+
+static struct frame_cache *frames_cache;
+static struct stack_cache *stacks_cache;
+static char *debuginfo_path;
+
+static const Dwfl_Callbacks dwfl_callbacks = {
+    .find_elf = dwfl_build_id_find_elf,
+    .find_debuginfo = dwfl_standard_find_debuginfo,
+    .section_address = dwfl_offline_section_address,
+    .debuginfo_path = &debuginfo_path,
+};
+
+static char *demangle(const char *name)
+{
+    if (!name) return NULL;
+    if (name[0] == '_' && name[1] == 'Z') {
+        int status = 0;
+        char *d = __cxa_demangle(name, NULL, NULL, &status);
+        if (d && status == 0) return d;
+        free(d);
+    }
+    return xstrndup(name, strlen(name));
+}
+
+static struct module_syms *module_syms(struct snap_module *m)
+{
+    if (m->sym) return m->sym;
+    struct module_syms *ms = xcalloc(1, sizeof *ms);
+    const char *slash = strrchr(m->path, '/');
+    ms->short_name = slash ? slash + 1 : m->path;
+    ms->dwfl = dwfl_begin(&dwfl_callbacks);
+    if (ms->dwfl && m->path[0] == '/') {
+        ms->mod = dwfl_report_elf(ms->dwfl, ms->short_name, m->path, -1, m->bias, false);
+        dwfl_report_end(ms->dwfl, NULL, NULL);
+    }
+    m->sym = ms;
+    return ms;
+}
+
+static const char *die_name(Dwarf_Die *die)
+{
+    Dwarf_Attribute attr;
+    const char *name = NULL;
+    if (dwarf_attr_integrate(die, DW_AT_linkage_name, &attr) ||
+        dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &attr))
+        name = dwarf_formstring(&attr);
+    if (!name) name = dwarf_diename(die);
+    if (!name && dwarf_attr_integrate(die, DW_AT_name, &attr)) name = dwarf_formstring(&attr);
+    return name;
+}
+
+static const char *call_file(Dwarf_Die *cu, Dwarf_Die *inl)
+{
+    Dwarf_Attribute attr;
+    Dwarf_Word idx;
+    Dwarf_Files *files;
+    size_t nfiles;
+    if (!dwarf_attr(inl, DW_AT_call_file, &attr) || dwarf_formudata(&attr, &idx) != 0) return NULL;
+    if (dwarf_getsrcfiles(cu, &files, &nfiles) != 0 || idx >= nfiles) return NULL;
+    return dwarf_filesrc(files, idx, NULL, NULL);
+}
+
+static int call_line(Dwarf_Die *inl)
+{
+    Dwarf_Attribute attr;
+    Dwarf_Word line;
+    if (!dwarf_attr(inl, DW_AT_call_line, &attr) || dwarf_formudata(&attr, &line) != 0) return 0;
+    return (int)line;
+}
+
+static void push(struct sym_frame **v, size_t *n, size_t *cap, struct sym_frame f)
+{
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 4;
+        *v = xrealloc(*v, *cap * sizeof **v);
+    }
+    (*v)[(*n)++] = f;
+}
+
+static char *dup_or_null(const char *s) { return s ? xstrndup(s, strlen(s)) : NULL; }
+
+/* Resolves one return address (looked up at ip-1, inside the call). */
+static void resolve(struct snap_module *m, uint64_t ip, struct sym_frame **out, size_t *n)
+{
+    size_t cap = 0;
+    *out = NULL;
+    *n = 0;
+    uint64_t pc = ip - 1;
+    struct module_syms *ms = m ? module_syms(m) : NULL;
+    const char *modname = ms ? ms->short_name : NULL;
+    const char *file = NULL;
+    int line = 0;
+    if (ms && ms->mod) {
+        Dwfl_Line *dl = dwfl_module_getsrc(ms->mod, pc);
+        if (dl) file = dwfl_lineinfo(dl, NULL, &line, NULL, NULL, NULL);
+        Dwarf_Addr bias;
+        Dwarf_Die *cu = dwfl_module_addrdie(ms->mod, pc, &bias);
+        Dwarf_Die *scopes = NULL;
+        int ns = cu ? dwarf_getscopes(cu, pc - bias, &scopes) : 0;
+        /* Innermost first: each inlined_subroutine scope is a frame named after
+         * its abstract origin, and its call_file/call_line is where the next
+         * outer frame stands. */
+        for (int i = 0; i < ns; i++) {
+            int tag = dwarf_tag(&scopes[i]);
+            if (tag != DW_TAG_inlined_subroutine && tag != DW_TAG_subprogram) continue;
+            push(out, n, &cap,
+                 (struct sym_frame){.function = demangle(die_name(&scopes[i])),
+                                    .file = dup_or_null(file),
+                                    .line = line,
+                                    .module = modname,
+                                    .ip = ip,
+                                    .inlined = tag == DW_TAG_inlined_subroutine});
+            if (tag == DW_TAG_subprogram) break;
+            file = call_file(cu, &scopes[i]);
+            line = call_line(&scopes[i]);
+        }
+        free(scopes);
+        if (*n > 0 && !(*out)[*n - 1].function) (*out)[*n - 1].function = xstrndup("??", 2);
+        if (*n == 0) {
+            GElf_Off off;
+            GElf_Sym sym;
+            const char *name = dwfl_module_addrinfo(ms->mod, pc, &off, &sym, NULL, NULL, NULL);
+            if (name) push(out, n, &cap, (struct sym_frame){.function = demangle(name), .file = dup_or_null(file),
+                                                            .line = line, .module = modname, .ip = ip});
+        }
+    }
+    if (*n == 0) {
+        char buf[600];
+        if (m) snprintf(buf, sizeof buf, "%s+0x%llx", modname, (unsigned long long)(ip - m->bias));
+        else snprintf(buf, sizeof buf, "0x%llx", (unsigned long long)ip);
+        push(out, n, &cap, (struct sym_frame){.function = xstrndup(buf, strlen(buf)), .module = modname, .ip = ip});
+    }
+    for (size_t i = 0; i < *n; i++)
+        if (!(*out)[i].function) (*out)[i].function = xstrndup("??", 2);
+}
+
+static const struct sym_frame *frames_for(const struct snap *s, uint64_t ip, uint64_t when, size_t *n)
+{
+    struct snap_module *m = snap_module_for(s, ip, when);
+    struct frame_cache key = {0}, *fc;
+    key.key.ip = ip;
+    key.key.module = m;
+    HASH_FIND(hh, frames_cache, &key.key, sizeof key.key, fc);
+    if (!fc) {
+        fc = xcalloc(1, sizeof *fc);
+        fc->key = key.key;
+        resolve(m, ip, &fc->frames, &fc->n);
+        HASH_ADD(hh, frames_cache, key, sizeof fc->key, fc);
+    }
+    *n = fc->n;
+    return fc->frames;
+}
+
+static bool is_own(const struct sym_frame *f) { return f->module && strncmp(f->module, "libheapsnap", 11) == 0; }
+
+static bool is_allocator(const struct sym_frame *f)
+{
+    static const char *const names[] = {"malloc", "calloc", "realloc", "reallocarray", "free", "posix_memalign",
+                                        "aligned_alloc", "memalign", "valloc", "pvalloc", "__libc_malloc",
+                                        "__libc_calloc", "__libc_realloc", "__libc_memalign"};
+    const char *fn = f->function;
+    if (strncmp(fn, "operator new", 12) == 0) return true;
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (strcmp(fn, names[i]) == 0) return true;
+    return false;
+}
+
+const struct sym_frame *symbols_stack(const struct snap *s, const struct snap_stack *st, size_t *n)
+{
+    struct stack_cache *sc;
+    HASH_FIND_PTR(stacks_cache, &st, sc);
+    if (sc) {
+        *n = sc->n;
+        return sc->frames;
+    }
+    sc = xcalloc(1, sizeof *sc);
+    sc->stack = st;
+    size_t cap = 0;
+    bool top = true;
+    for (uint32_t i = 0; i < st->nframes; i++) {
+        size_t k;
+        const struct sym_frame *f = frames_for(s, st->key[1 + i], st->seen_ticks, &k);
+        for (size_t j = 0; j < k; j++) {
+            if (is_own(&f[j])) continue; /* e.g. the shim's main wrapper, mid-stack */
+            if (top && is_allocator(&f[j])) continue;
+            top = false;
+            push(&sc->frames, &sc->n, &cap, f[j]);
+        }
+    }
+    HASH_ADD_PTR(stacks_cache, stack, sc);
+    *n = sc->n;
+    return sc->frames;
+}
+
+void symbols_end(struct snap *s)
+{
+    for (struct snap_module *m = s->modules; m; m = m->next) {
+        struct module_syms *ms = m->sym;
+        if (!ms) continue;
+        if (ms->dwfl) dwfl_end(ms->dwfl);
+        free(ms);
+        m->sym = NULL;
+    }
+    struct stack_cache *sc, *sct;
+    HASH_ITER(hh, stacks_cache, sc, sct) {
+        HASH_DEL(stacks_cache, sc);
+        free(sc->frames);
+        free(sc);
+    }
+    struct frame_cache *fc, *fct;
+    HASH_ITER(hh, frames_cache, fc, fct) {
+        HASH_DEL(frames_cache, fc);
+        for (size_t i = 0; i < fc->n; i++) {
+            free((char *)fc->frames[i].function);
+            free((char *)fc->frames[i].file);
+        }
+        free(fc->frames);
+        free(fc);
+    }
+}

@@ -1,0 +1,36 @@
+/* util.h - the reporter's small shared helpers: allocation that never returns
+ * NULL, fatal errors as one line on stderr, and uthash wired to them. */
+#ifndef HEAPSNAP_UTIL_H
+#define HEAPSNAP_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrndup(const char *s, size_t n);
+void xfree(void *p);
+
+/* Prints "heapsnap: MESSAGE" and exits with status 1 (2 for usage errors). */
+void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+void die_usage(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#define uthash_malloc(sz) xmalloc(sz)
+#define uthash_free(ptr, sz) xfree(ptr)
+#define uthash_nonfatal_oom(obj) die("out of memory")
+#include <uthash.h>
+
+/* A growable byte buffer for building output. */
+struct strbuf {
+    char *s;
+    size_t len, cap;
+};
+void sb_add(struct strbuf *b, const char *s, size_t n);
+void sb_printf(struct strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sb_free(struct strbuf *b);
+
+#endif

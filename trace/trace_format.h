@@ -1,0 +1,100 @@
+/* trace_format.h - the on-disk layout of a heapsnap trace, shared by the shim
+ * (writer), the packer and the reporter (reader). docs/FORMAT.md is its prose
+ * twin: change both in the same commit.
+ *
+ * A trace is a 4 KiB header followed by chunks. Each chunk holds the records of
+ * one thread ("stream"), in the order that thread wrote them. In an OPEN trace
+ * the chunks sit in fixed-size slots of a file the shim has mmap'd, so every
+ * committed record survives SIGKILL; a PACKED trace stores the same chunks back
+ * to back, each compressed with zstd. */
+#ifndef HEAPSNAP_TRACE_FORMAT_H
+#define HEAPSNAP_TRACE_FORMAT_H
+
+#include <stdint.h>
+
+#define TRACE_MAGIC "HEAPSNAP"
+#define TRACE_VERSION 1
+#define TRACE_HEADER_SIZE 4096u
+#define TRACE_SLOT_SIZE (64u * 1024u)
+#define TRACE_CHUNK_MAGIC 0x4b435348u /* "HSCK" little-endian */
+/* A packed chunk decodes to at most one slot of records; anything larger is corrupt. */
+#define TRACE_MAX_CHUNK_RAW TRACE_SLOT_SIZE
+
+enum trace_state { TRACE_OPEN = 1, TRACE_PACKED = 2 };
+
+enum trace_flags {
+    TRACE_F_TRUNCATED = 1u << 0, /* the shim stopped recording (disk full) */
+};
+
+struct trace_header {
+    char magic[8];
+    uint32_t version;
+    uint32_t state;       /* enum trace_state */
+    uint32_t header_size; /* TRACE_HEADER_SIZE */
+    uint32_t slot_size;   /* TRACE_SLOT_SIZE (OPEN form) */
+    uint64_t pid;
+    uint64_t ppid;
+    uint64_t session;           /* shared by every trace of one `heapsnap run` */
+    uint64_t start_realtime_ns; /* CLOCK_REALTIME at start */
+    uint32_t frames;            /* maximum stack depth recorded */
+    uint32_t flags;             /* enum trace_flags; written by the shim */
+    uint32_t lost_events;       /* events that could not be recorded */
+    /* How the process ended. Written in place by the shim (exit, _exit, fatal
+     * signal) or by the packer from what `heapsnap run` saw; no record is
+     * needed, so a signal handler can set it whatever the thread was doing. */
+    uint32_t end_how;  /* enum end_how */
+    int32_t end_code;  /* exit status or signal number */
+    uint32_t reserved;
+    uint64_t end_ticks;
+    uint64_t end_mono_ns; /* with end_ticks, a calibration point at the end */
+};
+
+enum chunk_flags { CHUNK_ZSTD = 1u << 0 };
+
+struct chunk_header {
+    uint32_t magic;      /* TRACE_CHUNK_MAGIC; 0 in a slot not yet used */
+    uint32_t flags;      /* enum chunk_flags */
+    uint32_t stream;     /* per-process thread serial: never reused, unlike tids */
+    uint32_t seq;        /* chunk number within the stream */
+    uint32_t tid;        /* kernel thread id, for display */
+    uint32_t raw_len;    /* bytes of records (OPEN: committed so far) */
+    uint32_t stored_len; /* bytes that follow the header in a PACKED trace */
+    uint32_t reserved;
+};
+
+/* Records. Every record is a type byte followed by LEB128 varints ("u") and
+ * zigzag varints ("s"). Timed records start with "dt": ticks since the previous
+ * timed record of the same chunk (the first one of a chunk is absolute). "ptr"
+ * fields are zigzag deltas against the previous pointer of the chunk. */
+enum rec_type {
+    REC_ALLOC = 1,     /* u dt, s ptr, u size, u stack, u fn (enum alloc_fn) */
+    REC_FREE = 2,      /* u dt, s ptr */
+    REC_REALLOC = 3,   /* u dt(free half), s old, u dt(alloc half), s new, u size, u stack */
+    REC_STACK = 4,     /* u id, u total_frames, u n, n x s ip-delta (first frame innermost) */
+    REC_STACK_MORE = 5,/* u id, u n, n x s ip-delta: continues a long REC_STACK */
+    REC_MODULE = 6,    /* u dt, u id, u bias, u start, u end, u idlen, id bytes, u plen, path */
+    REC_UNLOAD = 7,    /* u dt, u id */
+    REC_PROCESS = 8,   /* u exelen, exe, u cmdlen, cmdline (NUL separated), u cwdlen, cwd */
+    REC_MARKER = 10,   /* u dt, u len, label */
+    REC_CLOCK = 11,    /* u ticks (absolute), u monotonic ns: calibrates ticks */
+    REC_EXEC = 12,     /* u dt, u len, path: execve was attempted */
+};
+
+enum alloc_fn {
+    FN_MALLOC = 0, FN_CALLOC, FN_REALLOC, FN_REALLOCARRAY, FN_POSIX_MEMALIGN,
+    FN_ALIGNED_ALLOC, FN_MEMALIGN, FN_VALLOC, FN_PVALLOC, FN_COUNT
+};
+
+enum end_how {
+    END_UNKNOWN = 0, /* no end record: killed by SIGKILL, or the trace was cut */
+    END_EXIT = 1,    /* exit() or return from main; code = status */
+    END_UNDERSCORE_EXIT = 2, /* _exit() / _Exit(); code = status */
+    END_SIGNAL = 3,  /* killed by a signal; code = signal number */
+    END_EXIT_NOCODE = 4, /* exited normally, status not seen in the process */
+};
+
+/* Bounds a reader enforces on untrusted input. */
+#define TRACE_MAX_FRAMES 65535u
+#define TRACE_MAX_STRING (1u << 20)
+
+#endif

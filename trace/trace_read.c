@@ -1,0 +1,244 @@
+/* trace_read.c - open, index and decode traces. Nothing read from the file is
+ * trusted: sizes are checked before use, a chunk that claims more than its slot
+ * or its file is refused, and a record that runs past its chunk is corruption.
+ * A trace cut short (a crash, a full disk) still opens: OPEN traces are read
+ * slot by slot, up to the last whole slot. */
+#include "trace_read.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zstd.h>
+
+static int fail(char *err, size_t errlen, const char *path, const char *why)
+{
+    snprintf(err, errlen, "%s: %s", path, why);
+    return -1;
+}
+
+static bool push_chunk(struct trace_file *tf, size_t *cap, const struct chunk_header *h, uint64_t off)
+{
+    if (tf->nchunks == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 64;
+        void *n = realloc(tf->chunks, ncap * sizeof *tf->chunks);
+        if (!n) return false;
+        tf->chunks = n;
+        *cap = ncap;
+    }
+    tf->chunks[tf->nchunks++] = (struct trace_chunk){.offset = off,
+                                                     .flags = h->flags,
+                                                     .stream = h->stream,
+                                                     .seq = h->seq,
+                                                     .tid = h->tid,
+                                                     .raw_len = h->raw_len,
+                                                     .stored_len = h->stored_len};
+    return true;
+}
+
+int trace_open(struct trace_file *tf, const char *path, char *err, size_t errlen)
+{
+    memset(tf, 0, sizeof *tf);
+    tf->path = path;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return fail(err, errlen, path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        close(fd);
+        return fail(err, errlen, path, strerror(errno));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return fail(err, errlen, path, "not a regular file");
+    }
+    if ((size_t)st.st_size < sizeof(struct trace_header)) {
+        close(fd);
+        return fail(err, errlen, path, "not a heapsnap trace (too short)");
+    }
+    tf->size = (size_t)st.st_size;
+    void *m = mmap(NULL, tf->size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (m == MAP_FAILED) return fail(err, errlen, path, strerror(errno));
+    tf->data = m;
+    memcpy(&tf->hdr, tf->data, sizeof tf->hdr);
+    const struct trace_header *h = &tf->hdr;
+    if (memcmp(h->magic, TRACE_MAGIC, 8) != 0) {
+        trace_close(tf);
+        return fail(err, errlen, path, "not a heapsnap trace");
+    }
+    if (h->version > TRACE_VERSION) {
+        char why[128];
+        snprintf(why, sizeof why, "trace format version %u is newer than this heapsnap reads (%u): upgrade heapsnap",
+                 h->version, TRACE_VERSION);
+        trace_close(tf);
+        return fail(err, errlen, path, why);
+    }
+    if (h->version != TRACE_VERSION || h->header_size != TRACE_HEADER_SIZE || tf->size < TRACE_HEADER_SIZE ||
+        (h->state != TRACE_OPEN && h->state != TRACE_PACKED) ||
+        (h->state == TRACE_OPEN && h->slot_size != TRACE_SLOT_SIZE)) {
+        trace_close(tf);
+        return fail(err, errlen, path, "corrupt trace header");
+    }
+
+    size_t cap = 0;
+    const size_t hs = sizeof(struct chunk_header);
+    if (h->state == TRACE_OPEN) {
+        for (uint64_t off = TRACE_HEADER_SIZE; off + TRACE_SLOT_SIZE <= tf->size; off += TRACE_SLOT_SIZE) {
+            struct chunk_header ch;
+            memcpy(&ch, tf->data + off, hs);
+            if (ch.magic != TRACE_CHUNK_MAGIC || ch.raw_len == 0) continue;
+            if (ch.raw_len > TRACE_SLOT_SIZE - hs) ch.raw_len = TRACE_SLOT_SIZE - hs;
+            ch.flags = 0;
+            ch.stored_len = ch.raw_len;
+            if (!push_chunk(tf, &cap, &ch, off + hs)) goto oom;
+        }
+    } else {
+        uint64_t off = TRACE_HEADER_SIZE;
+        while (off < tf->size) {
+            struct chunk_header ch;
+            if (tf->size - off < hs) {
+                trace_close(tf);
+                return fail(err, errlen, path, "truncated trace (a chunk header is cut off)");
+            }
+            memcpy(&ch, tf->data + off, hs);
+            if (ch.magic != TRACE_CHUNK_MAGIC || ch.raw_len > TRACE_MAX_CHUNK_RAW || (ch.flags & ~CHUNK_ZSTD) ||
+                (!(ch.flags & CHUNK_ZSTD) && ch.stored_len != ch.raw_len)) {
+                trace_close(tf);
+                return fail(err, errlen, path, "corrupt trace (bad chunk header)");
+            }
+            if (ch.stored_len > tf->size - off - hs) {
+                trace_close(tf);
+                return fail(err, errlen, path, "truncated trace (a chunk is cut off)");
+            }
+            if (!push_chunk(tf, &cap, &ch, off + hs)) goto oom;
+            off += hs + ch.stored_len;
+        }
+    }
+    tf->dctx = ZSTD_createDCtx();
+    if (!tf->dctx) goto oom;
+    return 0;
+oom:
+    trace_close(tf);
+    return fail(err, errlen, path, "out of memory");
+}
+
+void trace_close(struct trace_file *tf)
+{
+    if (tf->data) munmap((void *)tf->data, tf->size);
+    free(tf->chunks);
+    if (tf->dctx) ZSTD_freeDCtx(tf->dctx);
+    memset(tf, 0, sizeof *tf);
+}
+
+long trace_chunk_load(struct trace_file *tf, size_t i, uint8_t *buf, char *err, size_t errlen)
+{
+    const struct trace_chunk *c = &tf->chunks[i];
+    const uint8_t *src = tf->data + c->offset;
+    if (!(c->flags & CHUNK_ZSTD)) {
+        memcpy(buf, src, c->raw_len);
+        return c->raw_len;
+    }
+    size_t n = ZSTD_decompressDCtx(tf->dctx, buf, TRACE_MAX_CHUNK_RAW, src, c->stored_len);
+    if (ZSTD_isError(n) || n != c->raw_len) {
+        fail(err, errlen, tf->path, "corrupt trace (a chunk does not decompress)");
+        return -1;
+    }
+    return (long)n;
+}
+
+void rec_decoder_init(struct rec_decoder *d, const uint8_t *buf, size_t len)
+{
+    d->c = (struct varint_cursor){.p = buf, .end = buf + len};
+    d->ticks = 0;
+    d->ptr = 0;
+}
+
+static void get_string(struct varint_cursor *c, const uint8_t **s, uint64_t *len)
+{
+    *len = varint_get(c);
+    if (*len > TRACE_MAX_STRING) c->bad = true;
+    *s = varint_get_bytes(c, *len);
+}
+
+static void timed(struct rec_decoder *d, struct trace_rec *r)
+{
+    d->ticks += varint_get(&d->c);
+    r->ticks = d->ticks;
+}
+
+int rec_next(struct rec_decoder *d, struct trace_rec *r)
+{
+    struct varint_cursor *c = &d->c;
+    if (c->p >= c->end) return 0;
+    memset(r, 0, sizeof *r);
+    r->type = *c->p++;
+    switch (r->type) {
+    case REC_ALLOC:
+        timed(d, r);
+        d->ptr += (uint64_t)varint_get_signed(c);
+        r->ptr = d->ptr;
+        r->size = varint_get(c);
+        r->stack = varint_get(c);
+        r->fn = varint_get(c);
+        break;
+    case REC_FREE:
+        timed(d, r);
+        d->ptr += (uint64_t)varint_get_signed(c);
+        r->ptr = d->ptr;
+        break;
+    case REC_REALLOC:
+        timed(d, r);
+        r->ptr = d->ptr + (uint64_t)varint_get_signed(c);
+        d->ticks += varint_get(c);
+        r->ticks2 = d->ticks;
+        r->ptr2 = r->ptr + (uint64_t)varint_get_signed(c);
+        d->ptr = r->ptr2;
+        r->size = varint_get(c);
+        r->stack = varint_get(c);
+        break;
+    case REC_STACK:
+    case REC_STACK_MORE:
+        r->id = varint_get(c);
+        r->total = r->type == REC_STACK ? varint_get(c) : 0;
+        r->n = varint_get(c);
+        if (r->total > TRACE_MAX_FRAMES || r->n > TRACE_MAX_FRAMES) return -1;
+        r->ips = *c;
+        for (uint64_t i = 0; i < r->n && !c->bad; i++) varint_get(c);
+        r->ips.end = c->p;
+        break;
+    case REC_MODULE:
+        timed(d, r);
+        r->id = varint_get(c);
+        r->bias = varint_get(c);
+        r->lo = varint_get(c);
+        r->hi = varint_get(c);
+        get_string(c, &r->s1, &r->l1);
+        get_string(c, &r->s2, &r->l2);
+        break;
+    case REC_UNLOAD:
+        timed(d, r);
+        r->id = varint_get(c);
+        break;
+    case REC_PROCESS:
+        get_string(c, &r->s1, &r->l1);
+        get_string(c, &r->s2, &r->l2);
+        get_string(c, &r->s3, &r->l3);
+        break;
+    case REC_MARKER:
+    case REC_EXEC:
+        timed(d, r);
+        get_string(c, &r->s1, &r->l1);
+        break;
+    case REC_CLOCK:
+        r->ticks = varint_get(c);
+        r->mono = varint_get(c);
+        break;
+    default:
+        return -1;
+    }
+    return c->bad ? -1 : 1;
+}
