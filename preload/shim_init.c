@@ -54,7 +54,6 @@ static void resolve_real(void)
     RESOLVE(malloc);
     RESOLVE(free);
     RESOLVE(realloc);
-    RESOLVE(reallocarray);
     RESOLVE(posix_memalign);
     RESOLVE(aligned_alloc);
     RESOLVE(memalign);

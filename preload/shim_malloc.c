@@ -171,7 +171,7 @@ SHIM_EXPORT void *calloc(size_t n, size_t size)
     return p;
 }
 
-static void *realloc_common(void *old, size_t size, enum alloc_fn fn, size_t n, size_t elem)
+static void *realloc_common(void *old, size_t size, enum alloc_fn fn)
 {
     struct shim_thread *t = &shim_tls;
     if (unlikely(boot_owns(old))) {
@@ -182,24 +182,23 @@ static void *realloc_common(void *old, size_t size, enum alloc_fn fn, size_t n, 
         return p;
     }
     bool rec = should_record(t);
-    if (unlikely(!shim_real.realloc)) {
-        void *p = boot_alloc(size, 16);
-        return p;
-    }
+    if (unlikely(!shim_real.realloc)) return boot_alloc(size, 16);
     uint64_t before = rec ? shim_ticks() : 0;
-    void *p = fn == FN_REALLOCARRAY ? shim_real.reallocarray(old, n, elem) : shim_real.realloc(old, size);
+    void *p = shim_real.realloc(old, size);
     if (!rec) return p;
     if (p) {
         if (old) record_realloc(t, before, old, p, size);
         else record_alloc(t, p, size, fn);
-    } else if (old && size == 0 && fn == FN_REALLOC) {
+    } else if (old && size == 0) {
         record_free(t, old, before); /* glibc: realloc(p, 0) frees p */
     }
     return p;
 }
 
-SHIM_EXPORT void *realloc(void *old, size_t size) { return realloc_common(old, size, FN_REALLOC, 0, 0); }
+SHIM_EXPORT void *realloc(void *old, size_t size) { return realloc_common(old, size, FN_REALLOC); }
 
+/* Served by the real realloc, not the real reallocarray: glibc's calls realloc
+ * through the PLT, which would record the call twice. */
 SHIM_EXPORT void *reallocarray(void *old, size_t n, size_t elem)
 {
     size_t size;
@@ -207,8 +206,7 @@ SHIM_EXPORT void *reallocarray(void *old, size_t n, size_t elem)
         errno = ENOMEM;
         return NULL;
     }
-    if (!shim_real.reallocarray && shim_real.realloc) return realloc_common(old, size, FN_REALLOC, 0, 0);
-    return realloc_common(old, size, FN_REALLOCARRAY, n, elem);
+    return realloc_common(old, size, FN_REALLOCARRAY);
 }
 
 SHIM_EXPORT int posix_memalign(void **out, size_t align, size_t size)

@@ -1,0 +1,2 @@
+/* static_prog.c - linked statically: heapsnap run must refuse it. */
+int main(void) { return 0; }
