@@ -1,0 +1,141 @@
+/* harness.c - see harness.h. */
+#include "harness.h"
+
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return strdup("");
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t)n + 1);
+    size_t got = fread(s, 1, (size_t)n, f);
+    s[got] = 0;
+    fclose(f);
+    return s;
+}
+
+struct run_result run_in(const char *cwd, const char *const *env, const char *const *argv)
+{
+    char *dir = temp_dir();
+    char *out = path_join(dir, "stdout"), *err = path_join(dir, "stderr");
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        int o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600), e = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        int in = open("/dev/null", O_RDONLY);
+        dup2(in, 0);
+        dup2(o, 1);
+        dup2(e, 2);
+        if (cwd && chdir(cwd) != 0) _exit(125);
+        for (size_t i = 0; env && env[i]; i++) putenv((char *)env[i]);
+        execv(argv[0], (char *const *)argv);
+        _exit(124);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    struct run_result r = {0};
+    r.signaled = WIFSIGNALED(st);
+    r.exit_code = r.signaled ? 128 + WTERMSIG(st) : WEXITSTATUS(st);
+    r.out = slurp(out);
+    r.err = slurp(err);
+    unlink(out);
+    unlink(err);
+    rmdir(dir);
+    free(out);
+    free(err);
+    free(dir);
+    return r;
+}
+
+void run_free(struct run_result *r)
+{
+    free(r->out);
+    free(r->err);
+}
+
+char *temp_dir(void)
+{
+    char tmpl[] = "/tmp/heapsnap-test-XXXXXX";
+    char *d = mkdtemp(tmpl);
+    cr_assert(d != NULL);
+    return strdup(d);
+}
+
+char *path_join(const char *dir, const char *name)
+{
+    char *p;
+    cr_assert(asprintf(&p, "%s/%s", dir, name) > 0);
+    return p;
+}
+
+const char *sample(const char *name)
+{
+    static char buf[8][4096];
+    static int k;
+    char *b = buf[k++ % 8];
+    snprintf(b, sizeof buf[0], "%s/%s", SAMPLES_DIR, name);
+    return b;
+}
+
+const char *heapsnap_bin(void) { return HEAPSNAP_BIN; }
+const char *shim_path(void) { return SHIM_PATH; }
+
+struct json *report_json_of(const char *trace)
+{
+    const char *argv[] = {heapsnap_bin(), "report", "--format", "json", trace, NULL};
+    struct run_result r = run_in(NULL, NULL, argv);
+    cr_assert_eq(r.exit_code, 0, "report %s failed: %s", trace, r.err);
+    struct json *j = json_parse(r.out);
+    cr_assert(j != NULL, "report of %s is not JSON:\n%s", trace, r.out);
+    run_free(&r);
+    return j;
+}
+
+static int cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+size_t list_traces(const char *dir, char ***names)
+{
+    DIR *d = opendir(dir);
+    cr_assert(d != NULL);
+    size_t n = 0;
+    *names = NULL;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        if (len < 7 || strcmp(e->d_name + len - 6, ".trace") != 0) continue;
+        *names = realloc(*names, (n + 1) * sizeof **names);
+        (*names)[n++] = path_join(dir, e->d_name);
+    }
+    closedir(d);
+    qsort(*names, n, sizeof **names, cmp);
+    return n;
+}
+
+int count_lines(const char *s)
+{
+    int n = 0;
+    for (; *s; s++) n += *s == '\n';
+    return n;
+}
+
+int find_group(const struct json *j, const char *path, const char *fn)
+{
+    size_t n = json_len(j, path);
+    for (size_t i = 0; i < n; i++) {
+        char p[256];
+        snprintf(p, sizeof p, "%s.%zu.stack.0.function", path, i);
+        const char *f = json_str(j, p);
+        if (f && strcmp(f, fn) == 0) return (int)i;
+    }
+    return -1;
+}

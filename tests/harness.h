@@ -1,0 +1,36 @@
+/* harness.h - what every test needs: run a command and capture its output and
+ * status, a fresh directory, and a trace's JSON report. Paths to the build's
+ * heapsnap, shim and samples come from meson (tests/meson.build). */
+#ifndef HEAPSNAP_TEST_HARNESS_H
+#define HEAPSNAP_TEST_HARNESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "json.h"
+
+struct run_result {
+    int exit_code; /* 128+N when killed by signal N */
+    bool signaled;
+    char *out, *err;
+};
+
+/* argv is NULL-terminated; env entries ("NAME=value") are added to ours. */
+struct run_result run_in(const char *cwd, const char *const *env, const char *const *argv);
+void run_free(struct run_result *r);
+
+char *temp_dir(void);                  /* a new empty directory */
+char *path_join(const char *dir, const char *name);
+const char *sample(const char *name);  /* absolute path of a built sample */
+const char *heapsnap_bin(void);
+const char *shim_path(void);
+
+/* `heapsnap report --format json TRACE`, parsed; fails the test on error. */
+struct json *report_json_of(const char *trace);
+/* Traces in dir matching heapsnap.*.trace or *.trace, sorted; returns count. */
+size_t list_traces(const char *dir, char ***names);
+int count_lines(const char *s);
+/* The index of the first group in json array at path whose stack[0].function is fn, or -1. */
+int find_group(const struct json *j, const char *path, const char *fn);
+
+#endif

@@ -1,0 +1,179 @@
+/* test_bad_input.c - what heapsnap cannot do gets one clear line on stderr and
+ * a non-zero exit, never a crash or a hang: programs it cannot trace, bad
+ * options, and traces that are garbage, cut short, or from a newer heapsnap. */
+#include "harness.h"
+
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../trace/trace_format.h"
+
+static void expect_one_line(const char *const *argv, int code, const char *needle)
+{
+    char *dir = temp_dir();
+    struct run_result r = run_in(dir, NULL, argv);
+    cr_expect_eq(r.exit_code, code, "exit %d, stderr: %s", r.exit_code, r.err);
+    cr_expect_eq(count_lines(r.err), 1, "stderr: %s", r.err);
+    cr_expect(strstr(r.err, needle) != NULL, "'%s' not in: %s", needle, r.err);
+    cr_expect(!r.signaled);
+    run_free(&r);
+}
+
+Test(bad_input, missing_program)
+{
+    expect_one_line((const char *[]){heapsnap_bin(), "run", "--", "no-such-program-here", NULL}, 127,
+                    "no-such-program-here: no such program");
+}
+
+Test(bad_input, static_binary)
+{
+    expect_one_line((const char *[]){heapsnap_bin(), "run", "--", sample("static_prog"), NULL}, 1,
+                    "statically linked");
+}
+
+Test(bad_input, setuid_program)
+{
+    char *dir = temp_dir();
+    char *copy = path_join(dir, "suid");
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", sample("leak"), copy);
+    cr_assert_eq(system(cmd), 0);
+    cr_assert_eq(chmod(copy, 04755), 0);
+    expect_one_line((const char *[]){heapsnap_bin(), "run", "--", copy, NULL}, 1, "set-user-ID");
+}
+
+Test(bad_input, frames_out_of_range)
+{
+    const char *bad[] = {"0", "65536", "abc", "-3", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        expect_one_line((const char *[]){heapsnap_bin(), "run", "--frames", bad[i], "--", sample("leak"), NULL}, 2,
+                        "--frames takes a number from 1 to 65535");
+}
+
+Test(bad_input, unwritable_output)
+{
+    expect_one_line(
+        (const char *[]){heapsnap_bin(), "run", "-o", "/nonexistent-dir/x.trace", "--", sample("leak"), NULL}, 1,
+        "cannot write traces to /nonexistent-dir");
+}
+
+Test(bad_input, missing_trace)
+{
+    expect_one_line((const char *[]){heapsnap_bin(), "report", "/nonexistent.trace", NULL}, 1,
+                    "/nonexistent.trace: No such file or directory");
+}
+
+static char *write_file(const char *dir, const char *name, const void *data, size_t len)
+{
+    char *p = path_join(dir, name);
+    FILE *f = fopen(p, "wb");
+    cr_assert(f);
+    cr_assert_eq(fwrite(data, 1, len, f), len);
+    fclose(f);
+    return p;
+}
+
+static char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert(f);
+    fseek(f, 0, SEEK_END);
+    *len = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *d = malloc(*len);
+    cr_assert_eq(fread(d, 1, *len, f), *len);
+    fclose(f);
+    return d;
+}
+
+static char *valid_trace(const char *dir, const char *prog)
+{
+    char *trace = path_join(dir, "valid.trace");
+    const char *argv[] = {heapsnap_bin(), "run", "-q", "-o", trace, "--", sample(prog), NULL};
+    struct run_result r = run_in(dir, NULL, argv);
+    cr_assert(r.exit_code == 0 || r.exit_code == 137, "%s", r.err);
+    run_free(&r);
+    return trace;
+}
+
+Test(bad_input, garbage_trace)
+{
+    char *dir = temp_dir();
+    char junk[5000];
+    for (size_t i = 0; i < sizeof junk; i++) junk[i] = (char)(i * 7 + 3);
+    char *p = write_file(dir, "junk.trace", junk, sizeof junk);
+    expect_one_line((const char *[]){heapsnap_bin(), "report", p, NULL}, 1, "not a heapsnap trace");
+    char *empty = write_file(dir, "empty.trace", "", 0);
+    expect_one_line((const char *[]){heapsnap_bin(), "report", empty, NULL}, 1, "too short");
+}
+
+Test(bad_input, truncated_trace)
+{
+    char *dir = temp_dir();
+    char *trace = valid_trace(dir, "leak");
+    size_t len;
+    char *data = read_file(trace, &len);
+    cr_assert_gt(len, TRACE_HEADER_SIZE + 40);
+    char *cut = write_file(dir, "cut.trace", data, len - 20);
+    expect_one_line((const char *[]){heapsnap_bin(), "report", cut, NULL}, 1, "truncated trace");
+}
+
+Test(bad_input, newer_version)
+{
+    char *dir = temp_dir();
+    char *trace = valid_trace(dir, "leak");
+    size_t len;
+    char *data = read_file(trace, &len);
+    struct trace_header *h = (struct trace_header *)data;
+    h->version = TRACE_VERSION + 1;
+    char *newer = write_file(dir, "newer.trace", data, len);
+    expect_one_line((const char *[]){heapsnap_bin(), "report", newer, NULL}, 1,
+                    "is newer than this heapsnap reads");
+}
+
+/* A cheap, deterministic fuzz pass in the suite (the real fuzzer is
+ * tests/fuzz_trace.c): corrupt bytes of valid traces, packed and open, and the
+ * reader must answer with a report or one line, never a crash. */
+static void mutate_and_report(const char *dir, const char *trace, unsigned seed, int rounds)
+{
+    size_t len;
+    char *data = read_file(trace, &len);
+    srand(seed);
+    for (int i = 0; i < rounds; i++) {
+        char *copy = malloc(len);
+        memcpy(copy, data, len);
+        int flips = 1 + rand() % 8;
+        for (int k = 0; k < flips; k++) {
+            /* Mostly past the header, where the records are. */
+            size_t at = rand() % 4 ? TRACE_HEADER_SIZE + (size_t)rand() % (len - TRACE_HEADER_SIZE) : (size_t)rand() % len;
+            copy[at] = (char)rand();
+        }
+        char *p = write_file(dir, "fuzz.trace", copy, len);
+        const char *argv[] = {heapsnap_bin(), "report", "--format", "json", p, NULL};
+        struct run_result r = run_in(dir, NULL, argv);
+        cr_assert(!r.signaled, "round %d crashed with signal %d", i, r.exit_code - 128);
+        cr_assert(r.exit_code == 0 || (r.exit_code == 1 && count_lines(r.err) == 1), "round %d: exit %d: %s", i,
+                  r.exit_code, r.err);
+        run_free(&r);
+        free(copy);
+        free(p);
+    }
+    free(data);
+}
+
+Test(bad_input, corrupted_packed_traces, .timeout = 120)
+{
+    char *dir = temp_dir();
+    mutate_and_report(dir, valid_trace(dir, "realloc_chain"), 1, 150);
+}
+
+Test(bad_input, corrupted_open_traces, .timeout = 120)
+{
+    char *dir = temp_dir();
+    mutate_and_report(dir, valid_trace(dir, "sigkill"), 2, 40); /* packed by run: ok too */
+}

@@ -1,0 +1,156 @@
+/* test_processes.c - following fork and exec, --no-follow, and the bare
+ * LD_PRELOAD path for users who cannot wrap the command. */
+#include "harness.h"
+
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../trace/trace_format.h"
+
+static uint32_t trace_state(const char *path)
+{
+    struct trace_header h = {0};
+    int fd = open(path, O_RDONLY);
+    cr_assert(fd >= 0);
+    cr_assert_eq(read(fd, &h, sizeof h), (ssize_t)sizeof h);
+    close(fd);
+    return h.state;
+}
+
+Test(processes, fork_child_gets_its_own_trace)
+{
+    char *dir = temp_dir();
+    char *trace = path_join(dir, "parent.trace");
+    const char *argv[] = {heapsnap_bin(), "run", "-q", "-o", trace, "--", sample("fork_child"), NULL};
+    struct run_result r = run_in(dir, NULL, argv);
+    cr_assert_eq(r.exit_code, 5, "%s", r.err);
+    char **names;
+    cr_assert_eq(list_traces(dir, &names), 2);
+    struct json *parent = report_json_of(trace);
+    const char *child_path = strcmp(names[0], trace) == 0 ? names[1] : names[0];
+    cr_expect(strstr(child_path, "heapsnap.fork_child.") != NULL, "%s", child_path);
+    struct json *child = report_json_of(child_path);
+    cr_expect_eq(json_int(child, "process.ppid"), json_int(parent, "process.pid"));
+    cr_expect_eq(json_int(parent, "totals.leaked_bytes"), 100);
+    cr_expect_str_eq(json_str(parent, "leaks.0.stack.0.function"), "parent_leak");
+    cr_expect_eq(json_int(child, "totals.allocations"), 1);
+    cr_expect_eq(json_int(child, "totals.leaked_bytes"), 200);
+    cr_expect_str_eq(json_str(child, "leaks.0.stack.0.function"), "child_leak");
+    cr_expect_str_eq(json_str(child, "end.how"), "exit");
+    cr_expect_eq(json_int(child, "end.code"), 5);
+    cr_expect_eq(trace_state(child_path), TRACE_PACKED);
+    json_free(parent);
+    json_free(child);
+}
+
+Test(processes, no_follow)
+{
+    char *dir = temp_dir();
+    const char *argv[] = {heapsnap_bin(), "run", "-q", "--no-follow", "--", sample("fork_child"), NULL};
+    struct run_result r = run_in(dir, NULL, argv);
+    cr_assert_eq(r.exit_code, 5, "%s", r.err);
+    char **names;
+    cr_expect_eq(list_traces(dir, &names), 1);
+    const char *argv2[] = {heapsnap_bin(), "run", "-q", "--no-follow", "--", sample("fork_exec"), sample("leak"), NULL};
+    char *dir2 = temp_dir();
+    r = run_in(dir2, NULL, argv2);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    cr_expect_eq(list_traces(dir2, &names), 1);
+    cr_expect(strstr(names[0], "heapsnap.fork_exec.") != NULL);
+}
+
+static void check_exec_follow(const char *mode, size_t expect_traces)
+{
+    char *dir = temp_dir();
+    const char *argv[] = {heapsnap_bin(), "run", "-q", "--", sample("fork_exec"), sample("leak"), mode, NULL};
+    struct run_result r = run_in(dir, NULL, argv);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    char **names;
+    size_t n = list_traces(dir, &names);
+    cr_expect_eq(n, expect_traces);
+    bool found = false, exec_seen = false;
+    for (size_t i = 0; i < n; i++) {
+        struct json *j = report_json_of(names[i]);
+        if (strstr(names[i], "heapsnap.leak.")) {
+            found = true;
+            cr_expect_eq(json_int(j, "totals.leaked_bytes"), 100);
+            cr_expect_str_eq(json_str(j, "leaks.0.stack.0.function"), "plain_leak");
+        }
+        const char *how = json_str(j, "end.how");
+        if (how && strcmp(how, "exec") == 0) exec_seen = true;
+        json_free(j);
+    }
+    cr_expect(found, "no trace of the exec'd program");
+    cr_expect_eq(exec_seen, expect_traces == 3, "the child's first image ends in exec");
+}
+
+Test(processes, fork_then_exec) { check_exec_follow("fork", 3); }
+Test(processes, posix_spawn) { check_exec_follow("spawn", 2); }
+
+Test(processes, bare_preload)
+{
+    char *dir = temp_dir();
+    char *out_env, *pre_env;
+    cr_assert(asprintf(&out_env, "HEAPSNAP_OUTPUT=%s", dir) > 0);
+    cr_assert(asprintf(&pre_env, "LD_PRELOAD=%s", shim_path()) > 0);
+    const char *env[] = {out_env, pre_env, NULL};
+    const char *argv[] = {sample("leak"), NULL};
+    struct run_result r = run_in("/", env, argv);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    cr_expect_str_eq(r.err, "");
+    char **names;
+    cr_assert_eq(list_traces(dir, &names), 1);
+    cr_expect(strstr(names[0], "/heapsnap.leak.") != NULL, "%s", names[0]);
+    cr_expect_eq(trace_state(names[0]), TRACE_PACKED);
+    struct json *j = report_json_of(names[0]);
+    cr_expect_eq(json_int(j, "totals.allocations"), 11);
+    cr_expect_eq(json_int(j, "totals.leaked_bytes"), 100);
+    cr_expect_str_eq(json_str(j, "end.how"), "exit");
+    json_free(j);
+}
+
+/* SIGKILL under a bare preload: no one packs the trace, and it still holds
+ * every allocation made before the kill. */
+Test(processes, bare_preload_sigkill_keeps_everything)
+{
+    char *dir = temp_dir();
+    char *out_env, *pre_env;
+    cr_assert(asprintf(&out_env, "HEAPSNAP_OUTPUT=%s", dir) > 0);
+    cr_assert(asprintf(&pre_env, "LD_PRELOAD=%s", shim_path()) > 0);
+    const char *env[] = {out_env, pre_env, NULL};
+    const char *argv[] = {sample("sigkill"), NULL};
+    struct run_result r = run_in(dir, env, argv);
+    cr_assert_eq(r.exit_code, 137);
+    char **names;
+    cr_assert_eq(list_traces(dir, &names), 1);
+    cr_expect_eq(trace_state(names[0]), TRACE_OPEN);
+    struct json *j = report_json_of(names[0]);
+    cr_expect_eq(json_int(j, "totals.allocations"), 500);
+    cr_expect_eq(json_int(j, "totals.leaked_blocks"), 500);
+    cr_expect_str_eq(json_str(j, "end.how"), "unknown");
+    json_free(j);
+    /* heapsnap pack turns it into a packed trace with the same figures. */
+    const char *pack[] = {heapsnap_bin(), "pack", names[0], NULL};
+    r = run_in(dir, NULL, pack);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    cr_expect_eq(trace_state(names[0]), TRACE_PACKED);
+    j = report_json_of(names[0]);
+    cr_expect_eq(json_int(j, "totals.allocations"), 500);
+    json_free(j);
+}
+
+Test(processes, bad_frames_in_environment)
+{
+    char *pre_env;
+    cr_assert(asprintf(&pre_env, "LD_PRELOAD=%s", shim_path()) > 0);
+    const char *env[] = {"HEAPSNAP_FRAMES=0", pre_env, NULL};
+    const char *argv[] = {sample("leak"), NULL};
+    char *dir = temp_dir();
+    struct run_result r = run_in(dir, env, argv);
+    cr_expect_eq(r.exit_code, 0, "the program runs on, untraced");
+    cr_expect_eq(count_lines(r.err), 1);
+    cr_expect(strstr(r.err, "HEAPSNAP_FRAMES=0 is not a number from 1 to 65535") != NULL, "%s", r.err);
+}

@@ -1,0 +1,225 @@
+/* test_samples.c - every sample under `heapsnap run`, checked against the
+ * figures its source comment states: bytes, blocks, calls, functions, how the
+ * process ended, and heapsnap run's own exit status. */
+#include "harness.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* Runs a sample with -o DIR/main.trace; returns the parsed report. */
+static struct json *run_sample(const char *dir, int expect_exit, const char *const *argv_tail)
+{
+    char *trace = path_join(dir, "main.trace");
+    const char *argv[16] = {heapsnap_bin(), "run", "-q", "-o", trace, "--"};
+    size_t k = 6;
+    for (size_t i = 0; argv_tail[i]; i++) argv[k++] = argv_tail[i];
+    argv[k] = NULL;
+    struct run_result r = run_in(dir, NULL, argv);
+    cr_assert_eq(r.exit_code, expect_exit, "exit %d, stderr:\n%s", r.exit_code, r.err);
+    run_free(&r);
+    struct json *j = report_json_of(trace);
+    free(trace);
+    return j;
+}
+
+#define SAMPLE(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+Test(samples, plain_leak)
+{
+    char *dir = temp_dir();
+    struct json *j = run_sample(dir, 0, SAMPLE(sample("leak")));
+    cr_expect_eq(json_int(j, "totals.allocations"), 11);
+    cr_expect_eq(json_int(j, "totals.frees"), 10);
+    cr_expect_eq(json_int(j, "totals.peak_bytes"), 164);
+    cr_expect_eq(json_int(j, "totals.peak_blocks"), 2);
+    cr_expect_eq(json_int(j, "totals.leaked_bytes"), 100);
+    cr_expect_eq(json_int(j, "totals.leaked_blocks"), 1);
+    cr_expect_eq(json_len(j, "leaks"), 1);
+    cr_expect_eq(json_int(j, "leaks.0.bytes"), 100);
+    cr_expect_str_eq(json_str(j, "leaks.0.stack.0.function"), "plain_leak");
+    cr_expect_eq(json_int(j, "leaks.0.stack.0.line"), 8); /* samples/leak.c: plain_leak */
+    cr_expect(strstr(json_str(j, "leaks.0.stack.0.file"), "samples/leak.c") != NULL);
+    cr_expect_str_eq(json_str(j, "leaks.0.stack.0.module"), "leak");
+    cr_expect_str_eq(json_str(j, "leaks.0.stack.1.function"), "main");
+    cr_expect_str_eq(json_str(j, "end.how"), "exit");
+    cr_expect_eq(json_int(j, "end.code"), 0);
+    /* At the peak: the leak and one temporary, from two stacks. */
+    cr_expect_eq(json_len(j, "peak"), 2);
+    cr_expect_eq(json_int(j, "peak.0.bytes"), 100);
+    cr_expect_str_eq(json_str(j, "peak.1.stack.0.function"), "temporaries");
+    cr_expect_eq(json_int(j, "peak.1.bytes"), 64);
+    json_free(j);
+}
+
+Test(samples, realloc_chain)
+{
+    char *dir = temp_dir();
+    struct json *j = run_sample(dir, 0, SAMPLE(sample("realloc_chain")));
+    cr_expect_eq(json_int(j, "totals.allocations"), 8);
+    cr_expect_eq(json_int(j, "totals.reallocs"), 5);
+    cr_expect_eq(json_int(j, "totals.frees"), 2);
+    cr_expect_eq(json_int(j, "totals.peak_bytes"), 256);
+    cr_expect_eq(json_int(j, "totals.leaked_bytes"), 20);
+    cr_expect_eq(json_int(j, "totals.leaked_blocks"), 1);
+    cr_expect_str_eq(json_str(j, "leaks.0.stack.0.function"), "leaky_chain");
+    json_free(j);
+}
+
+Test(samples, whole_malloc_family)
+{
+    char *dir = temp_dir();
+    struct json *j = run_sample(dir, 0, SAMPLE(sample("alloc_family")));
+    cr_expect_eq(json_int(j, "totals.allocations"), 8);
+    cr_expect_eq(json_int(j, "totals.leaked_bytes"), 335);
+    cr_expect_eq(json_int(j, "totals.leaked_blocks"), 8);
+    cr_expect_eq(json_len(j, "leaks"), 8); /* one call site each */
+    for (int i = 0; i < 8; i++) {
+        char p[64];
+        snprintf(p, sizeof p, "leaks.%d.stack.0.function", i);
+        cr_expect_str_eq(json_str(j, p), "family", "group %d", i);
+    }
+    json_free(j);
+}
+
+Test(samples, cxx_new_delete)
+{
+    char *dir = temp_dir();
+    struct json *j = run_sample(dir, 0, SAMPLE(sample("cxx_leak")));
+    int g = find_group(j, "leaks", "leak_widget()");
+    cr_assert(g >= 0, "no leak from leak_widget()");
+    char p[64];
+    snprintf(p, sizeof p, "leaks.%d.bytes", g);
+    cr_expect_eq(json_int(j, p), 48);
+    snprintf(p, sizeof p, "leaks.%d.stack.1.function", g);
+    cr_expect_str_eq(json_str(j, p), "main");
+    /* new int[10] and new Widget were deleted: 2 frees; the Widget and
+     * libstdc++'s emergency exception pool stay. */
+    cr_expect_eq(json_int(j, "totals.frees"), 2);
+    cr_expect_eq(json_int(j, "totals.allocations") - json_int(j, "totals.frees"), 2);
+    json_free(j);
+}
+
+Test(samples, threads_free_each_others_blocks)
+{
+    char *dir = temp_dir();
+    struct json *j = run_sample(dir, 0, SAMPLE(sample("threads")));
+    cr_expect_eq(json_int(j, "totals.unmatched_frees"), 0);
+    int g = find_group(j, "leaks", "producer_leak");
+    cr_assert(g >= 0);
+    char p[64];
+    snprintf(p, sizeof p, "leaks.%d.bytes", g);
+    cr_expect_eq(json_int(j, p), 4000);
+    snprintf(p, sizeof p, "leaks.%d.blocks", g);
+    cr_expect_eq(json_int(j, p), 4);
+    /* 80000 blocks from produce() crossed threads and address reuse: none may
+     * be left over. */
+    cr_expect_eq(find_group(j, "leaks", "produce"), -1);
+    cr_expect_geq(json_int(j, "totals.allocations"), 80004);
+    cr_expect_geq(json_int(j, "totals.frees"), 80000);
+    json_free(j);
+}
+
+Test(samples, dlclosed_plugin_still_resolves)
+{
+    char *dir = temp_dir();
+    struct json *j = run_sample(dir, 0, SAMPLE(sample("plugin_host"), sample("libhsplugin.so")));
+    int g = find_group(j, "leaks", "plugin_leak");
+    cr_assert(g >= 0, "plugin_leak not found");
+    char p[64];
+    snprintf(p, sizeof p, "leaks.%d.bytes", g);
+    cr_expect_eq(json_int(j, p), 256);
+    snprintf(p, sizeof p, "leaks.%d.stack.0.module", g);
+    cr_expect_str_eq(json_str(j, p), "libhsplugin.so");
+    snprintf(p, sizeof p, "leaks.%d.stack.0.line", g);
+    cr_expect_eq(json_int(j, p), 4); /* samples/plugin.c */
+    json_free(j);
+}
+
+Test(samples, abort_half_way)
+{
+    char *dir = temp_dir();
+    struct json *j = run_sample(dir, 134, SAMPLE(sample("aborts")));
+    cr_expect_str_eq(json_str(j, "end.how"), "signal");
+    cr_expect_eq(json_int(j, "end.signal"), 6);
+    cr_expect_str_eq(json_str(j, "end.signal_name"), "SIGABRT");
+    cr_expect_eq(json_int(j, "totals.allocations"), 1000);
+    cr_expect_eq(json_int(j, "totals.leaked_bytes"), 16000);
+    cr_expect_eq(json_int(j, "totals.leaked_blocks"), 1000);
+    cr_expect_str_eq(json_str(j, "leaks.0.stack.0.function"), "keep");
+    json_free(j);
+}
+
+Test(samples, killed_by_sigkill)
+{
+    char *dir = temp_dir();
+    struct json *j = run_sample(dir, 137, SAMPLE(sample("sigkill")));
+    cr_expect_str_eq(json_str(j, "end.how"), "signal");
+    cr_expect_eq(json_int(j, "end.signal"), 9);
+    cr_expect_eq(json_int(j, "totals.allocations"), 500);
+    cr_expect_eq(json_int(j, "totals.leaked_bytes"), 12000);
+    cr_expect_str_eq(json_str(j, "leaks.0.stack.0.function"), "hold");
+    json_free(j);
+}
+
+Test(samples, underscore_exit)
+{
+    char *dir = temp_dir();
+    struct json *j = run_sample(dir, 7, SAMPLE(sample("quick_exit")));
+    cr_expect_str_eq(json_str(j, "end.how"), "_exit");
+    cr_expect_eq(json_int(j, "end.code"), 7);
+    cr_expect_eq(json_int(j, "totals.leaked_bytes"), 80);
+    cr_expect_eq(json_int(j, "totals.leaked_blocks"), 10);
+    cr_expect_str_eq(json_str(j, "leaks.0.stack.0.function"), "early");
+    json_free(j);
+}
+
+Test(samples, frames_option_limits_depth)
+{
+    char *dir = temp_dir();
+    char *trace = path_join(dir, "t.trace");
+    const char *argv[] = {heapsnap_bin(), "run", "-q", "--frames", "1", "-o", trace, "--", sample("leak"), NULL};
+    struct run_result r = run_in(dir, NULL, argv);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    struct json *j = report_json_of(trace);
+    cr_expect_eq(json_len(j, "leaks.0.stack"), 1);
+    cr_expect_str_eq(json_str(j, "leaks.0.stack.0.function"), "plain_leak");
+    json_free(j);
+}
+
+/* The program's own output and status pass through untouched. */
+Test(samples, program_output_untouched)
+{
+    char *dir = temp_dir();
+    const char *argv[] = {heapsnap_bin(), "run", "-q", "--", "/bin/sh", "-c", "echo out; echo err >&2; exit 42", NULL};
+    struct run_result r = run_in(dir, NULL, argv);
+    cr_expect_eq(r.exit_code, 42);
+    cr_expect_str_eq(r.out, "out\n");
+    cr_expect_str_eq(r.err, "err\n");
+    run_free(&r);
+}
+
+Test(samples, summary_on_stderr)
+{
+    char *dir = temp_dir();
+    const char *argv[] = {heapsnap_bin(), "run", "--", sample("leak"), NULL};
+    struct run_result r = run_in(dir, NULL, argv);
+    cr_expect_eq(r.exit_code, 0);
+    cr_expect_str_eq(r.out, "");
+    cr_expect(strstr(r.err, "allocation calls:  11") != NULL, "%s", r.err);
+    cr_expect(strstr(r.err, "still live at end: 100 B in 1 block") != NULL, "%s", r.err);
+    cr_expect(strstr(r.err, "at plain_leak (") != NULL, "%s", r.err);
+    run_free(&r);
+}
+
+Test(samples, trace_file_is_private)
+{
+    char *dir = temp_dir();
+    struct json *j = run_sample(dir, 0, SAMPLE(sample("leak")));
+    json_free(j);
+    char *trace = path_join(dir, "main.trace");
+    struct stat st;
+    cr_assert_eq(stat(trace, &st), 0);
+    cr_expect_eq(st.st_mode & 0777, 0600);
+}
