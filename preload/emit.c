@@ -28,6 +28,8 @@ SHIM_COLD static bool emit_next_chunk(struct shim_thread *t)
         t->tid = (uint32_t)syscall(SYS_gettid);
         t->seq = 0;
     }
+    if (t->chunk) /* `heapsnap run` may now pack this one while we write the next */
+        atomic_fetch_or_explicit((_Atomic uint32_t *)&t->chunk->flags, CHUNK_SEALED, memory_order_release);
     struct chunk_header *c = spool_take_slot();
     t->chunk = c;
     if (!c) return false;

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "../trace/trace_format.h"
 
@@ -84,16 +85,23 @@ pid_t shim_traced_pid(void);
 /* arena.c: heapsnap's own memory, never from the intercepted allocator. */
 void *arena_alloc(size_t size);
 
-/* clock.h-ish: ticks are the trace's time unit. */
+/* Ticks are the trace's time unit: the TSC over 16 (about 5 ns), calibrated
+ * against CLOCK_MONOTONIC by the CLOCK records. Plain rdtsc, not rdtscp (which
+ * cost 10 ns a call here): a free is stamped before the real free, and rdtsc
+ * retires before the free's stores can become visible; an allocation is
+ * stamped after its stack capture, thousands of instructions past the real
+ * call, beyond any out-of-order window. So a freed address handed to another
+ * thread always sorts free-first (docs/DESIGN.md, "ordering"). The low 4 bits
+ * are noise that would only cost trace bytes. */
+#define SHIM_TICK_SHIFT 4
 static SHIM_HOT uint64_t shim_ticks(void)
 {
 #if defined(__x86_64__)
-    unsigned aux;
-    return __builtin_ia32_rdtscp(&aux); /* rdtscp: not before earlier loads, so after-call stamps order reuse */
+    return __builtin_ia32_rdtsc() >> SHIM_TICK_SHIFT;
 #else
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    return ((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec) >> SHIM_TICK_SHIFT;
 #endif
 }
 uint64_t shim_mono_ns(void);

@@ -178,13 +178,65 @@ static bool is_last_image(const struct trace_info *t, size_t n, size_t i)
     return true;
 }
 
-static void pack_leftovers(struct trace_info *t, size_t n, const struct reaped *r, size_t nr)
+/* Traces of the direct child's pid are packed by us, beside the program, as
+ * its threads seal chunks: the compression runs on another core instead of at
+ * the program's exit, and the disk holds packed data, not the raw spool. */
+struct live_packer {
+    char path[PATH_MAX];
+    struct trace_packer packer;
+    bool active;
+};
+
+struct live_packers {
+    struct live_packer *v;
+    size_t n;
+};
+
+static struct live_packer *live_find(struct live_packers *lp, const char *path)
+{
+    for (size_t i = 0; i < lp->n; i++)
+        if (strcmp(lp->v[i].path, path) == 0) return &lp->v[i];
+    return NULL;
+}
+
+static void live_discover(struct live_packers *lp, const char *dir, const char *named, uint64_t session, pid_t pid)
+{
+    struct trace_info *t;
+    size_t n = find_traces(dir, named, session, &t);
+    for (size_t i = 0; i < n; i++) {
+        if ((pid_t)t[i].hdr.pid != pid || t[i].hdr.state != TRACE_OPEN || live_find(lp, t[i].path)) continue;
+        lp->v = xrealloc(lp->v, (lp->n + 1) * sizeof *lp->v);
+        struct live_packer *l = &lp->v[lp->n++];
+        snprintf(l->path, sizeof l->path, "%s", t[i].path);
+        char err[1024];
+        l->active = packer_begin(&l->packer, l->path, true, err, sizeof err) == 0;
+    }
+    free(t);
+}
+
+static void live_step(struct live_packers *lp)
+{
+    for (size_t i = 0; i < lp->n; i++) {
+        char err[1024];
+        if (lp->v[i].active && packer_step(&lp->v[i].packer, false, err, sizeof err) < 0) {
+            warn("%s", err);
+            packer_abort(&lp->v[i].packer);
+            lp->v[i].active = false;
+        }
+    }
+}
+
+static void pack_leftovers(struct trace_info *t, size_t n, const struct reaped *r, size_t nr, struct live_packers *lp)
 {
     for (size_t i = 0; i < n; i++) {
         if (t[i].hdr.state != TRACE_OPEN) continue;
         pid_t pid = (pid_t)t[i].hdr.pid;
         const struct reaped *rp = reaped_find(r, nr, pid);
-        if (!rp && kill(pid, 0) == 0) continue; /* still running: it packs its own trace at exit */
+        struct live_packer *l = live_find(lp, t[i].path);
+        if (!rp && kill(pid, 0) == 0) { /* still running: it packs its own trace at exit */
+            if (l && l->active) packer_abort(&l->packer);
+            continue;
+        }
         uint32_t how = END_UNKNOWN;
         int32_t code = 0;
         if (rp && is_last_image(t, n, i)) {
@@ -192,7 +244,15 @@ static void pack_leftovers(struct trace_info *t, size_t n, const struct reaped *
             else how = END_EXIT, code = WEXITSTATUS(rp->status);
         }
         char err[1024];
-        if (trace_pack(t[i].path, how, code, err, sizeof err) < 0) warn("%s", err);
+        int rc;
+        if (l && l->active) {
+            rc = packer_step(&l->packer, true, err, sizeof err);
+            rc = rc < 0 ? (packer_abort(&l->packer), -1) : packer_commit(&l->packer, how, code, err, sizeof err);
+            l->active = false;
+        } else {
+            rc = trace_pack(t[i].path, how, code, err, sizeof err);
+        }
+        if (rc < 0) warn("%s", err);
         read_header(t[i].path, &t[i].hdr);
     }
 }
@@ -286,6 +346,10 @@ int cmd_run(int argc, char **argv)
     sigaction(SIGTERM, &fwd, NULL);
     sigaction(SIGHUP, &fwd, NULL);
 
+    sigset_t chld;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &chld, NULL);
     child_pid = fork();
     if (child_pid < 0) die("fork: %s", strerror(errno));
     if (child_pid == 0) {
@@ -293,6 +357,7 @@ int cmd_run(int argc, char **argv)
         signal(SIGQUIT, SIG_DFL);
         signal(SIGTERM, SIG_DFL);
         signal(SIGHUP, SIG_DFL);
+        sigprocmask(SIG_UNBLOCK, &chld, NULL);
         char buf[PATH_MAX * 2 + 2];
         const char *old = getenv("LD_PRELOAD");
         if (old && *old) snprintf(buf, sizeof buf, "%s:%s", shim, old);
@@ -316,31 +381,36 @@ int cmd_run(int argc, char **argv)
     struct reaped *reaped = NULL;
     size_t nreaped = 0, cap = 0;
     int status = 0;
-    for (;;) {
-        int st;
-        pid_t p = waitpid(-1, &st, 0);
-        if (p < 0) {
-            if (errno == EINTR) continue;
-            break;
+    bool child_done = false;
+    struct live_packers live = {0};
+    const struct timespec tick = {.tv_nsec = 20 * 1000 * 1000};
+    for (unsigned ticks = 0; !child_done; ticks++) {
+        /* SIGCHLD wakes us at once; otherwise every 20 ms pack what is sealed. */
+        if (sigtimedwait(&chld, NULL, &tick) < 0) {
+            if (ticks % 10 == 0) live_discover(&live, abs_dir, out_file[0] ? out_file : NULL, session, child_pid);
+            live_step(&live);
         }
-        if (nreaped == cap) reaped = xrealloc(reaped, (cap = cap ? cap * 2 : 16) * sizeof *reaped);
-        reaped[nreaped++] = (struct reaped){p, st};
-        if (p == child_pid) {
-            status = st;
-            break;
+        for (;;) {
+            int st;
+            pid_t p = waitpid(-1, &st, WNOHANG);
+            if (p < 0 && errno == EINTR) continue;
+            if (p <= 0) {
+                if (p < 0) child_done = true; /* no children left at all */
+                break;
+            }
+            if (nreaped == cap) reaped = xrealloc(reaped, (cap = cap ? cap * 2 : 16) * sizeof *reaped);
+            reaped[nreaped++] = (struct reaped){p, st};
+            if (p == child_pid) {
+                status = st;
+                child_done = true;
+            }
         }
-    }
-    for (;;) { /* orphans that already ended */
-        int st;
-        pid_t p = waitpid(-1, &st, WNOHANG);
-        if (p <= 0) break;
-        if (nreaped == cap) reaped = xrealloc(reaped, (cap = cap ? cap * 2 : 16) * sizeof *reaped);
-        reaped[nreaped++] = (struct reaped){p, st};
     }
 
     struct trace_info *traces;
     size_t n = find_traces(abs_dir, out_file[0] ? out_file : NULL, session, &traces);
-    pack_leftovers(traces, n, reaped, nreaped);
+    pack_leftovers(traces, n, reaped, nreaped, &live);
+    free(live.v);
     if (!o.quiet) {
         const struct trace_info *root = NULL;
         for (size_t i = 0; i < n; i++)

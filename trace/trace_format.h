@@ -49,7 +49,10 @@ struct trace_header {
     uint64_t end_mono_ns; /* with end_ticks, a calibration point at the end */
 };
 
-enum chunk_flags { CHUNK_ZSTD = 1u << 0 };
+enum chunk_flags {
+    CHUNK_ZSTD = 1u << 0,   /* PACKED: the data is one zstd frame */
+    CHUNK_SEALED = 1u << 1, /* OPEN: the thread has moved on; the slot will not change */
+};
 
 struct chunk_header {
     uint32_t magic;      /* TRACE_CHUNK_MAGIC; 0 in a slot not yet used */

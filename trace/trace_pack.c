@@ -1,23 +1,20 @@
-/* trace_pack.c - OPEN -> PACKED. Reads the slot file read-only, compresses each
- * used slot as one zstd frame and renames the result over the original, so a
- * reader never sees a half-packed trace. Reads every slot bound-checked: the
- * file may be the remains of a crash. */
+/* trace_pack.c - OPEN -> PACKED. Reads slots with pread (the file may still be
+ * growing), compresses each used slot as one zstd frame into a temporary file,
+ * and renames it over the original at the end, so a reader never sees a
+ * half-packed trace. Every slot is bound-checked: the file may be the remains
+ * of a crash. */
 #include "trace_pack.h"
-#include "trace_format.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdatomic.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zstd.h>
 
-#define PACK_LEVEL 3
+#define PACK_LEVEL 1 /* packing runs at exit or beside the program: the fastest level */
 
 static bool write_all(int fd, const void *buf, size_t len)
 {
@@ -32,117 +29,163 @@ static bool write_all(int fd, const void *buf, size_t len)
     return true;
 }
 
-static bool pack_chunk(int out, ZSTD_CCtx *cctx, void *zbuf, size_t zcap, const struct chunk_header *in,
-                       const void *records, uint32_t raw_len)
+static bool read_at(int fd, void *buf, size_t len, off_t off)
 {
-    size_t z = ZSTD_compressCCtx(cctx, zbuf, zcap, records, raw_len, PACK_LEVEL);
+    return pread(fd, buf, len, off) == (ssize_t)len;
+}
+
+static int fail(char *err, size_t errlen, const char *path, const char *why)
+{
+    snprintf(err, errlen, "%s: %s", path, why);
+    return -1;
+}
+
+int packer_begin(struct trace_packer *p, const char *path, bool punch, char *err, size_t errlen)
+{
+    memset(p, 0, sizeof *p);
+    p->in = p->out = -1;
+    snprintf(p->path, sizeof p->path, "%s", path);
+    p->punch = punch;
+    p->in = open(path, (punch ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+    struct trace_header hdr;
+    if (p->in < 0) return fail(err, errlen, path, strerror(errno));
+    if (!read_at(p->in, &hdr, sizeof hdr, 0) || memcmp(hdr.magic, TRACE_MAGIC, 8) != 0) {
+        packer_abort(p);
+        return fail(err, errlen, path, "not a heapsnap trace");
+    }
+    if (hdr.version != TRACE_VERSION) {
+        char why[128];
+        snprintf(why, sizeof why, "trace format version %u, this heapsnap packs version %u", hdr.version,
+                 TRACE_VERSION);
+        packer_abort(p);
+        return fail(err, errlen, path, why);
+    }
+    if (hdr.state == TRACE_PACKED) {
+        packer_abort(p);
+        return 1;
+    }
+    if (hdr.state != TRACE_OPEN || hdr.header_size != TRACE_HEADER_SIZE || hdr.slot_size != TRACE_SLOT_SIZE) {
+        packer_abort(p);
+        return fail(err, errlen, path, "corrupt trace header");
+    }
+    snprintf(p->tmp, sizeof p->tmp, "%s.%ld.packing", path, (long)getpid());
+    p->out = open(p->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (p->out < 0) {
+        int e = errno;
+        packer_abort(p);
+        return fail(err, errlen, p->tmp, strerror(e));
+    }
+    p->zcap = ZSTD_compressBound(TRACE_SLOT_SIZE);
+    p->zbuf = malloc(p->zcap);
+    p->slot = malloc(TRACE_SLOT_SIZE);
+    p->cctx = ZSTD_createCCtx();
+    if (!p->zbuf || !p->slot || !p->cctx || lseek(p->out, TRACE_HEADER_SIZE, SEEK_SET) < 0) {
+        packer_abort(p);
+        return fail(err, errlen, path, "out of memory");
+    }
+    return 0;
+}
+
+static bool pack_slot(struct trace_packer *p, const struct chunk_header *in, const void *records, uint32_t raw_len)
+{
+    size_t z = ZSTD_compressCCtx(p->cctx, p->zbuf, p->zcap, records, raw_len, PACK_LEVEL);
     if (ZSTD_isError(z)) return false;
     struct chunk_header h = *in;
     h.magic = TRACE_CHUNK_MAGIC;
     h.flags = CHUNK_ZSTD;
     h.raw_len = raw_len;
     h.stored_len = (uint32_t)z;
-    return write_all(out, &h, sizeof h) && write_all(out, zbuf, z);
+    return write_all(p->out, &h, sizeof h) && write_all(p->out, p->zbuf, z);
+}
+
+int packer_step(struct trace_packer *p, bool everything, char *err, size_t errlen)
+{
+    struct stat st;
+    if (fstat(p->in, &st) != 0) return fail(err, errlen, p->path, strerror(errno));
+    const size_t hs = sizeof(struct chunk_header);
+    size_t nslots = st.st_size > TRACE_HEADER_SIZE ? ((size_t)st.st_size - TRACE_HEADER_SIZE) / TRACE_SLOT_SIZE : 0;
+    if (nslots > p->done_cap) {
+        uint8_t *d = realloc(p->done, nslots);
+        if (!d) return fail(err, errlen, p->path, "out of memory");
+        memset(d + p->done_cap, 0, nslots - p->done_cap);
+        p->done = d;
+        p->done_cap = nslots;
+    }
+    for (size_t i = 0; i < nslots; i++) {
+        if (p->done[i]) continue;
+        off_t off = (off_t)TRACE_HEADER_SIZE + (off_t)i * TRACE_SLOT_SIZE;
+        struct chunk_header ch;
+        if (!read_at(p->in, &ch, hs, off)) break;
+        if (ch.magic != TRACE_CHUNK_MAGIC) continue; /* not taken yet */
+        if (!everything && !(ch.flags & CHUNK_SEALED)) continue;
+        uint32_t raw_len = ch.raw_len > TRACE_SLOT_SIZE - hs ? (uint32_t)(TRACE_SLOT_SIZE - hs) : ch.raw_len;
+        if (raw_len > 0) {
+            if (!read_at(p->in, p->slot, raw_len, off + (off_t)hs)) return fail(err, errlen, p->path, "read error");
+            if (!pack_slot(p, &ch, p->slot, raw_len)) {
+                snprintf(err, errlen, "%s: cannot write the packed trace: %s", p->tmp, strerror(errno));
+                return -1;
+            }
+        }
+        p->done[i] = 1;
+        /* The writer never returns to a sealed slot: give its blocks back. */
+        if (p->punch) fallocate(p->in, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, TRACE_SLOT_SIZE);
+    }
+    return 0;
+}
+
+int packer_commit(struct trace_packer *p, uint32_t end_how, int32_t end_code, char *err, size_t errlen)
+{
+    char page[TRACE_HEADER_SIZE];
+    struct trace_header hdr;
+    if (!read_at(p->in, page, sizeof page, 0)) {
+        packer_abort(p);
+        return fail(err, errlen, p->path, "read error");
+    }
+    memcpy(&hdr, page, sizeof hdr);
+    hdr.state = TRACE_PACKED;
+    if (hdr.end_how == END_UNKNOWN && end_how != END_UNKNOWN) {
+        hdr.end_how = end_how;
+        hdr.end_code = end_code;
+    }
+    memcpy(page, &hdr, sizeof hdr);
+    if (pwrite(p->out, page, sizeof page, 0) != (ssize_t)sizeof page || close(p->out) != 0) {
+        p->out = -1;
+        snprintf(err, errlen, "%s: cannot write the packed trace: %s", p->tmp, strerror(errno));
+        packer_abort(p);
+        return -1;
+    }
+    p->out = -1;
+    if (rename(p->tmp, p->path) != 0) {
+        snprintf(err, errlen, "%s: %s", p->path, strerror(errno));
+        packer_abort(p);
+        return -1;
+    }
+    p->tmp[0] = 0;
+    packer_abort(p); /* frees what is left; the temporary is gone */
+    return 0;
+}
+
+void packer_abort(struct trace_packer *p)
+{
+    if (p->out >= 0) close(p->out);
+    if (p->tmp[0]) unlink(p->tmp);
+    if (p->in >= 0) close(p->in);
+    if (p->cctx) ZSTD_freeCCtx(p->cctx);
+    free(p->zbuf);
+    free(p->slot);
+    free(p->done);
+    memset(p, 0, sizeof *p);
+    p->in = p->out = -1;
 }
 
 int trace_pack(const char *path, uint32_t end_how, int32_t end_code, char *err, size_t errlen)
 {
-    int rc = -1, in = -1, out = -1;
-    void *map = MAP_FAILED, *zbuf = NULL;
-    size_t size = 0;
-    ZSTD_CCtx *cctx = NULL;
-    char tmp[4096];
-
-    in = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (in < 0 || fstat(in, &st) != 0) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        goto done;
+    struct trace_packer p;
+    int rc = packer_begin(&p, path, false, err, errlen);
+    if (rc != 0) return rc;
+    if (packer_step(&p, true, err, errlen) < 0) {
+        packer_abort(&p);
+        return -1;
     }
-    size = (size_t)st.st_size;
-    if (size < TRACE_HEADER_SIZE) {
-        snprintf(err, errlen, "%s: not a heapsnap trace (too short)", path);
-        goto done;
-    }
-    map = mmap(NULL, size, PROT_READ, MAP_SHARED, in, 0);
-    if (map == MAP_FAILED) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        goto done;
-    }
-    struct trace_header hdr;
-    memcpy(&hdr, map, sizeof hdr);
-    if (memcmp(hdr.magic, TRACE_MAGIC, 8) != 0) {
-        snprintf(err, errlen, "%s: not a heapsnap trace", path);
-        goto done;
-    }
-    if (hdr.version != TRACE_VERSION) {
-        snprintf(err, errlen, "%s: trace format version %u, this heapsnap reads version %u", path, hdr.version,
-                 TRACE_VERSION);
-        goto done;
-    }
-    if (hdr.state == TRACE_PACKED) {
-        rc = 1;
-        goto done;
-    }
-    if (hdr.state != TRACE_OPEN || hdr.header_size != TRACE_HEADER_SIZE || hdr.slot_size != TRACE_SLOT_SIZE) {
-        snprintf(err, errlen, "%s: corrupt trace header", path);
-        goto done;
-    }
-
-    snprintf(tmp, sizeof tmp, "%s.%ld.packing", path, (long)getpid());
-    out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (out < 0) {
-        snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
-        goto done;
-    }
-    size_t zcap = ZSTD_compressBound(TRACE_SLOT_SIZE);
-    zbuf = malloc(zcap);
-    cctx = ZSTD_createCCtx();
-    if (!zbuf || !cctx) {
-        snprintf(err, errlen, "%s: out of memory", path);
-        goto done;
-    }
-    struct trace_header packed = hdr;
-    packed.state = TRACE_PACKED;
-    if (packed.end_how == END_UNKNOWN && end_how != END_UNKNOWN) {
-        packed.end_how = end_how;
-        packed.end_code = end_code;
-    }
-    char page[TRACE_HEADER_SIZE];
-    memcpy(page, map, TRACE_HEADER_SIZE);
-    memcpy(page, &packed, sizeof packed);
-    if (!write_all(out, page, sizeof page)) goto write_failed;
-
-    const size_t hsize = sizeof(struct chunk_header);
-    for (size_t off = TRACE_HEADER_SIZE; off + TRACE_SLOT_SIZE <= size; off += TRACE_SLOT_SIZE) {
-        const struct chunk_header *ch = (const void *)((const char *)map + off);
-        /* The writer publishes raw_len with a release store; read it once. */
-        uint32_t raw_len = atomic_load_explicit((_Atomic uint32_t *)&ch->raw_len, memory_order_acquire);
-        if (ch->magic != TRACE_CHUNK_MAGIC || raw_len == 0) continue;
-        if (raw_len > TRACE_SLOT_SIZE - hsize) raw_len = TRACE_SLOT_SIZE - hsize;
-        if (!pack_chunk(out, cctx, zbuf, zcap, ch, (const char *)ch + hsize, raw_len)) goto write_failed;
-    }
-    if (close(out) != 0) {
-        out = -1;
-        goto write_failed;
-    }
-    out = -1;
-    if (rename(tmp, path) != 0) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        unlink(tmp);
-        goto done;
-    }
-    rc = 0;
-    goto done;
-
-write_failed:
-    snprintf(err, errlen, "%s: cannot write the packed trace: %s", tmp, errno ? strerror(errno) : "error");
-    unlink(tmp);
-done:
-    if (cctx) ZSTD_freeCCtx(cctx);
-    free(zbuf);
-    if (map != MAP_FAILED) munmap(map, size);
-    if (in >= 0) close(in);
-    if (out >= 0) close(out);
-    return rc;
+    return packer_commit(&p, end_how, end_code, err, errlen);
 }

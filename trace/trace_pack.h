@@ -1,16 +1,37 @@
 /* trace_pack.h - turns an OPEN trace (raw slots, as the shim writes it) into a
- * PACKED one (zstd chunks). One function serves the shim at exit and
- * `heapsnap run` for processes that could not pack their own trace. */
+ * PACKED one (zstd chunks). One packer serves three callers: the shim at exit,
+ * `heapsnap run` (incrementally, while the program runs, then for what is left
+ * when it ends) and `heapsnap pack`. */
 #ifndef HEAPSNAP_TRACE_PACK_H
 #define HEAPSNAP_TRACE_PACK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-/* Packs the trace at path in place (via a temporary file and rename). When the
- * process recorded no end of its own (SIGKILL), end_how/end_code, if end_how is
- * not END_UNKNOWN, say how it ended as `heapsnap run` saw it. Returns 0, 1 if
- * the trace was already packed, or -1 with a one-line reason in err. */
+#include "trace_format.h"
+
+struct trace_packer {
+    char path[4096], tmp[4200];
+    int in, out;
+    bool punch;            /* free disk space of slots once packed */
+    void *cctx, *zbuf, *slot;
+    size_t zcap;
+    uint8_t *done;         /* per slot: already packed */
+    size_t done_cap;
+};
+
+/* Returns 0, 1 if the trace is packed already, -1 with a reason in err. */
+int packer_begin(struct trace_packer *p, const char *path, bool punch, char *err, size_t errlen);
+/* Packs the slots their threads have sealed (everything=false, while the
+ * program runs) or every used slot (everything=true, once it has ended). */
+int packer_step(struct trace_packer *p, bool everything, char *err, size_t errlen);
+/* Writes the header (with end_how/end_code if the process recorded no end of
+ * its own, as `heapsnap run` saw it) and renames the result over the trace. */
+int packer_commit(struct trace_packer *p, uint32_t end_how, int32_t end_code, char *err, size_t errlen);
+void packer_abort(struct trace_packer *p);
+
+/* All of the above at once. */
 int trace_pack(const char *path, uint32_t end_how, int32_t end_code, char *err, size_t errlen);
 
 #endif
