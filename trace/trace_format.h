@@ -49,6 +49,8 @@ struct trace_header {
     uint64_t end_mono_ns; /* with end_ticks, a calibration point at the end */
 };
 
+_Static_assert(sizeof(struct trace_header) == 96, "docs/FORMAT.md documents a 96-byte header");
+
 enum chunk_flags {
     CHUNK_ZSTD = 1u << 0,   /* PACKED: the data is one zstd frame */
     CHUNK_SEALED = 1u << 1, /* OPEN: the thread has moved on; the slot will not change */
@@ -64,6 +66,8 @@ struct chunk_header {
     uint32_t stored_len; /* bytes that follow the header in a PACKED trace */
     uint32_t reserved;
 };
+
+_Static_assert(sizeof(struct chunk_header) == 32, "docs/FORMAT.md documents a 32-byte chunk header");
 
 /* Records. Every record is a type byte followed by LEB128 varints ("u") and
  * zigzag varints ("s"). Timed records start with "dt": ticks since the previous
