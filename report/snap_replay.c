@@ -398,6 +398,7 @@ int snap_load(struct snap *s, const char *path, char *err, size_t errlen)
     free(buf);
     if (rc == 0) rc = pass_events(s, &tf, err, errlen);
     trace_close(&tf);
+    if (rc < 0) snap_free(s); /* a failed load leaves nothing to free */
     return rc;
 }
 

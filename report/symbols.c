@@ -9,6 +9,7 @@
 #include <elfutils/libdwfl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 char *__cxa_demangle(const char *mangled, char *out, size_t *len, int *status);
 
@@ -65,7 +66,10 @@ static struct module_syms *module_syms(struct snap_module *m)
     const char *slash = strrchr(m->path, '/');
     ms->short_name = slash ? slash + 1 : m->path;
     ms->dwfl = dwfl_begin(&dwfl_callbacks);
-    if (ms->dwfl && m->path[0] == '/') {
+    /* The path comes from the trace, which is untrusted: only a regular file
+     * is opened (a FIFO or a device would hang or flood the reporter). */
+    struct stat st;
+    if (ms->dwfl && m->path[0] == '/' && stat(m->path, &st) == 0 && S_ISREG(st.st_mode)) {
         ms->mod = dwfl_report_elf(ms->dwfl, ms->short_name, m->path, -1, m->bias, false);
         dwfl_report_end(ms->dwfl, NULL, NULL);
     }

@@ -223,3 +223,32 @@ Test(samples, trace_file_is_private)
     cr_assert_eq(stat(trace, &st), 0);
     cr_expect_eq(st.st_mode & 0777, 0600);
 }
+
+Test(samples, constructors_destructors_signal_handlers)
+{
+    char *dir = temp_dir();
+    struct json *j = run_sample(dir, 0, SAMPLE(sample("lifecycle")));
+    cr_expect_eq(json_int(j, "totals.allocations"), 3);
+    cr_expect_eq(json_int(j, "totals.frees"), 1);
+    cr_expect_eq(json_int(j, "totals.leaked_bytes"), 50);
+    cr_expect_eq(json_int(j, "totals.leaked_blocks"), 2);
+    cr_expect_geq(find_group(j, "leaks", "on_signal"), 0);
+    cr_expect_geq(find_group(j, "leaks", "at_exit"), 0);
+    cr_expect_eq(find_group(j, "leaks", "before_main"), -1, "freed by the destructor");
+    json_free(j);
+}
+
+/* heapsnap.h's calls are weak references: the same binary runs without
+ * heapsnap (the probe says 0) and under it, unrelinked (the probe says 1). */
+Test(samples, api_header_without_and_with_heapsnap)
+{
+    const char *bare[] = {sample("api_probe"), NULL};
+    struct run_result r = run_in(NULL, NULL, bare);
+    cr_expect_eq(r.exit_code, 0);
+    run_free(&r);
+    char *dir = temp_dir();
+    const char *traced[] = {heapsnap_bin(), "run", "-q", "--", sample("api_probe"), NULL};
+    r = run_in(dir, NULL, traced);
+    cr_expect_eq(r.exit_code, 1, "%s", r.err);
+    run_free(&r);
+}
