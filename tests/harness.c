@@ -139,3 +139,31 @@ int find_group(const struct json *j, const char *path, const char *fn)
     }
     return -1;
 }
+
+static const char *group_path(const struct json *j, const char *path, const char *fn, const char *field)
+{
+    static char p[256];
+    int g = find_group(j, path, fn);
+    cr_assert(g >= 0, "no group in %s whose stack starts in %s", path, fn);
+    snprintf(p, sizeof p, "%s.%d.%s", path, g, field);
+    return p;
+}
+
+long long group_int(const struct json *j, const char *path, const char *fn, const char *field)
+{
+    return json_int(j, group_path(j, path, fn, field));
+}
+
+const char *group_str(const struct json *j, const char *path, const char *fn, const char *field)
+{
+    return json_str(j, group_path(j, path, fn, field));
+}
+
+const char *const *bare_preload_env(const char *dir)
+{
+    static char out[4200], pre[4200];
+    static const char *env[] = {out, pre, NULL};
+    snprintf(out, sizeof out, "HEAPSNAP_OUTPUT=%s", dir);
+    snprintf(pre, sizeof pre, "LD_PRELOAD=%s", shim_path());
+    return env;
+}

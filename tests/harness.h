@@ -32,5 +32,10 @@ size_t list_traces(const char *dir, char ***names);
 int count_lines(const char *s);
 /* The index of the first group in json array at path whose stack[0].function is fn, or -1. */
 int find_group(const struct json *j, const char *path, const char *fn);
+/* Field of the group whose stack starts in fn (e.g. "bytes", "stack.0.line"). */
+long long group_int(const struct json *j, const char *path, const char *fn, const char *field);
+const char *group_str(const struct json *j, const char *path, const char *fn, const char *field);
+/* Environment of a bare LD_PRELOAD run writing traces to dir (NULL-terminated, static). */
+const char *const *bare_preload_env(const char *dir);
 
 #endif

@@ -93,10 +93,7 @@ Test(processes, posix_spawn) { check_exec_follow("spawn", 2); }
 Test(processes, bare_preload)
 {
     char *dir = temp_dir();
-    char *out_env, *pre_env;
-    cr_assert(asprintf(&out_env, "HEAPSNAP_OUTPUT=%s", dir) > 0);
-    cr_assert(asprintf(&pre_env, "LD_PRELOAD=%s", shim_path()) > 0);
-    const char *env[] = {out_env, pre_env, NULL};
+    const char *const *env = bare_preload_env(dir);
     const char *argv[] = {sample("leak"), NULL};
     struct run_result r = run_in("/", env, argv);
     cr_assert_eq(r.exit_code, 0, "%s", r.err);
@@ -117,10 +114,7 @@ Test(processes, bare_preload)
 Test(processes, bare_preload_sigkill_keeps_everything)
 {
     char *dir = temp_dir();
-    char *out_env, *pre_env;
-    cr_assert(asprintf(&out_env, "HEAPSNAP_OUTPUT=%s", dir) > 0);
-    cr_assert(asprintf(&pre_env, "LD_PRELOAD=%s", shim_path()) > 0);
-    const char *env[] = {out_env, pre_env, NULL};
+    const char *const *env = bare_preload_env(dir);
     const char *argv[] = {sample("sigkill"), NULL};
     struct run_result r = run_in(dir, env, argv);
     cr_assert_eq(r.exit_code, 137);

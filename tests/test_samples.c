@@ -87,13 +87,8 @@ Test(samples, cxx_new_delete)
 {
     char *dir = temp_dir();
     struct json *j = run_sample(dir, 0, SAMPLE(sample("cxx_leak")));
-    int g = find_group(j, "leaks", "leak_widget()");
-    cr_assert(g >= 0, "no leak from leak_widget()");
-    char p[64];
-    snprintf(p, sizeof p, "leaks.%d.bytes", g);
-    cr_expect_eq(json_int(j, p), 48);
-    snprintf(p, sizeof p, "leaks.%d.stack.1.function", g);
-    cr_expect_str_eq(json_str(j, p), "main");
+    cr_expect_eq(group_int(j, "leaks", "leak_widget()", "bytes"), 48);
+    cr_expect_str_eq(group_str(j, "leaks", "leak_widget()", "stack.1.function"), "main");
     /* new int[10] and new Widget were deleted: 2 frees; the Widget and
      * libstdc++'s emergency exception pool stay. */
     cr_expect_eq(json_int(j, "totals.frees"), 2);
@@ -106,13 +101,8 @@ Test(samples, threads_free_each_others_blocks)
     char *dir = temp_dir();
     struct json *j = run_sample(dir, 0, SAMPLE(sample("threads")));
     cr_expect_eq(json_int(j, "totals.unmatched_frees"), 0);
-    int g = find_group(j, "leaks", "producer_leak");
-    cr_assert(g >= 0);
-    char p[64];
-    snprintf(p, sizeof p, "leaks.%d.bytes", g);
-    cr_expect_eq(json_int(j, p), 4000);
-    snprintf(p, sizeof p, "leaks.%d.blocks", g);
-    cr_expect_eq(json_int(j, p), 4);
+    cr_expect_eq(group_int(j, "leaks", "producer_leak", "bytes"), 4000);
+    cr_expect_eq(group_int(j, "leaks", "producer_leak", "blocks"), 4);
     /* 80000 blocks from produce() crossed threads and address reuse: none may
      * be left over. */
     cr_expect_eq(find_group(j, "leaks", "produce"), -1);
@@ -125,15 +115,9 @@ Test(samples, dlclosed_plugin_still_resolves)
 {
     char *dir = temp_dir();
     struct json *j = run_sample(dir, 0, SAMPLE(sample("plugin_host"), sample("libhsplugin.so")));
-    int g = find_group(j, "leaks", "plugin_leak");
-    cr_assert(g >= 0, "plugin_leak not found");
-    char p[64];
-    snprintf(p, sizeof p, "leaks.%d.bytes", g);
-    cr_expect_eq(json_int(j, p), 256);
-    snprintf(p, sizeof p, "leaks.%d.stack.0.module", g);
-    cr_expect_str_eq(json_str(j, p), "libhsplugin.so");
-    snprintf(p, sizeof p, "leaks.%d.stack.0.line", g);
-    cr_expect_eq(json_int(j, p), 4); /* samples/plugin.c */
+    cr_expect_eq(group_int(j, "leaks", "plugin_leak", "bytes"), 256);
+    cr_expect_str_eq(group_str(j, "leaks", "plugin_leak", "stack.0.module"), "libhsplugin.so");
+    cr_expect_eq(group_int(j, "leaks", "plugin_leak", "stack.0.line"), 4); /* samples/plugin.c */
     json_free(j);
 }
 
