@@ -4,9 +4,10 @@
  * survives SIGKILL, abort and crashes without any flush.
  *
  * Cost model: one shared atomic per slot (64 KiB of records, thousands of
- * events), one fallocate+mmap per segment. Blocks are reserved with
- * posix_fallocate before they are mapped, so a full disk stops the trace
- * cleanly instead of killing the program with SIGBUS. */
+ * events), one fallocate and one mmap per 16 MiB segment. Blocks are reserved
+ * with posix_fallocate before a slot is handed out, so a full disk stops the
+ * trace cleanly instead of killing the program with SIGBUS; when a whole
+ * segment does not fit, smaller reservations fill the disk to its last slot. */
 #include "shim.h"
 
 #include <errno.h>
@@ -26,6 +27,7 @@ static char spool_name[4096];
 static _Atomic uint64_t next_slot;
 static _Atomic(uint8_t *) seg_base[MAX_SEGS];
 static _Atomic uint32_t segs_mapped;
+static _Atomic uint64_t slots_reserved; /* slots backed by disk blocks */
 static _Atomic bool spool_full;
 static atomic_flag grow_lock = ATOMIC_FLAG_INIT;
 
@@ -52,6 +54,7 @@ int spool_create(const char *path, const struct trace_header *hdr)
     snprintf(spool_name, sizeof spool_name, "%s", path);
     atomic_store(&next_slot, 0);
     atomic_store(&segs_mapped, 0);
+    atomic_store(&slots_reserved, 0);
     atomic_store(&spool_full, false);
     return 0;
 }
@@ -75,23 +78,48 @@ static SHIM_COLD void spool_stop(int err)
     }
 }
 
-static SHIM_COLD uint8_t *spool_grow(uint32_t seg)
+/* Reserves disk blocks up to slot idx: a segment at a time, or less when the
+ * disk is nearly full. */
+static bool spool_reserve(uint64_t idx)
 {
+    while (atomic_load(&slots_reserved) <= idx) {
+        uint64_t have = atomic_load(&slots_reserved);
+        uint64_t want = SEG_SLOTS - have % SEG_SLOTS; /* up to the segment's end */
+        int err = 0;
+        for (; want >= 1; want /= 2) {
+            off_t off = (off_t)TRACE_HEADER_SIZE + (off_t)have * TRACE_SLOT_SIZE;
+            err = posix_fallocate(spool_fd, off, (off_t)(want * TRACE_SLOT_SIZE));
+            if (err == 0 || have + want / 2 <= idx) break; /* a smaller step would not reach idx */
+        }
+        if (err) {
+            spool_stop(err);
+            return false;
+        }
+        atomic_store(&slots_reserved, have + want);
+    }
+    return true;
+}
+
+static SHIM_COLD uint8_t *spool_grow(uint64_t idx)
+{
+    uint32_t seg = (uint32_t)(idx / SEG_SLOTS);
     while (atomic_flag_test_and_set_explicit(&grow_lock, memory_order_acquire)) {
     }
-    uint8_t *base = atomic_load(&seg_base[seg]);
-    for (uint32_t s = atomic_load(&segs_mapped); !base && s <= seg && !atomic_load(&spool_full); s++) {
-        off_t off = (off_t)TRACE_HEADER_SIZE + (off_t)s * (off_t)SEG_BYTES;
-        int err = posix_fallocate(spool_fd, off, (off_t)SEG_BYTES);
-        /* MAP_POPULATE: one batched fault-in per segment instead of a trap per page. */
-        void *m = err ? MAP_FAILED : mmap(NULL, SEG_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, spool_fd, off);
-        if (m == MAP_FAILED) {
-            spool_stop(err ? err : errno);
-            break;
+    uint8_t *base = NULL;
+    if (!atomic_load(&spool_full) && spool_reserve(idx)) {
+        base = atomic_load(&seg_base[seg]);
+        for (uint32_t s = atomic_load(&segs_mapped); !base && s <= seg; s++) {
+            /* Mapped whole; only reserved slots are ever handed out. */
+            off_t off = (off_t)TRACE_HEADER_SIZE + (off_t)s * (off_t)SEG_BYTES;
+            void *m = mmap(NULL, SEG_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, spool_fd, off);
+            if (m == MAP_FAILED) {
+                spool_stop(errno);
+                break;
+            }
+            atomic_store_explicit(&seg_base[s], m, memory_order_release);
+            atomic_store(&segs_mapped, s + 1);
+            if (s == seg) base = m;
         }
-        atomic_store_explicit(&seg_base[s], m, memory_order_release);
-        atomic_store(&segs_mapped, s + 1);
-        if (s == seg) base = m;
     }
     atomic_flag_clear_explicit(&grow_lock, memory_order_release);
     return base;
@@ -107,7 +135,7 @@ struct chunk_header *spool_take_slot(void)
         return NULL;
     }
     uint8_t *base = atomic_load_explicit(&seg_base[seg], memory_order_acquire);
-    if (unlikely(!base)) base = spool_grow((uint32_t)seg);
+    if (unlikely(!base || idx >= atomic_load_explicit(&slots_reserved, memory_order_acquire))) base = spool_grow(idx);
     if (!base) return NULL;
     return (struct chunk_header *)(base + (idx % SEG_SLOTS) * TRACE_SLOT_SIZE);
 }
@@ -128,4 +156,5 @@ void spool_forget(void)
     spool_fd = -1;
     spool_name[0] = 0;
     atomic_store(&segs_mapped, 0);
+    atomic_store(&slots_reserved, 0);
 }
