@@ -39,6 +39,7 @@ struct shim_real {
     void *(*memalign)(size_t, size_t);
     void *(*valloc)(size_t);
     void *(*pvalloc)(size_t);
+    size_t (*malloc_usable_size)(void *);
 };
 extern struct shim_real shim_real;
 
@@ -53,6 +54,9 @@ struct shim_config {
     uint64_t session;
     char output_dir[1024];
     char output_file[1024]; /* claimed by the first process that starts */
+    int snapshot_signal;      /* 0: none */
+    uint64_t interval_ns;     /* 0: no interval snapshots */
+    uint64_t growth_bytes;    /* 0: no growth snapshots */
 };
 extern struct shim_config shim_config;
 
@@ -69,6 +73,12 @@ struct shim_thread {
     uint64_t last_ticks;
     uint64_t last_ptr;
     void **deep_buf;    /* stack buffer for --frames beyond the on-stack size */
+    int64_t live_pending;     /* usable bytes not yet added to live_current (shim_api.c) */
+    int64_t live_base;        /* live_current as this thread last saw it */
+    int64_t live_peak_view;   /* highest live_base + live_pending since then */
+    uint32_t live_epoch;      /* heapsnap_reset_peak() count when the view began */
+    uint64_t pending_marker;  /* ticks of a snapshot signal that arrived inside the shim */
+    uint32_t events_to_clock; /* events left before the next interval check */
 };
 extern __thread struct shim_thread shim_tls __attribute__((tls_model("initial-exec")));
 
@@ -138,6 +148,27 @@ void modules_refresh(struct shim_thread *t, bool force);
 void modules_reset(void);
 extern uintptr_t shim_own_lo, shim_own_hi; /* our own code: never a call site */
 static SHIM_HOT bool modules_is_own_ip(uintptr_t ip) { return ip - shim_own_lo < shim_own_hi - shim_own_lo; }
+
+/* shim_api.c: heapsnap.h's functions, markers, and the live counters behind
+ * heapsnap_traced_memory and growth snapshots. */
+extern _Atomic bool shim_paused;
+void api_init(void);
+SHIM_COLD void live_flush(struct shim_thread *t);
+SHIM_COLD void api_slow_checks(struct shim_thread *t);
+#define LIVE_FLUSH_BYTES (64 * 1024)
+#define EVENTS_PER_CLOCK_CHECK 256
+
+/* Called after every recorded event: keeps the live counters and takes the
+ * rare paths (a signal marker to write, an interval to check) off the hot
+ * path with one branch each. */
+static SHIM_HOT void api_after_event(struct shim_thread *t, int64_t usable_delta)
+{
+    t->live_pending += usable_delta;
+    int64_t view = t->live_base + t->live_pending;
+    if (view > t->live_peak_view) t->live_peak_view = view; /* thread-local: exact, no shared write */
+    if (unlikely(t->live_pending >= LIVE_FLUSH_BYTES || t->live_pending <= -LIVE_FLUSH_BYTES)) live_flush(t);
+    if (unlikely(t->pending_marker != 0 || --t->events_to_clock == 0)) api_slow_checks(t);
+}
 
 /* shim_process.c */
 void process_install_hooks(void);

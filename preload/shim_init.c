@@ -59,6 +59,7 @@ static void resolve_real(void)
     RESOLVE(memalign);
     RESOLVE(valloc);
     RESOLVE(pvalloc);
+    RESOLVE(malloc_usable_size);
 #undef RESOLVE
 }
 
@@ -85,12 +86,14 @@ static bool read_config(void)
     snprintf(shim_config.output_dir, sizeof shim_config.output_dir, "%s", v && *v ? v : ".");
     v = getenv("HEAPSNAP_OUTPUT_FILE");
     snprintf(shim_config.output_file, sizeof shim_config.output_file, "%s", v ? v : "");
+    v = getenv("HEAPSNAP_SNAPSHOT_SIGNAL");
+    shim_config.snapshot_signal = v ? atoi(v) : 0;
+    v = getenv("HEAPSNAP_SNAPSHOT_INTERVAL");
+    shim_config.interval_ns = v ? (uint64_t)(strtod(v, NULL) * 1e9) : 0;
+    v = getenv("HEAPSNAP_SNAPSHOT_GROWTH");
+    shim_config.growth_bytes = v ? strtoull(v, NULL, 10) : 0;
     return true;
 }
-
-/* heapsnap.h's probe: a weak reference in the program finds this only when the
- * shim is loaded. */
-SHIM_EXPORT int heapsnap_is_tracing(void) { return atomic_load(&shim_state) == SHIM_ACTIVE; }
 
 static int try_create(const char *path, const struct trace_header *hdr)
 {
@@ -158,7 +161,10 @@ void shim_init(void)
     stack_init();
     atomic_store(&shim_state, SHIM_ACTIVE); /* records below need an active shim */
     shim_open_trace();
-    if (atomic_load(&shim_state) == SHIM_ACTIVE) process_install_hooks();
+    if (atomic_load(&shim_state) == SHIM_ACTIVE) {
+        process_install_hooks();
+        api_init();
+    }
     shim_tls.in_shim--;
 }
 

@@ -76,8 +76,11 @@ static SHIM_HOT uint64_t ticks_after(const struct shim_thread *t, uint64_t now)
 
 /* ---- records ----------------------------------------------------------- */
 
+static SHIM_HOT size_t usable(void *p) { return shim_real.malloc_usable_size ? shim_real.malloc_usable_size(p) : 0; }
+
 static SHIM_HOT void record_alloc(struct shim_thread *t, void *p, size_t size, enum alloc_fn fn)
 {
+    if (unlikely(atomic_load_explicit(&shim_paused, memory_order_relaxed))) return;
     t->in_shim++;
     uint32_t stack = stack_capture(t);
     if (likely(emit_prepare(t, 1 + 5 * VARINT_MAX))) {
@@ -93,6 +96,7 @@ static SHIM_HOT void record_alloc(struct shim_thread *t, void *p, size_t size, e
         w = varint_put(w, fn);
         emit_commit(t, w);
     }
+    api_after_event(t, (int64_t)usable(p));
     t->in_shim--;
 }
 
@@ -109,12 +113,13 @@ static SHIM_HOT void record_free(struct shim_thread *t, void *p, uint64_t stamp)
         t->last_ptr = (uintptr_t)p;
         emit_commit(t, w);
     }
+    api_after_event(t, -(int64_t)usable(p)); /* before the real free: p is still ours */
     t->in_shim--;
 }
 
 /* A successful realloc is one record with two stamps: the free half taken
  * before the call, the allocation half after it. */
-static void record_realloc(struct shim_thread *t, uint64_t before, void *old, void *p, size_t size)
+static void record_realloc(struct shim_thread *t, uint64_t before, size_t old_usable, void *old, void *p, size_t size)
 {
     t->in_shim++;
     uint32_t stack = stack_capture(t);
@@ -134,6 +139,7 @@ static void record_realloc(struct shim_thread *t, uint64_t before, void *old, vo
         t->last_ptr = (uintptr_t)p;
         emit_commit(t, w);
     }
+    api_after_event(t, (int64_t)usable(p) - (int64_t)old_usable);
     t->in_shim--;
 }
 
@@ -184,10 +190,12 @@ static void *realloc_common(void *old, size_t size, enum alloc_fn fn)
     bool rec = should_record(t);
     if (unlikely(!shim_real.realloc)) return boot_alloc(size, 16);
     uint64_t before = rec ? shim_ticks() : 0;
+    size_t old_usable = rec && old ? usable(old) : 0; /* gone once the real realloc returns */
     void *p = shim_real.realloc(old, size);
     if (!rec) return p;
     if (p) {
-        if (old) record_realloc(t, before, old, p, size);
+        if (old && atomic_load_explicit(&shim_paused, memory_order_relaxed)) record_free(t, old, before);
+        else if (old) record_realloc(t, before, old_usable, old, p, size);
         else record_alloc(t, p, size, fn);
     } else if (old && size == 0) {
         record_free(t, old, before); /* glibc: realloc(p, 0) frees p */

@@ -27,7 +27,7 @@ int print_report(FILE *out, const char *path, enum report_format format, size_t 
 {
     struct snap s;
     char err[1024];
-    if (snap_load(&s, path, err, sizeof err) < 0) {
+    if (snap_load(&s, path, NULL, NULL, NULL, err, sizeof err) < 0) {
         warn("%s", err);
         return -1;
     }

@@ -25,6 +25,8 @@
 
 struct run_options {
     const char *output;
+    int snapshot_signal;
+    const char *snapshot_interval, *snapshot_growth; /* validated, passed on as text */
     unsigned frames;
     bool follow, quiet;
     enum report_format format;
@@ -266,8 +268,53 @@ static void forward_signal(int sig)
     if (child_pid > 0) kill(child_pid, sig);
 }
 
+/* "USR2", "SIGUSR2", "12" or "RTMIN+3". SIGKILL and SIGSTOP cannot be caught. */
+static int parse_signal(const char *v)
+{
+    const char *name = strncmp(v, "SIG", 3) == 0 ? v + 3 : v;
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (*v && !*end) {
+        if (n > 0 && n < NSIG && n != SIGKILL && n != SIGSTOP) return (int)n;
+    } else if (strncmp(name, "RTMIN+", 6) == 0) {
+        n = strtol(name + 6, &end, 10);
+        if (!*end && n >= 0 && SIGRTMIN + n <= SIGRTMAX) return SIGRTMIN + (int)n;
+    } else {
+        for (int s = 1; s < NSIG; s++) {
+            const char *abbrev = sigabbrev_np(s);
+            if (abbrev && strcmp(abbrev, name) == 0 && s != SIGKILL && s != SIGSTOP) return s;
+        }
+    }
+    die_usage("--snapshot-signal takes a signal the program can catch (USR1, USR2, RTMIN+N or a number), not '%s'", v);
+}
+
+static const char *check_seconds(const char *v)
+{
+    char *end;
+    double d = strtod(v, &end);
+    if (!*v || *end || !(d > 0) || d > 1e9) die_usage("--snapshot-interval takes seconds greater than 0, not '%s'", v);
+    return v;
+}
+
+static const char *parse_bytes(const char *v, char *out, size_t cap)
+{
+    char *end;
+    double d = strtod(v, &end);
+    double mult = 1;
+    if (*end == 'K' || *end == 'k') mult = 1024.0, end++;
+    else if (*end == 'M') mult = 1024.0 * 1024, end++;
+    else if (*end == 'G') mult = 1024.0 * 1024 * 1024, end++;
+    if (*end == 'i' && end[1] == 'B') end += 2;
+    else if (*end == 'B') end++;
+    if (!*v || *end || !(d > 0) || d * mult > 1e18)
+        die_usage("--snapshot-growth takes bytes greater than 0 (with K, M or G), not '%s'", v);
+    snprintf(out, cap, "%.0f", d * mult);
+    return out;
+}
+
 static void parse(int argc, char **argv, struct run_options *o)
 {
+    static char growth[32];
     *o = (struct run_options){.frames = 64, .follow = true, .top = 5};
     int i = 1;
     for (; i < argc; i++) {
@@ -291,6 +338,9 @@ static void parse(int argc, char **argv, struct run_options *o)
         else if (strcmp(a, "--format") == 0 && v) o->format = parse_format(argv[++i]);
         else if (strcmp(a, "--top") == 0 && v) o->top = parse_count("--top", argv[++i]);
         else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) o->quiet = true;
+        else if (strcmp(a, "--snapshot-signal") == 0 && v) o->snapshot_signal = parse_signal(argv[++i]);
+        else if (strcmp(a, "--snapshot-interval") == 0 && v) o->snapshot_interval = check_seconds(argv[++i]);
+        else if (strcmp(a, "--snapshot-growth") == 0 && v) o->snapshot_growth = parse_bytes(argv[++i], growth, sizeof growth);
         else die_usage("run: unknown option or missing value '%s' (see heapsnap --help)", a);
     }
     if (i >= argc) die_usage("usage: heapsnap run [OPTIONS] -- PROGRAM [ARGS...]");
@@ -373,6 +423,15 @@ int cmd_run(int argc, char **argv)
         setenv("HEAPSNAP_FOLLOW", o.follow ? "1" : "0", 1);
         snprintf(buf, sizeof buf, "%ld", (long)getpid());
         setenv("HEAPSNAP_PARENT_PACKS", buf, 1);
+        unsetenv("HEAPSNAP_SNAPSHOT_SIGNAL");
+        unsetenv("HEAPSNAP_SNAPSHOT_INTERVAL");
+        unsetenv("HEAPSNAP_SNAPSHOT_GROWTH");
+        if (o.snapshot_signal) {
+            snprintf(buf, sizeof buf, "%d", o.snapshot_signal);
+            setenv("HEAPSNAP_SNAPSHOT_SIGNAL", buf, 1);
+        }
+        if (o.snapshot_interval) setenv("HEAPSNAP_SNAPSHOT_INTERVAL", o.snapshot_interval, 1);
+        if (o.snapshot_growth) setenv("HEAPSNAP_SNAPSHOT_GROWTH", o.snapshot_growth, 1);
         execv(prog, o.argv);
         fprintf(stderr, "heapsnap: %s: %s\n", prog, strerror(errno));
         _exit(errno == ENOENT ? 127 : 126);

@@ -33,10 +33,10 @@ void fmt_duration(char *out, size_t cap, double s)
 void fmt_json_string(struct strbuf *b, const char *s)
 {
     if (!s) {
-        sb_add(b, "null", 4);
+        sb_puts(b, "null");
         return;
     }
-    sb_add(b, "\"", 1);
+    sb_puts(b, "\"");
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         if (*p == '"' || *p == '\\') {
             char e[2] = {'\\', (char)*p};
@@ -47,7 +47,7 @@ void fmt_json_string(struct strbuf *b, const char *s)
             sb_add(b, (const char *)p, 1);
         }
     }
-    sb_add(b, "\"", 1);
+    sb_puts(b, "\"");
 }
 
 const char *fmt_signal_name(int sig)

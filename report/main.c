@@ -13,8 +13,20 @@ static const char usage[] =
     "      --format text|json   summary format (default text), on stderr\n"
     "      --top N               allocation stacks listed per section (default 5)\n"
     "      -q, --quiet           no summary\n"
+    "      --snapshot-signal SIG      a marker each time the program gets SIG (e.g. USR2)\n"
+    "      --snapshot-interval SECS   a marker every SECS seconds\n"
+    "      --snapshot-growth BYTES    a marker each time the heap passes its peak by BYTES (K, M, G suffixes)\n"
     "  report TRACE [--format text|json] [--top N]   the report of a trace, on stdout\n"
     "  pack TRACE...             compress traces left open by a crash (reports read both)\n"
+    "\n"
+    "  SOURCE is TRACE[@POINT] or a snapshot file; POINT is exit (default), peak, SECONDSs\n"
+    "  (e.g. 12.5s) or a marker label (LABEL, or LABEL#N when it occurs more than once)\n"
+    "  stats SOURCE [--by lineno|function|file|module|traceback] [--cumulative] [--limit N]\n"
+    "        [--include PATTERN]... [--exclude PATTERN]... [--all-frames] [--skip-function PATTERN]...\n"
+    "        [--format text|json]     tracemalloc's Snapshot.statistics()\n"
+    "  diff OLD NEW [the options of stats]     tracemalloc's Snapshot.compare_to()\n"
+    "  snapshot SOURCE -o FILE   a self-contained, symbolized snapshot file (a CI baseline)\n"
+    "  timeline TRACE [--resolution SECONDS] [--format text|json|csv]   heap over time, with markers\n"
     "\n"
     "Without `run`: LD_PRELOAD=/path/to/libheapsnap.so HEAPSNAP_OUTPUT=DIR PROGRAM\n";
 
@@ -31,5 +43,9 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "run") == 0) return cmd_run(argc - 1, argv + 1);
     if (strcmp(argv[1], "report") == 0) return cmd_report(argc - 1, argv + 1);
     if (strcmp(argv[1], "pack") == 0) return cmd_pack(argc - 1, argv + 1);
+    if (strcmp(argv[1], "stats") == 0) return cmd_stats(argc - 1, argv + 1);
+    if (strcmp(argv[1], "diff") == 0) return cmd_diff(argc - 1, argv + 1);
+    if (strcmp(argv[1], "snapshot") == 0) return cmd_snapshot(argc - 1, argv + 1);
+    if (strcmp(argv[1], "timeline") == 0) return cmd_timeline(argc - 1, argv + 1);
     die_usage("unknown command '%s' (see heapsnap --help)", argv[1]);
 }

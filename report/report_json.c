@@ -10,19 +10,19 @@ static void json_stack(struct strbuf *b, const struct snap *s, const struct snap
 {
     size_t n;
     const struct sym_frame *f = symbols_stack(s, st, &n);
-    sb_add(b, "[", 1);
+    sb_puts(b, "[");
     for (size_t i = 0; i < n; i++) {
-        sb_add(b, i ? ", {" : "{", i ? 3 : 1);
-        sb_add(b, "\"function\": ", 12);
+        sb_puts(b, i ? ", {" : "{");
+        sb_puts(b, "\"function\": ");
         fmt_json_string(b, f[i].function);
-        sb_add(b, ", \"file\": ", 10);
+        sb_puts(b, ", \"file\": ");
         fmt_json_string(b, f[i].file);
         sb_printf(b, ", \"line\": %d, \"module\": ", f[i].line);
         fmt_json_string(b, f[i].module);
         sb_printf(b, ", \"address\": \"0x%llx\", \"inlined\": %s}", (unsigned long long)f[i].ip,
                   f[i].inlined ? "true" : "false");
     }
-    sb_add(b, "]", 1);
+    sb_puts(b, "]");
 }
 
 static void json_groups(struct strbuf *b, const struct snap *s, const struct report_options *o, bool at_peak)
@@ -30,7 +30,7 @@ static void json_groups(struct strbuf *b, const struct snap *s, const struct rep
     size_t n;
     struct snap_stack **v = snap_sorted(s, at_peak, &n);
     size_t shown = o->top && o->top < n ? o->top : n;
-    sb_add(b, "[", 1);
+    sb_puts(b, "[");
     for (size_t i = 0; i < shown; i++) {
         const struct snap_stack *st = v[i];
         bool saved = at_peak && st->saved_gen == s->gen;
@@ -38,16 +38,16 @@ static void json_groups(struct strbuf *b, const struct snap *s, const struct rep
                   (unsigned long long)(saved ? st->peak_bytes : st->live_bytes),
                   (unsigned long long)(saved ? st->peak_blocks : st->live_blocks));
         json_stack(b, s, st);
-        sb_add(b, "}", 1);
+        sb_puts(b, "}");
     }
-    sb_add(b, shown ? "\n  ]" : "]", shown ? 4 : 1);
+    sb_puts(b, shown ? "\n  ]" : "]");
     free(v);
 }
 
 static void json_end(struct strbuf *b, const struct snap *s)
 {
     const struct trace_header *h = &s->hdr;
-    sb_add(b, "  \"end\": {\"how\": ", 17);
+    sb_puts(b, "  \"end\": {\"how\": ");
     switch (h->end_how) {
     case END_EXIT: sb_printf(b, "\"exit\", \"code\": %d", h->end_code); break;
     case END_EXIT_NOCODE: sb_printf(b, "\"exit\", \"code\": null"); break;
@@ -58,17 +58,17 @@ static void json_end(struct strbuf *b, const struct snap *s)
         break;
     default:
         if (s->exec_path) {
-            sb_add(b, "\"exec\", \"path\": ", 16);
+            sb_puts(b, "\"exec\", \"path\": ");
             fmt_json_string(b, s->exec_path);
         } else {
-            sb_add(b, "\"unknown\"", 9);
+            sb_puts(b, "\"unknown\"");
         }
     }
     char words[600];
     report_end_words(s, words, sizeof words);
-    sb_add(b, ", \"description\": ", 17);
+    sb_puts(b, ", \"description\": ");
     fmt_json_string(b, words);
-    sb_add(b, "},\n", 3);
+    sb_puts(b, "},\n");
 }
 
 void report_json(FILE *out, const struct snap *s, const struct report_options *o)
@@ -77,15 +77,15 @@ void report_json(FILE *out, const struct snap *s, const struct report_options *o
     sb_printf(&b, "{\n  \"schema\": %d,\n  \"process\": {\"pid\": %llu, \"ppid\": %llu, \"exe\": ", REPORT_JSON_SCHEMA,
               (unsigned long long)s->hdr.pid, (unsigned long long)s->hdr.ppid);
     fmt_json_string(&b, s->exe);
-    sb_add(&b, ", \"command\": ", 13);
+    sb_puts(&b, ", \"command\": ");
     fmt_json_string(&b, s->cmdline);
-    sb_add(&b, ", \"cwd\": ", 9);
+    sb_puts(&b, ", \"cwd\": ");
     fmt_json_string(&b, s->cwd);
     sb_printf(&b, ", \"start_unix_ns\": %llu},\n", (unsigned long long)s->hdr.start_realtime_ns);
     if (o->trace_path) {
-        sb_add(&b, "  \"trace\": ", 11);
+        sb_puts(&b, "  \"trace\": ");
         fmt_json_string(&b, o->trace_path);
-        sb_add(&b, ",\n", 2);
+        sb_puts(&b, ",\n");
     }
     json_end(&b, s);
     sb_printf(&b,
@@ -97,11 +97,18 @@ void report_json(FILE *out, const struct snap *s, const struct report_options *o
               s->peak_bytes ? snap_seconds(s, s->peak_ticks) : 0.0, (unsigned long long)s->cur_bytes,
               (unsigned long long)s->cur_blocks, (unsigned long long)s->unmatched_frees, s->hdr.lost_events,
               s->truncated ? "true" : "false");
-    sb_add(&b, "  \"leaks\": ", 11);
+    sb_puts(&b, "  \"markers\": [");
+    for (size_t i = 0; i < s->nmarkers; i++) {
+        sb_puts(&b, i ? ", {\"label\": " : "{\"label\": ");
+        fmt_json_string(&b, s->markers[i].label);
+        sb_printf(&b, ", \"time_s\": %.6f}", snap_seconds(s, s->markers[i].ticks));
+    }
+    sb_puts(&b, "],\n");
+    sb_puts(&b, "  \"leaks\": ");
     json_groups(&b, s, o, false);
-    sb_add(&b, ",\n  \"peak\": ", 12);
+    sb_puts(&b, ",\n  \"peak\": ");
     json_groups(&b, s, o, true);
-    sb_add(&b, "\n}\n", 3);
+    sb_puts(&b, "\n}\n");
     fwrite(b.s, 1, b.len, out);
     sb_free(&b);
 }

@@ -96,6 +96,14 @@ void report_text(FILE *out, const struct snap *s, const struct report_options *o
     if (s->hdr.lost_events)
         fprintf(out, "  events not recorded: %u\n", s->hdr.lost_events);
     if (s->truncated) fprintf(out, "  the trace was cut short (the disk was full): figures cover what came before\n");
+    if (s->nmarkers) {
+        fprintf(out, "  markers (snapshot points, TRACE@LABEL):\n");
+        for (size_t i = 0; i < s->nmarkers; i++) {
+            char when[32];
+            fmt_duration(when, sizeof when, snap_seconds(s, s->markers[i].ticks));
+            fprintf(out, "    %-12s %s\n", when, s->markers[i].label);
+        }
+    }
     section(out, s, o, false);
     section(out, s, o, true);
 }

@@ -38,6 +38,25 @@ struct snap_block {
     UT_hash_handle hh;
 };
 
+struct snap_marker {
+    char *label;
+    uint64_t ticks;
+};
+
+/* A moment to take a snapshot at: the end, the exact peak, a time since the
+ * start, or a marker (the nth one with that label, 1-based). */
+enum point_kind { POINT_EXIT, POINT_PEAK, POINT_TIME, POINT_MARKER };
+struct snap_point {
+    enum point_kind kind;
+    double seconds;
+    char label[512];
+    unsigned nth; /* 0: the label must be unique */
+};
+
+struct snap;
+/* Called after each applied event (timeline). */
+typedef void (*snap_event_hook)(const struct snap *s, uint64_t ticks, void *ctx);
+
 struct snap {
     struct trace_header hdr;
     char *exe, *cmdline, *cwd, *exec_path;
@@ -51,10 +70,26 @@ struct snap {
     double ns_per_tick;
     uint64_t origin_ticks, origin_mono; /* a calibration point */
     uint64_t start_mono;
+    uint64_t last_clock_ticks; /* the latest calibration point: about the end */
     bool truncated;
+    struct snap_marker *markers; /* in time order */
+    size_t nmarkers;
+    struct snap_point point;
+    uint64_t stop_ticks;  /* events after this are not applied (POINT_TIME, POINT_MARKER) */
+    bool at_peak;         /* figures are those at the peak (POINT_PEAK) */
+    snap_event_hook hook;
+    void *hook_ctx;
 };
 
-int snap_load(struct snap *s, const char *path, char *err, size_t errlen);
+/* "exit", "peak", "12.5s", "LABEL" or "LABEL#N"; false with a reason in err. */
+bool snap_parse_point(const char *text, struct snap_point *p, char *err, size_t errlen);
+/* A stack's figures at the snapshot's point. */
+void snap_figures(const struct snap *s, const struct snap_stack *st, uint64_t *bytes, uint64_t *blocks);
+
+/* Replays the trace up to point (NULL: the end). hook, if not NULL, sees
+ * every event applied. */
+int snap_load(struct snap *s, const char *path, const struct snap_point *point, snap_event_hook hook, void *ctx,
+              char *err, size_t errlen);
 void snap_free(struct snap *s);
 /* Seconds since the process started. */
 double snap_seconds(const struct snap *s, uint64_t ticks);

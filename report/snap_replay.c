@@ -12,6 +12,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdbool.h>
 #include <string.h>
 
 /* ---- pass 1 ------------------------------------------------------------- */
@@ -126,6 +127,10 @@ static int meta_record(struct snap *s, struct meta_state *m, struct trace_rec *r
     case REC_CLOCK:
         add_clock(m, r->ticks, r->mono);
         return 0;
+    case REC_MARKER:
+        s->markers = xrealloc(s->markers, (s->nmarkers + 1) * sizeof *s->markers);
+        s->markers[s->nmarkers++] = (struct snap_marker){xstrndup((const char *)r->s1, r->l1), r->ticks};
+        return 0;
     default:
         return 0;
     }
@@ -153,6 +158,7 @@ static int pass_meta(struct snap *s, struct trace_file *tf, uint8_t *buf, char *
     if (s->hdr.end_how != END_UNKNOWN && s->hdr.end_mono_ns) add_clock(&m, s->hdr.end_ticks, s->hdr.end_mono_ns);
     if (m.have_clock) {
         s->origin_ticks = m.lo.ticks;
+        s->last_clock_ticks = m.hi.ticks;
         s->origin_mono = m.lo.mono;
         s->start_mono = m.lo.mono;
         if (m.hi.ticks > m.lo.ticks && m.hi.mono > m.lo.mono)
@@ -306,6 +312,7 @@ static void apply(struct snap *s, struct cursor *c)
 {
     struct trace_rec *r = &c->rec;
     uint64_t t = cursor_key(c);
+    if (t > s->stop_ticks) return;
     if (!s->events++ || t < s->first_ticks) s->first_ticks = t;
     if (t > s->last_ticks) s->last_ticks = t;
     switch (r->type) {
@@ -327,6 +334,7 @@ static void apply(struct snap *s, struct cursor *c)
         }
         break;
     }
+    if (s->hook) s->hook(s, t, s->hook_ctx);
 }
 
 static int pass_events(struct snap *s, struct trace_file *tf, char *err, size_t errlen)
@@ -369,6 +377,7 @@ static int pass_events(struct snap *s, struct trace_file *tf, char *err, size_t 
     for (size_t i = hn; i-- > 0;) heap_sift_down(heap, hn, i);
     while (rc == 0 && hn > 0) {
         struct cursor *c = heap[0];
+        if (cursor_key(c) > s->stop_ticks) break; /* the merge is in time order: nothing later counts */
         apply(s, c);
         if (c->rec.type == REC_REALLOC && !c->realloc_alloc_half) {
             c->realloc_alloc_half = true;
@@ -386,9 +395,61 @@ static int pass_events(struct snap *s, struct trace_file *tf, char *err, size_t 
     return rc;
 }
 
-int snap_load(struct snap *s, const char *path, char *err, size_t errlen)
+static int by_ticks(const void *a, const void *b)
+{
+    const struct snap_marker *x = a, *y = b;
+    return x->ticks < y->ticks ? -1 : x->ticks > y->ticks;
+}
+
+static uint64_t ticks_at(const struct snap *s, double seconds)
+{
+    double t = (double)s->origin_ticks + (seconds * 1e9 + (double)s->start_mono - (double)s->origin_mono) / s->ns_per_tick;
+    return t <= 0 ? 0 : t >= 1.8e19 ? UINT64_MAX : (uint64_t)t;
+}
+
+static int resolve_point(struct snap *s, const char *path, char *err, size_t errlen)
+{
+    s->stop_ticks = UINT64_MAX;
+    switch (s->point.kind) {
+    case POINT_EXIT: return 0;
+    case POINT_PEAK: s->at_peak = true; return 0;
+    case POINT_TIME: s->stop_ticks = ticks_at(s, s->point.seconds); return 0;
+    case POINT_MARKER: break;
+    }
+    unsigned seen = 0;
+    for (size_t i = 0; i < s->nmarkers; i++) {
+        if (strcmp(s->markers[i].label, s->point.label) != 0) continue;
+        seen++;
+        if (s->point.nth == seen || (s->point.nth == 0 && seen == 1)) s->stop_ticks = s->markers[i].ticks;
+    }
+    if (seen == 0) {
+        struct strbuf known = {0};
+        for (size_t i = 0; i < s->nmarkers && i < 20; i++) sb_printf(&known, "%s%s", i ? ", " : "", s->markers[i].label);
+        snprintf(err, errlen, "%s: no marker labelled '%s' (%s%s)", path, s->point.label,
+                 s->nmarkers ? "markers: " : "the trace has no markers", known.s ? known.s : "");
+        sb_free(&known);
+        return -1;
+    }
+    if (s->point.nth > seen) {
+        snprintf(err, errlen, "%s: marker '%s' occurs %u time%s, not %u", path, s->point.label, seen,
+                 seen == 1 ? "" : "s", s->point.nth);
+        return -1;
+    }
+    if (s->point.nth == 0 && seen > 1) {
+        snprintf(err, errlen, "%s: marker '%s' occurs %u times: say which, %s#1 to %s#%u", path, s->point.label, seen,
+                 s->point.label, s->point.label, seen);
+        return -1;
+    }
+    return 0;
+}
+
+int snap_load(struct snap *s, const char *path, const struct snap_point *point, snap_event_hook hook, void *ctx,
+              char *err, size_t errlen)
 {
     memset(s, 0, sizeof *s);
+    if (point) s->point = *point;
+    s->hook = hook;
+    s->hook_ctx = ctx;
     struct trace_file tf;
     if (trace_open(&tf, path, err, errlen) < 0) return -1;
     s->hdr = tf.hdr;
@@ -396,10 +457,54 @@ int snap_load(struct snap *s, const char *path, char *err, size_t errlen)
     uint8_t *buf = xmalloc(TRACE_MAX_CHUNK_RAW);
     int rc = pass_meta(s, &tf, buf, err, errlen);
     free(buf);
+    if (rc == 0) {
+        qsort(s->markers, s->nmarkers, sizeof *s->markers, by_ticks);
+        rc = resolve_point(s, path, err, errlen);
+    }
     if (rc == 0) rc = pass_events(s, &tf, err, errlen);
     trace_close(&tf);
     if (rc < 0) snap_free(s); /* a failed load leaves nothing to free */
     return rc;
+}
+
+bool snap_parse_point(const char *text, struct snap_point *p, char *err, size_t errlen)
+{
+    memset(p, 0, sizeof *p);
+    size_t len = strlen(text);
+    if (strcmp(text, "exit") == 0) return (p->kind = POINT_EXIT), true;
+    if (strcmp(text, "peak") == 0) return (p->kind = POINT_PEAK), true;
+    if (len > 1 && text[len - 1] == 's' && (text[0] == '.' || (text[0] >= '0' && text[0] <= '9'))) {
+        char *end;
+        double v = strtod(text, &end);
+        if (end == text + len - 1 && v >= 0 && isfinite(v)) {
+            p->kind = POINT_TIME;
+            p->seconds = v;
+            return true;
+        }
+    }
+    if (len == 0 || len >= sizeof p->label) {
+        snprintf(err, errlen, "'%s' is not a snapshot point (exit, peak, SECONDSs or a marker label)", text);
+        return false;
+    }
+    p->kind = POINT_MARKER;
+    snprintf(p->label, sizeof p->label, "%s", text);
+    char *hash = strrchr(p->label, '#');
+    if (hash && hash[1]) {
+        char *end;
+        unsigned long n = strtoul(hash + 1, &end, 10);
+        if (!*end && n >= 1 && n < 1000000) {
+            *hash = 0;
+            p->nth = (unsigned)n;
+        }
+    }
+    return true;
+}
+
+void snap_figures(const struct snap *s, const struct snap_stack *st, uint64_t *bytes, uint64_t *blocks)
+{
+    bool saved = s->at_peak && st->saved_gen == s->gen;
+    *bytes = saved ? st->peak_bytes : st->live_bytes;
+    *blocks = saved ? st->peak_blocks : st->live_blocks;
 }
 
 double snap_seconds(const struct snap *s, uint64_t ticks)
@@ -477,5 +582,7 @@ void snap_free(struct snap *s)
     free(s->cmdline);
     free(s->cwd);
     free(s->exec_path);
+    for (size_t i = 0; i < s->nmarkers; i++) free(s->markers[i].label);
+    free(s->markers);
     memset(s, 0, sizeof *s);
 }

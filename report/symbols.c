@@ -50,6 +50,8 @@ static const Dwfl_Callbacks dwfl_callbacks = {
 static char *demangle(const char *name)
 {
     if (!name) return NULL;
+    /* glibc's internal aliases (__GI___strdup): show the name programs call. */
+    if (strncmp(name, "__GI_", 5) == 0 && name[5]) name += 5;
     if (name[0] == '_' && name[1] == 'Z') {
         int status = 0;
         char *d = __cxa_demangle(name, NULL, NULL, &status);
@@ -117,7 +119,32 @@ static void push(struct sym_frame **v, size_t *n, size_t *cap, struct sym_frame 
     (*v)[(*n)++] = f;
 }
 
-static char *dup_or_null(const char *s) { return s ? xstrndup(s, strlen(s)) : NULL; }
+
+/* Line tables name files relative to the compilation directory: make them
+ * absolute and drop "." and ".." so a report can open the source and two
+ * spellings of one file group together. */
+static char *absolute_file(const char *file, const char *comp_dir)
+{
+    if (!file) return NULL;
+    char joined[8192];
+    if (file[0] == '/' || !comp_dir || comp_dir[0] != '/') snprintf(joined, sizeof joined, "%s", file);
+    else snprintf(joined, sizeof joined, "%s/%s", comp_dir, file);
+    if (joined[0] != '/') return xstrndup(joined, strlen(joined));
+    char out[8192];
+    size_t len = 0;
+    for (char *seg = strtok(joined, "/"); seg; seg = strtok(NULL, "/")) {
+        if (strcmp(seg, ".") == 0) continue;
+        if (strcmp(seg, "..") == 0) {
+            while (len > 0 && out[--len] != '/') {
+            }
+            continue;
+        }
+        len += (size_t)snprintf(out + len, sizeof out - len, "/%s", seg);
+        if (len >= sizeof out) return xstrndup(file, strlen(file));
+    }
+    if (len == 0) out[len++] = '/';
+    return xstrndup(out, len);
+}
 
 /* Resolves one return address (looked up at ip-1, inside the call). */
 static void resolve(struct snap_module *m, uint64_t ip, struct sym_frame **out, size_t *n)
@@ -135,6 +162,8 @@ static void resolve(struct snap_module *m, uint64_t ip, struct sym_frame **out, 
         if (dl) file = dwfl_lineinfo(dl, NULL, &line, NULL, NULL, NULL);
         Dwarf_Addr bias;
         Dwarf_Die *cu = dwfl_module_addrdie(ms->mod, pc, &bias);
+        Dwarf_Attribute cd;
+        const char *comp_dir = cu && dwarf_attr(cu, DW_AT_comp_dir, &cd) ? dwarf_formstring(&cd) : NULL;
         Dwarf_Die *scopes = NULL;
         int ns = cu ? dwarf_getscopes(cu, pc - bias, &scopes) : 0;
         /* Innermost first: each inlined_subroutine scope is a frame named after
@@ -145,7 +174,7 @@ static void resolve(struct snap_module *m, uint64_t ip, struct sym_frame **out, 
             if (tag != DW_TAG_inlined_subroutine && tag != DW_TAG_subprogram) continue;
             push(out, n, &cap,
                  (struct sym_frame){.function = demangle(die_name(&scopes[i])),
-                                    .file = dup_or_null(file),
+                                    .file = absolute_file(file, comp_dir),
                                     .line = line,
                                     .module = modname,
                                     .ip = ip,
@@ -160,7 +189,7 @@ static void resolve(struct snap_module *m, uint64_t ip, struct sym_frame **out, 
             GElf_Off off;
             GElf_Sym sym;
             const char *name = dwfl_module_addrinfo(ms->mod, pc, &off, &sym, NULL, NULL, NULL);
-            if (name) push(out, n, &cap, (struct sym_frame){.function = demangle(name), .file = dup_or_null(file),
+            if (name) push(out, n, &cap, (struct sym_frame){.function = demangle(name), .file = absolute_file(file, comp_dir),
                                                             .line = line, .module = modname, .ip = ip});
         }
     }

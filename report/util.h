@@ -30,6 +30,7 @@ struct strbuf {
     size_t len, cap;
 };
 void sb_add(struct strbuf *b, const char *s, size_t n);
+void sb_puts(struct strbuf *b, const char *s);
 void sb_printf(struct strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sb_free(struct strbuf *b);
 

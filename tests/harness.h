@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "json.h"
+#include "../report/json.h"
 
 struct run_result {
     int exit_code; /* 128+N when killed by signal N */

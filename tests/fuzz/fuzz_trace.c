@@ -17,7 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fclose(f);
     struct snap s;
     char err[1024];
-    if (snap_load(&s, path, err, sizeof err) == 0) {
+    if (snap_load(&s, path, NULL, NULL, NULL, err, sizeof err) == 0) {
         FILE *null = fopen("/dev/null", "w");
         struct report_options o = {.trace_path = path, .top = 3};
         report_json(null, &s, &o);

@@ -1,13 +1,20 @@
-/* json.c - see json.h. Recursive descent over a NUL-terminated string. */
+/* json.c - see json.h. Recursive descent over a NUL-terminated string, with
+ * the depth bounded so a hostile file cannot exhaust the stack. Allocation
+ * failures abort through xmalloc: a snapshot file is small. */
 #include "json.h"
 
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "util.h"
+
+#define JSON_MAX_DEPTH 64
+
 struct parser {
     const char *p;
     bool bad;
+    int depth;
 };
 
 static void skip(struct parser *ps)
@@ -25,19 +32,38 @@ static char *string(struct parser *ps)
     }
     ps->p++;
     size_t cap = 16, len = 0;
-    char *s = malloc(cap);
+    char *s = xmalloc(cap);
     while (*ps->p && *ps->p != '"') {
         char c = *ps->p++;
         if (c == '\\') {
-            char e = *ps->p++;
+            char e = *ps->p;
+            if (!e) break;
+            ps->p++;
             switch (e) {
             case 'n': c = '\n'; break;
             case 't': c = '\t'; break;
-            case 'u': c = (char)strtol((char[5]){ps->p[0], ps->p[1], ps->p[2], ps->p[3], 0}, NULL, 16); ps->p += 4; break;
+            case 'r': c = '\r'; break;
+            case 'b': c = '\b'; break;
+            case 'f': c = '\f'; break;
+            case 'u': {
+                char hex[5] = {0};
+                for (int i = 0; i < 4; i++) {
+                    if (!isxdigit((unsigned char)ps->p[i])) {
+                        ps->bad = true;
+                        break;
+                    }
+                    hex[i] = ps->p[i];
+                }
+                if (ps->bad) break;
+                ps->p += 4;
+                long u = strtol(hex, NULL, 16);
+                c = u < 0x80 ? (char)u : '?'; /* heapsnap writes \u only for control bytes */
+                break;
+            }
             default: c = e;
             }
         }
-        if (len + 2 > cap) s = realloc(s, cap *= 2);
+        if (len + 2 > cap) s = xrealloc(s, cap *= 2);
         s[len++] = c;
     }
     if (*ps->p != '"') ps->bad = true;
@@ -48,8 +74,8 @@ static char *string(struct parser *ps)
 
 static void add(struct json *j, char *key, struct json *v)
 {
-    j->items = realloc(j->items, (j->n + 1) * sizeof *j->items);
-    j->keys = realloc(j->keys, (j->n + 1) * sizeof *j->keys);
+    j->items = xrealloc(j->items, (j->n + 1) * sizeof *j->items);
+    j->keys = xrealloc(j->keys, (j->n + 1) * sizeof *j->keys);
     j->items[j->n] = v;
     j->keys[j->n] = key;
     j->n++;
@@ -58,9 +84,13 @@ static void add(struct json *j, char *key, struct json *v)
 static struct json *value(struct parser *ps)
 {
     skip(ps);
-    struct json *j = calloc(1, sizeof *j);
+    struct json *j = xcalloc(1, sizeof *j);
     char c = *ps->p;
     if (c == '{' || c == '[') {
+        if (++ps->depth > JSON_MAX_DEPTH) {
+            ps->bad = true;
+            return j;
+        }
         j->type = c == '{' ? JSON_OBJECT : JSON_ARRAY;
         char close = c == '{' ? '}' : ']';
         ps->p++;
@@ -85,6 +115,7 @@ static struct json *value(struct parser *ps)
                 break;
             } else ps->bad = true;
         }
+        ps->depth--;
     } else if (c == '"') {
         j->type = JSON_STRING;
         j->string = string(ps);
@@ -94,6 +125,8 @@ static struct json *value(struct parser *ps)
         ps->p += j->boolean ? 4 : 5;
     } else if (strncmp(ps->p, "null", 4) == 0) {
         ps->p += 4;
+    } else if (!c) {
+        ps->bad = true;
     } else {
         char *end;
         j->type = JSON_NUMBER;

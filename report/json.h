@@ -1,7 +1,8 @@
-/* json.h - a small JSON reader for the tests: enough to check heapsnap's
- * reports field by field ("totals.allocations", "leaks.0.stack.0.function"). */
-#ifndef HEAPSNAP_TEST_JSON_H
-#define HEAPSNAP_TEST_JSON_H
+/* json.h - a small JSON reader. It reads snapshot files (untrusted input: depth
+ * and every escape are bounded) and, in the tests, heapsnap's own reports,
+ * field by field ("totals.allocations", "leaks.0.stack.0.function"). */
+#ifndef HEAPSNAP_JSON_H
+#define HEAPSNAP_JSON_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -19,7 +20,7 @@ struct json {
     struct json **items; /* arrays and objects */
 };
 
-struct json *json_parse(const char *text); /* NULL on a syntax error */
+struct json *json_parse(const char *text); /* NULL on a syntax error or nesting deeper than 64 */
 void json_free(struct json *j);
 /* Dotted path; array indexes are numbers. NULL when absent. */
 const struct json *json_get(const struct json *j, const char *path);

@@ -1,0 +1,229 @@
+/* cmd_stats.c - `heapsnap stats`, `diff`, `snapshot` and `timeline`: the
+ * tracemalloc workflow on the command line. SOURCE is TRACE[@POINT] or a
+ * snapshot file; see docs/SNAPSHOTS.md. */
+#include "cmds.h"
+#include "fmt.h"
+#include "stats.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct stats_cli {
+    struct stats_options o;
+    enum report_format format;
+    bool limit_set;
+    const char *sources[2];
+    size_t nsources;
+};
+
+static void parse_stats_cli(int argc, char **argv, struct stats_cli *c, size_t want_sources, const char *usage)
+{
+    memset(c, 0, sizeof *c);
+    c->o.limit = 10;
+    c->o.filters = xcalloc((size_t)argc, sizeof *c->o.filters);
+    c->o.skip = xcalloc((size_t)argc, sizeof *c->o.skip);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--by") == 0 && v) {
+            if (!stats_parse_key(v, &c->o.key))
+                die_usage("--by takes lineno, function, file, module or traceback, not '%s'", v);
+            i++;
+        } else if (strcmp(a, "--cumulative") == 0) c->o.cumulative = true;
+        else if (strcmp(a, "--all-frames") == 0) c->o.all_frames = true;
+        else if (strcmp(a, "--limit") == 0 && v) c->o.limit = parse_count("--limit", argv[++i]), c->limit_set = true;
+        else if ((strcmp(a, "--include") == 0 || strcmp(a, "--exclude") == 0) && v) {
+            c->o.filters[c->o.nfilters++] = (struct stats_filter){argv[++i], a[2] == 'i'};
+        } else if (strcmp(a, "--skip-function") == 0 && v) c->o.skip[c->o.nskip++] = argv[++i];
+        else if (strcmp(a, "--format") == 0 && v) c->format = parse_format(argv[++i]);
+        else if (a[0] == '-' && a[1]) die_usage("unknown option or missing value '%s' (%s)", a, usage);
+        else if (c->nsources < want_sources) c->sources[c->nsources++] = a;
+        else die_usage("too many arguments at '%s' (%s)", a, usage);
+    }
+    if (c->nsources != want_sources) die_usage("%s", usage);
+    if (c->format == FORMAT_JSON && !c->limit_set) c->o.limit = 0;
+    char err[256];
+    if (!stats_check(&c->o, err, sizeof err)) die_usage("%s", err);
+}
+
+static void load_or_die(struct symsnap *ss, const char *source)
+{
+    char err[1024];
+    if (symsnap_load(ss, source, err, sizeof err) < 0) die("%s", err);
+}
+
+int cmd_stats(int argc, char **argv)
+{
+    struct stats_cli c;
+    parse_stats_cli(argc, argv, &c, 1,
+                    "usage: heapsnap stats SOURCE [--by lineno|function|file|module|traceback] [--cumulative] "
+                    "[--limit N] [--include P]... [--exclude P]... [--all-frames] [--skip-function P]... "
+                    "[--format text|json]");
+    struct symsnap ss;
+    load_or_die(&ss, c.sources[0]);
+    struct stats_result r;
+    stats_compute(&ss, &c.o, &r);
+    if (c.format == FORMAT_JSON) stats_print_json(stdout, &r, &c.o, c.sources[0], NULL);
+    else stats_print_text(stdout, &r, &c.o);
+    stats_free(&r);
+    symsnap_free(&ss);
+    return 0;
+}
+
+int cmd_diff(int argc, char **argv)
+{
+    struct stats_cli c;
+    parse_stats_cli(argc, argv, &c, 2, "usage: heapsnap diff OLD NEW [the options of heapsnap stats]");
+    struct symsnap old, new;
+    load_or_die(&old, c.sources[0]);
+    load_or_die(&new, c.sources[1]);
+    struct stats_result r;
+    stats_compare(&old, &new, &c.o, &r);
+    if (c.format == FORMAT_JSON) stats_print_json(stdout, &r, &c.o, c.sources[1], c.sources[0]);
+    else stats_print_text(stdout, &r, &c.o);
+    stats_free(&r);
+    symsnap_free(&new);
+    symsnap_free(&old);
+    return 0;
+}
+
+int cmd_snapshot(int argc, char **argv)
+{
+    const char *source = NULL, *out = NULL;
+    for (int i = 1; i < argc; i++) {
+        if ((strcmp(argv[i], "-o") == 0 || strcmp(argv[i], "--output") == 0) && i + 1 < argc) out = argv[++i];
+        else if (argv[i][0] == '-' && argv[i][1]) die_usage("snapshot: unknown option '%s'", argv[i]);
+        else if (!source) source = argv[i];
+        else die_usage("snapshot: one source at a time");
+    }
+    if (!source || !out) die_usage("usage: heapsnap snapshot SOURCE -o FILE");
+    struct symsnap ss;
+    load_or_die(&ss, source);
+    char err[1024];
+    int rc = symsnap_write(&ss, out, err, sizeof err);
+    symsnap_free(&ss);
+    if (rc < 0) die("%s", err);
+    return 0;
+}
+
+/* ---- timeline ----------------------------------------------------------- */
+
+struct bucket {
+    uint64_t current, high, blocks;
+    bool seen;
+};
+
+struct timeline {
+    double resolution_s;
+    uint64_t ticks_per_bucket, base;
+    struct bucket *b;
+    size_t n, cap;
+};
+
+static void timeline_hook(const struct snap *s, uint64_t ticks, void *ctx)
+{
+    struct timeline *t = ctx;
+    if (!t->ticks_per_bucket) {
+        double tpb = t->resolution_s * 1e9 / s->ns_per_tick;
+        t->ticks_per_bucket = tpb < 1 ? 1 : (uint64_t)tpb;
+        t->base = s->origin_ticks;
+    }
+    uint64_t rel = ticks > t->base ? ticks - t->base : 0;
+    size_t k = (size_t)(rel / t->ticks_per_bucket);
+    if (k > (1u << 24)) k = 1u << 24; /* bounded: a hostile clock cannot exhaust memory */
+    if (k >= t->cap) {
+        size_t ncap = t->cap ? t->cap : 64;
+        while (ncap <= k) ncap *= 2;
+        t->b = xrealloc(t->b, ncap * sizeof *t->b);
+        memset(t->b + t->cap, 0, (ncap - t->cap) * sizeof *t->b);
+        t->cap = ncap;
+    }
+    if (k >= t->n) t->n = k + 1;
+    struct bucket *b = &t->b[k];
+    b->current = s->cur_bytes;
+    b->blocks = s->cur_blocks;
+    if (!b->seen || s->cur_bytes > b->high) b->high = s->cur_bytes;
+    b->seen = true;
+}
+
+int cmd_timeline(int argc, char **argv)
+{
+    const char *source = NULL;
+    enum report_format format = FORMAT_TEXT;
+    bool csv = false;
+    double resolution = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--format") == 0 && v) {
+            csv = strcmp(v, "csv") == 0;
+            if (!csv) format = parse_format(v);
+            i++;
+        } else if (strcmp(a, "--resolution") == 0 && v) {
+            char *end;
+            resolution = strtod(v, &end);
+            if (*end || !(resolution > 0) || !isfinite(resolution))
+                die_usage("--resolution takes seconds greater than 0, not '%s'", v);
+            i++;
+        } else if (a[0] == '-' && a[1]) die_usage("timeline: unknown option or missing value '%s'", a);
+        else if (!source) source = a;
+        else die_usage("timeline: one trace at a time");
+    }
+    if (!source) die_usage("usage: heapsnap timeline TRACE [--resolution SECONDS] [--format text|json|csv]");
+    char err[1024];
+    struct snap probe;
+    /* The default resolution is a hundredth of the run: read the markers and
+     * the clock first (the events pass is skipped by stopping at time 0). */
+    struct snap_point zero = {.kind = POINT_TIME, .seconds = 0};
+    if (snap_load(&probe, source, &zero, NULL, NULL, err, sizeof err) < 0) die("%s", err);
+    double duration = snap_seconds(&probe, probe.last_clock_ticks);
+    snap_free(&probe);
+    struct timeline t = {.resolution_s = resolution ? resolution : (duration > 0 ? duration / 100 : 0.001)};
+    if (t.resolution_s < 1e-6) t.resolution_s = 1e-6;
+    struct snap s;
+    if (snap_load(&s, source, NULL, timeline_hook, &t, err, sizeof err) < 0) die("%s", err);
+
+    struct strbuf b = {0};
+    if (csv) sb_printf(&b, "time_s,current_bytes,peak_bytes,blocks,markers\n");
+    else if (format == FORMAT_JSON) sb_printf(&b, "{\n  \"resolution_s\": %.9g,\n  \"samples\": [", t.resolution_s);
+    else sb_printf(&b, "%12s %14s %14s %10s  %s\n", "time", "current", "peak", "blocks", "markers");
+    uint64_t current = 0, blocks = 0, peak = 0;
+    size_t m = 0, rows = t.n ? t.n : 1;
+    for (size_t k = 0; k < rows; k++) {
+        if (k < t.n && t.b[k].seen) {
+            current = t.b[k].current;
+            blocks = t.b[k].blocks;
+            if (t.b[k].high > peak) peak = t.b[k].high;
+        }
+        double at = (double)(k + 1) * t.resolution_s; /* each row: the state at the end of its interval */
+        struct strbuf labels = {0};
+        while (m < s.nmarkers && (k + 1 == rows || snap_seconds(&s, s.markers[m].ticks) < at)) {
+            if (csv) sb_printf(&labels, "%s%s", labels.len ? ";" : "", s.markers[m].label);
+            else if (format == FORMAT_JSON) {
+                sb_puts(&labels, labels.len ? ", " : "");
+                fmt_json_string(&labels, s.markers[m].label);
+            } else sb_printf(&labels, "%s%s", labels.len ? ", " : "", s.markers[m].label);
+            m++;
+        }
+        if (csv) sb_printf(&b, "%.6f,%llu,%llu,%llu,%s\n", at, (unsigned long long)current, (unsigned long long)peak,
+                           (unsigned long long)blocks, labels.s ? labels.s : "");
+        else if (format == FORMAT_JSON)
+            sb_printf(&b, "%s\n    {\"time_s\": %.6f, \"current\": %llu, \"peak\": %llu, \"blocks\": %llu, \"markers\": [%s]}",
+                      k ? "," : "", at, (unsigned long long)current, (unsigned long long)peak,
+                      (unsigned long long)blocks, labels.s ? labels.s : "");
+        else {
+            char cur[32], pk[32], when[32];
+            fmt_size(cur, sizeof cur, (double)current, false);
+            fmt_size(pk, sizeof pk, (double)peak, false);
+            fmt_duration(when, sizeof when, at);
+            sb_printf(&b, "%12s %14s %14s %10llu  %s\n", when, cur, pk, (unsigned long long)blocks,
+                      labels.s ? labels.s : "");
+        }
+        sb_free(&labels);
+    }
+    if (format == FORMAT_JSON && !csv) sb_printf(&b, "\n  ]\n}\n");
+    fwrite(b.s, 1, b.len, stdout);
+    sb_free(&b);
+    free(t.b);
+    snap_free(&s);
+    return 0;
+}

@@ -1,0 +1,233 @@
+/* symsnap.c - see symsnap.h. A snapshot file is untrusted input like a trace:
+ * every field is type-checked and a schema other than ours is refused. */
+#include "symsnap.h"
+#include "fmt.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static bool is_snapshot_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return false;
+    int c;
+    while ((c = fgetc(f)) == ' ' || c == '\n' || c == '\t' || c == '\r') {
+    }
+    fclose(f);
+    return c == '{';
+}
+
+static int from_trace(struct symsnap *ss, const char *path, const char *point_text, char *err, size_t errlen)
+{
+    struct snap_point point;
+    if (!snap_parse_point(point_text, &point, err, errlen)) return -1;
+    ss->snap = xcalloc(1, sizeof *ss->snap);
+    if (snap_load(ss->snap, path, &point, NULL, NULL, err, errlen) < 0) {
+        free(ss->snap);
+        ss->snap = NULL;
+        return -1;
+    }
+    struct snap *s = ss->snap;
+    ss->point = xstrndup(point_text, strlen(point_text));
+    ss->pid = s->hdr.pid;
+    ss->command = s->cmdline ? xstrndup(s->cmdline, strlen(s->cmdline)) : NULL;
+    uint64_t at = point.kind == POINT_PEAK ? s->peak_ticks : s->stop_ticks != UINT64_MAX ? s->stop_ticks : s->last_ticks;
+    ss->time_s = snap_seconds(s, at);
+    size_t n = HASH_CNT(hh_frames, s->canon_stacks);
+    ss->traces = xcalloc(n ? n : 1, sizeof *ss->traces);
+    for (struct snap_stack *st = s->canon_stacks; st; st = st->hh_frames.next) {
+        uint64_t bytes, blocks;
+        snap_figures(s, st, &bytes, &blocks);
+        if (!blocks) continue;
+        struct symsnap_trace *t = &ss->traces[ss->ntraces++];
+        t->frames = symbols_stack(s, st, &t->nframes);
+        t->size = bytes;
+        t->count = blocks;
+        ss->total_size += bytes;
+        ss->total_count += blocks;
+    }
+    return 0;
+}
+
+static char *read_all(const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    struct strbuf b = {0};
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) sb_add(&b, buf, n);
+    fclose(f);
+    if (!b.s) sb_puts(&b, "");
+    return b.s;
+}
+
+static const char *opt_str(const struct json *j, const char *key)
+{
+    const struct json *v = json_get(j, key);
+    return v && v->type == JSON_STRING ? v->string : NULL;
+}
+
+static bool get_count(const struct json *j, const char *key, uint64_t *out)
+{
+    const struct json *v = json_get(j, key);
+    if (!v || v->type != JSON_NUMBER || v->number < 0 || v->number > 1.8e19) return false;
+    *out = (uint64_t)v->integer;
+    return true;
+}
+
+static int from_file(struct symsnap *ss, const char *path, char *err, size_t errlen)
+{
+    char *text = read_all(path, err, errlen);
+    if (!text) return -1;
+    ss->json = json_parse(text);
+    free(text);
+    const struct json *j = ss->json;
+    uint64_t schema = 0;
+    if (!j || j->type != JSON_OBJECT || !get_count(j, "heapsnap_snapshot", &schema)) {
+        snprintf(err, errlen, "%s: not a heapsnap snapshot file", path);
+        return -1;
+    }
+    if (schema != SNAPSHOT_SCHEMA) {
+        snprintf(err, errlen, "%s: snapshot file schema %llu, this heapsnap reads schema %d", path,
+                 (unsigned long long)schema, SNAPSHOT_SCHEMA);
+        return -1;
+    }
+    const struct json *traces = json_get(j, "traces");
+    if (!traces || traces->type != JSON_ARRAY) {
+        snprintf(err, errlen, "%s: corrupt snapshot file (no traces)", path);
+        return -1;
+    }
+    const char *point = opt_str(j, "point"), *cmd = opt_str(j, "command");
+    ss->point = xstrndup(point ? point : "?", strlen(point ? point : "?"));
+    ss->command = cmd ? xstrndup(cmd, strlen(cmd)) : NULL;
+    get_count(j, "pid", &ss->pid);
+    const struct json *t = json_get(j, "time_s");
+    ss->time_s = t && t->type == JSON_NUMBER ? t->number : 0;
+    size_t nframes = 0;
+    for (size_t i = 0; i < traces->n; i++) nframes += json_len(traces->items[i], "frames");
+    ss->owned_frames = xcalloc(nframes ? nframes : 1, sizeof *ss->owned_frames);
+    ss->traces = xcalloc(traces->n ? traces->n : 1, sizeof *ss->traces);
+    size_t used = 0;
+    for (size_t i = 0; i < traces->n; i++) {
+        const struct json *tr = traces->items[i];
+        struct symsnap_trace *out = &ss->traces[ss->ntraces];
+        const struct json *frames = json_get(tr, "frames");
+        if (tr->type != JSON_OBJECT || !get_count(tr, "size", &out->size) || !get_count(tr, "count", &out->count) ||
+            !frames || frames->type != JSON_ARRAY) {
+            snprintf(err, errlen, "%s: corrupt snapshot file (trace %zu)", path, i);
+            return -1;
+        }
+        out->frames = ss->owned_frames + used;
+        out->nframes = frames->n;
+        for (size_t k = 0; k < frames->n; k++) {
+            const struct json *f = frames->items[k];
+            const char *fn = opt_str(f, "function");
+            uint64_t line = 0;
+            get_count(f, "line", &line);
+            ss->owned_frames[used++] = (struct sym_frame){.function = fn ? fn : "??",
+                                                          .file = opt_str(f, "file"),
+                                                          .line = line > 0x7fffffff ? 0 : (int)line,
+                                                          .module = opt_str(f, "module")};
+        }
+        ss->total_size += out->size;
+        ss->total_count += out->count;
+        ss->ntraces++;
+    }
+    return 0;
+}
+
+int symsnap_load(struct symsnap *ss, const char *source, char *err, size_t errlen)
+{
+    memset(ss, 0, sizeof *ss);
+    ss->source = xstrndup(source, strlen(source));
+    struct stat st;
+    int rc;
+    if (stat(source, &st) == 0) {
+        /* The whole argument names a file: a snapshot file, or a trace at its end. */
+        rc = is_snapshot_file(source) ? from_file(ss, source, err, errlen) : from_trace(ss, source, "exit", err, errlen);
+    } else {
+        char *at = strrchr(ss->source, '@');
+        if (!at) {
+            snprintf(err, errlen, "%s: %s", source, strerror(errno));
+            rc = -1;
+        } else {
+            *at = 0;
+            if (stat(ss->source, &st) != 0) {
+                snprintf(err, errlen, "%s: %s", ss->source, strerror(errno));
+                rc = -1;
+            } else if (is_snapshot_file(ss->source)) {
+                snprintf(err, errlen, "%s: a snapshot file is one moment already: drop '@%s'", ss->source, at + 1);
+                rc = -1;
+            } else {
+                rc = from_trace(ss, ss->source, at + 1, err, errlen);
+            }
+            *at = '@';
+        }
+    }
+    if (rc < 0) symsnap_free(ss);
+    return rc;
+}
+
+static void frame_json(struct strbuf *b, const struct sym_frame *f)
+{
+    sb_puts(b, "{\"function\": ");
+    fmt_json_string(b, f->function);
+    sb_puts(b, ", \"file\": ");
+    fmt_json_string(b, f->file);
+    sb_printf(b, ", \"line\": %d, \"module\": ", f->line);
+    fmt_json_string(b, f->module);
+    sb_puts(b, "}");
+}
+
+int symsnap_write(const struct symsnap *ss, const char *path, char *err, size_t errlen)
+{
+    struct strbuf b = {0};
+    sb_printf(&b, "{\n  \"heapsnap_snapshot\": %d,\n  \"source\": ", SNAPSHOT_SCHEMA);
+    fmt_json_string(&b, ss->source);
+    sb_puts(&b, ",\n  \"point\": ");
+    fmt_json_string(&b, ss->point);
+    sb_printf(&b, ",\n  \"time_s\": %.6f,\n  \"pid\": %llu,\n  \"command\": ", ss->time_s, (unsigned long long)ss->pid);
+    fmt_json_string(&b, ss->command);
+    sb_printf(&b, ",\n  \"totals\": {\"size\": %llu, \"count\": %llu},\n  \"traces\": [",
+              (unsigned long long)ss->total_size, (unsigned long long)ss->total_count);
+    for (size_t i = 0; i < ss->ntraces; i++) {
+        const struct symsnap_trace *t = &ss->traces[i];
+        sb_printf(&b, "%s\n    {\"size\": %llu, \"count\": %llu, \"frames\": [", i ? "," : "",
+                  (unsigned long long)t->size, (unsigned long long)t->count);
+        for (size_t k = 0; k < t->nframes; k++) {
+            if (k) sb_puts(&b, ", ");
+            frame_json(&b, &t->frames[k]);
+        }
+        sb_puts(&b, "]}");
+    }
+    sb_puts(&b, ss->ntraces ? "\n  ]\n}\n" : "]\n}\n");
+    FILE *f = fopen(path, "wb");
+    bool ok = f && fwrite(b.s, 1, b.len, f) == b.len;
+    if (f && fclose(f) != 0) ok = false;
+    if (!ok) snprintf(err, errlen, "%s: %s", path, strerror(errno ? errno : EIO));
+    sb_free(&b);
+    return ok ? 0 : -1;
+}
+
+void symsnap_free(struct symsnap *ss)
+{
+    if (ss->snap) {
+        symbols_end(ss->snap);
+        snap_free(ss->snap);
+        free(ss->snap);
+    }
+    json_free(ss->json);
+    free(ss->owned_frames);
+    free(ss->traces);
+    free(ss->source);
+    free(ss->point);
+    free(ss->command);
+    memset(ss, 0, sizeof *ss);
+}

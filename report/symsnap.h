@@ -1,0 +1,40 @@
+/* symsnap.h - a snapshot as symbols: each allocation stack, symbolized, with
+ * the bytes and blocks live at one moment. Built from a trace at a point
+ * (TRACE@peak, TRACE@12.5s, TRACE@LABEL) or read from a snapshot file, so
+ * stats and diffs work the same on both and match groups by function, file
+ * and line, never by address. Snapshot files are described in
+ * docs/SNAPSHOT-FILE.md. */
+#ifndef HEAPSNAP_SYMSNAP_H
+#define HEAPSNAP_SYMSNAP_H
+
+#include "json.h"
+#include "snap.h"
+#include "symbols.h"
+
+#define SNAPSHOT_SCHEMA 1
+
+struct symsnap_trace {
+    const struct sym_frame *frames; /* innermost first, allocator frames removed */
+    size_t nframes;
+    uint64_t size, count;
+};
+
+struct symsnap {
+    char *source, *point, *command;
+    uint64_t pid;
+    double time_s;
+    struct symsnap_trace *traces;
+    size_t ntraces;
+    uint64_t total_size, total_count;
+    /* what the frames point into */
+    struct snap *snap;
+    struct json *json;
+    struct sym_frame *owned_frames;
+};
+
+/* SOURCE is TRACE[@POINT] or a snapshot file. Returns 0, or -1 with a reason. */
+int symsnap_load(struct symsnap *ss, const char *source, char *err, size_t errlen);
+int symsnap_write(const struct symsnap *ss, const char *path, char *err, size_t errlen);
+void symsnap_free(struct symsnap *ss);
+
+#endif
