@@ -97,6 +97,7 @@ static struct json *value(struct parser *ps)
         skip(ps);
         if (*ps->p == close) {
             ps->p++;
+            ps->depth--;
             return j;
         }
         while (!ps->bad) {

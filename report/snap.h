@@ -4,6 +4,7 @@
 #ifndef HEAPSNAP_SNAP_H
 #define HEAPSNAP_SNAP_H
 
+#include "blockmap.h"
 #include "util.h"
 #include "../trace/trace_read.h"
 
@@ -31,13 +32,6 @@ struct snap_stack {
     uint64_t peak_bytes, peak_blocks, saved_gen; /* see snap_account() */
 };
 
-struct snap_block {
-    uint64_t ptr;
-    uint64_t size;
-    struct snap_stack *stack;
-    UT_hash_handle hh;
-};
-
 struct snap_marker {
     char *label;
     uint64_t ticks;
@@ -63,7 +57,9 @@ struct snap {
     uint64_t exec_ticks;
     struct snap_module *modules;
     struct snap_stack *stacks, *canon_stacks;
-    struct snap_block *live;
+    struct blockmap live;
+    struct snap_stack **stack_index; /* by id, for ids up to nstack_index */
+    size_t nstack_index;
     uint64_t allocations, frees, reallocs, unmatched_frees, replaced_blocks, events;
     uint64_t cur_bytes, cur_blocks, peak_bytes, peak_blocks, peak_ticks, gen;
     uint64_t first_ticks, last_ticks;

@@ -242,6 +242,7 @@ static void stack_touch(struct snap *s, struct snap_stack *st)
 
 static struct snap_stack *stack_of(struct snap *s, uint64_t id)
 {
+    if (id < s->nstack_index && s->stack_index[id]) return s->stack_index[id]->canon;
     struct snap_stack *st = NULL;
     uint32_t key = (uint32_t)id;
     if (id <= UINT32_MAX) HASH_FIND(hh, s->stacks, &key, sizeof key, st);
@@ -263,36 +264,32 @@ static struct snap_stack *stack_of(struct snap *s, uint64_t id)
 
 static void apply_free(struct snap *s, uint64_t ptr)
 {
-    struct snap_block *b;
-    HASH_FIND(hh, s->live, &ptr, sizeof ptr, b);
+    struct blockmap_entry *b = blockmap_find(&s->live, ptr);
     if (!b) {
         s->unmatched_frees++; /* allocated before tracing began, or by untraced code */
         return;
     }
-    stack_touch(s, b->stack);
-    b->stack->live_bytes -= b->size;
-    b->stack->live_blocks--;
+    struct snap_stack *st = b->stack;
+    stack_touch(s, st);
+    st->live_bytes -= b->size;
+    st->live_blocks--;
     s->cur_bytes -= b->size;
     s->cur_blocks--;
-    HASH_DEL(s->live, b);
-    free(b);
+    blockmap_remove(&s->live, b);
 }
 
 static void apply_alloc(struct snap *s, uint64_t ptr, uint64_t size, uint64_t stack_id, uint64_t ticks)
 {
-    struct snap_block *b;
-    HASH_FIND(hh, s->live, &ptr, sizeof ptr, b);
-    if (b) {
+    if (ptr == 0) return; /* never a block: a corrupt record */
+    if (blockmap_find(&s->live, ptr)) {
         /* Allocated twice without a free in between: the free was not seen. */
         s->replaced_blocks++;
         apply_free(s, ptr);
     }
     struct snap_stack *st = stack_of(s, stack_id);
-    b = xmalloc(sizeof *b);
-    b->ptr = ptr;
+    struct blockmap_entry *b = blockmap_insert(&s->live, ptr);
     b->size = size;
     b->stack = st;
-    HASH_ADD(hh, s->live, ptr, sizeof b->ptr, b);
     stack_touch(s, st);
     st->live_bytes += size;
     st->live_blocks++;
@@ -395,6 +392,22 @@ static int pass_events(struct snap *s, struct trace_file *tf, char *err, size_t 
     return rc;
 }
 
+/* Stack ids are dense from 1 in a trace the shim wrote: an array finds them
+ * without hashing on every allocation. Ids of a hostile trace beyond 4x the
+ * stack count stay in the hash table. */
+static void index_stacks(struct snap *s)
+{
+    size_t n = HASH_COUNT(s->stacks), max = 0;
+    for (struct snap_stack *st = s->stacks; st; st = st->hh.next)
+        if (st->id > max && st->id <= 4 * n + 1024) max = st->id;
+    s->nstack_index = max + 1;
+    s->stack_index = xcalloc(s->nstack_index, sizeof *s->stack_index);
+    for (struct snap_stack *st = s->stacks; st; st = st->hh.next) {
+        if (st->id < s->nstack_index) s->stack_index[st->id] = st;
+        if (!st->canon) stack_publish(s, st); /* a long stack cut short: keep what arrived */
+    }
+}
+
 static int by_ticks(const void *a, const void *b)
 {
     const struct snap_marker *x = a, *y = b;
@@ -460,6 +473,7 @@ int snap_load(struct snap *s, const char *path, const struct snap_point *point, 
     if (rc == 0) {
         qsort(s->markers, s->nmarkers, sizeof *s->markers, by_ticks);
         rc = resolve_point(s, path, err, errlen);
+        index_stacks(s);
     }
     if (rc == 0) rc = pass_events(s, &tf, err, errlen);
     trace_close(&tf);
@@ -561,11 +575,8 @@ struct snap_stack **snap_sorted(const struct snap *s, bool at_peak, size_t *n)
 
 void snap_free(struct snap *s)
 {
-    struct snap_block *b, *bt;
-    HASH_ITER(hh, s->live, b, bt) {
-        HASH_DEL(s->live, b);
-        free(b);
-    }
+    blockmap_free(&s->live);
+    free(s->stack_index);
     HASH_CLEAR(hh_frames, s->canon_stacks);
     struct snap_stack *st, *stt;
     HASH_ITER(hh, s->stacks, st, stt) {

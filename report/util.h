@@ -19,6 +19,20 @@ void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 void die_usage(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Pointer-sized keys (the live-block table, tens of millions of lookups per
+ * report) get a multiplicative hash; other keys uthash's default. */
+#define HASH_FUNCTION(keyptr, keylen, hashv)                                                                      \
+    do {                                                                                                          \
+        if ((keylen) == 8) {                                                                                      \
+            uint64_t k_;                                                                                          \
+            memcpy(&k_, (keyptr), 8);                                                                             \
+            k_ *= 0x9e3779b97f4a7c15ull;                                                                          \
+            (hashv) = (unsigned)(k_ >> 32);                                                                       \
+        } else {                                                                                                  \
+            HASH_JEN((keyptr), (keylen), (hashv));                                                                \
+        }                                                                                                         \
+    } while (0)
+#include <string.h>
 #define uthash_malloc(sz) xmalloc(sz)
 #define uthash_free(ptr, sz) xfree(ptr)
 #define uthash_nonfatal_oom(obj) die("out of memory")

@@ -174,7 +174,8 @@ int rec_next(struct rec_decoder *d, struct trace_rec *r)
 {
     struct varint_cursor *c = &d->c;
     if (c->p >= c->end) return 0;
-    memset(r, 0, sizeof *r);
+    /* Only the fields of the record's own type are set: clearing the whole
+     * struct per record was a quarter of a report's time. */
     r->type = *c->p++;
     switch (r->type) {
     case REC_ALLOC:
@@ -202,6 +203,7 @@ int rec_next(struct rec_decoder *d, struct trace_rec *r)
         break;
     case REC_STACK:
     case REC_STACK_MORE:
+        r->ips.bad = false;
         r->id = varint_get(c);
         r->total = r->type == REC_STACK ? varint_get(c) : 0;
         r->n = varint_get(c);

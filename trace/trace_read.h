@@ -33,6 +33,7 @@ void trace_close(struct trace_file *tf);
 /* Decodes chunk i into buf (TRACE_MAX_CHUNK_RAW bytes); returns its length or -1. */
 long trace_chunk_load(struct trace_file *tf, size_t i, uint8_t *buf, char *err, size_t errlen);
 
+/* Only the fields that belong to rec.type are valid after rec_next. */
 struct trace_rec {
     uint8_t type;
     uint64_t ticks;  /* timed records; REALLOC: the free half */

@@ -1,0 +1,395 @@
+/* test_snapshots.c - issue 3: snapshot points, tracemalloc's statistics,
+ * filters, diffs, snapshot files, markers and the timeline, on
+ * samples/phases.c, whose figures are known to the byte. */
+#include "harness.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *dir;
+static char *trace; /* phases, traced once per test */
+
+static void trace_phases(const char *const *extra_run_opts, const char *const *args)
+{
+    dir = temp_dir();
+    trace = path_join(dir, "phases.trace");
+    const char *argv[32] = {heapsnap_bin(), "run", "-q", "-o", trace};
+    size_t k = 5;
+    for (size_t i = 0; extra_run_opts && extra_run_opts[i]; i++) argv[k++] = extra_run_opts[i];
+    argv[k++] = "--";
+    argv[k++] = sample("phases");
+    for (size_t i = 0; args && args[i]; i++) argv[k++] = args[i];
+    argv[k] = NULL;
+    struct run_result r = run_in(dir, NULL, argv);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    run_free(&r);
+}
+
+static void setup(void) { trace_phases(NULL, NULL); }
+
+/* Runs heapsnap with args; asserts exit 0 and returns stdout. */
+static char *hs(const char *const *args)
+{
+    const char *argv[32] = {heapsnap_bin()};
+    size_t k = 1;
+    for (size_t i = 0; args[i]; i++) argv[k++] = args[i];
+    argv[k] = NULL;
+    struct run_result r = run_in(dir, NULL, argv);
+    cr_assert_eq(r.exit_code, 0, "heapsnap %s %s: exit %d: %s", args[0], args[1], r.exit_code, r.err);
+    free(r.err);
+    return r.out;
+}
+
+static struct json *hs_json(const char *const *args)
+{
+    char *out = hs(args);
+    struct json *j = json_parse(out);
+    cr_assert(j, "not JSON:\n%s", out);
+    free(out);
+    return j;
+}
+
+#define ARGS(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+static char *at(const char *point)
+{
+    char *s;
+    cr_assert(asprintf(&s, "%s@%s", trace, point) > 0);
+    return s;
+}
+
+/* The entry of a stats JSON whose key is (or ends with) key; -1 if absent. */
+static int entry(const struct json *j, const char *key)
+{
+    size_t n = json_len(j, "stats");
+    for (size_t i = 0; i < n; i++) {
+        char p[64];
+        snprintf(p, sizeof p, "stats.%zu.key", i);
+        const char *k = json_str(j, p);
+        size_t kl = strlen(k), l = strlen(key);
+        if (strcmp(k, key) == 0 || (kl > l && strcmp(k + kl - l, key) == 0 && k[kl - l - 1] == '/')) return (int)i;
+    }
+    return -1;
+}
+
+static long long field(const struct json *j, const char *key, const char *name)
+{
+    int i = entry(j, key);
+    cr_assert(i >= 0, "no stats entry '%s'", key);
+    char p[64];
+    snprintf(p, sizeof p, "stats.%d.%s", i, name);
+    return json_int(j, p);
+}
+
+/* The line of samples/phases.c holding needle, so tests follow edits. */
+static int line_of(const char *needle)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/phases.c", SAMPLES_SOURCE_DIR);
+    FILE *f = fopen(path, "r");
+    cr_assert(f);
+    char buf[1024];
+    for (int n = 1; fgets(buf, sizeof buf, f); n++)
+        if (strstr(buf, needle)) {
+            fclose(f);
+            return n;
+        }
+    cr_assert_fail("'%s' not in phases.c", needle);
+    return 0;
+}
+
+static char *lineno_key(const char *needle)
+{
+    char *k;
+    cr_assert(asprintf(&k, "phases.c:%d", line_of(needle)) > 0);
+    return k;
+}
+
+TestSuite(snapshots, .init = setup, .timeout = 60);
+
+Test(snapshots, by_lineno_at_exit)
+{
+    struct json *j = hs_json(ARGS("stats", trace, "--format", "json"));
+    cr_expect_eq(field(j, lineno_key("malloc(3000)"), "size"), 90000);
+    cr_expect_eq(field(j, lineno_key("malloc(3000)"), "count"), 30);
+    cr_expect_eq(field(j, lineno_key("malloc(1000)"), "size"), 10000);
+    /* strdup allocates on make_label's behalf: the call site is make_label's line. */
+    cr_expect_eq(field(j, lineno_key("strdup(\"label-012345\")"), "size"), 13);
+    cr_expect_eq(field(j, lineno_key("kept[nkept++] = malloc(100)"), "count"), 4);
+    cr_expect_eq(entry(j, "5000"), -1);
+    /* The first entry is the largest (tracemalloc's order). */
+    cr_expect_eq(json_int(j, "stats.0.size"), 90000);
+    json_free(j);
+}
+
+Test(snapshots, text_format_is_tracemalloc_s)
+{
+    char *out = hs(ARGS("stats", trace, "--limit", "2"));
+    char want[512];
+    snprintf(want, sizeof want, "%s/phases.c:%d: size=87.9 KiB, count=30, average=3000 B\n", SAMPLES_SOURCE_DIR,
+             line_of("malloc(3000)"));
+    cr_expect(strncmp(out, want, strlen(want)) == 0, "got:\n%s\nwant first:\n%s", out, want);
+    cr_expect_eq(count_lines(out), 2);
+    free(out);
+}
+
+Test(snapshots, by_function_file_module)
+{
+    struct json *j = hs_json(ARGS("stats", trace, "--by", "function", "--format", "json"));
+    cr_expect_eq(field(j, "grow_sessions", "size"), 90000);
+    cr_expect_eq(field(j, "load_config", "size"), 10000);
+    cr_expect_eq(field(j, "make_label", "size"), 13);
+    cr_expect_eq(field(j, "my_alloc", "size"), 64);
+    cr_expect_eq(field(j, "recurse", "count"), 4);
+    cr_expect_eq(entry(j, "strdup"), -1);
+    cr_expect_eq(entry(j, "__strdup"), -1);
+    json_free(j);
+    j = hs_json(ARGS("stats", trace, "--by", "file", "--format", "json"));
+    cr_expect_eq(field(j, "samples/phases.c", "size"), 100477);
+    cr_expect_eq(field(j, "samples/phases.c", "count"), 46);
+    json_free(j);
+    j = hs_json(ARGS("stats", trace, "--by", "module", "--format", "json"));
+    cr_expect_eq(field(j, "phases", "size"), 100477);
+    cr_expect_eq(field(j, "phases", "count"), 46);
+    json_free(j);
+}
+
+Test(snapshots, traceback_oldest_first_with_source)
+{
+    char *out = hs(ARGS("stats", trace, "--by", "traceback", "--limit", "1"));
+    char frame[512];
+    snprintf(frame, sizeof frame, "  File \"%s/phases.c\", line %d, in grow_sessions [phases]\n", SAMPLES_SOURCE_DIR,
+             line_of("malloc(3000)"));
+    const char *inner = strstr(out, frame);
+    cr_assert(inner, "no grow_sessions frame in:\n%s", out);
+    cr_expect(strstr(inner, "    for (int i = 0; i < n; i++) kept[nkept++] = malloc(3000);\n") == inner + strlen(frame));
+    const char *outer = strstr(out, "in main [phases]");
+    cr_expect(outer && outer < inner, "the caller must come first:\n%s", out);
+    free(out);
+}
+
+Test(snapshots, cumulative_counts_recursion_once)
+{
+    struct json *j = hs_json(ARGS("stats", trace, "--by", "function", "--cumulative", "--format", "json"));
+    /* 4 blocks from recurse at depths 1..4: tracemalloc would say 10 and 1000 B. */
+    cr_expect_eq(field(j, "recurse", "count"), 4);
+    cr_expect_eq(field(j, "recurse", "size"), 400);
+    cr_expect_eq(field(j, "main", "size"), 104573, "everything, printf's stdio buffer too");
+    cr_expect_eq(field(j, "grow_sessions", "size"), 90000);
+    json_free(j);
+}
+
+Test(snapshots, filters)
+{
+    /* Inclusive: any may match; the libio buffer has no phases.c frame at its call site. */
+    struct json *j = hs_json(ARGS("stats", trace, "--include", "*phases.c", "--format", "json"));
+    cr_expect_eq(json_int(j, "total.size"), 100477);
+    json_free(j);
+    /* Exclusive: every one must pass. */
+    j = hs_json(ARGS("stats", trace, "--include", "*phases.c", "--exclude", "recurse", "--exclude", "phases",
+                     "--by", "function", "--format", "json"));
+    cr_expect_eq(json_int(j, "total.size"), 0, "module 'phases' excludes everything of phases");
+    json_free(j);
+    j = hs_json(ARGS("stats", trace, "--exclude", "recurse", "--by", "function", "--format", "json"));
+    cr_expect_eq(entry(j, "recurse"), -1);
+    cr_expect_eq(json_int(j, "total.size"), 104573 - 400);
+    json_free(j);
+    /* Without --all-frames only the call site is tested: main is never one. */
+    j = hs_json(ARGS("stats", trace, "--include", "main", "--format", "json"));
+    cr_expect_eq(json_int(j, "total.size"), 0);
+    json_free(j);
+    j = hs_json(ARGS("stats", trace, "--include", "main", "--all-frames", "--format", "json"));
+    cr_expect_eq(json_int(j, "total.size"), 104573);
+    json_free(j);
+    j = hs_json(ARGS("stats", trace, "--exclude", "recurse", "--all-frames", "--format", "json"));
+    cr_expect_eq(json_int(j, "total.size"), 104573 - 400);
+    json_free(j);
+}
+
+Test(snapshots, skip_function)
+{
+    struct json *j = hs_json(ARGS("stats", trace, "--by", "function", "--skip-function", "my_*", "--format", "json"));
+    cr_expect_eq(field(j, "via_wrapper", "size"), 64);
+    cr_expect_eq(entry(j, "my_alloc"), -1);
+    json_free(j);
+}
+
+Test(snapshots, exact_peak_not_each_sites_maximum)
+{
+    struct json *j = hs_json(ARGS("stats", at("peak"), "--by", "function", "--format", "json"));
+    cr_expect_eq(json_int(j, "total.size"), 110000);
+    cr_expect_eq(json_int(j, "total.count"), 60);
+    cr_expect_eq(field(j, "build_cache", "size"), 100000);
+    cr_expect_eq(field(j, "load_config", "size"), 10000);
+    /* grow_sessions ends larger than it ever was, but after the peak. */
+    cr_expect_eq(entry(j, "grow_sessions"), -1);
+    json_free(j);
+}
+
+Test(snapshots, marker_points)
+{
+    struct json *j = hs_json(ARGS("stats", at("warm"), "--by", "function", "--format", "json"));
+    cr_expect_eq(json_int(j, "total.size"), 10000);
+    cr_expect_eq(json_len(j, "stats"), 1);
+    json_free(j);
+    j = hs_json(ARGS("stats", at("done"), "--by", "function", "--format", "json"));
+    cr_expect_eq(field(j, "grow_sessions", "size"), 90000);
+    json_free(j);
+    j = hs_json(ARGS("stats", at("0s"), "--format", "json"));
+    cr_expect_eq(json_int(j, "total.size"), 0);
+    json_free(j);
+}
+
+Test(snapshots, diff_between_markers)
+{
+    struct json *j = hs_json(ARGS("diff", at("warm"), at("done"), "--by", "function", "--format", "json"));
+    cr_expect_eq(field(j, "grow_sessions", "size_diff"), 90000);
+    cr_expect_eq(field(j, "grow_sessions", "count_diff"), 30);
+    cr_expect_eq(field(j, "load_config", "size_diff"), 0);
+    cr_expect_eq(field(j, "load_config", "size"), 10000);
+    cr_expect_str_eq(json_str(j, "stats.0.key"), "grow_sessions");
+    json_free(j);
+}
+
+/* A snapshot file kept as a baseline, against tomorrow's build: code moved
+ * (-falign-functions=256), lines did not, and groups still match. */
+Test(snapshots, snapshot_file_round_trip_and_diff_across_builds)
+{
+    char *base = path_join(dir, "baseline.json");
+    free(hs(ARGS("snapshot", trace, "-o", base)));
+    char *a = hs(ARGS("stats", trace, "--by", "traceback", "--limit", "0"));
+    char *b = hs(ARGS("stats", base, "--by", "traceback", "--limit", "0"));
+    cr_expect_str_eq(a, b, "the snapshot file must give the same statistics");
+    char *shifted = path_join(dir, "shifted.trace");
+    const char *run[] = {heapsnap_bin(), "run", "-q", "-o", shifted, "--", sample("phases_shifted"), NULL};
+    struct run_result r = run_in(dir, NULL, run);
+    cr_assert_eq(r.exit_code, 0);
+    char *d = hs(ARGS("diff", base, shifted, "--limit", "0"));
+    cr_expect_eq(count_lines(d), 6, "same groups in both builds:\n%s", d);
+    for (char *line = strtok(d, "\n"); line; line = strtok(NULL, "\n"))
+        cr_expect(strstr(line, "(+0 B)") && strstr(line, "(+0)"), "changed: %s", line);
+}
+
+Test(snapshots, diff_shows_growth_and_vanished_groups)
+{
+    char *base = path_join(dir, "baseline.json");
+    free(hs(ARGS("snapshot", trace, "-o", base)));
+    char *other = path_join(dir, "other.trace");
+    const char *run[] = {heapsnap_bin(), "run", "-q", "-o", other, "--", sample("phases_shifted"), "more", "nolabel", NULL};
+    struct run_result r = run_in(dir, NULL, run);
+    cr_assert_eq(r.exit_code, 0);
+    char *d = hs(ARGS("diff", base, other));
+    char want[512];
+    snprintf(want, sizeof want, "%s/phases.c:%d: size=117 KiB (+29.3 KiB), count=40 (+10), average=3000 B\n",
+             SAMPLES_SOURCE_DIR, line_of("malloc(3000)"));
+    cr_expect(strncmp(d, want, strlen(want)) == 0, "got:\n%s", d);
+    snprintf(want, sizeof want, "%s/phases.c:%d: size=0 B (-13 B), count=0 (-1)\n", SAMPLES_SOURCE_DIR,
+             line_of("strdup(\"label-012345\")"));
+    cr_expect(strstr(d, want) != NULL, "no vanished group in:\n%s", d);
+}
+
+Test(snapshots, in_program_api)
+{
+    const char *argv[] = {heapsnap_bin(), "run", "-q", "--", sample("phases"), NULL};
+    struct run_result r = run_in(dir, NULL, argv);
+    cr_assert_eq(r.exit_code, 0);
+    unsigned long current = 0, peak = 0;
+    cr_assert_eq(sscanf(r.out, "current=%lu peak=%lu", &current, &peak), 2, "%s", r.out);
+    /* Usable sizes: at least the requested bytes, at most 16 more per block. */
+    cr_expect(current >= 10000 && current <= 10000 + 10 * 16, "current=%lu", current);
+    cr_expect(peak >= 110000 && peak <= 110000 + 60 * 16, "peak=%lu", peak);
+    /* Without heapsnap the same binary reads 0 and 0. */
+    const char *bare[] = {sample("phases"), NULL};
+    r = run_in(dir, NULL, bare);
+    cr_expect_str_eq(r.out, "current=0 peak=0\n");
+}
+
+Test(snapshots, signal_interval_and_growth_markers, .timeout = 60)
+{
+    trace_phases(ARGS("--snapshot-signal", "USR2", "--snapshot-interval", "0.1", "--snapshot-growth", "50K"),
+                 ARGS("slow", "signal"));
+    struct json *rep = report_json_of(trace);
+    size_t n = json_len(rep, "markers");
+    int signals = 0, intervals = 0, growth = 0;
+    const char *signal_label = NULL;
+    for (size_t i = 0; i < n; i++) {
+        char p[64];
+        snprintf(p, sizeof p, "markers.%zu.label", i);
+        const char *l = json_str(rep, p);
+        if (strncmp(l, "signal:", 7) == 0) signals++, signal_label = l;
+        intervals += strncmp(l, "interval:", 9) == 0;
+        if (strncmp(l, "growth:", 7) == 0) {
+            growth++;
+            cr_expect_geq(atoll(l + 7), 51200);
+        }
+    }
+    cr_expect_eq(signals, 1);
+    cr_expect_geq(intervals, 3, "0.72 s of run at 0.1 s");
+    /* Counters flush every 64 KiB: the heap is seen at ~66 KiB (> 50 KiB, a
+     * marker), and never again 50 KiB above that (its peak is ~108 KiB). */
+    cr_expect_eq(growth, 1);
+    struct json *j = hs_json(ARGS("stats", at(signal_label), "--by", "function", "--format", "json"));
+    cr_expect_eq(json_int(j, "total.size"), 10000, "the signal came right after the warm phase");
+    json_free(j);
+    j = hs_json(ARGS("stats", at("interval:1"), "--format", "json"));
+    cr_expect_eq(json_int(j, "total.size"), 10000);
+    json_free(j);
+    json_free(rep);
+}
+
+Test(snapshots, timeline)
+{
+    char *csv = hs(ARGS("timeline", trace, "--format", "csv", "--resolution", "10"));
+    cr_expect(strncmp(csv, "time_s,current_bytes,peak_bytes,blocks,markers\n", 47) == 0, "%s", csv);
+    cr_expect(strstr(csv, ",104573,110000,47,warm;done\n") != NULL, "one 10 s row with everything:\n%s", csv);
+    struct json *j = hs_json(ARGS("timeline", trace, "--format", "json"));
+    cr_expect_geq(json_len(j, "samples"), 50);
+    json_free(j);
+}
+
+static void expect_error(const char *const *args, int code, const char *needle)
+{
+    const char *argv[32] = {heapsnap_bin()};
+    size_t k = 1;
+    for (size_t i = 0; args[i]; i++) argv[k++] = args[i];
+    argv[k] = NULL;
+    struct run_result r = run_in(dir, NULL, argv);
+    cr_expect_eq(r.exit_code, code, "%s", r.err);
+    cr_expect_eq(count_lines(r.err), 1, "%s", r.err);
+    cr_expect(strstr(r.err, needle) != NULL, "'%s' not in: %s", needle, r.err);
+    cr_expect_str_eq(r.out, "");
+    run_free(&r);
+}
+
+Test(snapshots, bad_input)
+{
+    expect_error(ARGS("stats", trace, "--by", "color"), 2, "--by takes lineno, function, file, module or traceback");
+    expect_error(ARGS("stats", trace, "--by", "traceback", "--cumulative"), 2, "--cumulative does not go with");
+    expect_error(ARGS("stats", at("nosuchlabel")), 1, "no marker labelled 'nosuchlabel' (markers: warm, done)");
+    expect_error(ARGS("diff", trace), 2, "usage: heapsnap diff OLD NEW");
+    char *base = path_join(dir, "b.json");
+    free(hs(ARGS("snapshot", trace, "-o", base)));
+    char *snap_at;
+    cr_assert(asprintf(&snap_at, "%s@peak", base) > 0);
+    expect_error(ARGS("stats", snap_at), 1, "a snapshot file is one moment already");
+    char *newer = path_join(dir, "newer.json");
+    FILE *f = fopen(newer, "w");
+    fputs("{\"heapsnap_snapshot\": 2, \"traces\": []}", f);
+    fclose(f);
+    expect_error(ARGS("stats", newer), 1, "snapshot file schema 2, this heapsnap reads schema 1");
+    char *junk = path_join(dir, "junk.json");
+    f = fopen(junk, "w");
+    fputs("{\"heapsnap_snapshot\": 1, \"traces\": [{\"size\": \"x\"}]}", f);
+    fclose(f);
+    expect_error(ARGS("stats", junk), 1, "corrupt snapshot file");
+    char *deep = path_join(dir, "deep.json");
+    f = fopen(deep, "w");
+    fputs("{\"heapsnap_snapshot\": ", f);
+    for (int i = 0; i < 100000; i++) fputc('[', f);
+    fclose(f);
+    expect_error(ARGS("stats", deep), 1, "not a heapsnap snapshot file");
+    expect_error(ARGS("run", "--snapshot-signal", "KILL", "--", sample("leak")), 2, "--snapshot-signal takes");
+    expect_error(ARGS("run", "--snapshot-interval", "0", "--", sample("leak")), 2, "--snapshot-interval takes");
+}
