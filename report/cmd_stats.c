@@ -124,6 +124,10 @@ static void timeline_hook(const struct snap *s, uint64_t ticks, void *ctx)
 {
     struct timeline *t = ctx;
     if (!t->ticks_per_bucket) {
+        if (!t->resolution_s) { /* by default, a hundredth of the run */
+            double duration = snap_seconds(s, s->last_clock_ticks);
+            t->resolution_s = duration > 1e-4 ? duration / 100 : 1e-6;
+        }
         double tpb = t->resolution_s * 1e9 / s->ns_per_tick;
         t->ticks_per_bucket = tpb < 1 ? 1 : (uint64_t)tpb;
         t->base = s->origin_ticks;
@@ -170,17 +174,13 @@ int cmd_timeline(int argc, char **argv)
     }
     if (!source) die_usage("usage: heapsnap timeline TRACE [--resolution SECONDS] [--format text|json|csv]");
     char err[1024];
-    struct snap probe;
-    /* The default resolution is a hundredth of the run: read the markers and
-     * the clock first (the events pass is skipped by stopping at time 0). */
-    struct snap_point zero = {.kind = POINT_TIME, .seconds = 0};
-    if (snap_load(&probe, source, &zero, NULL, NULL, err, sizeof err) < 0) die("%s", err);
-    double duration = snap_seconds(&probe, probe.last_clock_ticks);
-    snap_free(&probe);
-    struct timeline t = {.resolution_s = resolution ? resolution : (duration > 0 ? duration / 100 : 0.001)};
-    if (t.resolution_s < 1e-6) t.resolution_s = 1e-6;
+    /* A point at infinity: the clock and the markers are read first, and the
+     * first event can place every bucket. */
+    struct snap_point all = {.kind = POINT_TIME, .seconds = HUGE_VAL};
+    struct timeline t = {.resolution_s = resolution};
     struct snap s;
-    if (snap_load(&s, source, NULL, timeline_hook, &t, err, sizeof err) < 0) die("%s", err);
+    if (snap_load(&s, source, &all, timeline_hook, &t, err, sizeof err) < 0) die("%s", err);
+    if (!t.resolution_s) t.resolution_s = 0.001; /* no events at all */
 
     struct strbuf b = {0};
     if (csv) sb_printf(&b, "time_s,current_bytes,peak_bytes,blocks,markers\n");

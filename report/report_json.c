@@ -33,10 +33,9 @@ static void json_groups(struct strbuf *b, const struct snap *s, const struct rep
     sb_puts(b, "[");
     for (size_t i = 0; i < shown; i++) {
         const struct snap_stack *st = v[i];
-        bool saved = at_peak && st->saved_gen == s->gen;
+        int k = at_peak ? 1 : 0;
         sb_printf(b, "%s\n    {\"bytes\": %llu, \"blocks\": %llu, \"stack\": ", i ? "," : "",
-                  (unsigned long long)(saved ? st->peak_bytes : st->live_bytes),
-                  (unsigned long long)(saved ? st->peak_blocks : st->live_blocks));
+                  (unsigned long long)st->fig_bytes[k], (unsigned long long)st->fig_blocks[k]);
         json_stack(b, s, st);
         sb_puts(b, "}");
     }

@@ -62,9 +62,9 @@ static void section(FILE *out, const struct snap *s, const struct report_options
             n);
     for (size_t i = 0; i < shown; i++) {
         const struct snap_stack *st = v[i];
-        bool saved = at_peak && st->saved_gen == s->gen;
+        int k = at_peak ? 1 : 0;
         char w[128];
-        bytes_words(w, sizeof w, saved ? st->peak_bytes : st->live_bytes, saved ? st->peak_blocks : st->live_blocks);
+        bytes_words(w, sizeof w, st->fig_bytes[k], st->fig_blocks[k]);
         fprintf(out, "  %s, allocated\n", w);
         print_stack(out, s, st);
     }

@@ -19,17 +19,20 @@ struct snap_module {
     void *sym; /* symbols.c's state for this module */
 };
 
+/* One stack id of the trace. The replay accounts per id; afterwards ids with
+ * equal frames (two threads met one new stack at once) are merged into their
+ * canonical stack, whose fig_* sum them. */
 struct snap_stack {
     uint32_t id;
-    UT_hash_handle hh;       /* by id */
-    UT_hash_handle hh_frames;/* by frames, on canonical stacks only */
-    struct snap_stack *canon;/* the stack with the same frames that counts */
+    UT_hash_handle hh;        /* by id */
+    UT_hash_handle hh_frames; /* by frames, on canonical stacks only */
+    struct snap_stack *canon; /* set by the replay's end */
     uint32_t nframes, filled;
-    uint64_t *key;           /* key[0] = nframes, key[1..] = instruction pointers */
-    uint64_t seen_ticks;     /* when it first appeared: picks the module map */
-    uint64_t alloc_calls, alloc_bytes;
+    uint64_t *key;            /* key[0] = nframes, key[1..] = instruction pointers; NULL until its record */
+    uint64_t seen_ticks;      /* when it first appeared: picks the module map */
     uint64_t live_bytes, live_blocks;
-    uint64_t peak_bytes, peak_blocks, saved_gen; /* see snap_account() */
+    uint64_t peak_bytes, peak_blocks, saved_gen; /* see stack_touch() */
+    uint64_t fig_bytes[2], fig_blocks[2];        /* canonical: [0] at the point, [1] at the peak */
 };
 
 struct snap_marker {
@@ -90,7 +93,8 @@ void snap_free(struct snap *s);
 /* Seconds since the process started. */
 double snap_seconds(const struct snap *s, uint64_t ticks);
 struct snap_module *snap_module_for(const struct snap *s, uint64_t ip, uint64_t when);
-/* Canonical stacks sorted by a figure, largest first; caller frees the array. */
+/* Canonical stacks with blocks at the point (at_peak: at the peak), largest
+ * first; the caller frees the array. */
 struct snap_stack **snap_sorted(const struct snap *s, bool at_peak, size_t *n);
 
 #endif

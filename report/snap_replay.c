@@ -1,10 +1,14 @@
-/* snap_replay.c - turns a trace into a struct snap in two passes.
+/* snap_replay.c - turns a trace into a struct snap.
  *
- * Pass 1 reads every chunk for what is not an event: stacks, modules, the
- * process record, clock points. Pass 2 merges the threads' streams by time and
- * applies each allocation event. Threads stamp frees before the real free and
- * allocations after the real call, so in time order an address is always freed
- * before another thread receives it again (docs/DESIGN.md, "ordering").
+ * The events pass merges the threads' streams by time and applies each
+ * allocation event. Threads stamp frees before the real free and allocations
+ * after the real call, so in time order an address is always freed before
+ * another thread receives it again (docs/DESIGN.md, "ordering"). What is not an
+ * event (stacks, modules, markers, clock points) is collected on the way;
+ * an event may name a stack whose record another thread has not yet given,
+ * so stacks are created on first mention and filled when their record comes.
+ * Only a point in time or at a marker needs the clock or the markers before
+ * the events: then a first pass reads those alone.
  *
  * Memory: one decoded chunk per thread, the live blocks, the stacks. */
 #include "snap.h"
@@ -15,7 +19,13 @@
 #include <stdbool.h>
 #include <string.h>
 
-/* ---- pass 1 ------------------------------------------------------------- */
+/* ---- what is not an event ------------------------------------------------ */
+
+static int by_ticks(const void *a, const void *b)
+{
+    const struct snap_marker *x = a, *y = b;
+    return x->ticks < y->ticks ? -1 : x->ticks > y->ticks;
+}
 
 struct clock_point {
     uint64_t ticks, mono;
@@ -47,48 +57,52 @@ static void stack_fill(struct snap_stack *st, struct trace_rec *r)
     }
 }
 
-static void stack_publish(struct snap *s, struct snap_stack *st)
+/* The stack with this id, created empty on first mention. Ids of a trace the
+ * shim wrote are dense from 1: those live in an array, others in a hash. */
+static struct snap_stack *stack_get(struct snap *s, uint64_t id)
 {
-    struct snap_stack *canon;
-    size_t klen = (st->nframes + 1) * sizeof(uint64_t);
-    HASH_FIND(hh_frames, s->canon_stacks, st->key, klen, canon);
-    if (canon) {
-        st->canon = canon;
-        if (st->seen_ticks < canon->seen_ticks) canon->seen_ticks = st->seen_ticks;
-    } else {
-        st->canon = st;
-        HASH_ADD_KEYPTR(hh_frames, s->canon_stacks, st->key, klen, st);
+    if (id > UINT32_MAX) id = 0;
+    if (id < s->nstack_index && s->stack_index[id]) return s->stack_index[id];
+    struct snap_stack *st = NULL;
+    uint32_t key = (uint32_t)id;
+    HASH_FIND(hh, s->stacks, &key, sizeof key, st);
+    if (st) return st;
+    st = xcalloc(1, sizeof *st);
+    st->id = key;
+    HASH_ADD(hh, s->stacks, id, sizeof st->id, st);
+    size_t bound = 4 * (size_t)HASH_COUNT(s->stacks) + 4096;
+    if (id < bound) {
+        if (id >= s->nstack_index) {
+            size_t n = s->nstack_index ? s->nstack_index : 256;
+            while (n <= id) n *= 2;
+            s->stack_index = xrealloc(s->stack_index, n * sizeof *s->stack_index);
+            memset(s->stack_index + s->nstack_index, 0, (n - s->nstack_index) * sizeof *s->stack_index);
+            s->nstack_index = n;
+        }
+        s->stack_index[id] = st;
     }
+    return st;
 }
 
 static int meta_record(struct snap *s, struct meta_state *m, struct trace_rec *r, uint64_t ticks_now)
 {
     switch (r->type) {
     case REC_STACK: {
-        struct snap_stack *st;
-        uint32_t id = (uint32_t)r->id;
         if (r->id == 0 || r->id > UINT32_MAX) return -1;
-        HASH_FIND(hh, s->stacks, &id, sizeof id, st);
-        if (st) return 0; /* written twice: the first one stands */
-        st = xcalloc(1, sizeof *st);
-        st->id = id;
+        struct snap_stack *st = stack_get(s, r->id);
+        if (st->key) return 0; /* written twice: the first one stands */
         st->nframes = (uint32_t)r->total;
         st->key = xcalloc(st->nframes + 1, sizeof(uint64_t));
         st->key[0] = st->nframes;
         st->seen_ticks = ticks_now;
-        HASH_ADD(hh, s->stacks, id, sizeof st->id, st);
         stack_fill(st, r);
-        if (st->filled == st->nframes) stack_publish(s, st);
-        else m->pending = st;
+        m->pending = st->filled < st->nframes ? st : NULL;
         return 0;
     }
     case REC_STACK_MORE:
         if (!m->pending || m->pending->id != r->id) return -1;
         stack_fill(m->pending, r);
-        if (m->pending->filled == m->pending->nframes) {
-            stack_publish(s, m->pending);
-            m->pending = NULL;
-        }
+        if (m->pending->filled == m->pending->nframes) m->pending = NULL;
         return 0;
     case REC_MODULE: {
         struct snap_module *mod = xcalloc(1, sizeof *mod);
@@ -136,6 +150,21 @@ static int meta_record(struct snap *s, struct meta_state *m, struct trace_rec *r
     }
 }
 
+static void meta_finish(struct snap *s, struct meta_state *m)
+{
+    if (s->hdr.end_how != END_UNKNOWN && s->hdr.end_mono_ns) add_clock(m, s->hdr.end_ticks, s->hdr.end_mono_ns);
+    if (m->have_clock) {
+        s->origin_ticks = m->lo.ticks;
+        s->last_clock_ticks = m->hi.ticks;
+        s->origin_mono = m->lo.mono;
+        s->start_mono = m->lo.mono;
+        if (m->hi.ticks > m->lo.ticks && m->hi.mono > m->lo.mono)
+            s->ns_per_tick = (double)(m->hi.mono - m->lo.mono) / (double)(m->hi.ticks - m->lo.ticks);
+    }
+    if (!(s->ns_per_tick > 0) || !isfinite(s->ns_per_tick)) s->ns_per_tick = 1.0 / 2.5; /* one point only: a guess */
+    if (s->nmarkers) qsort(s->markers, s->nmarkers, sizeof *s->markers, by_ticks);
+}
+
 static int pass_meta(struct snap *s, struct trace_file *tf, uint8_t *buf, char *err, size_t errlen)
 {
     struct meta_state m = {0};
@@ -155,22 +184,15 @@ static int pass_meta(struct snap *s, struct trace_file *tf, uint8_t *buf, char *
             return -1;
         }
     }
-    if (s->hdr.end_how != END_UNKNOWN && s->hdr.end_mono_ns) add_clock(&m, s->hdr.end_ticks, s->hdr.end_mono_ns);
-    if (m.have_clock) {
-        s->origin_ticks = m.lo.ticks;
-        s->last_clock_ticks = m.hi.ticks;
-        s->origin_mono = m.lo.mono;
-        s->start_mono = m.lo.mono;
-        if (m.hi.ticks > m.lo.ticks && m.hi.mono > m.lo.mono)
-            s->ns_per_tick = (double)(m.hi.mono - m.lo.mono) / (double)(m.hi.ticks - m.lo.ticks);
-    }
-    if (!(s->ns_per_tick > 0) || !isfinite(s->ns_per_tick)) s->ns_per_tick = 1.0 / 2.5; /* one point only: a guess */
+    meta_finish(s, &m);
     return 0;
 }
 
 /* ---- pass 2 ------------------------------------------------------------- */
 
 struct cursor {
+    struct snap *snap;
+    struct meta_state *meta; /* NULL when a first pass has read it all */
     size_t *chunks, nchunks, next;
     uint32_t stream;
     uint8_t *buf;
@@ -204,6 +226,10 @@ static int cursor_advance(struct trace_file *tf, struct cursor *c, char *err, si
         }
         if (rc > 0) {
             if (c->rec.type == REC_ALLOC || c->rec.type == REC_FREE || c->rec.type == REC_REALLOC) return 1;
+            if (c->meta && meta_record(c->snap, c->meta, &c->rec, c->dec.ticks) < 0) {
+                snprintf(err, errlen, "%s: corrupt trace (bad record)", tf->path);
+                return -1;
+            }
             continue;
         }
         if (c->next >= c->nchunks) return 0;
@@ -240,28 +266,6 @@ static void stack_touch(struct snap *s, struct snap_stack *st)
     }
 }
 
-static struct snap_stack *stack_of(struct snap *s, uint64_t id)
-{
-    if (id < s->nstack_index && s->stack_index[id]) return s->stack_index[id]->canon;
-    struct snap_stack *st = NULL;
-    uint32_t key = (uint32_t)id;
-    if (id <= UINT32_MAX) HASH_FIND(hh, s->stacks, &key, sizeof key, st);
-    if (!st) {
-        /* An event whose stack was never written (a full disk, id 0): one
-         * shared "unknown" stack keeps the totals right. */
-        key = 0;
-        HASH_FIND(hh, s->stacks, &key, sizeof key, st);
-        if (!st) {
-            st = xcalloc(1, sizeof *st);
-            st->key = xcalloc(1, sizeof(uint64_t));
-            HASH_ADD(hh, s->stacks, id, sizeof st->id, st);
-            stack_publish(s, st);
-        }
-    }
-    if (!st->canon) stack_publish(s, st); /* a long stack cut short: keep what arrived */
-    return st->canon;
-}
-
 static void apply_free(struct snap *s, uint64_t ptr)
 {
     struct blockmap_entry *b = blockmap_find(&s->live, ptr);
@@ -286,15 +290,13 @@ static void apply_alloc(struct snap *s, uint64_t ptr, uint64_t size, uint64_t st
         s->replaced_blocks++;
         apply_free(s, ptr);
     }
-    struct snap_stack *st = stack_of(s, stack_id);
+    struct snap_stack *st = stack_get(s, stack_id);
     struct blockmap_entry *b = blockmap_insert(&s->live, ptr);
     b->size = size;
     b->stack = st;
     stack_touch(s, st);
     st->live_bytes += size;
     st->live_blocks++;
-    st->alloc_calls++;
-    st->alloc_bytes += size;
     s->cur_bytes += size;
     s->cur_blocks++;
     if (s->cur_bytes > s->peak_bytes) {
@@ -334,7 +336,7 @@ static void apply(struct snap *s, struct cursor *c)
     if (s->hook) s->hook(s, t, s->hook_ctx);
 }
 
-static int pass_events(struct snap *s, struct trace_file *tf, char *err, size_t errlen)
+static int pass_events(struct snap *s, struct trace_file *tf, struct meta_state *meta, char *err, size_t errlen)
 {
     /* Group chunks by stream, in sequence order. */
     size_t n = tf->nchunks;
@@ -360,6 +362,8 @@ static int pass_events(struct snap *s, struct trace_file *tf, char *err, size_t 
         curs[ncur].nchunks = j - i;
         curs[ncur].stream = tf->chunks[order[i]].stream;
         curs[ncur].buf = xmalloc(TRACE_MAX_CHUNK_RAW);
+        curs[ncur].snap = s;
+        curs[ncur].meta = meta;
         ncur++;
         i = j;
     }
@@ -392,27 +396,7 @@ static int pass_events(struct snap *s, struct trace_file *tf, char *err, size_t 
     return rc;
 }
 
-/* Stack ids are dense from 1 in a trace the shim wrote: an array finds them
- * without hashing on every allocation. Ids of a hostile trace beyond 4x the
- * stack count stay in the hash table. */
-static void index_stacks(struct snap *s)
-{
-    size_t n = HASH_COUNT(s->stacks), max = 0;
-    for (struct snap_stack *st = s->stacks; st; st = st->hh.next)
-        if (st->id > max && st->id <= 4 * n + 1024) max = st->id;
-    s->nstack_index = max + 1;
-    s->stack_index = xcalloc(s->nstack_index, sizeof *s->stack_index);
-    for (struct snap_stack *st = s->stacks; st; st = st->hh.next) {
-        if (st->id < s->nstack_index) s->stack_index[st->id] = st;
-        if (!st->canon) stack_publish(s, st); /* a long stack cut short: keep what arrived */
-    }
-}
 
-static int by_ticks(const void *a, const void *b)
-{
-    const struct snap_marker *x = a, *y = b;
-    return x->ticks < y->ticks ? -1 : x->ticks > y->ticks;
-}
 
 static uint64_t ticks_at(const struct snap *s, double seconds)
 {
@@ -456,6 +440,34 @@ static int resolve_point(struct snap *s, const char *path, char *err, size_t err
     return 0;
 }
 
+/* Merges equal stacks and sums their figures at the point and at the peak. */
+static void finish_stacks(struct snap *s)
+{
+    for (struct snap_stack *st = s->stacks; st; st = st->hh.next) {
+        if (!st->key) { /* named by an event, its record never came (cut short) */
+            st->key = xcalloc(1, sizeof(uint64_t));
+        } else if (st->filled < st->nframes) {
+            st->nframes = st->filled; /* a long stack cut short: keep what arrived */
+            st->key[0] = st->nframes;
+        }
+        struct snap_stack *canon;
+        size_t klen = (st->nframes + 1) * sizeof(uint64_t);
+        HASH_FIND(hh_frames, s->canon_stacks, st->key, klen, canon);
+        if (!canon) {
+            canon = st;
+            HASH_ADD_KEYPTR(hh_frames, s->canon_stacks, st->key, klen, st);
+        } else if (st->seen_ticks < canon->seen_ticks) {
+            canon->seen_ticks = st->seen_ticks;
+        }
+        st->canon = canon;
+        bool peaked = st->saved_gen == s->gen; /* changed since the last peak: saved */
+        canon->fig_bytes[0] += st->live_bytes;
+        canon->fig_blocks[0] += st->live_blocks;
+        canon->fig_bytes[1] += peaked ? st->peak_bytes : st->live_bytes;
+        canon->fig_blocks[1] += peaked ? st->peak_blocks : st->live_blocks;
+    }
+}
+
 int snap_load(struct snap *s, const char *path, const struct snap_point *point, snap_event_hook hook, void *ctx,
               char *err, size_t errlen)
 {
@@ -467,15 +479,19 @@ int snap_load(struct snap *s, const char *path, const struct snap_point *point, 
     if (trace_open(&tf, path, err, errlen) < 0) return -1;
     s->hdr = tf.hdr;
     s->truncated = (tf.hdr.flags & TRACE_F_TRUNCATED) != 0;
-    uint8_t *buf = xmalloc(TRACE_MAX_CHUNK_RAW);
-    int rc = pass_meta(s, &tf, buf, err, errlen);
-    free(buf);
-    if (rc == 0) {
-        qsort(s->markers, s->nmarkers, sizeof *s->markers, by_ticks);
-        rc = resolve_point(s, path, err, errlen);
-        index_stacks(s);
+    /* A time or a marker must be known before the events: read the rest first. */
+    bool first_pass = s->point.kind == POINT_TIME || s->point.kind == POINT_MARKER;
+    struct meta_state m = {0};
+    int rc = 0;
+    if (first_pass) {
+        uint8_t *buf = xmalloc(TRACE_MAX_CHUNK_RAW);
+        rc = pass_meta(s, &tf, buf, err, errlen);
+        free(buf);
     }
-    if (rc == 0) rc = pass_events(s, &tf, err, errlen);
+    if (rc == 0) rc = resolve_point(s, path, err, errlen);
+    if (rc == 0) rc = pass_events(s, &tf, first_pass ? NULL : &m, err, errlen);
+    if (rc == 0 && !first_pass) meta_finish(s, &m);
+    if (rc == 0) finish_stacks(s);
     trace_close(&tf);
     if (rc < 0) snap_free(s); /* a failed load leaves nothing to free */
     return rc;
@@ -516,9 +532,9 @@ bool snap_parse_point(const char *text, struct snap_point *p, char *err, size_t 
 
 void snap_figures(const struct snap *s, const struct snap_stack *st, uint64_t *bytes, uint64_t *blocks)
 {
-    bool saved = s->at_peak && st->saved_gen == s->gen;
-    *bytes = saved ? st->peak_bytes : st->live_bytes;
-    *blocks = saved ? st->peak_blocks : st->live_blocks;
+    int k = s->at_peak ? 1 : 0;
+    *bytes = st->fig_bytes[k];
+    *blocks = st->fig_blocks[k];
 }
 
 double snap_seconds(const struct snap *s, uint64_t ticks)
@@ -538,36 +554,23 @@ struct snap_module *snap_module_for(const struct snap *s, uint64_t ip, uint64_t 
     return best;
 }
 
-static bool want_peak;
-static uint64_t peak_gen;
-
-static uint64_t fig_bytes(const struct snap_stack *st)
-{
-    if (!want_peak) return st->live_bytes;
-    return st->saved_gen == peak_gen ? st->peak_bytes : st->live_bytes;
-}
+static int fig_index;
 
 static int by_bytes(const void *a, const void *b)
 {
     const struct snap_stack *x = *(struct snap_stack *const *)a, *y = *(struct snap_stack *const *)b;
-    uint64_t bx = fig_bytes(x), by = fig_bytes(y);
+    uint64_t bx = x->fig_bytes[fig_index], by = y->fig_bytes[fig_index];
     if (bx != by) return bx < by ? 1 : -1;
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
-/* At the end of the replay a stack's figures at the last peak are peak_* if it
- * changed after that peak (saved_gen == gen), else its live figures. The array
- * holds only stacks with a non-zero figure. */
 struct snap_stack **snap_sorted(const struct snap *s, bool at_peak, size_t *n)
 {
     size_t count = HASH_CNT(hh_frames, s->canon_stacks), k = 0;
     struct snap_stack **arr = xmalloc((count ? count : 1) * sizeof *arr);
-    want_peak = at_peak;
-    peak_gen = s->gen;
-    for (struct snap_stack *st = s->canon_stacks; st; st = st->hh_frames.next) {
-        uint64_t blocks = at_peak ? (st->saved_gen == s->gen ? st->peak_blocks : st->live_blocks) : st->live_blocks;
-        if (blocks > 0) arr[k++] = st;
-    }
+    fig_index = at_peak ? 1 : 0;
+    for (struct snap_stack *st = s->canon_stacks; st; st = st->hh_frames.next)
+        if (st->fig_blocks[fig_index] > 0) arr[k++] = st;
     qsort(arr, k, sizeof *arr, by_bytes);
     *n = k;
     return arr;

@@ -1,10 +1,12 @@
-/* fuzz_trace.c - libFuzzer entry: any bytes as a trace file, through the
- * reader, the replay and the JSON report. Built and run by tests/fuzz/run. */
+/* fuzz_trace.c - libFuzzer entry: any bytes as a trace file or a snapshot
+ * file, through the readers, the replay, statistics and both reports. Built
+ * and run by tests/fuzz/run. */
 #include <stdint.h>
 #include <stdio.h>
 #include <unistd.h>
 
 #include "../../report/report.h"
+#include "../../report/stats.h"
 #include "../../report/symbols.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -15,16 +17,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!f) return 0;
     fwrite(data, 1, size, f);
     fclose(f);
-    struct snap s;
+    FILE *null = fopen("/dev/null", "w");
     char err[1024];
+    struct snap s;
     if (snap_load(&s, path, NULL, NULL, NULL, err, sizeof err) == 0) {
-        FILE *null = fopen("/dev/null", "w");
         struct report_options o = {.trace_path = path, .top = 3};
         report_json(null, &s, &o);
         report_text(null, &s, &o);
-        fclose(null);
         symbols_end(&s);
         snap_free(&s);
     }
+    struct symsnap ss;
+    if (symsnap_load(&ss, path, err, sizeof err) == 0) {
+        struct stats_options so = {.key = KEY_TRACEBACK};
+        struct stats_result r;
+        stats_compute(&ss, &so, &r);
+        stats_print_text(null, &r, &so);
+        stats_print_json(null, &r, &so, path, NULL);
+        stats_free(&r);
+        so.key = KEY_FUNCTION;
+        so.cumulative = true;
+        stats_compute(&ss, &so, &r);
+        stats_free(&r);
+        symsnap_free(&ss);
+    }
+    fclose(null);
     return 0;
 }
