@@ -44,6 +44,23 @@ struct blockmap_entry *blockmap_insert(struct blockmap *m, uint64_t ptr)
     return &m->slots[i];
 }
 
+struct blockmap_entry *blockmap_upsert(struct blockmap *m, uint64_t ptr, bool *existed)
+{
+    assert(ptr != 0);
+    if (!m->slots || (m->count + 1) * 2 > m->mask + 1) grow(m);
+    size_t i = slot_of(m, ptr);
+    for (; m->slots[i].ptr; i = (i + 1) & m->mask) {
+        if (m->slots[i].ptr == ptr) {
+            *existed = true;
+            return &m->slots[i];
+        }
+    }
+    *existed = false;
+    m->count++;
+    m->slots[i].ptr = ptr;
+    return &m->slots[i];
+}
+
 /* Backward-shift deletion: later entries of the probe run move up, so no
  * tombstones accumulate over tens of millions of frees. */
 void blockmap_remove(struct blockmap *m, struct blockmap_entry *e)

@@ -26,6 +26,8 @@ struct blockmap {
 struct blockmap_entry *blockmap_find(const struct blockmap *m, uint64_t ptr);
 /* ptr must not be in the map; returns the new entry to fill. */
 struct blockmap_entry *blockmap_insert(struct blockmap *m, uint64_t ptr);
+/* The entry of ptr, new (*existed = false, to fill) or not: one probe. */
+struct blockmap_entry *blockmap_upsert(struct blockmap *m, uint64_t ptr, bool *existed);
 void blockmap_remove(struct blockmap *m, struct blockmap_entry *e);
 void blockmap_free(struct blockmap *m);
 

@@ -285,13 +285,18 @@ static void apply_free(struct snap *s, uint64_t ptr)
 static void apply_alloc(struct snap *s, uint64_t ptr, uint64_t size, uint64_t stack_id, uint64_t ticks)
 {
     if (ptr == 0) return; /* never a block: a corrupt record */
-    if (blockmap_find(&s->live, ptr)) {
+    bool existed;
+    struct blockmap_entry *b = blockmap_upsert(&s->live, ptr, &existed);
+    if (existed) {
         /* Allocated twice without a free in between: the free was not seen. */
         s->replaced_blocks++;
-        apply_free(s, ptr);
+        stack_touch(s, b->stack);
+        b->stack->live_bytes -= b->size;
+        b->stack->live_blocks--;
+        s->cur_bytes -= b->size;
+        s->cur_blocks--;
     }
     struct snap_stack *st = stack_get(s, stack_id);
-    struct blockmap_entry *b = blockmap_insert(&s->live, ptr);
     b->size = size;
     b->stack = st;
     stack_touch(s, st);
@@ -387,7 +392,7 @@ static int pass_events(struct snap *s, struct trace_file *tf, struct meta_state 
             if (a < 0) rc = -1;
             if (a <= 0) heap[0] = heap[--hn];
         }
-        heap_sift_down(heap, hn, 0);
+        if (hn > 1) heap_sift_down(heap, hn, 0); /* one stream left (or one thread): no merging to do */
     }
     for (size_t i = 0; i < ncur; i++) free(curs[i].buf);
     free(curs);
