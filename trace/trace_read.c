@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zstd.h>
@@ -44,6 +43,7 @@ int trace_open(struct trace_file *tf, const char *path, char *err, size_t errlen
 {
     memset(tf, 0, sizeof *tf);
     tf->path = path;
+    tf->fd = -1;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return fail(err, errlen, path, strerror(errno));
     struct stat st;
@@ -60,11 +60,11 @@ int trace_open(struct trace_file *tf, const char *path, char *err, size_t errlen
         return fail(err, errlen, path, "not a heapsnap trace (too short)");
     }
     tf->size = (size_t)st.st_size;
-    void *m = mmap(NULL, tf->size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (m == MAP_FAILED) return fail(err, errlen, path, strerror(errno));
-    tf->data = m;
-    memcpy(&tf->hdr, tf->data, sizeof tf->hdr);
+    tf->fd = fd;
+    if (pread(fd, &tf->hdr, sizeof tf->hdr, 0) != (ssize_t)sizeof tf->hdr) {
+        trace_close(tf);
+        return fail(err, errlen, path, strerror(errno ? errno : EIO));
+    }
     const struct trace_header *h = &tf->hdr;
     if (memcmp(h->magic, TRACE_MAGIC, 8) != 0) {
         trace_close(tf);
@@ -89,7 +89,7 @@ int trace_open(struct trace_file *tf, const char *path, char *err, size_t errlen
     if (h->state == TRACE_OPEN) {
         for (uint64_t off = TRACE_HEADER_SIZE; off + TRACE_SLOT_SIZE <= tf->size; off += TRACE_SLOT_SIZE) {
             struct chunk_header ch;
-            memcpy(&ch, tf->data + off, hs);
+            if (pread(tf->fd, &ch, hs, (off_t)off) != (ssize_t)hs) break;
             if (ch.magic != TRACE_CHUNK_MAGIC || ch.raw_len == 0) continue;
             if (ch.raw_len > TRACE_SLOT_SIZE - hs) ch.raw_len = TRACE_SLOT_SIZE - hs;
             ch.flags = 0;
@@ -104,7 +104,10 @@ int trace_open(struct trace_file *tf, const char *path, char *err, size_t errlen
                 trace_close(tf);
                 return fail(err, errlen, path, "truncated trace (a chunk header is cut off)");
             }
-            memcpy(&ch, tf->data + off, hs);
+            if (pread(tf->fd, &ch, hs, (off_t)off) != (ssize_t)hs) {
+                trace_close(tf);
+                return fail(err, errlen, path, "read error");
+            }
             if (ch.magic != TRACE_CHUNK_MAGIC || ch.raw_len > TRACE_MAX_CHUNK_RAW || (ch.flags & ~CHUNK_ZSTD) ||
                 (!(ch.flags & CHUNK_ZSTD) && ch.stored_len != ch.raw_len)) {
                 trace_close(tf);
@@ -119,7 +122,8 @@ int trace_open(struct trace_file *tf, const char *path, char *err, size_t errlen
         }
     }
     tf->dctx = ZSTD_createDCtx();
-    if (!tf->dctx) goto oom;
+    tf->zbuf = malloc(ZSTD_compressBound(TRACE_MAX_CHUNK_RAW));
+    if (!tf->dctx || !tf->zbuf) goto oom;
     return 0;
 oom:
     trace_close(tf);
@@ -128,21 +132,26 @@ oom:
 
 void trace_close(struct trace_file *tf)
 {
-    if (tf->data) munmap((void *)tf->data, tf->size);
+    if (tf->fd >= 0) close(tf->fd);
     free(tf->chunks);
+    free(tf->zbuf);
     if (tf->dctx) ZSTD_freeDCtx(tf->dctx);
     memset(tf, 0, sizeof *tf);
+    tf->fd = -1;
 }
 
 long trace_chunk_load(struct trace_file *tf, size_t i, uint8_t *buf, char *err, size_t errlen)
 {
     const struct trace_chunk *c = &tf->chunks[i];
-    const uint8_t *src = tf->data + c->offset;
-    if (!(c->flags & CHUNK_ZSTD)) {
-        memcpy(buf, src, c->raw_len);
-        return c->raw_len;
+    bool zstd = (c->flags & CHUNK_ZSTD) != 0;
+    uint8_t *dst = zstd ? tf->zbuf : buf;
+    if (c->stored_len > ZSTD_compressBound(TRACE_MAX_CHUNK_RAW) ||
+        pread(tf->fd, dst, c->stored_len, (off_t)c->offset) != (ssize_t)c->stored_len) {
+        fail(err, errlen, tf->path, "truncated trace (a chunk cannot be read)");
+        return -1;
     }
-    size_t n = ZSTD_decompressDCtx(tf->dctx, buf, TRACE_MAX_CHUNK_RAW, src, c->stored_len);
+    if (!zstd) return c->raw_len;
+    size_t n = ZSTD_decompressDCtx(tf->dctx, buf, TRACE_MAX_CHUNK_RAW, tf->zbuf, c->stored_len);
     if (ZSTD_isError(n) || n != c->raw_len) {
         fail(err, errlen, tf->path, "corrupt trace (a chunk does not decompress)");
         return -1;

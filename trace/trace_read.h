@@ -19,8 +19,9 @@ struct trace_chunk {
 struct trace_file {
     const char *path;
     struct trace_header hdr;
-    const uint8_t *data;
+    int fd;        /* chunks are read one at a time: memory does not grow with the file */
     size_t size;
+    uint8_t *zbuf; /* one stored chunk */
     struct trace_chunk *chunks;
     size_t nchunks;
     void *dctx; /* ZSTD_DCtx */
