@@ -135,13 +135,7 @@ static void timeline_hook(const struct snap *s, uint64_t ticks, void *ctx)
     uint64_t rel = ticks > t->base ? ticks - t->base : 0;
     size_t k = (size_t)(rel / t->ticks_per_bucket);
     if (k > (1u << 24)) k = 1u << 24; /* bounded: a hostile clock cannot exhaust memory */
-    if (k >= t->cap) {
-        size_t ncap = t->cap ? t->cap : 64;
-        while (ncap <= k) ncap *= 2;
-        t->b = xrealloc(t->b, ncap * sizeof *t->b);
-        memset(t->b + t->cap, 0, (ncap - t->cap) * sizeof *t->b);
-        t->cap = ncap;
-    }
+    t->b = xgrow_zeroed(t->b, &t->cap, k, sizeof *t->b);
     if (k >= t->n) t->n = k + 1;
     struct bucket *b = &t->b[k];
     b->current = s->cur_bytes;

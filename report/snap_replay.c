@@ -72,13 +72,7 @@ static struct snap_stack *stack_get(struct snap *s, uint64_t id)
     HASH_ADD(hh, s->stacks, id, sizeof st->id, st);
     size_t bound = 4 * (size_t)HASH_COUNT(s->stacks) + 4096;
     if (id < bound) {
-        if (id >= s->nstack_index) {
-            size_t n = s->nstack_index ? s->nstack_index : 256;
-            while (n <= id) n *= 2;
-            s->stack_index = xrealloc(s->stack_index, n * sizeof *s->stack_index);
-            memset(s->stack_index + s->nstack_index, 0, (n - s->nstack_index) * sizeof *s->stack_index);
-            s->nstack_index = n;
-        }
+        s->stack_index = xgrow_zeroed(s->stack_index, &s->nstack_index, id, sizeof *s->stack_index);
         s->stack_index[id] = st;
     }
     return st;

@@ -34,6 +34,17 @@ char *xstrndup(const char *s, size_t n)
     return d;
 }
 
+void *xgrow_zeroed(void *p, size_t *cap, size_t index, size_t elem)
+{
+    if (index < *cap) return p;
+    size_t n = *cap ? *cap : 64;
+    while (n <= index) n *= 2;
+    p = xrealloc(p, n * elem);
+    memset((char *)p + *cap * elem, 0, (n - *cap) * elem);
+    *cap = n;
+    return p;
+}
+
 void xfree(void *p) { free(p); }
 
 static void vsay(const char *fmt, va_list ap)

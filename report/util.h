@@ -12,6 +12,9 @@ void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t n);
 char *xstrndup(const char *s, size_t n);
+/* Grows the array p of *cap elements (doubling) so index is valid; new
+ * elements are zero. Returns the array. */
+void *xgrow_zeroed(void *p, size_t *cap, size_t index, size_t elem);
 void xfree(void *p);
 
 /* Prints "heapsnap: MESSAGE" and exits with status 1 (2 for usage errors). */
