@@ -57,6 +57,8 @@ struct shim_config {
     int snapshot_signal;      /* 0: none */
     uint64_t interval_ns;     /* 0: no interval snapshots */
     uint64_t growth_bytes;    /* 0: no growth snapshots */
+    int control_fd;           /* -1: no `heapsnap run` to ask for leak checks */
+    unsigned leak_check_timeout_ms;
 };
 extern struct shim_config shim_config;
 
@@ -155,6 +157,8 @@ extern _Atomic bool shim_paused;
 void api_init(void);
 SHIM_COLD void live_flush(struct shim_thread *t);
 SHIM_COLD void api_slow_checks(struct shim_thread *t);
+/* Asks `heapsnap run` to classify the live blocks now, and waits for it. */
+void shim_leak_check(const char *why);
 #define LIVE_FLUSH_BYTES (64 * 1024)
 #define EVENTS_PER_CLOCK_CHECK 256
 

@@ -20,6 +20,9 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 
 _Atomic bool shim_paused;
 
@@ -165,6 +168,45 @@ SHIM_EXPORT void heapsnap_shim_reset_peak(void)
     atomic_store(&live_peak, atomic_load(&live_current));
     t->live_epoch = atomic_load(&live_epoch);
 }
+
+/* ---- leak checks ------------------------------------------------------ */
+
+/* `heapsnap run` does the scan from outside: it stops every thread with
+ * ptrace, replays the trace for the live blocks and reads our memory. We only
+ * ask and wait, which is safe anywhere, a crashing signal handler included
+ * (write, nanosleep and atomic loads). Without a `heapsnap run` to ask, there is
+ * nothing to do. */
+static _Atomic uint32_t leak_seq;
+
+void shim_leak_check(const char *why)
+{
+    int fd = shim_config.control_fd;
+    struct trace_header *h = spool_header();
+    if (fd < 0 || !h || getpid() != shim_traced_pid()) return;
+    struct shim_thread *t = &shim_tls;
+    uint32_t seq = atomic_fetch_add(&leak_seq, 1) + 1;
+    char label[64];
+    snprintf(label, sizeof label, "leak-check:%u%s%s", seq, why ? ":" : "", why ? why : "");
+    if (!t->in_shim) {
+        t->in_shim++;
+        marker_write(t, label, shim_ticks());
+        t->in_shim--;
+    }
+    struct leak_request req = {.magic = LEAK_REQUEST_MAGIC,
+                               .pid = (uint32_t)getpid(),
+                               .tid = (uint32_t)syscall(SYS_gettid),
+                               .seq = seq,
+                               .ticks = shim_ticks()};
+    if (write(fd, &req, sizeof req) != (ssize_t)sizeof req) return;
+    /* The answer is the header field the parent writes through the file. */
+    struct timespec ms = {0, 1000 * 1000};
+    for (unsigned waited = 0; waited < shim_config.leak_check_timeout_ms; waited++) {
+        if (atomic_load((_Atomic uint32_t *)&h->leak_check_ack) >= seq) return;
+        nanosleep(&ms, NULL);
+    }
+}
+
+SHIM_EXPORT void heapsnap_shim_leak_check(void) { shim_leak_check(NULL); }
 
 SHIM_EXPORT void heapsnap_shim_pause(void) { atomic_store(&shim_paused, true); }
 SHIM_EXPORT void heapsnap_shim_resume(void) { atomic_store(&shim_paused, false); }

@@ -18,7 +18,7 @@
 
 struct shim_real shim_real;
 _Atomic int shim_state;
-struct shim_config shim_config = {.frames = 64, .follow = true};
+struct shim_config shim_config = {.frames = 64, .follow = true, .control_fd = -1};
 __thread struct shim_thread shim_tls __attribute__((tls_model("initial-exec")));
 _Atomic uint32_t shim_generation = 1;
 
@@ -79,7 +79,7 @@ static bool read_config(void)
     v = getenv("HEAPSNAP_FOLLOW");
     shim_config.follow = !(v && strcmp(v, "0") == 0);
     v = getenv("HEAPSNAP_PARENT_PACKS");
-    shim_config.parent_packs = v ? (pid_t)atol(v) : 0;
+    shim_config.parent_packs = v ? (strcmp(v, "all") == 0 ? -1 : (pid_t)atol(v)) : 0;
     v = getenv("HEAPSNAP_SESSION");
     shim_config.session = v ? strtoull(v, NULL, 16) : 0;
     v = getenv("HEAPSNAP_OUTPUT");
@@ -92,6 +92,11 @@ static bool read_config(void)
     shim_config.interval_ns = v ? (uint64_t)(strtod(v, NULL) * 1e9) : 0;
     v = getenv("HEAPSNAP_SNAPSHOT_GROWTH");
     shim_config.growth_bytes = v ? strtoull(v, NULL, 10) : 0;
+    v = getenv("HEAPSNAP_CONTROL_FD");
+    shim_config.control_fd = v && *v ? atoi(v) : -1;
+    if (shim_config.control_fd >= 0 && fcntl(shim_config.control_fd, F_GETFD) < 0) shim_config.control_fd = -1;
+    v = getenv("HEAPSNAP_LEAK_CHECK_TIMEOUT_MS");
+    shim_config.leak_check_timeout_ms = v ? (unsigned)atoi(v) : 120000;
     return true;
 }
 
@@ -175,13 +180,15 @@ void shim_finish(uint32_t how, int code, bool pack)
 {
     struct trace_header *h = spool_header();
     if (!h || getpid() != shim_pid) return; /* a vfork child shares our memory: not its trace */
+    static _Atomic bool checked;
+    if (!atomic_exchange(&checked, true)) shim_leak_check("end"); /* every way out: exit, _exit, fatal signals */
     if (atomic_load((_Atomic uint32_t *)&h->end_how) == END_UNKNOWN) {
         h->end_code = code;
         h->end_ticks = shim_ticks();
         h->end_mono_ns = shim_mono_ns();
         atomic_store((_Atomic uint32_t *)&h->end_how, how);
     }
-    if (!pack || shim_config.parent_packs == shim_pid) return;
+    if (!pack || shim_config.parent_packs == shim_pid || shim_config.parent_packs == -1) return;
     if (atomic_exchange(&shim_packed, true)) return;
     shim_tls.in_shim++;
     char err[1024];

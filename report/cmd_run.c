@@ -7,8 +7,11 @@
 #include "cmds.h"
 #include "../trace/trace_format.h"
 #include "../trace/trace_pack.h"
+#include "leakcheck.h"
 
 #include <dirent.h>
+#include <poll.h>
+#include <stddef.h>
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -28,7 +31,7 @@ struct run_options {
     int snapshot_signal;
     const char *snapshot_interval, *snapshot_growth; /* validated, passed on as text */
     unsigned frames;
-    bool follow, quiet;
+    bool follow, quiet, leak_check;
     enum report_format format;
     size_t top;
     char **argv;
@@ -180,6 +183,61 @@ static bool is_last_image(const struct trace_info *t, size_t n, size_t i)
     return true;
 }
 
+/* ---- leak checks -------------------------------------------------------- */
+
+/* Results wait here, per trace, until the trace is packed. */
+struct leak_results {
+    char path[PATH_MAX];
+    struct rec_chunks recs;
+};
+
+struct leak_state {
+    int fd; /* the read end of the control pipe */
+    struct leak_results *v;
+    size_t n;
+};
+
+static struct rec_chunks *results_for(struct leak_state *ls, const char *path)
+{
+    for (size_t i = 0; i < ls->n; i++)
+        if (strcmp(ls->v[i].path, path) == 0) return &ls->v[i].recs;
+    ls->v = xrealloc(ls->v, (ls->n + 1) * sizeof *ls->v);
+    memset(&ls->v[ls->n], 0, sizeof ls->v[ls->n]);
+    snprintf(ls->v[ls->n].path, sizeof ls->v[ls->n].path, "%s", path);
+    return &ls->v[ls->n++].recs;
+}
+
+/* Answers every request waiting in the pipe: the current image of the pid is
+ * the open trace of the session with its pid and the latest start. */
+static void serve_leak_checks(struct leak_state *ls, const char *dir, const char *named, uint64_t session)
+{
+    struct leak_request req;
+    while (read(ls->fd, &req, sizeof req) == (ssize_t)sizeof req) {
+        if (req.magic != LEAK_REQUEST_MAGIC) continue;
+        struct trace_info *t;
+        size_t n = find_traces(dir, named, session, &t);
+        const struct trace_info *mine = NULL;
+        for (size_t i = 0; i < n; i++)
+            if (t[i].hdr.pid == req.pid && t[i].hdr.state == TRACE_OPEN &&
+                (!mine || t[i].hdr.start_realtime_ns > mine->hdr.start_realtime_ns))
+                mine = &t[i];
+        if (mine) {
+            char err[1024];
+            if (leakcheck_run((pid_t)req.pid, mine->path, req.seq, results_for(ls, mine->path), err, sizeof err) < 0)
+                warn("leak check of pid %u: %s", req.pid, err);
+            int fd = open(mine->path, O_WRONLY | O_CLOEXEC);
+            if (fd >= 0) { /* the answer the process is waiting for */
+                if (pwrite(fd, &req.seq, sizeof req.seq, offsetof(struct trace_header, leak_check_ack)) < 0)
+                    warn("%s: %s", mine->path, strerror(errno));
+                close(fd);
+            }
+        }
+        free(t);
+    }
+}
+
+static void on_sigchld(int sig) { (void)sig; }
+
 /* Traces of the direct child's pid are packed by us, beside the program, as
  * its threads seal chunks: the compression runs on another core instead of at
  * the program's exit, and the disk holds packed data, not the raw spool. */
@@ -201,6 +259,9 @@ static struct live_packer *live_find(struct live_packers *lp, const char *path)
     return NULL;
 }
 
+/* With leak checks the spool must stay whole: a check replays it. */
+static bool live_punch = true;
+
 static void live_discover(struct live_packers *lp, const char *dir, const char *named, uint64_t session, pid_t pid)
 {
     struct trace_info *t;
@@ -211,7 +272,7 @@ static void live_discover(struct live_packers *lp, const char *dir, const char *
         struct live_packer *l = &lp->v[lp->n++];
         snprintf(l->path, sizeof l->path, "%s", t[i].path);
         char err[1024];
-        l->active = packer_begin(&l->packer, l->path, true, err, sizeof err) == 0;
+        l->active = packer_begin(&l->packer, l->path, live_punch, err, sizeof err) == 0;
     }
     free(t);
 }
@@ -228,7 +289,8 @@ static void live_step(struct live_packers *lp)
     }
 }
 
-static void pack_leftovers(struct trace_info *t, size_t n, const struct reaped *r, size_t nr, struct live_packers *lp)
+static void pack_leftovers(struct trace_info *t, size_t n, const struct reaped *r, size_t nr, struct live_packers *lp,
+                           struct leak_state *ls)
 {
     for (size_t i = 0; i < n; i++) {
         if (t[i].hdr.state != TRACE_OPEN) continue;
@@ -246,14 +308,13 @@ static void pack_leftovers(struct trace_info *t, size_t n, const struct reaped *
             else how = END_EXIT, code = WEXITSTATUS(rp->status);
         }
         char err[1024];
-        int rc;
-        if (l && l->active) {
-            rc = packer_step(&l->packer, true, err, sizeof err);
-            rc = rc < 0 ? (packer_abort(&l->packer), -1) : packer_commit(&l->packer, how, code, err, sizeof err);
-            l->active = false;
-        } else {
-            rc = trace_pack(t[i].path, how, code, err, sizeof err);
-        }
+        struct trace_packer fresh, *pk = l && l->active ? &l->packer : &fresh;
+        int rc = pk == &fresh ? packer_begin(pk, t[i].path, false, err, sizeof err) : 0;
+        if (rc == 0) rc = packer_step(pk, true, err, sizeof err);
+        if (rc == 0 && ls) rc = packer_add_external(pk, results_for(ls, t[i].path), err, sizeof err);
+        if (rc == 0) rc = packer_commit(pk, how, code, err, sizeof err);
+        else if (rc < 0) packer_abort(pk);
+        if (l) l->active = false;
         if (rc < 0) warn("%s", err);
         read_header(t[i].path, &t[i].hdr);
     }
@@ -315,7 +376,7 @@ static const char *parse_bytes(const char *v, char *out, size_t cap)
 static void parse(int argc, char **argv, struct run_options *o)
 {
     static char growth[32];
-    *o = (struct run_options){.frames = 64, .follow = true, .top = 5};
+    *o = (struct run_options){.frames = 64, .follow = true, .top = 5, .leak_check = true};
     int i = 1;
     for (; i < argc; i++) {
         const char *a = argv[i];
@@ -338,6 +399,7 @@ static void parse(int argc, char **argv, struct run_options *o)
         else if (strcmp(a, "--format") == 0 && v) o->format = parse_format(argv[++i]);
         else if (strcmp(a, "--top") == 0 && v) o->top = parse_count("--top", argv[++i]);
         else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) o->quiet = true;
+        else if (strcmp(a, "--no-leak-check") == 0) o->leak_check = false;
         else if (strcmp(a, "--snapshot-signal") == 0 && v) o->snapshot_signal = parse_signal(argv[++i]);
         else if (strcmp(a, "--snapshot-interval") == 0 && v) o->snapshot_interval = check_seconds(argv[++i]);
         else if (strcmp(a, "--snapshot-growth") == 0 && v) o->snapshot_growth = parse_bytes(argv[++i], growth, sizeof growth);
@@ -396,6 +458,21 @@ int cmd_run(int argc, char **argv)
     sigaction(SIGTERM, &fwd, NULL);
     sigaction(SIGHUP, &fwd, NULL);
 
+    struct leak_state leaks = {.fd = -1};
+    int control_fd = -1;
+    if (o.leak_check) {
+        int p[2];
+        if (pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0) die("pipe: %s", strerror(errno));
+        leaks.fd = p[0];
+        /* High and inheritable: the traced processes write requests to it. */
+        control_fd = fcntl(p[1], F_DUPFD, 900);
+        close(p[1]);
+        if (control_fd < 0) die("fcntl: %s", strerror(errno));
+        live_punch = false;
+    }
+    struct sigaction sc = {.sa_handler = on_sigchld};
+    sigemptyset(&sc.sa_mask);
+    sigaction(SIGCHLD, &sc, NULL);
     sigset_t chld;
     sigemptyset(&chld);
     sigaddset(&chld, SIGCHLD);
@@ -422,7 +499,13 @@ int cmd_run(int argc, char **argv)
         setenv("HEAPSNAP_FRAMES", buf, 1);
         setenv("HEAPSNAP_FOLLOW", o.follow ? "1" : "0", 1);
         snprintf(buf, sizeof buf, "%ld", (long)getpid());
-        setenv("HEAPSNAP_PARENT_PACKS", buf, 1);
+        /* With leak checks we pack every trace: only we hold their results. */
+        setenv("HEAPSNAP_PARENT_PACKS", o.leak_check ? "all" : buf, 1);
+        unsetenv("HEAPSNAP_CONTROL_FD");
+        if (control_fd >= 0) {
+            snprintf(buf, sizeof buf, "%d", control_fd);
+            setenv("HEAPSNAP_CONTROL_FD", buf, 1);
+        }
         unsetenv("HEAPSNAP_SNAPSHOT_SIGNAL");
         unsetenv("HEAPSNAP_SNAPSHOT_INTERVAL");
         unsetenv("HEAPSNAP_SNAPSHOT_GROWTH");
@@ -437,15 +520,24 @@ int cmd_run(int argc, char **argv)
         _exit(errno == ENOENT ? 127 : 126);
     }
 
+    if (control_fd >= 0) close(control_fd);
     struct reaped *reaped = NULL;
     size_t nreaped = 0, cap = 0;
     int status = 0;
     bool child_done = false;
     struct live_packers live = {0};
     const struct timespec tick = {.tv_nsec = 20 * 1000 * 1000};
+    sigset_t waiting;
+    sigprocmask(SIG_SETMASK, NULL, &waiting);
+    sigdelset(&waiting, SIGCHLD);
     for (unsigned ticks = 0; !child_done; ticks++) {
-        /* SIGCHLD wakes us at once; otherwise every 20 ms pack what is sealed. */
-        if (sigtimedwait(&chld, NULL, &tick) < 0) {
+        /* A leak-check request or SIGCHLD wakes us at once; otherwise every
+         * 20 ms pack what is sealed. */
+        struct pollfd pfd = {.fd = leaks.fd, .events = POLLIN};
+        int ready = ppoll(&pfd, leaks.fd >= 0 ? 1 : 0, &tick, &waiting);
+        if (ready > 0 && (pfd.revents & POLLIN))
+            serve_leak_checks(&leaks, abs_dir, out_file[0] ? out_file : NULL, session);
+        if (ready == 0) {
             if (ticks % 10 == 0) live_discover(&live, abs_dir, out_file[0] ? out_file : NULL, session, child_pid);
             live_step(&live);
         }
@@ -457,6 +549,7 @@ int cmd_run(int argc, char **argv)
                 if (p < 0) child_done = true; /* no children left at all */
                 break;
             }
+            if (!WIFEXITED(st) && !WIFSIGNALED(st)) continue; /* a stop, not an end */
             if (nreaped == cap) reaped = xrealloc(reaped, (cap = cap ? cap * 2 : 16) * sizeof *reaped);
             reaped[nreaped++] = (struct reaped){p, st};
             if (p == child_pid) {
@@ -468,7 +561,11 @@ int cmd_run(int argc, char **argv)
 
     struct trace_info *traces;
     size_t n = find_traces(abs_dir, out_file[0] ? out_file : NULL, session, &traces);
-    pack_leftovers(traces, n, reaped, nreaped, &live);
+    serve_leak_checks(&leaks, abs_dir, out_file[0] ? out_file : NULL, session); /* any last request */
+    pack_leftovers(traces, n, reaped, nreaped, &live, o.leak_check ? &leaks : NULL);
+    for (size_t i = 0; i < leaks.n; i++) rec_chunks_free(&leaks.v[i].recs);
+    free(leaks.v);
+    if (leaks.fd >= 0) close(leaks.fd);
     free(live.v);
     if (!o.quiet) {
         const struct trace_info *root = NULL;

@@ -15,6 +15,24 @@ int cmd_stats(int argc, char **argv);
 int cmd_diff(int argc, char **argv);
 int cmd_snapshot(int argc, char **argv);
 int cmd_timeline(int argc, char **argv);
+int cmd_leaks(int argc, char **argv);
+
+/* The leak gate, shared by `heapsnap leaks` and `heapsnap run`. */
+struct leak_gate {
+    bool fail;             /* --fail-on-leak given */
+    unsigned kinds;        /* kinds that fail it (default definite, indirect) */
+    int exitcode;          /* --leak-exitcode, default 23 */
+    uint64_t max_leaked;   /* --max-leaked: bytes of those kinds allowed */
+    bool default_suppressions;
+    const char **supp_files;
+    size_t nsupp_files;
+};
+struct leak_report;
+struct supp_list;
+void gate_defaults(struct leak_gate *g);
+int gate_option(struct leak_gate *g, int argc, char **argv, int i);
+void gate_load_suppressions(struct leak_gate *g, struct supp_list *l);
+bool gate_fails(const struct leak_gate *g, const struct leak_report *r);
 
 size_t parse_count(const char *opt, const char *v);
 enum report_format parse_format(const char *v);

@@ -13,6 +13,7 @@ static const char usage[] =
     "      --format text|json   summary format (default text), on stderr\n"
     "      --top N               allocation stacks listed per section (default 5)\n"
     "      -q, --quiet           no summary\n"
+    "      --no-leak-check       do not classify unfreed blocks by reachability at the end\n"
     "      --snapshot-signal SIG      a marker each time the program gets SIG (e.g. USR2)\n"
     "      --snapshot-interval SECS   a marker every SECS seconds\n"
     "      --snapshot-growth BYTES    a marker each time the heap passes its peak by BYTES (K, M, G suffixes)\n"
@@ -47,5 +48,6 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "diff") == 0) return cmd_diff(argc - 1, argv + 1);
     if (strcmp(argv[1], "snapshot") == 0) return cmd_snapshot(argc - 1, argv + 1);
     if (strcmp(argv[1], "timeline") == 0) return cmd_timeline(argc - 1, argv + 1);
+    if (strcmp(argv[1], "leaks") == 0) return cmd_leaks(argc - 1, argv + 1);
     die_usage("unknown command '%s' (see heapsnap --help)", argv[1]);
 }

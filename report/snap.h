@@ -35,6 +35,17 @@ struct snap_stack {
     uint64_t fig_bytes[2], fig_blocks[2];        /* canonical: [0] at the point, [1] at the peak */
 };
 
+struct snap_leak_check {
+    uint64_t ticks;
+    uint32_t seq, status; /* status 0: done; else the check could not run */
+    size_t first, n;      /* its records in snap.leaks */
+};
+
+struct snap_leak {
+    uint64_t ptr, indirect;
+    uint32_t kind; /* enum leak_kind */
+};
+
 struct snap_marker {
     char *label;
     uint64_t ticks;
@@ -42,7 +53,7 @@ struct snap_marker {
 
 /* A moment to take a snapshot at: the end, the exact peak, a time since the
  * start, or a marker (the nth one with that label, 1-based). */
-enum point_kind { POINT_EXIT, POINT_PEAK, POINT_TIME, POINT_MARKER };
+enum point_kind { POINT_EXIT, POINT_PEAK, POINT_TIME, POINT_MARKER, POINT_LEAK_CHECK /* nth = seq, 0: the last */ };
 struct snap_point {
     enum point_kind kind;
     double seconds;
@@ -78,7 +89,19 @@ struct snap {
     bool at_peak;         /* figures are those at the peak (POINT_PEAK) */
     snap_event_hook hook;
     void *hook_ctx;
+    /* Leak checks: the 1 MiB regions small blocks ever lived in (key region+1),
+     * when asked for; and the classifications recorded by `heapsnap run`. */
+    bool track_heap_regions;
+    struct blockmap heap_regions;
+    struct snap_leak_check *checks;
+    size_t nchecks;
+    struct snap_leak *leaks; /* every check's records, in order */
+    size_t nleaks;
+    const struct snap_leak_check *check; /* POINT_LEAK_CHECK: the check chosen */
 };
+
+#define SNAP_HEAP_REGION_SHIFT 20
+#define SNAP_SMALL_BLOCK (128u * 1024) /* below malloc's mmap threshold: lives in an arena */
 
 /* "exit", "peak", "12.5s", "LABEL" or "LABEL#N"; false with a reason in err. */
 bool snap_parse_point(const char *text, struct snap_point *p, char *err, size_t errlen);
@@ -89,6 +112,9 @@ void snap_figures(const struct snap *s, const struct snap_stack *st, uint64_t *b
  * every event applied. */
 int snap_load(struct snap *s, const char *path, const struct snap_point *point, snap_event_hook hook, void *ctx,
               char *err, size_t errlen);
+/* The same, recording the regions the heap ever used (for leak checks). */
+int snap_load_opts(struct snap *s, const char *path, const struct snap_point *point, bool track_heap_regions,
+                   char *err, size_t errlen);
 void snap_free(struct snap *s);
 /* Seconds since the process started. */
 double snap_seconds(const struct snap *s, uint64_t ticks);

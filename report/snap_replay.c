@@ -135,6 +135,19 @@ static int meta_record(struct snap *s, struct meta_state *m, struct trace_rec *r
     case REC_CLOCK:
         add_clock(m, r->ticks, r->mono);
         return 0;
+    case REC_LEAK_CHECK:
+        s->checks = xrealloc(s->checks, (s->nchecks + 1) * sizeof *s->checks);
+        s->checks[s->nchecks++] = (struct snap_leak_check){.ticks = r->ticks,
+                                                           .seq = (uint32_t)r->id,
+                                                           .status = (uint32_t)r->fn,
+                                                           .first = s->nleaks};
+        return 0;
+    case REC_LEAK:
+        if (!s->nchecks || r->fn > LEAK_POSSIBLE) return -1;
+        if (s->nleaks % 1024 == 0) s->leaks = xrealloc(s->leaks, (s->nleaks + 1024) * sizeof *s->leaks);
+        s->leaks[s->nleaks++] = (struct snap_leak){.ptr = r->ptr, .indirect = r->size, .kind = (uint32_t)r->fn};
+        s->checks[s->nchecks - 1].n++;
+        return 0;
     case REC_MARKER:
         s->markers = xrealloc(s->markers, (s->nmarkers + 1) * sizeof *s->markers);
         s->markers[s->nmarkers++] = (struct snap_marker){xstrndup((const char *)r->s1, r->l1), r->ticks};
@@ -292,6 +305,10 @@ static void apply_alloc(struct snap *s, uint64_t ptr, uint64_t size, uint64_t st
     }
     struct snap_stack *st = stack_get(s, stack_id);
     b->size = size;
+    if (s->track_heap_regions && size < SNAP_SMALL_BLOCK) {
+        bool seen;
+        blockmap_upsert(&s->heap_regions, (ptr >> SNAP_HEAP_REGION_SHIFT) + 1, &seen);
+    }
     b->stack = st;
     stack_touch(s, st);
     st->live_bytes += size;
@@ -403,6 +420,30 @@ static uint64_t ticks_at(const struct snap *s, double seconds)
     return t <= 0 ? 0 : t >= 1.8e19 ? UINT64_MAX : (uint64_t)t;
 }
 
+/* The heap at a leak check is the heap at the marker the shim wrote when it
+ * asked for it ("leak-check:SEQ..."): the world stopped right after. */
+static int resolve_leak_check(struct snap *s, const char *path, char *err, size_t errlen)
+{
+    for (size_t i = s->nchecks; i-- > 0;)
+        if (s->point.nth == 0 || s->checks[i].seq == s->point.nth) {
+            s->check = &s->checks[i];
+            break;
+        }
+    if (!s->check) {
+        if (s->point.nth) snprintf(err, errlen, "%s: no leak check number %u", path, s->point.nth);
+        else snprintf(err, errlen, "%s: no leak check in this trace (record it with heapsnap run; a bare LD_PRELOAD cannot scan memory)", path);
+        return -1;
+    }
+    char prefix[32];
+    int len = snprintf(prefix, sizeof prefix, "leak-check:%u", s->check->seq);
+    s->stop_ticks = s->check->ticks;
+    for (size_t i = 0; i < s->nmarkers; i++) {
+        const char *l = s->markers[i].label;
+        if (strncmp(l, prefix, (size_t)len) == 0 && (l[len] == 0 || l[len] == ':')) s->stop_ticks = s->markers[i].ticks;
+    }
+    return 0;
+}
+
 static int resolve_point(struct snap *s, const char *path, char *err, size_t errlen)
 {
     s->stop_ticks = UINT64_MAX;
@@ -411,6 +452,7 @@ static int resolve_point(struct snap *s, const char *path, char *err, size_t err
     case POINT_PEAK: s->at_peak = true; return 0;
     case POINT_TIME: s->stop_ticks = ticks_at(s, s->point.seconds); return 0;
     case POINT_MARKER: break;
+    case POINT_LEAK_CHECK: return resolve_leak_check(s, path, err, errlen);
     }
     unsigned seen = 0;
     for (size_t i = 0; i < s->nmarkers; i++) {
@@ -438,6 +480,9 @@ static int resolve_point(struct snap *s, const char *path, char *err, size_t err
     }
     return 0;
 }
+
+static int snap_load_full(struct snap *s, const char *path, const struct snap_point *point, snap_event_hook hook,
+                          void *ctx, bool track_heap_regions, char *err, size_t errlen);
 
 /* Merges equal stacks and sums their figures at the point and at the peak. */
 static void finish_stacks(struct snap *s)
@@ -467,19 +512,32 @@ static void finish_stacks(struct snap *s)
     }
 }
 
+int snap_load_opts(struct snap *s, const char *path, const struct snap_point *point, bool track_heap_regions,
+                   char *err, size_t errlen)
+{
+    return snap_load_full(s, path, point, NULL, NULL, track_heap_regions, err, errlen);
+}
+
 int snap_load(struct snap *s, const char *path, const struct snap_point *point, snap_event_hook hook, void *ctx,
               char *err, size_t errlen)
+{
+    return snap_load_full(s, path, point, hook, ctx, false, err, errlen);
+}
+
+static int snap_load_full(struct snap *s, const char *path, const struct snap_point *point, snap_event_hook hook,
+                          void *ctx, bool track_heap_regions, char *err, size_t errlen)
 {
     memset(s, 0, sizeof *s);
     if (point) s->point = *point;
     s->hook = hook;
     s->hook_ctx = ctx;
+    s->track_heap_regions = track_heap_regions;
     struct trace_file tf;
     if (trace_open(&tf, path, err, errlen) < 0) return -1;
     s->hdr = tf.hdr;
     s->truncated = (tf.hdr.flags & TRACE_F_TRUNCATED) != 0;
     /* A time or a marker must be known before the events: read the rest first. */
-    bool first_pass = s->point.kind == POINT_TIME || s->point.kind == POINT_MARKER;
+    bool first_pass = s->point.kind == POINT_TIME || s->point.kind == POINT_MARKER || s->point.kind == POINT_LEAK_CHECK;
     struct meta_state m = {0};
     int rc = 0;
     if (first_pass) {
@@ -578,7 +636,10 @@ struct snap_stack **snap_sorted(const struct snap *s, bool at_peak, size_t *n)
 void snap_free(struct snap *s)
 {
     blockmap_free(&s->live);
+    blockmap_free(&s->heap_regions);
     free(s->stack_index);
+    free(s->checks);
+    free(s->leaks);
     HASH_CLEAR(hh_frames, s->canon_stacks);
     struct snap_stack *st, *stt;
     HASH_ITER(hh, s->stacks, st, stt) {

@@ -44,7 +44,7 @@ struct trace_header {
      * needed, so a signal handler can set it whatever the thread was doing. */
     uint32_t end_how;  /* enum end_how */
     int32_t end_code;  /* exit status or signal number */
-    uint32_t reserved;
+    uint32_t leak_check_ack; /* written by `heapsnap run`: the last leak check it answered */
     uint64_t end_ticks;
     uint64_t end_mono_ns; /* with end_ticks, a calibration point at the end */
 };
@@ -85,7 +85,21 @@ enum rec_type {
     REC_MARKER = 10,   /* u dt, u len, label */
     REC_CLOCK = 11,    /* u ticks (absolute), u monotonic ns: calibrates ticks */
     REC_EXEC = 12,     /* u dt, u len, path: execve was attempted */
+    REC_LEAK_CHECK = 13, /* u ticks (absolute, when the world was stopped), u seq, u status (0 ok), u lost records */
+    REC_LEAK = 14,       /* s ptr (delta), u kind (enum leak_kind), u indirect bytes: one unreachable block */
 };
+
+/* Reachability of a block at a leak check (memcheck's kinds). Blocks live at
+ * the check and not listed in REC_LEAK records were still reachable. */
+enum leak_kind { LEAK_REACHABLE = 0, LEAK_DEFINITE = 1, LEAK_INDIRECT = 2, LEAK_POSSIBLE = 3 };
+
+/* A leak-check request, written by the shim to HEAPSNAP_CONTROL_FD. */
+struct leak_request {
+    uint32_t magic; /* LEAK_REQUEST_MAGIC */
+    uint32_t pid, tid, seq;
+    uint64_t ticks;
+};
+#define LEAK_REQUEST_MAGIC 0x4b434c48u /* "HLCK" */
 
 enum alloc_fn {
     FN_MALLOC = 0, FN_CALLOC, FN_REALLOC, FN_REALLOCARRAY, FN_POSIX_MEMALIGN,

@@ -133,6 +133,51 @@ int packer_step(struct trace_packer *p, bool everything, char *err, size_t errle
     return 0;
 }
 
+#define EXTERNAL_CHUNK (TRACE_MAX_CHUNK_RAW - 1024)
+
+bool rec_chunks_fits(const struct rec_chunks *c, size_t len)
+{
+    return c->n > 0 && c->len[c->n - 1] + len <= EXTERNAL_CHUNK;
+}
+
+bool rec_chunks_add(struct rec_chunks *c, const uint8_t *rec, size_t len)
+{
+    bool fresh = !rec_chunks_fits(c, len);
+    if (fresh) {
+        uint8_t **b = realloc(c->buf, (c->n + 1) * sizeof *b);
+        size_t *l = realloc(c->len, (c->n + 1) * sizeof *l);
+        if (!b || !l) abort(); /* out of memory in heapsnap run itself */
+        c->buf = b;
+        c->len = l;
+        c->buf[c->n] = malloc(EXTERNAL_CHUNK);
+        if (!c->buf[c->n]) abort();
+        c->len[c->n++] = 0;
+    }
+    memcpy(c->buf[c->n - 1] + c->len[c->n - 1], rec, len);
+    c->len[c->n - 1] += len;
+    return fresh;
+}
+
+void rec_chunks_free(struct rec_chunks *c)
+{
+    for (size_t i = 0; i < c->n; i++) free(c->buf[i]);
+    free(c->buf);
+    free(c->len);
+    memset(c, 0, sizeof *c);
+}
+
+int packer_add_external(struct trace_packer *p, const struct rec_chunks *c, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        struct chunk_header h = {.stream = TRACE_STREAM_EXTERNAL, .seq = (uint32_t)i};
+        if (!pack_slot(p, &h, c->buf[i], (uint32_t)c->len[i])) {
+            snprintf(err, errlen, "%s: cannot write the packed trace: %s", p->tmp, strerror(errno));
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int packer_commit(struct trace_packer *p, uint32_t end_how, int32_t end_code, char *err, size_t errlen)
 {
     char page[TRACE_HEADER_SIZE];

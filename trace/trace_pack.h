@@ -26,6 +26,23 @@ int packer_begin(struct trace_packer *p, const char *path, bool punch, char *err
 /* Packs the slots their threads have sealed (everything=false, while the
  * program runs) or every used slot (everything=true, once it has ended). */
 int packer_step(struct trace_packer *p, bool everything, char *err, size_t errlen);
+/* Chunks of records made outside the process (leak-check results by
+ * `heapsnap run`), appended to the packed trace as stream TRACE_STREAM_EXTERNAL.
+ * rec_chunks_add starts a new chunk when a record would not fit, so each
+ * chunk decodes on its own; the caller resets its delta state then (the
+ * return value says so). */
+#define TRACE_STREAM_EXTERNAL 0xffffffffu
+struct rec_chunks {
+    uint8_t **buf;
+    size_t *len;
+    size_t n;
+};
+bool rec_chunks_add(struct rec_chunks *c, const uint8_t *rec, size_t len);
+/* Whether a record of len bytes still fits the current chunk. */
+bool rec_chunks_fits(const struct rec_chunks *c, size_t len);
+void rec_chunks_free(struct rec_chunks *c);
+int packer_add_external(struct trace_packer *p, const struct rec_chunks *c, char *err, size_t errlen);
+
 /* Writes the header (with end_how/end_code if the process recorded no end of
  * its own, as `heapsnap run` saw it) and renames the result over the trace. */
 int packer_commit(struct trace_packer *p, uint32_t end_how, int32_t end_code, char *err, size_t errlen);

@@ -248,6 +248,18 @@ int rec_next(struct rec_decoder *d, struct trace_rec *r)
         r->ticks = varint_get(c);
         r->mono = varint_get(c);
         break;
+    case REC_LEAK_CHECK:
+        r->ticks = varint_get(c);
+        r->id = varint_get(c);    /* seq */
+        r->fn = varint_get(c);    /* status */
+        r->total = varint_get(c); /* lost blocks that follow */
+        break;
+    case REC_LEAK:
+        d->ptr += (uint64_t)varint_get_signed(c);
+        r->ptr = d->ptr;
+        r->fn = varint_get(c);   /* kind */
+        r->size = varint_get(c); /* indirect bytes */
+        break;
     default:
         return -1;
     }

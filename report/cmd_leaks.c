@@ -1,0 +1,130 @@
+/* cmd_leaks.c - `heapsnap leaks`, and the leak gate that `heapsnap run`
+ * shares: options, loading with suppressions, the exit code. */
+#include "cmds.h"
+#include "leaks.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define LEAK_EXITCODE 23 /* LeakSanitizer's */
+
+void gate_defaults(struct leak_gate *g)
+{
+    memset(g, 0, sizeof *g);
+    g->exitcode = LEAK_EXITCODE;
+    g->kinds = (1u << LEAK_DEFINITE) | (1u << LEAK_INDIRECT);
+    g->default_suppressions = true;
+    g->supp_files = xcalloc(64, sizeof *g->supp_files);
+}
+
+static uint64_t parse_bytes_arg(const char *opt, const char *v)
+{
+    char *end;
+    double d = strtod(v, &end);
+    double mult = 1;
+    if (*end == 'K' || *end == 'k') mult = 1024.0, end++;
+    else if (*end == 'M') mult = 1024.0 * 1024, end++;
+    else if (*end == 'G') mult = 1024.0 * 1024 * 1024, end++;
+    if (*end == 'i' && end[1] == 'B') end += 2;
+    else if (*end == 'B') end++;
+    if (!*v || *end || !(d >= 0) || d * mult > 1.8e19) die_usage("%s takes bytes (with K, M or G), not '%s'", opt, v);
+    return (uint64_t)(d * mult);
+}
+
+/* Returns how many arguments the gate option at argv[i] took (0: not ours). */
+int gate_option(struct leak_gate *g, int argc, char **argv, int i)
+{
+    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (strcmp(a, "--fail-on-leak") == 0) {
+        g->fail = true;
+        return 1;
+    }
+    if (strncmp(a, "--fail-on-leak=", 15) == 0) {
+        g->fail = true;
+        if (!leaks_parse_kinds(a + 15, &g->kinds))
+            die_usage("--fail-on-leak takes kinds among definite, indirect, possible, reachable, not '%s'", a + 15);
+        return 1;
+    }
+    if (strcmp(a, "--leak-exitcode") == 0 && v) {
+        char *end;
+        long n = strtol(v, &end, 10);
+        if (*end || !*v || n < 1 || n > 255) die_usage("--leak-exitcode takes a number from 1 to 255, not '%s'", v);
+        g->exitcode = (int)n;
+        return 2;
+    }
+    if (strcmp(a, "--max-leaked") == 0 && v) {
+        g->max_leaked = parse_bytes_arg("--max-leaked", v);
+        return 2;
+    }
+    if (strcmp(a, "--suppressions") == 0 && v) {
+        if (g->nsupp_files < 64) g->supp_files[g->nsupp_files++] = v;
+        return 2;
+    }
+    if (strcmp(a, "--no-default-suppressions") == 0) {
+        g->default_suppressions = false;
+        return 1;
+    }
+    return 0;
+}
+
+void gate_load_suppressions(struct leak_gate *g, struct supp_list *l)
+{
+    memset(l, 0, sizeof *l);
+    if (g->default_suppressions) supp_add_builtin(l);
+    for (size_t i = 0; i < g->nsupp_files; i++) {
+        char err[1024];
+        if (supp_load(l, g->supp_files[i], err, sizeof err) < 0) die("%s", err);
+    }
+}
+
+/* Whether this report fails the gate. */
+bool gate_fails(const struct leak_gate *g, const struct leak_report *r)
+{
+    return g->fail && leaks_bytes_of(r, g->kinds) > g->max_leaked;
+}
+
+int cmd_leaks(int argc, char **argv)
+{
+    struct leak_gate g;
+    gate_defaults(&g);
+    const char *source = NULL, *format = "text";
+    unsigned show = (1u << LEAK_DEFINITE) | (1u << LEAK_INDIRECT) | (1u << LEAK_POSSIBLE);
+    bool gen = false;
+    for (int i = 1; i < argc; i++) {
+        int used = gate_option(&g, argc, argv, i);
+        if (used) {
+            i += used - 1;
+            continue;
+        }
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--kinds") == 0 && v) {
+            if (!leaks_parse_kinds(v, &show))
+                die_usage("--kinds takes kinds among definite, indirect, possible, reachable, not '%s'", v);
+            i++;
+        } else if (strcmp(a, "--format") == 0 && v) {
+            format = argv[++i];
+            if (strcmp(format, "text") && strcmp(format, "json"))
+                die_usage("--format takes text or json, not '%s'", format);
+        } else if (strcmp(a, "--gen-suppressions") == 0) gen = true;
+        else if (a[0] == '-' && a[1]) die_usage("leaks: unknown option or missing value '%s' (see heapsnap --help)", a);
+        else if (!source) source = a;
+        else die_usage("leaks: one trace at a time");
+    }
+    if (!source)
+        die_usage("usage: heapsnap leaks TRACE[@leak-check:N] [--kinds K,...] [--format text|json] "
+                  "[--suppressions FILE]... [--no-default-suppressions] [--gen-suppressions] "
+                  "[--fail-on-leak[=KINDS]] [--leak-exitcode N] [--max-leaked BYTES]");
+    struct supp_list supps;
+    gate_load_suppressions(&g, &supps);
+    struct leak_report r;
+    char err[1024];
+    if (leaks_load(&r, source, &supps, err, sizeof err) < 0) die("%s", err);
+    if (gen) leaks_print_suppressions(stdout, &r, show);
+    else if (strcmp(format, "json") == 0) leaks_print_json(stdout, &r, show, &supps);
+    else leaks_print_text(stdout, &r, show);
+    int rc = gate_fails(&g, &r) ? g.exitcode : 0;
+    leaks_free(&r);
+    supp_free(&supps);
+    free(g.supp_files);
+    return rc;
+}

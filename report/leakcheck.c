@@ -1,0 +1,356 @@
+/* leakcheck.c - see leakcheck.h.
+ *
+ * Stop the world: every thread is seized and interrupted with ptrace (a parent
+ * may trace its descendants), re-listing /proc/PID/task until no new thread
+ * appears, and its registers are read.
+ *
+ * Roots, following memcheck (fewer false alarms than LSan): the registers of
+ * every thread; every readable, writable mapping that holds no heap block, so
+ * module data and bss, TLS, and the program's own anonymous mappings; a thread's
+ * stack only above its stack pointer (below it is dead). Mappings that ever
+ * held a heap block (malloc's arenas, brk heap) are not roots: free chunks in
+ * them hold stale pointers. The trace's own file is not a root.
+ *
+ * Marking: an aligned word pointing at a block's first byte is a start
+ * pointer, inside it an interior pointer. Reached only through start pointers:
+ * still reachable; through at least one interior pointer: possibly lost. The
+ * rest are lost: in address order, each lost block not yet claimed leads a
+ * clique (definitely lost) and everything it reaches, by any pointer, becomes
+ * indirectly lost under it; a leader reached by a later clique joins it. So a
+ * lost cycle has one definitely lost block, never only indirect ones. */
+#include "leakcheck.h"
+#include "snap.h"
+
+#include <assert.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/uio.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+
+#include "../trace/varint.h"
+
+enum { ST_UNREACHED = 0, ST_POSSIBLE, ST_REACHABLE, ST_LEADER, ST_INDIRECT };
+
+struct lc_block {
+    uint64_t start, size, indirect;
+    uint8_t state;
+};
+
+struct lc {
+    pid_t pid;
+    struct lc_block *b;
+    size_t n;
+    uint64_t lo, hi; /* the blocks' address range: a quick filter */
+    size_t *stack;   /* work list */
+    size_t nstack, capstack;
+    uint8_t *buf;
+    struct thread {
+        pid_t tid;
+        int resend; /* a signal caught while stopping, given back on detach */
+        bool seized;
+        uint64_t sp;
+    } *threads;
+    size_t nthreads;
+};
+
+/* ---- stopping the world ------------------------------------------------ */
+
+static bool have_thread(const struct lc *lc, pid_t tid)
+{
+    for (size_t i = 0; i < lc->nthreads; i++)
+        if (lc->threads[i].tid == tid) return true;
+    return false;
+}
+
+static int stop_world(struct lc *lc, char *err, size_t errlen)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task", lc->pid);
+    for (int round = 0; round < 100; round++) {
+        DIR *d = opendir(path);
+        if (!d) {
+            snprintf(err, errlen, "pid %d: %s", lc->pid, strerror(errno));
+            return -1;
+        }
+        bool added = false;
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            pid_t tid = (pid_t)atoi(e->d_name);
+            if (tid <= 0 || have_thread(lc, tid)) continue;
+            lc->threads = xrealloc(lc->threads, (lc->nthreads + 1) * sizeof *lc->threads);
+            struct thread *t = &lc->threads[lc->nthreads++];
+            *t = (struct thread){.tid = tid};
+            added = true;
+            if (ptrace(PTRACE_SEIZE, tid, 0, 0) != 0) {
+                if (errno == ESRCH) continue; /* it just exited */
+                snprintf(err, errlen, "cannot stop pid %d to scan it (ptrace: %s)", lc->pid, strerror(errno));
+                closedir(d);
+                return -1;
+            }
+            t->seized = true;
+            ptrace(PTRACE_INTERRUPT, tid, 0, 0);
+            int st;
+            if (waitpid(tid, &st, __WALL) < 0 || !WIFSTOPPED(st)) {
+                t->seized = false; /* gone while we waited */
+                continue;
+            }
+            if ((st >> 16) != PTRACE_EVENT_STOP) t->resend = WSTOPSIG(st); /* a signal arrived first: keep it */
+        }
+        closedir(d);
+        if (!added) return 0;
+    }
+    return 0;
+}
+
+static void resume_world(struct lc *lc)
+{
+    for (size_t i = 0; i < lc->nthreads; i++)
+        if (lc->threads[i].seized) ptrace(PTRACE_DETACH, lc->threads[i].tid, 0, (void *)(long)lc->threads[i].resend);
+}
+
+/* ---- blocks and pointers ----------------------------------------------- */
+
+/* The block holding address w: its index, or -1. */
+static long find_block(const struct lc *lc, uint64_t w, bool *is_start)
+{
+    if (w < lc->lo || w >= lc->hi) return -1;
+    size_t l = 0, r = lc->n;
+    while (l < r) { /* the last block starting at or below w */
+        size_t m = (l + r) / 2;
+        if (lc->b[m].start <= w) l = m + 1;
+        else r = m;
+    }
+    if (l == 0) return -1;
+    const struct lc_block *b = &lc->b[l - 1];
+    if (w == b->start) {
+        *is_start = true;
+        return (long)(l - 1);
+    }
+    if (w - b->start < b->size) {
+        *is_start = false;
+        return (long)(l - 1);
+    }
+    return -1;
+}
+
+static void push(struct lc *lc, size_t i)
+{
+    if (lc->nstack == lc->capstack) lc->stack = xrealloc(lc->stack, (lc->capstack = lc->capstack ? lc->capstack * 2 : 1024) * sizeof *lc->stack);
+    lc->stack[lc->nstack++] = i;
+}
+
+/* What a word found in memory of state `from` does to the block it points at. */
+typedef void (*word_fn)(struct lc *lc, uint64_t word, size_t from);
+
+#define SCAN_CHUNK (1u << 20)
+
+/* Reads [addr, addr+len) of the process, a chunk at a time, page by page
+ * where a chunk cannot be read whole, and calls fn on every aligned word. */
+static void scan_range(struct lc *lc, uint64_t addr, uint64_t len, word_fn fn, size_t from)
+{
+    uint64_t end = addr + len;
+    addr = (addr + 7) & ~7ull;
+    while (addr + 8 <= end) {
+        size_t want = end - addr < SCAN_CHUNK ? (size_t)(end - addr) : SCAN_CHUNK;
+        struct iovec local = {lc->buf, want}, remote = {(void *)addr, want};
+        ssize_t got = process_vm_readv(lc->pid, &local, 1, &remote, 1, 0);
+        if (got <= 0) {
+            /* Unreadable here: skip to the next page. */
+            uint64_t next = (addr | 4095) + 1;
+            addr = next;
+            continue;
+        }
+        const uint64_t *w = (const uint64_t *)lc->buf;
+        for (size_t i = 0; i < (size_t)got / 8; i++) fn(lc, w[i], from);
+        addr += (uint64_t)got & ~7ull;
+    }
+}
+
+/* Marking from roots (from == SIZE_MAX) and from reached blocks. */
+static void mark_word(struct lc *lc, uint64_t word, size_t from)
+{
+    bool is_start;
+    long c = find_block(lc, word, &is_start);
+    if (c < 0 || (size_t)c == from) return;
+    uint8_t parent = from == SIZE_MAX ? ST_REACHABLE : lc->b[from].state;
+    uint8_t want = parent == ST_REACHABLE && is_start ? ST_REACHABLE : ST_POSSIBLE;
+    if (lc->b[c].state < want) {
+        lc->b[c].state = want;
+        push(lc, (size_t)c);
+    }
+}
+
+static void drain_marks(struct lc *lc)
+{
+    while (lc->nstack) {
+        size_t i = lc->stack[--lc->nstack];
+        scan_range(lc, lc->b[i].start, lc->b[i].size, mark_word, i);
+    }
+}
+
+/* Flooding a clique: anything unreached (or an earlier leader) it points to. */
+static size_t clique_leader;
+
+static void clique_word(struct lc *lc, uint64_t word, size_t from)
+{
+    (void)from;
+    bool is_start;
+    long c = find_block(lc, word, &is_start);
+    if (c < 0 || (size_t)c == clique_leader) return;
+    struct lc_block *b = &lc->b[c], *leader = &lc->b[clique_leader];
+    if (b->state == ST_UNREACHED) {
+        b->state = ST_INDIRECT;
+        leader->indirect += b->size;
+        push(lc, (size_t)c);
+    } else if (b->state == ST_LEADER) {
+        b->state = ST_INDIRECT; /* an earlier clique joins this one */
+        leader->indirect += b->size + b->indirect;
+        b->indirect = 0;
+    }
+}
+
+static void cliques(struct lc *lc)
+{
+    for (size_t i = 0; i < lc->n; i++) {
+        if (lc->b[i].state != ST_UNREACHED) continue;
+        lc->b[i].state = ST_LEADER;
+        clique_leader = i;
+        push(lc, i);
+        while (lc->nstack) {
+            size_t k = lc->stack[--lc->nstack];
+            scan_range(lc, lc->b[k].start, lc->b[k].size, clique_word, k);
+        }
+    }
+}
+
+/* ---- roots ------------------------------------------------------------- */
+
+/* Is [lo, hi) part of the heap? It is when a live block starts in it (an
+ * arena, a large block's own mapping) or a small block ever lived in it (an
+ * arena whose blocks are all free now still holds stale pointers). */
+static bool holds_heap(const struct lc *lc, const struct snap *s, uint64_t lo, uint64_t hi)
+{
+    size_t l = 0, r = lc->n;
+    while (l < r) {
+        size_t m = (l + r) / 2;
+        if (lc->b[m].start < lo) l = m + 1;
+        else r = m;
+    }
+    if (l < lc->n && lc->b[l].start < hi) return true;
+    for (uint64_t region = lo >> SNAP_HEAP_REGION_SHIFT; region <= (hi - 1) >> SNAP_HEAP_REGION_SHIFT; region++)
+        if (blockmap_find(&s->heap_regions, region + 1)) return true;
+    return false;
+}
+
+static void scan_roots(struct lc *lc, const struct snap *s, const char *trace_path)
+{
+    char path[64], line[8192];
+    snprintf(path, sizeof path, "/proc/%d/maps", lc->pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long long lo, hi;
+        char perms[8] = "", file[4096] = "";
+        if (sscanf(line, "%llx-%llx %7s %*s %*s %*s %4095[^\n]", &lo, &hi, perms, file) < 3) continue;
+        if (perms[0] != 'r' || perms[1] != 'w') continue;
+        if (strcmp(file, "[vvar]") == 0 || strcmp(file, "[vdso]") == 0 || strcmp(file, "[vsyscall]") == 0) continue;
+        if (strcmp(file, "[heap]") == 0) continue;
+        if (file[0] == '/' && strncmp(file, trace_path, strlen(trace_path)) == 0) continue; /* our own trace */
+        if (holds_heap(lc, s, lo, hi)) continue;
+        uint64_t from = lo;
+        for (size_t i = 0; i < lc->nthreads; i++) {
+            uint64_t sp = lc->threads[i].sp;
+            if (sp >= lo && sp < hi && sp - 128 > from) from = sp - 128; /* the red zone is live too */
+        }
+        scan_range(lc, from, hi - from, mark_word, SIZE_MAX);
+        drain_marks(lc);
+    }
+    fclose(f);
+}
+
+static void scan_registers(struct lc *lc)
+{
+    for (size_t i = 0; i < lc->nthreads; i++) {
+        struct thread *t = &lc->threads[i];
+        struct user_regs_struct regs;
+        if (!t->seized || ptrace(PTRACE_GETREGS, t->tid, 0, &regs) != 0) continue;
+        t->sp = regs.rsp;
+        const uint64_t *w = (const uint64_t *)&regs;
+        for (size_t k = 0; k < sizeof regs / 8; k++) mark_word(lc, w[k], SIZE_MAX);
+    }
+    drain_marks(lc);
+}
+
+/* ---- the check --------------------------------------------------------- */
+
+static int by_start(const void *a, const void *b)
+{
+    const struct lc_block *x = a, *y = b;
+    return x->start < y->start ? -1 : x->start > y->start;
+}
+
+int leakcheck_run(pid_t pid, const char *trace_path, uint32_t seq, struct rec_chunks *out, char *err, size_t errlen)
+{
+    struct lc lc = {.pid = pid};
+    int rc = stop_world(&lc, err, errlen);
+    uint64_t ticks = 0;
+#if defined(__x86_64__)
+    ticks = __builtin_ia32_rdtsc() >> 4; /* the shim's tick: the same clock, on the same machine */
+#endif
+    struct snap s;
+    bool loaded = false;
+    if (rc == 0) {
+        struct snap_point end = {.kind = POINT_EXIT};
+        rc = snap_load_opts(&s, trace_path, &end, true, err, errlen);
+        loaded = rc == 0;
+    }
+    if (rc == 0) {
+        lc.b = xmalloc((s.live.count ? s.live.count : 1) * sizeof *lc.b);
+        for (size_t i = 0; i <= s.live.mask && s.live.slots; i++)
+            if (s.live.slots[i].ptr) lc.b[lc.n++] = (struct lc_block){.start = s.live.slots[i].ptr, .size = s.live.slots[i].size};
+        qsort(lc.b, lc.n, sizeof *lc.b, by_start);
+        lc.lo = lc.n ? lc.b[0].start : 0;
+        lc.hi = lc.n ? lc.b[lc.n - 1].start + (lc.b[lc.n - 1].size ? lc.b[lc.n - 1].size : 1) : 0;
+        lc.buf = xmalloc(SCAN_CHUNK);
+        scan_registers(&lc);
+        scan_roots(&lc, &s, trace_path);
+        cliques(&lc);
+    }
+    resume_world(&lc);
+
+    uint8_t rec[64], *p = rec;
+    size_t lost = 0;
+    for (size_t i = 0; i < lc.n; i++) lost += lc.b[i].state != ST_REACHABLE;
+    *p++ = REC_LEAK_CHECK;
+    p = varint_put(p, ticks);
+    p = varint_put(p, seq);
+    p = varint_put(p, rc == 0 ? 0 : 1);
+    p = varint_put(p, rc == 0 ? lost : 0);
+    rec_chunks_add(out, rec, (size_t)(p - rec));
+    uint64_t prev = 0;
+    for (size_t i = 0; rc == 0 && i < lc.n; i++) {
+        const struct lc_block *b = &lc.b[i];
+        if (b->state == ST_REACHABLE) continue;
+        uint64_t kind = b->state == ST_POSSIBLE ? LEAK_POSSIBLE : b->state == ST_LEADER ? LEAK_DEFINITE : LEAK_INDIRECT;
+        /* Pointers are deltas within a chunk; a record opening a chunk starts from 0. */
+        if (!rec_chunks_fits(out, 3 * VARINT_MAX + 1)) prev = 0;
+        uint8_t r[40], *q = r;
+        *q++ = REC_LEAK;
+        q = varint_put_signed(q, (int64_t)(b->start - prev));
+        q = varint_put(q, kind);
+        q = varint_put(q, b->indirect);
+        if (rec_chunks_add(out, r, (size_t)(q - r))) assert(prev == 0);
+        prev = b->start;
+    }
+    if (loaded) snap_free(&s);
+    free(lc.b);
+    free(lc.buf);
+    free(lc.stack);
+    free(lc.threads);
+    return rc;
+}

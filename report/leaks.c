@@ -1,0 +1,284 @@
+/* leaks.c - see leaks.h. Blocks live at the check and not named by the
+ * check's records were still reachable. A definitely lost block carries the
+ * bytes of its clique ("64 (32 direct, 32 indirect) bytes"). */
+#include "leaks.h"
+#include "fmt.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *const kind_names[KIND_COUNT] = {"reachable", "definite", "indirect", "possible", "suppressed"};
+static const char *const kind_words[KIND_COUNT] = {"still reachable", "definitely lost", "indirectly lost",
+                                                   "possibly lost", "suppressed"};
+
+bool leaks_parse_kinds(const char *text, unsigned *kinds)
+{
+    *kinds = 0;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", text);
+    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+        if (strcmp(tok, "all") == 0) {
+            *kinds = (1u << LEAK_REACHABLE) | (1u << LEAK_DEFINITE) | (1u << LEAK_INDIRECT) | (1u << LEAK_POSSIBLE);
+            continue;
+        }
+        unsigned k = KIND_COUNT;
+        for (unsigned i = 0; i < 4; i++)
+            if (strcmp(tok, kind_names[i]) == 0) k = i;
+        if (k == KIND_COUNT) return false;
+        *kinds |= 1u << k;
+    }
+    return *kinds != 0;
+}
+
+struct kinded {
+    uint64_t ptr, indirect;
+    uint32_t kind;
+};
+
+static int by_ptr(const void *a, const void *b)
+{
+    const struct snap_leak *x = a, *y = b;
+    return x->ptr < y->ptr ? -1 : x->ptr > y->ptr;
+}
+
+static const struct snap_leak *lookup(const struct snap_leak *v, size_t n, uint64_t ptr)
+{
+    size_t l = 0, r = n;
+    while (l < r) {
+        size_t m = (l + r) / 2;
+        if (v[m].ptr < ptr) l = m + 1;
+        else r = m;
+    }
+    return l < n && v[l].ptr == ptr ? &v[l] : NULL;
+}
+
+static int by_size(const void *a, const void *b)
+{
+    const struct leak_record *x = a, *y = b;
+    uint64_t sx = x->bytes + x->indirect_bytes, sy = y->bytes + y->indirect_bytes;
+    if (sx != sy) return sx < sy ? 1 : -1;
+    if (x->kind != y->kind) return x->kind < y->kind ? -1 : 1;
+    return x->stack->id < y->stack->id ? -1 : x->stack->id > y->stack->id;
+}
+
+int leaks_load(struct leak_report *r, const char *source, struct supp_list *supps, char *err, size_t errlen)
+{
+    memset(r, 0, sizeof *r);
+    char path[4096];
+    snprintf(path, sizeof path, "%s", source);
+    struct snap_point point = {.kind = POINT_LEAK_CHECK};
+    char *at = strrchr(path, '@');
+    if (at && strncmp(at + 1, "leak-check:", 11) == 0) {
+        *at = 0;
+        point.nth = (unsigned)atoi(at + 12);
+        if (!point.nth) {
+            snprintf(err, errlen, "%s: a leak check is leak-check:N, N from 1", source);
+            return -1;
+        }
+    } else if (at && access(source, F_OK) != 0) {
+        snprintf(err, errlen, "%s: leaks are classified at a leak check: TRACE or TRACE@leak-check:N", source);
+        return -1;
+    }
+    if (snap_load(&r->snap, path, &point, NULL, NULL, err, errlen) < 0) return -1;
+    struct snap *s = &r->snap;
+    r->check_failed = s->check->status != 0;
+    struct snap_leak *classes = s->leaks + s->check->first;
+    size_t ncl = s->check->n;
+    qsort(classes, ncl, sizeof *classes, by_ptr);
+
+    /* One record per (canonical stack, kind): a small table per stack. */
+    struct acc {
+        const struct snap_stack *stack;
+        unsigned kind;
+        uint64_t bytes, blocks, indirect;
+        UT_hash_handle hh;
+        struct {
+            const void *stack;
+            unsigned kind;
+        } key;
+    } *table = NULL, *e, *tmp;
+    for (size_t i = 0; s->live.slots && i <= s->live.mask; i++) {
+        const struct blockmap_entry *b = &s->live.slots[i];
+        if (!b->ptr) continue;
+        const struct snap_leak *c = lookup(classes, ncl, b->ptr);
+        unsigned kind = c ? c->kind : LEAK_REACHABLE;
+        struct acc key = {0};
+        key.key.stack = b->stack->canon;
+        key.key.kind = kind;
+        HASH_FIND(hh, table, &key.key, sizeof key.key, e);
+        if (!e) {
+            e = xcalloc(1, sizeof *e);
+            e->key = key.key;
+            e->stack = b->stack->canon;
+            e->kind = kind;
+            HASH_ADD(hh, table, key, sizeof e->key, e);
+        }
+        e->bytes += b->size;
+        e->blocks++;
+        if (c) e->indirect += c->indirect;
+    }
+    r->records = xcalloc(HASH_COUNT(table) + 1, sizeof *r->records);
+    HASH_ITER(hh, table, e, tmp) {
+        struct leak_record *rec = &r->records[r->n++];
+        rec->stack = e->stack;
+        rec->kind = e->kind;
+        rec->bytes = e->bytes;
+        rec->blocks = e->blocks;
+        rec->indirect_bytes = e->kind == LEAK_DEFINITE ? e->indirect : 0;
+        rec->frames = symbols_stack(s, e->stack, &rec->nframes);
+        rec->suppressed_by = supps ? supp_match(supps, rec->frames, rec->nframes, rec->kind) : NULL;
+        unsigned k = rec->suppressed_by ? KIND_SUPPRESSED : rec->kind;
+        r->bytes[k] += rec->bytes;
+        r->blocks[k] += rec->blocks;
+        if (rec->suppressed_by) {
+            rec->suppressed_by->used_records++;
+            rec->suppressed_by->used_blocks += rec->blocks;
+            rec->suppressed_by->used_bytes += rec->bytes;
+        }
+        HASH_DEL(table, e);
+        free(e);
+    }
+    qsort(r->records, r->n, sizeof *r->records, by_size);
+    return 0;
+}
+
+void leaks_free(struct leak_report *r)
+{
+    free(r->records);
+    symbols_end(&r->snap);
+    snap_free(&r->snap);
+    memset(r, 0, sizeof *r);
+}
+
+uint64_t leaks_bytes_of(const struct leak_report *r, unsigned kinds)
+{
+    uint64_t b = 0;
+    for (unsigned k = 0; k < 4; k++)
+        if (kinds & (1u << k)) b += r->bytes[k];
+    return b;
+}
+
+static bool shown(const struct leak_record *rec, unsigned kinds)
+{
+    return !rec->suppressed_by && (kinds & (1u << rec->kind));
+}
+
+static void print_frames(FILE *out, const struct leak_record *rec)
+{
+    for (size_t i = 0; i < rec->nframes; i++) {
+        const struct sym_frame *f = &rec->frames[i];
+        fprintf(out, "   %s %s", i ? "by" : "at", f->function);
+        if (f->file) fprintf(out, " (%s:%d)", f->file, f->line);
+        if (f->module) fprintf(out, " [%s]", f->module);
+        fputc('\n', out);
+    }
+    if (!rec->nframes) fprintf(out, "   (no stack recorded)\n");
+}
+
+void leaks_print_text(FILE *out, const struct leak_report *r, unsigned show_kinds)
+{
+    size_t total = 0, k = 0;
+    for (size_t i = 0; i < r->n; i++) total += shown(&r->records[i], show_kinds);
+    for (size_t i = 0; i < r->n; i++) {
+        const struct leak_record *rec = &r->records[i];
+        if (!shown(rec, show_kinds)) continue;
+        k++;
+        if (rec->indirect_bytes)
+            fprintf(out, "%llu (%llu direct, %llu indirect) bytes in %llu blocks are %s in loss record %zu of %zu\n",
+                    (unsigned long long)(rec->bytes + rec->indirect_bytes), (unsigned long long)rec->bytes,
+                    (unsigned long long)rec->indirect_bytes, (unsigned long long)rec->blocks, kind_words[rec->kind], k,
+                    total);
+        else
+            fprintf(out, "%llu bytes in %llu blocks are %s in loss record %zu of %zu\n", (unsigned long long)rec->bytes,
+                    (unsigned long long)rec->blocks, kind_words[rec->kind], k, total);
+        print_frames(out, rec);
+        fputc('\n', out);
+    }
+    leaks_print_summary(out, r);
+}
+
+void leaks_print_summary(FILE *out, const struct leak_report *r)
+{
+    if (r->check_failed) {
+        fprintf(out, "LEAK SUMMARY: the leak check could not run (see heapsnap run's messages)\n");
+        return;
+    }
+    fprintf(out, "LEAK SUMMARY:\n");
+    static const unsigned order[] = {LEAK_DEFINITE, LEAK_INDIRECT, LEAK_POSSIBLE, LEAK_REACHABLE, KIND_SUPPRESSED};
+    for (size_t i = 0; i < 5; i++)
+        fprintf(out, "   %15s: %llu bytes in %llu blocks\n", kind_words[order[i]], (unsigned long long)r->bytes[order[i]],
+                (unsigned long long)r->blocks[order[i]]);
+}
+
+static void frames_json(struct strbuf *b, const struct leak_record *rec)
+{
+    sb_puts(b, "[");
+    for (size_t i = 0; i < rec->nframes; i++) {
+        const struct sym_frame *f = &rec->frames[i];
+        sb_puts(b, i ? ", {\"function\": " : "{\"function\": ");
+        fmt_json_string(b, f->function);
+        sb_puts(b, ", \"file\": ");
+        fmt_json_string(b, f->file);
+        sb_printf(b, ", \"line\": %d, \"module\": ", f->line);
+        fmt_json_string(b, f->module);
+        sb_puts(b, "}");
+    }
+    sb_puts(b, "]");
+}
+
+void leaks_print_json(FILE *out, const struct leak_report *r, unsigned show_kinds, const struct supp_list *supps)
+{
+    struct strbuf b = {0};
+    static const char *const keys[KIND_COUNT] = {"still_reachable", "definitely_lost", "indirectly_lost",
+                                                 "possibly_lost", "suppressed"};
+    sb_printf(&b, "{\n  \"schema\": 1,\n  \"pid\": %llu,\n  \"check\": {\"seq\": %u, \"ok\": %s},\n  \"summary\": {",
+              (unsigned long long)r->snap.hdr.pid, r->snap.check->seq, r->check_failed ? "false" : "true");
+    for (unsigned k = 0; k < KIND_COUNT; k++)
+        sb_printf(&b, "%s\"%s\": {\"bytes\": %llu, \"blocks\": %llu}", k ? ", " : "", keys[k],
+                  (unsigned long long)r->bytes[k], (unsigned long long)r->blocks[k]);
+    sb_puts(&b, "},\n  \"records\": [");
+    size_t k = 0;
+    for (size_t i = 0; i < r->n; i++) {
+        const struct leak_record *rec = &r->records[i];
+        if (!(show_kinds & (1u << rec->kind)) && !rec->suppressed_by) continue;
+        if (rec->suppressed_by && !(show_kinds & (1u << rec->kind))) continue;
+        sb_printf(&b, "%s\n    {\"kind\": \"%s\", \"bytes\": %llu, \"blocks\": %llu, \"direct_bytes\": %llu, "
+                      "\"indirect_bytes\": %llu, \"suppressed_by\": ",
+                  k++ ? "," : "", kind_names[rec->kind], (unsigned long long)(rec->bytes + rec->indirect_bytes),
+                  (unsigned long long)rec->blocks, (unsigned long long)rec->bytes,
+                  (unsigned long long)rec->indirect_bytes);
+        fmt_json_string(&b, rec->suppressed_by ? rec->suppressed_by->name : NULL);
+        sb_puts(&b, ", \"stack\": ");
+        frames_json(&b, rec);
+        sb_puts(&b, "}");
+    }
+    sb_puts(&b, k ? "\n  ],\n  \"suppressions_used\": [" : "],\n  \"suppressions_used\": [");
+    k = 0;
+    for (size_t i = 0; supps && i < supps->n; i++) {
+        const struct supp *s = &supps->v[i];
+        if (!s->used_records) continue;
+        sb_puts(&b, k++ ? ", {\"name\": " : "{\"name\": ");
+        fmt_json_string(&b, s->name);
+        sb_printf(&b, ", \"builtin\": %s, \"records\": %llu, \"blocks\": %llu, \"bytes\": %llu}",
+                  s->builtin ? "true" : "false", (unsigned long long)s->used_records,
+                  (unsigned long long)s->used_blocks, (unsigned long long)s->used_bytes);
+    }
+    sb_puts(&b, "]\n}\n");
+    fwrite(b.s, 1, b.len, out);
+    sb_free(&b);
+}
+
+/* A valgrind block per shown record: precise (the frames it names), and read
+ * by both heapsnap and memcheck. */
+void leaks_print_suppressions(FILE *out, const struct leak_report *r, unsigned show_kinds)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < r->n; i++) {
+        const struct leak_record *rec = &r->records[i];
+        if (!shown(rec, show_kinds)) continue;
+        fprintf(out, "{\n   heapsnap-leak-%zu\n   Memcheck:Leak\n   match-leak-kinds: %s\n", ++k, kind_names[rec->kind]);
+        for (size_t f = 0; f < rec->nframes && f < 12; f++) fprintf(out, "   fun:%s\n", rec->frames[f].function);
+        fprintf(out, "}\n");
+    }
+}

@@ -1,0 +1,45 @@
+/* leaks.h - the blocks live at a leak check, by reachability: memcheck's
+ * loss records (one per allocation stack and kind), its LEAK SUMMARY, the
+ * suppressions that applied, and the gate on them. */
+#ifndef HEAPSNAP_LEAKS_H
+#define HEAPSNAP_LEAKS_H
+
+#include <stdio.h>
+
+#include "snap.h"
+#include "suppress.h"
+
+enum { KIND_SUPPRESSED = 4, KIND_COUNT = 5 };
+
+struct leak_record {
+    const struct snap_stack *stack;
+    const struct sym_frame *frames;
+    size_t nframes;
+    unsigned kind; /* enum leak_kind */
+    struct supp *suppressed_by;
+    uint64_t bytes, blocks, indirect_bytes; /* bytes: direct; indirect: under the definitely lost ones */
+};
+
+struct leak_report {
+    struct snap snap;
+    struct leak_record *records; /* largest first */
+    size_t n;
+    uint64_t bytes[KIND_COUNT], blocks[KIND_COUNT];
+    bool check_failed;
+};
+
+/* Loads TRACE (its last leak check) or TRACE@leak-check:N. */
+int leaks_load(struct leak_report *r, const char *source, struct supp_list *supps, char *err, size_t errlen);
+void leaks_free(struct leak_report *r);
+
+/* kinds: a bit per enum leak_kind. "definite,indirect" etc.; false if unknown. */
+bool leaks_parse_kinds(const char *text, unsigned *kinds);
+/* Unsuppressed bytes of these kinds. */
+uint64_t leaks_bytes_of(const struct leak_report *r, unsigned kinds);
+
+void leaks_print_text(FILE *out, const struct leak_report *r, unsigned show_kinds);
+void leaks_print_summary(FILE *out, const struct leak_report *r);
+void leaks_print_json(FILE *out, const struct leak_report *r, unsigned show_kinds, const struct supp_list *supps);
+void leaks_print_suppressions(FILE *out, const struct leak_report *r, unsigned show_kinds);
+
+#endif
