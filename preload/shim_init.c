@@ -180,14 +180,16 @@ void shim_finish(uint32_t how, int code, bool pack)
 {
     struct trace_header *h = spool_header();
     if (!h || getpid() != shim_pid) return; /* a vfork child shares our memory: not its trace */
-    static _Atomic bool checked;
-    if (!atomic_exchange(&checked, true)) shim_leak_check("end"); /* every way out: exit, _exit, fatal signals */
     if (atomic_load((_Atomic uint32_t *)&h->end_how) == END_UNKNOWN) {
         h->end_code = code;
         h->end_ticks = shim_ticks();
         h->end_mono_ns = shim_mono_ns();
         atomic_store((_Atomic uint32_t *)&h->end_how, how);
     }
+    /* Every way out (exit, _exit, fatal signals) ends with a leak check, after
+     * the end is recorded: the scan is not the program's time. */
+    static _Atomic bool checked;
+    if (!atomic_exchange(&checked, true)) shim_leak_check("end");
     if (!pack || shim_config.parent_packs == shim_pid || shim_config.parent_packs == -1) return;
     if (atomic_exchange(&shim_packed, true)) return;
     shim_tls.in_shim++;

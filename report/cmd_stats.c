@@ -181,9 +181,13 @@ int cmd_timeline(int argc, char **argv)
     else if (format == FORMAT_JSON) sb_printf(&b, "{\n  \"resolution_s\": %.9g,\n  \"samples\": [", t.resolution_s);
     else sb_printf(&b, "%12s %14s %14s %10s  %s\n", "time", "current", "peak", "blocks", "markers");
     uint64_t current = 0, blocks = 0, peak = 0;
+    /* Rows cover the whole run, to its last calibration point, not only to the last event. */
+    double duration = snap_seconds(&s, s.last_clock_ticks);
     size_t m = 0, rows = t.n ? t.n : 1;
+    if (t.resolution_s > 0 && duration / t.resolution_s < (double)(1u << 24) && (size_t)(duration / t.resolution_s) + 1 > rows)
+        rows = (size_t)(duration / t.resolution_s) + 1;
     for (size_t k = 0; k < rows; k++) {
-        if (k < t.n && t.b[k].seen) {
+        if (k < t.n && t.b && t.b[k].seen) {
             current = t.b[k].current;
             blocks = t.b[k].blocks;
             if (t.b[k].high > peak) peak = t.b[k].high;

@@ -343,7 +343,8 @@ Test(snapshots, timeline)
 {
     char *csv = hs(ARGS("timeline", trace, "--format", "csv", "--resolution", "10"));
     cr_expect(strncmp(csv, "time_s,current_bytes,peak_bytes,blocks,markers\n", 47) == 0, "%s", csv);
-    cr_expect(strstr(csv, ",104573,110000,47,warm;done\n") != NULL, "one 10 s row with everything:\n%s", csv);
+    cr_expect(strstr(csv, ",104573,110000,47,warm;done;leak-check:1:end\n") != NULL, "one 10 s row with everything:\n%s",
+              csv);
     struct json *j = hs_json(ARGS("timeline", trace, "--format", "json"));
     cr_expect_geq(json_len(j, "samples"), 50);
     json_free(j);
@@ -367,7 +368,8 @@ Test(snapshots, bad_input)
 {
     expect_error(ARGS("stats", trace, "--by", "color"), 2, "--by takes lineno, function, file, module or traceback");
     expect_error(ARGS("stats", trace, "--by", "traceback", "--cumulative"), 2, "--cumulative does not go with");
-    expect_error(ARGS("stats", at("nosuchlabel")), 1, "no marker labelled 'nosuchlabel' (markers: warm, done)");
+    expect_error(ARGS("stats", at("nosuchlabel")), 1,
+                 "no marker labelled 'nosuchlabel' (markers: warm, done, leak-check:1:end)");
     expect_error(ARGS("diff", trace), 2, "usage: heapsnap diff OLD NEW");
     char *base = path_join(dir, "b.json");
     free(hs(ARGS("snapshot", trace, "-o", base)));
