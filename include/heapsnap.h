@@ -24,6 +24,7 @@ void heapsnap_shim_traced_memory(size_t *current, size_t *peak) __attribute__((w
 void heapsnap_shim_reset_peak(void) __attribute__((weak));
 void heapsnap_shim_pause(void) __attribute__((weak));
 void heapsnap_shim_resume(void) __attribute__((weak));
+void heapsnap_shim_leak_check(void) __attribute__((weak));
 
 /* 1 while this process is traced (and not paused), else 0. */
 static inline int heapsnap_active(void) { return heapsnap_shim_is_tracing ? heapsnap_shim_is_tracing() : 0; }
@@ -67,6 +68,15 @@ static inline void heapsnap_pause(void)
 static inline void heapsnap_resume(void)
 {
     if (heapsnap_shim_resume) heapsnap_shim_resume();
+}
+
+/* Classifies every live block by reachability now (LSan's
+ * __lsan_do_leak_check), recorded in the trace as TRACE@leak-check:N. Under
+ * `heapsnap run` only: the scan is done from outside the process, with every
+ * thread stopped; a bare LD_PRELOAD has no one to ask, and this does nothing. */
+static inline void heapsnap_leak_check(void)
+{
+    if (heapsnap_shim_leak_check) heapsnap_shim_leak_check();
 }
 
 #ifdef __cplusplus

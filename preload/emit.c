@@ -43,7 +43,7 @@ SHIM_COLD static bool emit_next_chunk(struct shim_thread *t)
     t->pos = (uint8_t *)(c + 1);
     t->end = (uint8_t *)c + TRACE_SLOT_SIZE;
     t->last_ticks = 0;
-    t->last_ptr = 0;
+    ptr_hide(t, 0);
     /* Every chunk opens with a calibration point: a reader converts ticks to
      * time from these, and each chunk decodes on its own. */
     uint8_t *p = t->pos;

@@ -73,7 +73,7 @@ struct shim_thread {
     struct chunk_header *chunk;
     uint8_t *pos, *end;
     uint64_t last_ticks;
-    uint64_t last_ptr;
+    uint64_t last_ptr_hidden; /* the chunk's last pointer, XOR SHIM_PTR_MASK: see ptr_hide() */
     void **deep_buf;    /* stack buffer for --frames beyond the on-stack size */
     int64_t live_pending;     /* usable bytes not yet added to live_current (shim_api.c) */
     int64_t live_base;        /* live_current as this thread last saw it */
@@ -83,6 +83,13 @@ struct shim_thread {
     uint32_t events_to_clock; /* events left before the next interval check */
 };
 extern __thread struct shim_thread shim_tls __attribute__((tls_model("initial-exec")));
+
+/* The writer keeps the last pointer it recorded, for delta coding. Kept as
+ * is, it would be a root to a block in every thread's TLS, and a leak check
+ * would call a lost block reachable: so it is kept disguised. */
+#define SHIM_PTR_MASK 0xa5a5a5a5a5a5a5a5ull
+static SHIM_HOT uint64_t ptr_last(const struct shim_thread *t) { return t->last_ptr_hidden ^ SHIM_PTR_MASK; }
+static SHIM_HOT void ptr_hide(struct shim_thread *t, uint64_t p) { t->last_ptr_hidden = p ^ SHIM_PTR_MASK; }
 
 /* Bumped in a fork child: per-thread and per-stack state of an older
  * generation belongs to the parent's trace. */
@@ -159,6 +166,8 @@ SHIM_COLD void live_flush(struct shim_thread *t);
 SHIM_COLD void api_slow_checks(struct shim_thread *t);
 /* Asks `heapsnap run` to classify the live blocks now, and waits for it. */
 void shim_leak_check(const char *why);
+/* Set when the program leaves through main's return or exit(): see struct leak_request. */
+extern uintptr_t shim_exit_frame;
 #define LIVE_FLUSH_BYTES (64 * 1024)
 #define EVENTS_PER_CLOCK_CHECK 256
 

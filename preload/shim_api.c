@@ -177,6 +177,7 @@ SHIM_EXPORT void heapsnap_shim_reset_peak(void)
  * (write, nanosleep and atomic loads). Without a `heapsnap run` to ask, there is
  * nothing to do. */
 static _Atomic uint32_t leak_seq;
+uintptr_t shim_exit_frame;
 
 void shim_leak_check(const char *why)
 {
@@ -196,7 +197,8 @@ void shim_leak_check(const char *why)
                                .pid = (uint32_t)getpid(),
                                .tid = (uint32_t)syscall(SYS_gettid),
                                .seq = seq,
-                               .ticks = shim_ticks()};
+                               .ticks = shim_ticks(),
+                               .stack_from = why && strcmp(why, "end") == 0 ? shim_exit_frame : 0};
     if (write(fd, &req, sizeof req) != (ssize_t)sizeof req) return;
     /* The answer is the header field the parent writes through the file. */
     struct timespec ms = {0, 1000 * 1000};

@@ -89,8 +89,8 @@ static SHIM_HOT void record_alloc(struct shim_thread *t, void *p, size_t size, e
         uint64_t now = ticks_after(t, shim_ticks());
         w = varint_put(w, now - t->last_ticks);
         t->last_ticks = now;
-        w = varint_put_signed(w, (int64_t)((uintptr_t)p - t->last_ptr));
-        t->last_ptr = (uintptr_t)p;
+        w = varint_put_signed(w, (int64_t)((uintptr_t)p - ptr_last(t)));
+        ptr_hide(t, (uintptr_t)p);
         w = varint_put(w, size);
         w = varint_put(w, stack);
         w = varint_put(w, fn);
@@ -109,8 +109,8 @@ static SHIM_HOT void record_free(struct shim_thread *t, void *p, uint64_t stamp)
         uint64_t now = ticks_after(t, stamp);
         w = varint_put(w, now - t->last_ticks);
         t->last_ticks = now;
-        w = varint_put_signed(w, (int64_t)((uintptr_t)p - t->last_ptr));
-        t->last_ptr = (uintptr_t)p;
+        w = varint_put_signed(w, (int64_t)((uintptr_t)p - ptr_last(t)));
+        ptr_hide(t, (uintptr_t)p);
         emit_commit(t, w);
     }
     api_after_event(t, -(int64_t)usable(p)); /* before the real free: p is still ours */
@@ -130,13 +130,13 @@ static void record_realloc(struct shim_thread *t, uint64_t before, size_t old_us
         uint64_t after = shim_ticks();
         if (after < before) after = before;
         w = varint_put(w, before - t->last_ticks);
-        w = varint_put_signed(w, (int64_t)((uintptr_t)old - t->last_ptr));
+        w = varint_put_signed(w, (int64_t)((uintptr_t)old - ptr_last(t)));
         w = varint_put(w, after - before);
         w = varint_put_signed(w, (int64_t)((uintptr_t)p - (uintptr_t)old));
         w = varint_put(w, size);
         w = varint_put(w, stack);
         t->last_ticks = after;
-        t->last_ptr = (uintptr_t)p;
+        ptr_hide(t, (uintptr_t)p);
         emit_commit(t, w);
     }
     api_after_event(t, (int64_t)usable(p) - (int64_t)old_usable);

@@ -35,6 +35,7 @@ static int main_wrapper(int argc, char **argv, char **envp)
 {
     int rc = real_main(argc, argv, envp);
     note_exit(rc);
+    shim_exit_frame = (uintptr_t)__builtin_frame_address(0); /* main's frames are gone */
     return rc;
 }
 
@@ -51,6 +52,8 @@ SHIM_EXPORT void exit(int status)
 {
     static void (*real)(int) __attribute__((noreturn));
     note_exit(status);
+    /* The caller's frames stay (memcheck scans them); exit's own are dead. */
+    if (!shim_exit_frame && getpid() == shim_traced_pid()) shim_exit_frame = (uintptr_t)__builtin_frame_address(0);
     if (!real) real = (__typeof__(real))dlsym(RTLD_NEXT, "exit");
     real(status);
 }

@@ -8,6 +8,7 @@
 #include "../trace/trace_format.h"
 #include "../trace/trace_pack.h"
 #include "leakcheck.h"
+#include "leaks.h"
 
 #include <dirent.h>
 #include <poll.h>
@@ -32,6 +33,7 @@ struct run_options {
     const char *snapshot_interval, *snapshot_growth; /* validated, passed on as text */
     unsigned frames;
     bool follow, quiet, leak_check;
+    struct leak_gate gate;
     enum report_format format;
     size_t top;
     char **argv;
@@ -223,7 +225,7 @@ static void serve_leak_checks(struct leak_state *ls, const char *dir, const char
                 mine = &t[i];
         if (mine) {
             char err[1024];
-            if (leakcheck_run((pid_t)req.pid, mine->path, req.seq, results_for(ls, mine->path), err, sizeof err) < 0)
+            if (leakcheck_run(&req, mine->path, results_for(ls, mine->path), err, sizeof err) < 0)
                 warn("leak check of pid %u: %s", req.pid, err);
             int fd = open(mine->path, O_WRONLY | O_CLOEXEC);
             if (fd >= 0) { /* the answer the process is waiting for */
@@ -377,9 +379,15 @@ static void parse(int argc, char **argv, struct run_options *o)
 {
     static char growth[32];
     *o = (struct run_options){.frames = 64, .follow = true, .top = 5, .leak_check = true};
+    gate_defaults(&o->gate);
     int i = 1;
     for (; i < argc; i++) {
         const char *a = argv[i];
+        int used = gate_option(&o->gate, argc, argv, i);
+        if (used) {
+            i += used - 1;
+            continue;
+        }
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--") == 0) {
             i++;
@@ -406,6 +414,7 @@ static void parse(int argc, char **argv, struct run_options *o)
         else die_usage("run: unknown option or missing value '%s' (see heapsnap --help)", a);
     }
     if (i >= argc) die_usage("usage: heapsnap run [OPTIONS] -- PROGRAM [ARGS...]");
+    if (o->gate.fail && !o->leak_check) die_usage("--fail-on-leak needs the leak check that --no-leak-check turns off");
     o->argv = argv + i;
 }
 
@@ -567,21 +576,47 @@ int cmd_run(int argc, char **argv)
     free(leaks.v);
     if (leaks.fd >= 0) close(leaks.fd);
     free(live.v);
+    const struct trace_info *root = NULL;
+    for (size_t i = 0; i < n; i++)
+        if ((pid_t)traces[i].hdr.pid == child_pid && is_last_image(traces, n, i)) root = &traces[i];
     if (!o.quiet) {
-        const struct trace_info *root = NULL;
-        for (size_t i = 0; i < n; i++)
-            if ((pid_t)traces[i].hdr.pid == child_pid && is_last_image(traces, n, i)) root = &traces[i];
         if (!root) warn("no trace was written for %s (see the messages above)", o.argv[0]);
         else print_report(stderr, root->path, o.format, o.top);
-        for (size_t i = 0; i < n; i++) {
-            if (&traces[i] == root) continue;
-            fprintf(stderr, "heapsnap: also traced: %s (pid %llu)%s\n", traces[i].path,
-                    (unsigned long long)traces[i].hdr.pid,
-                    traces[i].hdr.state == TRACE_OPEN ? ", still running" : "");
-        }
     }
+    /* Leaks, per process: in full for the program, a line for the others;
+     * the gate looks at every process of the run. */
+    bool gate_failed = false;
+    struct supp_list supps;
+    if (o.leak_check) gate_load_suppressions(&o.gate, &supps);
+    for (size_t i = 0; i < n; i++) {
+        struct leak_report r;
+        char err[1024];
+        bool have = o.leak_check && leaks_load(&r, traces[i].path, &supps, err, sizeof err) == 0;
+        bool fails = have && gate_fails(&o.gate, &r);
+        gate_failed |= fails;
+        if (!o.quiet && have && &traces[i] == root && o.format == FORMAT_TEXT) {
+            fputc('\n', stderr);
+            leaks_print_text(stderr, &r, (1u << LEAK_DEFINITE) | (1u << LEAK_INDIRECT) | (1u << LEAK_POSSIBLE));
+        } else if (&traces[i] != root && (!o.quiet || fails)) {
+            fprintf(stderr, "heapsnap: also traced: %s (pid %llu)", traces[i].path, (unsigned long long)traces[i].hdr.pid);
+            if (traces[i].hdr.state == TRACE_OPEN) fprintf(stderr, ", still running");
+            if (have)
+                fprintf(stderr, ", definitely lost %llu bytes, indirectly lost %llu, possibly lost %llu",
+                        (unsigned long long)r.bytes[LEAK_DEFINITE], (unsigned long long)r.bytes[LEAK_INDIRECT],
+                        (unsigned long long)r.bytes[LEAK_POSSIBLE]);
+            fputc('\n', stderr);
+        }
+        if (fails)
+            fprintf(stderr, "heapsnap: pid %llu leaked %llu bytes of the kinds --fail-on-leak counts (allowed: %llu)\n",
+                    (unsigned long long)traces[i].hdr.pid, (unsigned long long)leaks_bytes_of(&r, o.gate.kinds),
+                    (unsigned long long)o.gate.max_leaked);
+        if (have) leaks_free(&r);
+    }
+    if (o.leak_check) supp_free(&supps);
     free(traces);
     free(reaped);
+    free(o.gate.supp_files);
+    if (gate_failed) return o.gate.exitcode;
     if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
     return WEXITSTATUS(status);
 }

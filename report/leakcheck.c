@@ -56,6 +56,8 @@ struct lc {
         uint64_t sp;
     } *threads;
     size_t nthreads;
+    pid_t exiting_tid;   /* the thread that asked */
+    uint64_t stack_from; /* if set, its stack counts only above here, and its registers not at all */
 };
 
 /* ---- stopping the world ------------------------------------------------ */
@@ -115,6 +117,17 @@ static void resume_world(struct lc *lc)
 
 /* ---- blocks and pointers ----------------------------------------------- */
 
+/* glibc's chunk for a request: the next chunk's header lies at
+ * start + chunk - 16, inside the last bytes of this block, and malloc's own
+ * state (main_arena's top and bins) points there. That is the allocator's
+ * pointer, not the program's: it must not make a block possibly reachable. */
+static bool allocator_metadata(uint64_t offset, uint64_t size)
+{
+    uint64_t chunk = (size + 8 + 15) & ~15ull;
+    if (chunk < 32) chunk = 32;
+    return offset == chunk - 16;
+}
+
 /* The block holding address w: its index, or -1. */
 static long find_block(const struct lc *lc, uint64_t w, bool *is_start)
 {
@@ -131,7 +144,7 @@ static long find_block(const struct lc *lc, uint64_t w, bool *is_start)
         *is_start = true;
         return (long)(l - 1);
     }
-    if (w - b->start < b->size) {
+    if (w - b->start < b->size && !allocator_metadata(w - b->start, b->size)) {
         *is_start = false;
         return (long)(l - 1);
     }
@@ -143,6 +156,9 @@ static void push(struct lc *lc, size_t i)
     if (lc->nstack == lc->capstack) lc->stack = xrealloc(lc->stack, (lc->capstack = lc->capstack ? lc->capstack * 2 : 1024) * sizeof *lc->stack);
     lc->stack[lc->nstack++] = i;
 }
+
+static uint64_t debug_root_addr; /* where the word being marked was read (HEAPSNAP_DEBUG_ROOTS) */
+static bool debug_roots;
 
 /* What a word found in memory of state `from` does to the block it points at. */
 typedef void (*word_fn)(struct lc *lc, uint64_t word, size_t from);
@@ -166,7 +182,10 @@ static void scan_range(struct lc *lc, uint64_t addr, uint64_t len, word_fn fn, s
             continue;
         }
         const uint64_t *w = (const uint64_t *)lc->buf;
-        for (size_t i = 0; i < (size_t)got / 8; i++) fn(lc, w[i], from);
+        for (size_t i = 0; i < (size_t)got / 8; i++) {
+            debug_root_addr = addr + i * 8;
+            fn(lc, w[i], from);
+        }
         addr += (uint64_t)got & ~7ull;
     }
 }
@@ -177,6 +196,9 @@ static void mark_word(struct lc *lc, uint64_t word, size_t from)
     bool is_start;
     long c = find_block(lc, word, &is_start);
     if (c < 0 || (size_t)c == from) return;
+    if (debug_roots && from == SIZE_MAX)
+        fprintf(stderr, "heapsnap: root 0x%llx holds 0x%llx (block 0x%llx)\n", (unsigned long long)debug_root_addr,
+                (unsigned long long)word, (unsigned long long)lc->b[c].start);
     uint8_t parent = from == SIZE_MAX ? ST_REACHABLE : lc->b[from].state;
     uint8_t want = parent == ST_REACHABLE && is_start ? ST_REACHABLE : ST_POSSIBLE;
     if (lc->b[c].state < want) {
@@ -280,6 +302,13 @@ static void scan_registers(struct lc *lc)
         struct user_regs_struct regs;
         if (!t->seized || ptrace(PTRACE_GETREGS, t->tid, 0, &regs) != 0) continue;
         t->sp = regs.rsp;
+        if (t->tid == lc->exiting_tid && lc->stack_from > t->sp) {
+            /* A normal exit: the program left at stack_from; below it run only
+             * exit's and the destructors' frames, whose dead slots hold stale
+             * pointers. The program's registers are gone too. */
+            t->sp = lc->stack_from + 128;
+            continue;
+        }
         const uint64_t *w = (const uint64_t *)&regs;
         for (size_t k = 0; k < sizeof regs / 8; k++) mark_word(lc, w[k], SIZE_MAX);
     }
@@ -294,9 +323,12 @@ static int by_start(const void *a, const void *b)
     return x->start < y->start ? -1 : x->start > y->start;
 }
 
-int leakcheck_run(pid_t pid, const char *trace_path, uint32_t seq, struct rec_chunks *out, char *err, size_t errlen)
+int leakcheck_run(const struct leak_request *req, const char *trace_path, struct rec_chunks *out, char *err,
+                  size_t errlen)
 {
-    struct lc lc = {.pid = pid};
+    struct lc lc = {.pid = (pid_t)req->pid, .exiting_tid = (pid_t)req->tid, .stack_from = req->stack_from};
+    uint32_t seq = req->seq;
+    debug_roots = getenv("HEAPSNAP_DEBUG_ROOTS") != NULL;
     int rc = stop_world(&lc, err, errlen);
     uint64_t ticks = 0;
 #if defined(__x86_64__)

@@ -12,6 +12,7 @@
  * (memcheck's kinds and clique rule) and appends REC_LEAK_CHECK + REC_LEAK
  * records to out. Threads are resumed before it returns. Returns 0, or -1
  * with a reason (the records then say the check failed). */
-int leakcheck_run(pid_t pid, const char *trace_path, uint32_t seq, struct rec_chunks *out, char *err, size_t errlen);
+int leakcheck_run(const struct leak_request *req, const char *trace_path, struct rec_chunks *out, char *err,
+                  size_t errlen);
 
 #endif

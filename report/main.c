@@ -14,6 +14,9 @@ static const char usage[] =
     "      --top N               allocation stacks listed per section (default 5)\n"
     "      -q, --quiet           no summary\n"
     "      --no-leak-check       do not classify unfreed blocks by reachability at the end\n"
+    "      --fail-on-leak[=KINDS]     exit --leak-exitcode (23) when blocks of KINDS (default\n"
+    "                                 definite,indirect) leak in any process of the run\n"
+    "      --leak-exitcode N, --max-leaked BYTES, --suppressions FILE, --no-default-suppressions\n"
     "      --snapshot-signal SIG      a marker each time the program gets SIG (e.g. USR2)\n"
     "      --snapshot-interval SECS   a marker every SECS seconds\n"
     "      --snapshot-growth BYTES    a marker each time the heap passes its peak by BYTES (K, M, G suffixes)\n"
@@ -27,6 +30,8 @@ static const char usage[] =
     "        [--format text|json]     tracemalloc's Snapshot.statistics()\n"
     "  diff OLD NEW [the options of stats]     tracemalloc's Snapshot.compare_to()\n"
     "  snapshot SOURCE -o FILE   a self-contained, symbolized snapshot file (a CI baseline)\n"
+    "  leaks TRACE[@leak-check:N] [--kinds K,...] [--format text|json] [--suppressions FILE]...\n"
+    "        [--gen-suppressions] [--fail-on-leak[=KINDS]] ...   memcheck's loss records and LEAK SUMMARY\n"
     "  timeline TRACE [--resolution SECONDS] [--format text|json|csv]   heap over time, with markers\n"
     "\n"
     "Without `run`: LD_PRELOAD=/path/to/libheapsnap.so HEAPSNAP_OUTPUT=DIR PROGRAM\n";

@@ -98,6 +98,10 @@ struct leak_request {
     uint32_t magic; /* LEAK_REQUEST_MAGIC */
     uint32_t pid, tid, seq;
     uint64_t ticks;
+    /* Non-zero at a normal exit: the requesting thread's stack is scanned only
+     * above this address (where the program left: main returned, or exit()
+     * was called), not through exit's and the destructors' dead frames. */
+    uint64_t stack_from;
 };
 #define LEAK_REQUEST_MAGIC 0x4b434c48u /* "HLCK" */
 
