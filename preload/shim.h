@@ -166,6 +166,8 @@ SHIM_COLD void live_flush(struct shim_thread *t);
 SHIM_COLD void api_slow_checks(struct shim_thread *t);
 /* Asks `heapsnap run` to classify the live blocks now, and waits for it. */
 void shim_leak_check(const char *why);
+/* The same, with the requesting thread's stack scanned only above stack_from (0: from its SP). */
+void shim_leak_check_from(const char *why, uintptr_t stack_from);
 /* Set when the program leaves through main's return or exit(): see struct leak_request. */
 extern uintptr_t shim_exit_frame;
 #define LIVE_FLUSH_BYTES (64 * 1024)

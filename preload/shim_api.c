@@ -179,7 +179,9 @@ SHIM_EXPORT void heapsnap_shim_reset_peak(void)
 static _Atomic uint32_t leak_seq;
 uintptr_t shim_exit_frame;
 
-void shim_leak_check(const char *why)
+void shim_leak_check(const char *why) { shim_leak_check_from(why, why && strcmp(why, "end") == 0 ? shim_exit_frame : 0); }
+
+void shim_leak_check_from(const char *why, uintptr_t stack_from)
 {
     int fd = shim_config.control_fd;
     struct trace_header *h = spool_header();
@@ -198,7 +200,7 @@ void shim_leak_check(const char *why)
                                .tid = (uint32_t)syscall(SYS_gettid),
                                .seq = seq,
                                .ticks = shim_ticks(),
-                               .stack_from = why && strcmp(why, "end") == 0 ? shim_exit_frame : 0};
+                               .stack_from = stack_from};
     if (write(fd, &req, sizeof req) != (ssize_t)sizeof req) return;
     /* The answer is the header field the parent writes through the file. */
     struct timespec ms = {0, 1000 * 1000};
@@ -208,7 +210,16 @@ void shim_leak_check(const char *why)
     }
 }
 
-SHIM_EXPORT void heapsnap_shim_leak_check(void) { shim_leak_check(NULL); }
+/* The caller's stack counts from this frame up: deeper slots (a function
+ * that returned just before, our own frames) hold stale pointers that would
+ * make a lost block look reachable. __builtin_unwind_init() spills the
+ * caller's callee-saved registers, which may hold its live pointers, into this
+ * frame, just below the frame address: the window keeps them in the scan. */
+SHIM_EXPORT __attribute__((noinline)) void heapsnap_shim_leak_check(void)
+{
+    __builtin_unwind_init();
+    shim_leak_check_from(NULL, (uintptr_t)__builtin_frame_address(0) - 64);
+}
 
 SHIM_EXPORT void heapsnap_shim_pause(void) { atomic_store(&shim_paused, true); }
 SHIM_EXPORT void heapsnap_shim_resume(void) { atomic_store(&shim_paused, false); }

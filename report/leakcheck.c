@@ -197,8 +197,9 @@ static void mark_word(struct lc *lc, uint64_t word, size_t from)
     long c = find_block(lc, word, &is_start);
     if (c < 0 || (size_t)c == from) return;
     if (debug_roots && from == SIZE_MAX)
-        fprintf(stderr, "heapsnap: root 0x%llx holds 0x%llx (block 0x%llx)\n", (unsigned long long)debug_root_addr,
-                (unsigned long long)word, (unsigned long long)lc->b[c].start);
+        fprintf(stderr, "heapsnap: root 0x%llx holds 0x%llx (block 0x%llx, %llu bytes)\n",
+                (unsigned long long)debug_root_addr, (unsigned long long)word, (unsigned long long)lc->b[c].start,
+                (unsigned long long)lc->b[c].size);
     uint8_t parent = from == SIZE_MAX ? ST_REACHABLE : lc->b[from].state;
     uint8_t want = parent == ST_REACHABLE && is_start ? ST_REACHABLE : ST_POSSIBLE;
     if (lc->b[c].state < want) {
@@ -302,6 +303,7 @@ static void scan_registers(struct lc *lc)
         struct user_regs_struct regs;
         if (!t->seized || ptrace(PTRACE_GETREGS, t->tid, 0, &regs) != 0) continue;
         t->sp = regs.rsp;
+        if (debug_roots) fprintf(stderr, "heapsnap: thread %d sp 0x%llx\n", t->tid, (unsigned long long)t->sp);
         if (t->tid == lc->exiting_tid && lc->stack_from > t->sp) {
             /* A normal exit: the program left at stack_from; below it run only
              * exit's and the destructors' frames, whose dead slots hold stale
@@ -352,6 +354,10 @@ int leakcheck_run(const struct leak_request *req, const char *trace_path, struct
         scan_registers(&lc);
         scan_roots(&lc, &s, trace_path);
         cliques(&lc);
+        if (debug_roots)
+            for (size_t i = 0; i < lc.n; i++)
+                fprintf(stderr, "heapsnap: block 0x%llx %llu bytes state %d\n", (unsigned long long)lc.b[i].start,
+                        (unsigned long long)lc.b[i].size, lc.b[i].state);
     }
     resume_world(&lc);
 

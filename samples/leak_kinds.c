@@ -8,6 +8,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "heapsnap.h"
+
 void *global;             /* a root */
 uintptr_t global_word;    /* a root holding a disguised pointer */
 char global_bytes[64];    /* a root holding a pointer at an unaligned offset */
@@ -114,6 +116,7 @@ int main(int argc, char **argv)
                  {"thread", thread}};
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "_exit") == 0) _exit(0);
+        if (strcmp(argv[i], "check") == 0) heapsnap_leak_check(); /* TRACE@leak-check:1 */
         for (size_t k = 0; k < sizeof modes / sizeof *modes; k++)
             if (strcmp(argv[i], modes[k].name) == 0) modes[k].fn();
     }

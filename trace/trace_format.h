@@ -85,7 +85,8 @@ enum rec_type {
     REC_MARKER = 10,   /* u dt, u len, label */
     REC_CLOCK = 11,    /* u ticks (absolute), u monotonic ns: calibrates ticks */
     REC_EXEC = 12,     /* u dt, u len, path: execve was attempted */
-    REC_LEAK_CHECK = 13, /* u ticks (absolute, when the world was stopped), u seq, u status (0 ok), u lost records */
+    REC_LEAK_CHECK = 13, /* u ticks (absolute, when the world was stopped), u seq, u status (0 ok), u lost records;
+                            the pointer delta base restarts at 0 */
     REC_LEAK = 14,       /* s ptr (delta), u kind (enum leak_kind), u indirect bytes: one unreachable block */
 };
 

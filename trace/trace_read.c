@@ -249,6 +249,7 @@ int rec_next(struct rec_decoder *d, struct trace_rec *r)
         r->mono = varint_get(c);
         break;
     case REC_LEAK_CHECK:
+        d->ptr = 0; /* each check's pointer deltas start from 0 */
         r->ticks = varint_get(c);
         r->id = varint_get(c);    /* seq */
         r->fn = varint_get(c);    /* status */

@@ -1,0 +1,310 @@
+/* test_leaks.c - issue 4: reachability at the end of the process and on
+ * demand, equal to memcheck's LEAK SUMMARY on every edge case of
+ * shared/reference/leak-kinds.md (valgrind runs beside heapsnap here), the
+ * gate, suppressions in both formats, and the report formats. */
+#include "harness.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const kinds[] = {"definitely_lost", "indirectly_lost", "possibly_lost", "still_reachable",
+                                    "suppressed"};
+
+struct summary {
+    long long bytes[5], blocks[5];
+};
+
+static char *dir;
+
+static void setup(void) { dir = temp_dir(); }
+TestSuite(leaks, .init = setup, .timeout = 120);
+
+static struct json *leaks_json(const char *trace, const char *extra)
+{
+    const char *argv[] = {heapsnap_bin(), "leaks", "--format", "json", trace, extra, NULL};
+    struct run_result r = run_in(dir, NULL, argv);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    struct json *j = json_parse(r.out);
+    cr_assert(j, "%s", r.out);
+    run_free(&r);
+    return j;
+}
+
+static struct summary heapsnap_summary(const char *mode)
+{
+    char *trace = path_join(dir, "k.trace");
+    const char *argv[] = {heapsnap_bin(), "run", "-q", "-o", trace, "--", sample("leak_kinds"), mode, NULL};
+    struct run_result r = run_in(dir, NULL, argv);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    run_free(&r);
+    struct json *j = leaks_json(trace, NULL);
+    struct summary s;
+    for (int k = 0; k < 5; k++) {
+        char p[96];
+        snprintf(p, sizeof p, "summary.%s.bytes", kinds[k]);
+        s.bytes[k] = json_int(j, p);
+        snprintf(p, sizeof p, "summary.%s.blocks", kinds[k]);
+        s.blocks[k] = json_int(j, p);
+    }
+    json_free(j);
+    return s;
+}
+
+/* memcheck's LEAK SUMMARY for the same program and mode. */
+static struct summary memcheck_summary(const char *mode)
+{
+    const char *argv[] = {"/usr/bin/valgrind", "--leak-check=full", sample("leak_kinds"), mode, NULL};
+    struct run_result r = run_in(dir, NULL, argv);
+    cr_assert_eq(r.exit_code, 0, "valgrind: %s", r.err);
+    static const char *const words[] = {"definitely lost:", "indirectly lost:", "possibly lost:", "still reachable:",
+                                        "suppressed:"};
+    struct summary s = {0};
+    const char *sum = strstr(r.err, "LEAK SUMMARY:");
+    for (int k = 0; k < 5; k++) {
+        const char *at = sum ? strstr(sum, words[k]) : NULL;
+        if (!at) continue; /* memcheck leaves out the lines of a clean run */
+        char digits[64] = "";
+        size_t n = 0;
+        const char *p = at + strlen(words[k]);
+        for (; *p && *p != 'b' && n < sizeof digits - 1; p++)
+            if (*p >= '0' && *p <= '9') digits[n++] = *p;
+        digits[n] = 0;
+        s.bytes[k] = atoll(digits);
+        const char *in = strstr(p, "in ");
+        s.blocks[k] = in ? atoll(in + 3) : 0;
+    }
+    if (!sum) cr_assert(strstr(r.err, "All heap blocks were freed"), "no LEAK SUMMARY:\n%s", r.err);
+    run_free(&r);
+    return s;
+}
+
+static void expect_like_memcheck(const char *mode, const struct summary *want)
+{
+    struct summary hs = heapsnap_summary(mode), mc = memcheck_summary(mode);
+    for (int k = 0; k < 5; k++) {
+        cr_expect_eq(hs.bytes[k], want->bytes[k], "%s: heapsnap %s bytes", mode, kinds[k]);
+        cr_expect_eq(hs.blocks[k], want->blocks[k], "%s: heapsnap %s blocks", mode, kinds[k]);
+        cr_expect_eq(mc.bytes[k], want->bytes[k], "%s: memcheck %s bytes", mode, kinds[k]);
+        cr_expect_eq(mc.blocks[k], want->blocks[k], "%s: memcheck %s blocks", mode, kinds[k]);
+    }
+}
+
+/* {definite, indirect, possible, reachable, suppressed} as bytes, then blocks */
+#define KINDS(d, db, i, ib, p, pb, r, rb) {{d, i, p, r, 0}, {db, ib, pb, rb, 0}}
+
+Test(leaks, plain) { expect_like_memcheck("plain", &(struct summary)KINDS(100, 1, 0, 0, 0, 0, 0, 0)); }
+Test(leaks, cycle_has_one_leader) { expect_like_memcheck("cycle", &(struct summary)KINDS(32, 1, 32, 1, 0, 0, 0, 0)); }
+Test(leaks, chain) { expect_like_memcheck("chain", &(struct summary)KINDS(32, 1, 32, 1, 0, 0, 0, 0)); }
+Test(leaks, interior_pointer) { expect_like_memcheck("interior", &(struct summary)KINDS(0, 0, 0, 0, 64, 1, 0, 0)); }
+Test(leaks, low_bit_tag) { expect_like_memcheck("tag_low", &(struct summary)KINDS(0, 0, 0, 0, 64, 1, 0, 0)); }
+Test(leaks, high_bit_tag) { expect_like_memcheck("tag_high", &(struct summary)KINDS(64, 1, 0, 0, 0, 0, 0, 0)); }
+Test(leaks, xor_hidden) { expect_like_memcheck("xor", &(struct summary)KINDS(64, 1, 0, 0, 0, 0, 0, 0)); }
+Test(leaks, one_past_the_end) { expect_like_memcheck("past_end", &(struct summary)KINDS(64, 1, 0, 0, 0, 0, 0, 0)); }
+Test(leaks, unaligned) { expect_like_memcheck("unaligned", &(struct summary)KINDS(64, 1, 0, 0, 0, 0, 0, 0)); }
+Test(leaks, reachable_and_interior_child)
+{
+    expect_like_memcheck("reachable", &(struct summary)KINDS(0, 0, 0, 0, 32, 1, 32, 1));
+}
+Test(leaks, tls) { expect_like_memcheck("tls", &(struct summary)KINDS(0, 0, 0, 0, 0, 0, 48, 1)); }
+Test(leaks, anonymous_mmap) { expect_like_memcheck("mapped", &(struct summary)KINDS(0, 0, 0, 0, 0, 0, 48, 1)); }
+
+/* A live, blocked thread's stack keeps its block. memcheck's known false
+ * alarm: the thread's DTV (reached through dtv+1, an interior pointer) is
+ * "possibly lost"; heapsnap's default suppressions cover it. */
+Test(leaks, live_thread_and_the_dtv_false_alarm)
+{
+    struct summary hs = heapsnap_summary("thread"), mc = memcheck_summary("thread");
+    cr_expect_eq(hs.bytes[3], 48);
+    cr_expect_eq(mc.bytes[3], 48);
+    cr_expect_eq(hs.bytes[0] + hs.bytes[1] + hs.bytes[2], 0);
+    cr_expect_eq(hs.blocks[4], 1, "the DTV, suppressed");
+    cr_expect_eq(mc.blocks[2], 1, "memcheck: the DTV as possibly lost");
+}
+
+Test(leaks, reported_on_underscore_exit)
+{
+    char *trace = path_join(dir, "e.trace");
+    const char *argv[] = {heapsnap_bin(), "run", "-q", "-o", trace, "--", sample("leak_kinds"), "plain", "_exit", NULL};
+    struct run_result r = run_in(dir, NULL, argv);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    struct json *j = leaks_json(trace, NULL);
+    cr_expect_eq(json_int(j, "summary.definitely_lost.bytes"), 100);
+    json_free(j);
+}
+
+Test(leaks, reported_when_killed_by_abort)
+{
+    char *trace = path_join(dir, "a.trace");
+    const char *argv[] = {heapsnap_bin(), "run", "-q", "-o", trace, "--", sample("aborts"), NULL};
+    struct run_result r = run_in(dir, NULL, argv);
+    cr_assert_eq(r.exit_code, 134, "%s", r.err);
+    struct json *j = leaks_json(trace, NULL);
+    cr_expect_eq(json_int(j, "summary.still_reachable.bytes"), 16000, "1000 blocks held by a global array");
+    cr_expect_eq(json_int(j, "summary.definitely_lost.bytes"), 0);
+    json_free(j);
+}
+
+Test(leaks, on_demand_check)
+{
+    char *trace = path_join(dir, "c.trace");
+    const char *argv[] = {heapsnap_bin(), "run", "-q", "-o", trace, "--", sample("leak_kinds"), "plain", "check", "tls",
+                          NULL};
+    struct run_result r = run_in(dir, NULL, argv);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    char *at1;
+    cr_assert(asprintf(&at1, "%s@leak-check:1", trace) > 0);
+    struct json *j = leaks_json(at1, NULL);
+    cr_expect_eq(json_int(j, "check.seq"), 1);
+    cr_expect_eq(json_int(j, "summary.definitely_lost.bytes"), 100);
+    cr_expect_eq(json_int(j, "summary.still_reachable.bytes"), 0, "the TLS block came after this check");
+    json_free(j);
+    j = leaks_json(trace, NULL); /* the last check: at the end */
+    cr_expect_eq(json_int(j, "check.seq"), 2);
+    cr_expect_eq(json_int(j, "summary.definitely_lost.bytes"), 100);
+    cr_expect_eq(json_int(j, "summary.still_reachable.bytes"), 48);
+    json_free(j);
+}
+
+static int run_gate(const char *const *opts, const char *const *prog)
+{
+    const char *argv[32] = {heapsnap_bin(), "run", "-q"};
+    size_t k = 3;
+    for (size_t i = 0; opts[i]; i++) argv[k++] = opts[i];
+    argv[k++] = "--";
+    for (size_t i = 0; prog[i]; i++) argv[k++] = prog[i];
+    argv[k] = NULL;
+    struct run_result r = run_in(dir, NULL, argv);
+    int code = r.exit_code;
+    run_free(&r);
+    return code;
+}
+
+#define A(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+Test(leaks, gate)
+{
+    const char *kinds_sample = sample("leak_kinds");
+    cr_expect_eq(run_gate(A("--fail-on-leak"), A(kinds_sample, "plain")), 23);
+    cr_expect_eq(run_gate(A("--fail-on-leak", "--leak-exitcode", "7"), A(kinds_sample, "plain")), 7);
+    cr_expect_eq(run_gate(A("--fail-on-leak", "--max-leaked", "100"), A(kinds_sample, "plain")), 0);
+    cr_expect_eq(run_gate(A("--fail-on-leak", "--max-leaked", "99"), A(kinds_sample, "plain")), 23);
+    cr_expect_eq(run_gate(A("--fail-on-leak"), A(kinds_sample, "plain", "_exit")), 23, "also through _exit()");
+    cr_expect_eq(run_gate(A("--fail-on-leak"), A(kinds_sample, "cycle")), 23);
+    /* Globals, TLS, mmap'd regions and live threads hold blocks: no wolf cried. */
+    cr_expect_eq(run_gate(A("--fail-on-leak"), A(kinds_sample, "tls", "mapped", "thread")), 0);
+    /* possibly lost fails only when asked */
+    cr_expect_eq(run_gate(A("--fail-on-leak"), A(kinds_sample, "interior")), 0);
+    cr_expect_eq(run_gate(A("--fail-on-leak=definite,possible"), A(kinds_sample, "interior")), 23);
+    /* every process of the run: a leaking fork child fails it */
+    cr_expect_eq(run_gate(A("--fail-on-leak"), A(sample("fork_child"))), 23);
+    cr_expect_eq(run_gate(A("--fail-on-leak"), A(sample("lifecycle"))), 0, "kept in globals only");
+}
+
+static char *write_text(const char *name, const char *text)
+{
+    char *p = path_join(dir, name);
+    FILE *f = fopen(p, "w");
+    fputs(text, f);
+    fclose(f);
+    return p;
+}
+
+Test(leaks, suppressions_in_three_forms)
+{
+    const char *prog = sample("leak_kinds");
+    char *lsan = write_text("lsan.supp", "# LSan's format\nleak:plain\n");
+    cr_expect_eq(run_gate(A("--fail-on-leak", "--suppressions", lsan), A(prog, "plain")), 0);
+    char *vg = write_text("vg.supp", "{\n   known\n   Memcheck:Leak\n   match-leak-kinds: definite\n   fun:calloc\n"
+                                     "   fun:make\n   fun:plain\n   ...\n}\n");
+    cr_expect_eq(run_gate(A("--fail-on-leak", "--suppressions", vg), A(prog, "plain")), 0);
+    /* file:LINE, which LSan cannot express: the line of make()'s calloc */
+    FILE *src = fopen(SAMPLES_SOURCE_DIR "/leak_kinds.c", "r");
+    char buf[512];
+    int n = 0, make_line = 0;
+    while (fgets(buf, sizeof buf, src) && !make_line) {
+        n++;
+        if (strstr(buf, "return calloc(1, n);")) make_line = n;
+    }
+    fclose(src);
+    snprintf(buf, sizeof buf, "leak:leak_kinds.c:%d\n", make_line);
+    char *fl = write_text("fileline.supp", buf);
+    cr_expect_eq(run_gate(A("--fail-on-leak", "--suppressions", fl), A(prog, "plain")), 0);
+    char *wrong = write_text("wrong.supp", "leak:leak_kinds.c:1\n");
+    cr_expect_eq(run_gate(A("--fail-on-leak", "--suppressions", wrong), A(prog, "plain")), 23);
+}
+
+Test(leaks, suppressions_used_and_generated)
+{
+    char *trace = path_join(dir, "s.trace");
+    const char *argv[] = {heapsnap_bin(), "run", "-q", "-o", trace, "--", sample("leak_kinds"), "plain", "cycle", NULL};
+    struct run_result r = run_in(dir, NULL, argv);
+    cr_assert_eq(r.exit_code, 0);
+    char *lsan = write_text("p.supp", "leak:^plain$\n");
+    struct json *j;
+    const char *with[] = {heapsnap_bin(), "leaks", "--format", "json", "--suppressions", lsan, trace, NULL};
+    r = run_in(dir, NULL, with);
+    j = json_parse(r.out);
+    cr_assert(j);
+    cr_expect_eq(json_int(j, "summary.suppressed.bytes"), 100);
+    cr_expect_eq(json_int(j, "summary.definitely_lost.bytes"), 32);
+    cr_expect_str_eq(json_str(j, "suppressions_used.0.name"), "^plain$");
+    cr_expect_eq(json_int(j, "suppressions_used.0.bytes"), 100);
+    json_free(j);
+    /* --gen-suppressions prints entries that, fed back, cover every leak */
+    const char *gen[] = {heapsnap_bin(), "leaks", "--gen-suppressions", trace, NULL};
+    r = run_in(dir, NULL, gen);
+    cr_assert_eq(r.exit_code, 0);
+    cr_expect(strstr(r.out, "Memcheck:Leak") != NULL, "%s", r.out);
+    char *generated = write_text("gen.supp", r.out);
+    const char *gate[] = {heapsnap_bin(), "leaks", "--fail-on-leak", "--suppressions", generated, trace, NULL};
+    struct run_result g = run_in(dir, NULL, gate);
+    cr_expect_eq(g.exit_code, 0, "%s%s", g.out, g.err);
+    const char *nogate[] = {heapsnap_bin(), "leaks", "--fail-on-leak", trace, NULL};
+    g = run_in(dir, NULL, nogate);
+    cr_expect_eq(g.exit_code, 23);
+}
+
+Test(leaks, text_is_memchecks)
+{
+    char *trace = path_join(dir, "t.trace");
+    const char *argv[] = {heapsnap_bin(), "run", "-q", "-o", trace, "--", sample("leak_kinds"), "cycle", NULL};
+    struct run_result r = run_in(dir, NULL, argv);
+    cr_assert_eq(r.exit_code, 0);
+    const char *rep[] = {heapsnap_bin(), "leaks", trace, NULL};
+    r = run_in(dir, NULL, rep);
+    cr_expect(strstr(r.out, "64 (32 direct, 32 indirect) bytes in 1 blocks are definitely lost in loss record 1 of 2\n"
+                            "   at make ("),
+              "%s", r.out);
+    cr_expect(strstr(r.out, "   by cycle (") != NULL, "%s", r.out);
+    cr_expect(strstr(r.out, "LEAK SUMMARY:\n   definitely lost: 32 bytes in 1 blocks\n"
+                            "   indirectly lost: 32 bytes in 1 blocks\n     possibly lost: 0 bytes in 0 blocks\n"
+                            "   still reachable: 0 bytes in 0 blocks\n        suppressed: 0 bytes in 0 blocks\n"),
+              "%s", r.out);
+}
+
+Test(leaks, bad_input)
+{
+    /* a bare preload cannot scan: no check in the trace */
+    const char *const *env = bare_preload_env(dir);
+    const char *argv[] = {sample("leak_kinds"), "plain", NULL};
+    struct run_result r = run_in(dir, env, argv);
+    cr_assert_eq(r.exit_code, 0);
+    char **names;
+    cr_assert_eq(list_traces(dir, &names), 1);
+    const char *rep[] = {heapsnap_bin(), "leaks", names[0], NULL};
+    r = run_in(dir, NULL, rep);
+    cr_expect_eq(r.exit_code, 1);
+    cr_expect_eq(count_lines(r.err), 1);
+    cr_expect(strstr(r.err, "no leak check in this trace") != NULL, "%s", r.err);
+    char *bad = write_text("bad.supp", "leak:x\nthis is not one\n");
+    const char *b[] = {heapsnap_bin(), "leaks", "--suppressions", bad, names[0], NULL};
+    r = run_in(dir, NULL, b);
+    cr_expect_eq(r.exit_code, 1);
+    cr_expect(strstr(r.err, "bad.supp:2: not a suppression") != NULL, "%s", r.err);
+    const char *k[] = {heapsnap_bin(), "leaks", "--kinds", "lost", names[0], NULL};
+    r = run_in(dir, NULL, k);
+    cr_expect_eq(r.exit_code, 2);
+    cr_expect(strstr(r.err, "--kinds takes kinds among") != NULL, "%s", r.err);
+}
