@@ -303,7 +303,6 @@ static void scan_registers(struct lc *lc)
         struct user_regs_struct regs;
         if (!t->seized || ptrace(PTRACE_GETREGS, t->tid, 0, &regs) != 0) continue;
         t->sp = regs.rsp;
-        if (debug_roots) fprintf(stderr, "heapsnap: thread %d sp 0x%llx\n", t->tid, (unsigned long long)t->sp);
         if (t->tid == lc->exiting_tid && lc->stack_from > t->sp) {
             /* A normal exit: the program left at stack_from; below it run only
              * exit's and the destructors' frames, whose dead slots hold stale
@@ -323,6 +322,16 @@ static int by_start(const void *a, const void *b)
 {
     const struct lc_block *x = a, *y = b;
     return x->start < y->start ? -1 : x->start > y->start;
+}
+
+static size_t leak_record(uint8_t *r, uint64_t delta, uint64_t kind, uint64_t indirect)
+{
+    uint8_t *q = r;
+    *q++ = REC_LEAK;
+    q = varint_put_signed(q, (int64_t)delta);
+    q = varint_put(q, kind);
+    q = varint_put(q, indirect);
+    return (size_t)(q - r);
 }
 
 int leakcheck_run(const struct leak_request *req, const char *trace_path, struct rec_chunks *out, char *err,
@@ -354,10 +363,6 @@ int leakcheck_run(const struct leak_request *req, const char *trace_path, struct
         scan_registers(&lc);
         scan_roots(&lc, &s, trace_path);
         cliques(&lc);
-        if (debug_roots)
-            for (size_t i = 0; i < lc.n; i++)
-                fprintf(stderr, "heapsnap: block 0x%llx %llu bytes state %d\n", (unsigned long long)lc.b[i].start,
-                        (unsigned long long)lc.b[i].size, lc.b[i].state);
     }
     resume_world(&lc);
 
@@ -375,14 +380,14 @@ int leakcheck_run(const struct leak_request *req, const char *trace_path, struct
         const struct lc_block *b = &lc.b[i];
         if (b->state == ST_REACHABLE) continue;
         uint64_t kind = b->state == ST_POSSIBLE ? LEAK_POSSIBLE : b->state == ST_LEADER ? LEAK_DEFINITE : LEAK_INDIRECT;
-        /* Pointers are deltas within a chunk; a record opening a chunk starts from 0. */
-        if (!rec_chunks_fits(out, 3 * VARINT_MAX + 1)) prev = 0;
-        uint8_t r[40], *q = r;
-        *q++ = REC_LEAK;
-        q = varint_put_signed(q, (int64_t)(b->start - prev));
-        q = varint_put(q, kind);
-        q = varint_put(q, b->indirect);
-        if (rec_chunks_add(out, r, (size_t)(q - r))) assert(prev == 0);
+        /* Pointers are deltas within a chunk; a record that opens a new chunk
+         * is encoded against 0, as the reader starts each chunk. */
+        uint8_t r[40];
+        size_t len = leak_record(r, b->start - prev, kind, b->indirect);
+        if (!rec_chunks_fits(out, len)) len = leak_record(r, b->start, kind, b->indirect);
+        bool fresh = rec_chunks_add(out, r, len);
+        assert(!fresh || len == leak_record((uint8_t[40]){0}, b->start, kind, b->indirect));
+        (void)fresh;
         prev = b->start;
     }
     if (loaded) snap_free(&s);
