@@ -253,21 +253,60 @@ static void cliques(struct lc *lc)
 
 /* ---- roots ------------------------------------------------------------- */
 
-/* Is [lo, hi) part of the heap? It is when a live block starts in it (an
- * arena, a large block's own mapping) or a small block ever lived in it (an
- * arena whose blocks are all free now still holds stale pointers). */
-static bool holds_heap(const struct lc *lc, const struct snap *s, uint64_t lo, uint64_t hi)
+/* The parts of the address space that are heap, not roots: the pages of each
+ * large block (malloc maps those one by one, and the kernel may merge such a
+ * mapping with a neighbour that is a real root, e.g. a pymalloc arena), and
+ * the 1 MiB regions any small block ever lived in (an arena whose blocks are
+ * all free now still holds stale pointers). Sorted, merged intervals. */
+struct interval {
+    uint64_t lo, hi;
+};
+
+static int by_lo(const void *a, const void *b)
 {
-    size_t l = 0, r = lc->n;
-    while (l < r) {
-        size_t m = (l + r) / 2;
-        if (lc->b[m].start < lo) l = m + 1;
-        else r = m;
+    const struct interval *x = a, *y = b;
+    return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+static struct interval *heap_intervals(const struct lc *lc, const struct snap *s, size_t *n)
+{
+    size_t cap = 16, k = 0;
+    struct interval *v = xmalloc(cap * sizeof *v);
+    for (size_t i = 0; i < lc->n; i++) {
+        if (lc->b[i].size < SNAP_SMALL_BLOCK) continue;
+        if (k == cap) v = xrealloc(v, (cap *= 2) * sizeof *v);
+        v[k++] = (struct interval){(lc->b[i].start - 16) & ~4095ull, (lc->b[i].start + lc->b[i].size + 4095) & ~4095ull};
     }
-    if (l < lc->n && lc->b[l].start < hi) return true;
-    for (uint64_t region = lo >> SNAP_HEAP_REGION_SHIFT; region <= (hi - 1) >> SNAP_HEAP_REGION_SHIFT; region++)
-        if (blockmap_find(&s->heap_regions, region + 1)) return true;
-    return false;
+    for (size_t i = 0; s->heap_regions.slots && i <= s->heap_regions.mask; i++) {
+        uint64_t key = s->heap_regions.slots[i].ptr;
+        if (!key) continue;
+        if (k == cap) v = xrealloc(v, (cap *= 2) * sizeof *v);
+        uint64_t r = (key - 1) << SNAP_HEAP_REGION_SHIFT;
+        v[k++] = (struct interval){r, r + (1ull << SNAP_HEAP_REGION_SHIFT)};
+    }
+    qsort(v, k, sizeof *v, by_lo);
+    size_t m = 0;
+    for (size_t i = 0; i < k; i++) {
+        if (m && v[i].lo <= v[m - 1].hi) {
+            if (v[i].hi > v[m - 1].hi) v[m - 1].hi = v[i].hi;
+        } else {
+            v[m++] = v[i];
+        }
+    }
+    *n = m;
+    return v;
+}
+
+/* Scans [lo, hi) as roots, leaving out the heap intervals. */
+static void scan_root_range(struct lc *lc, uint64_t lo, uint64_t hi, const struct interval *heap, size_t nheap)
+{
+    for (size_t i = 0; i < nheap && lo < hi; i++) {
+        if (heap[i].hi <= lo) continue;
+        if (heap[i].lo >= hi) break;
+        if (heap[i].lo > lo) scan_range(lc, lo, heap[i].lo - lo, mark_word, SIZE_MAX);
+        lo = heap[i].hi;
+    }
+    if (lo < hi) scan_range(lc, lo, hi - lo, mark_word, SIZE_MAX);
 }
 
 static void scan_roots(struct lc *lc, const struct snap *s, const char *trace_path)
@@ -276,6 +315,8 @@ static void scan_roots(struct lc *lc, const struct snap *s, const char *trace_pa
     snprintf(path, sizeof path, "/proc/%d/maps", lc->pid);
     FILE *f = fopen(path, "r");
     if (!f) return;
+    size_t nheap;
+    struct interval *heap = heap_intervals(lc, s, &nheap);
     while (fgets(line, sizeof line, f)) {
         unsigned long long lo, hi;
         char perms[8] = "", file[4096] = "";
@@ -284,16 +325,16 @@ static void scan_roots(struct lc *lc, const struct snap *s, const char *trace_pa
         if (strcmp(file, "[vvar]") == 0 || strcmp(file, "[vdso]") == 0 || strcmp(file, "[vsyscall]") == 0) continue;
         if (strcmp(file, "[heap]") == 0) continue;
         if (file[0] == '/' && strncmp(file, trace_path, strlen(trace_path)) == 0) continue; /* our own trace */
-        if (holds_heap(lc, s, lo, hi)) continue;
         uint64_t from = lo;
         for (size_t i = 0; i < lc->nthreads; i++) {
             uint64_t sp = lc->threads[i].sp;
             if (sp >= lo && sp < hi && sp - 128 > from) from = sp - 128; /* the red zone is live too */
         }
-        scan_range(lc, from, hi - from, mark_word, SIZE_MAX);
+        scan_root_range(lc, from, hi, heap, nheap);
         drain_marks(lc);
     }
     fclose(f);
+    free(heap);
 }
 
 static void scan_registers(struct lc *lc)
