@@ -14,6 +14,14 @@
 extern "C" {
 #endif
 
+/* Functions that take an address and never read through it: tells GCC that
+ * passing freshly malloc'd (uninitialized) memory is fine. */
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11
+#define HEAPSNAP_ADDRESS_ONLY __attribute__((access(none, 1)))
+#else
+#define HEAPSNAP_ADDRESS_ONLY
+#endif
+
 #define HEAPSNAP_VERSION_MAJOR 0
 #define HEAPSNAP_VERSION_MINOR 2
 
@@ -25,6 +33,11 @@ void heapsnap_shim_reset_peak(void) __attribute__((weak));
 void heapsnap_shim_pause(void) __attribute__((weak));
 void heapsnap_shim_resume(void) __attribute__((weak));
 void heapsnap_shim_leak_check(void) __attribute__((weak));
+void heapsnap_shim_ignore(const void *p) __attribute__((weak)) HEAPSNAP_ADDRESS_ONLY;
+void heapsnap_shim_disable(void) __attribute__((weak));
+void heapsnap_shim_enable(void) __attribute__((weak));
+void heapsnap_shim_register_root(const void *p, size_t len) __attribute__((weak)) HEAPSNAP_ADDRESS_ONLY;
+void heapsnap_shim_unregister_root(const void *p, size_t len) __attribute__((weak)) HEAPSNAP_ADDRESS_ONLY;
 
 /* 1 while this process is traced (and not paused), else 0. */
 static inline int heapsnap_active(void) { return heapsnap_shim_is_tracing ? heapsnap_shim_is_tracing() : 0; }
@@ -77,6 +90,39 @@ static inline void heapsnap_resume(void)
 static inline void heapsnap_leak_check(void)
 {
     if (heapsnap_shim_leak_check) heapsnap_shim_leak_check();
+}
+
+/* LeakSanitizer's controls, with its meanings. */
+
+/* This block is never reported as leaked, and what it points to is reachable
+ * (__lsan_ignore_object). */
+HEAPSNAP_ADDRESS_ONLY static inline void heapsnap_ignore(const void *p)
+{
+    if (heapsnap_shim_ignore) heapsnap_shim_ignore(p);
+}
+
+/* Allocations this thread makes until the matching enable are not leaks
+ * (__lsan_disable / __lsan_enable; nestable, per thread). */
+static inline void heapsnap_disable(void)
+{
+    if (heapsnap_shim_disable) heapsnap_shim_disable();
+}
+
+static inline void heapsnap_enable(void)
+{
+    if (heapsnap_shim_enable) heapsnap_shim_enable();
+}
+
+/* Scan [p, p+len) for pointers, like a global, even where heapsnap would not
+ * (read-only memory, say) (__lsan_register_root_region). */
+HEAPSNAP_ADDRESS_ONLY static inline void heapsnap_register_root(const void *p, size_t len)
+{
+    if (heapsnap_shim_register_root) heapsnap_shim_register_root(p, len);
+}
+
+HEAPSNAP_ADDRESS_ONLY static inline void heapsnap_unregister_root(const void *p, size_t len)
+{
+    if (heapsnap_shim_unregister_root) heapsnap_shim_unregister_root(p, len);
 }
 
 #ifdef __cplusplus

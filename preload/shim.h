@@ -81,6 +81,7 @@ struct shim_thread {
     uint32_t live_epoch;      /* heapsnap_reset_peak() count when the view began */
     uint64_t pending_marker;  /* ticks of a snapshot signal that arrived inside the shim */
     uint32_t events_to_clock; /* events left before the next interval check */
+    int leak_disabled;        /* heapsnap_disable() depth: allocations now are not leaks */
 };
 extern __thread struct shim_thread shim_tls __attribute__((tls_model("initial-exec")));
 
@@ -164,6 +165,8 @@ extern _Atomic bool shim_paused;
 void api_init(void);
 SHIM_COLD void live_flush(struct shim_thread *t);
 SHIM_COLD void api_slow_checks(struct shim_thread *t);
+/* REC_IGNORE for a block the program asked heapsnap not to report. */
+void api_ignore(struct shim_thread *t, uintptr_t p);
 /* Asks `heapsnap run` to classify the live blocks now, and waits for it. */
 void shim_leak_check(const char *why);
 /* The same, with the requesting thread's stack scanned only above stack_from (0: from its SP). */

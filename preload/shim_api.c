@@ -221,5 +221,58 @@ SHIM_EXPORT __attribute__((noinline)) void heapsnap_shim_leak_check(void)
     shim_leak_check_from(NULL, (uintptr_t)__builtin_frame_address(0) - 64);
 }
 
+/* ---- LSan's controls ---------------------------------------------------- */
+
+void api_ignore(struct shim_thread *t, uintptr_t p)
+{
+    if (!emit_prepare(t, 1 + 2 * VARINT_MAX)) return;
+    uint8_t *w = t->pos;
+    *w++ = REC_IGNORE;
+    uint64_t now = shim_ticks();
+    if (now < t->last_ticks) now = t->last_ticks;
+    w = varint_put(w, now - t->last_ticks);
+    t->last_ticks = now;
+    w = varint_put_signed(w, (int64_t)(p - ptr_last(t)));
+    ptr_hide(t, p);
+    emit_commit(t, w);
+}
+
+static void api_root(uintptr_t p, size_t len, bool on)
+{
+    struct shim_thread *t = &shim_tls;
+    if (atomic_load(&shim_state) != SHIM_ACTIVE || t->in_shim) return;
+    t->in_shim++;
+    if (emit_prepare(t, 1 + 4 * VARINT_MAX)) {
+        uint8_t *w = t->pos;
+        *w++ = REC_ROOT;
+        uint64_t now = shim_ticks();
+        if (now < t->last_ticks) now = t->last_ticks;
+        w = varint_put(w, now - t->last_ticks);
+        t->last_ticks = now;
+        w = varint_put(w, p);
+        w = varint_put(w, len);
+        w = varint_put(w, on);
+        emit_commit(t, w);
+    }
+    t->in_shim--;
+}
+
+SHIM_EXPORT void heapsnap_shim_ignore(const void *p)
+{
+    struct shim_thread *t = &shim_tls;
+    if (!p || atomic_load(&shim_state) != SHIM_ACTIVE || t->in_shim) return;
+    t->in_shim++;
+    api_ignore(t, (uintptr_t)p);
+    t->in_shim--;
+}
+
+SHIM_EXPORT void heapsnap_shim_disable(void) { shim_tls.leak_disabled++; }
+SHIM_EXPORT void heapsnap_shim_enable(void)
+{
+    if (shim_tls.leak_disabled > 0) shim_tls.leak_disabled--;
+}
+SHIM_EXPORT void heapsnap_shim_register_root(const void *p, size_t len) { api_root((uintptr_t)p, len, true); }
+SHIM_EXPORT void heapsnap_shim_unregister_root(const void *p, size_t len) { api_root((uintptr_t)p, len, false); }
+
 SHIM_EXPORT void heapsnap_shim_pause(void) { atomic_store(&shim_paused, true); }
 SHIM_EXPORT void heapsnap_shim_resume(void) { atomic_store(&shim_paused, false); }

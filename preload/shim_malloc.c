@@ -96,6 +96,7 @@ static SHIM_HOT void record_alloc(struct shim_thread *t, void *p, size_t size, e
         w = varint_put(w, fn);
         emit_commit(t, w);
     }
+    if (unlikely(t->leak_disabled)) api_ignore(t, (uintptr_t)p);
     api_after_event(t, (int64_t)usable(p));
     t->in_shim--;
 }
@@ -139,6 +140,7 @@ static void record_realloc(struct shim_thread *t, uint64_t before, size_t old_us
         ptr_hide(t, (uintptr_t)p);
         emit_commit(t, w);
     }
+    if (unlikely(t->leak_disabled)) api_ignore(t, (uintptr_t)p);
     api_after_event(t, (int64_t)usable(p) - (int64_t)old_usable);
     t->in_shim--;
 }

@@ -40,7 +40,7 @@ struct blockmap_entry *blockmap_insert(struct blockmap *m, uint64_t ptr)
     size_t i = slot_of(m, ptr);
     while (m->slots[i].ptr) i = (i + 1) & m->mask;
     m->count++;
-    m->slots[i].ptr = ptr;
+    m->slots[i] = (struct blockmap_entry){.ptr = ptr};
     return &m->slots[i];
 }
 
@@ -57,7 +57,7 @@ struct blockmap_entry *blockmap_upsert(struct blockmap *m, uint64_t ptr, bool *e
     }
     *existed = false;
     m->count++;
-    m->slots[i].ptr = ptr;
+    m->slots[i] = (struct blockmap_entry){.ptr = ptr};
     return &m->slots[i];
 }
 

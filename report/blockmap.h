@@ -16,6 +16,7 @@ struct blockmap_entry {
     uint64_t ptr; /* 0: empty (malloc never returns NULL for a block we track) */
     uint64_t size;
     struct snap_stack *stack;
+    bool ignored; /* heapsnap_ignore() or heapsnap_disable(): never a leak */
 };
 
 struct blockmap {

@@ -87,6 +87,65 @@ int cmd_diff(int argc, char **argv)
     return 0;
 }
 
+/* `heapsnap check OLD NEW --max-growth BYTES [--by KEY] [stats options]`: the
+ * baseline gate, like pytest-memray's limit_leaks: fails when any group grew by
+ * more than BYTES between the snapshots; prints those groups as diff lines. */
+int cmd_check(int argc, char **argv)
+{
+    uint64_t max_growth = UINT64_MAX;
+    int exitcode = 23;
+    char **rest = xcalloc((size_t)argc + 1, sizeof *rest);
+    int nrest = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (i > 0 && strcmp(a, "--max-growth") == 0 && v) {
+            char *end;
+            double d = strtod(v, &end);
+            double mult = *end == 'K' || *end == 'k' ? 1024.0 : *end == 'M' ? 1048576.0 : *end == 'G' ? 1073741824.0 : 1;
+            if (mult != 1) end++;
+            if (*end == 'i' && end[1] == 'B') end += 2;
+            else if (*end == 'B') end++;
+            if (!*v || *end || !(d >= 0)) die_usage("--max-growth takes bytes (with K, M or G), not '%s'", v);
+            max_growth = (uint64_t)(d * mult);
+            i++;
+        } else if (i > 0 && strcmp(a, "--exitcode") == 0 && v) {
+            exitcode = atoi(v);
+            if (exitcode < 1 || exitcode > 255) die_usage("--exitcode takes a number from 1 to 255, not '%s'", v);
+            i++;
+        } else {
+            rest[nrest++] = argv[i];
+        }
+    }
+    if (max_growth == UINT64_MAX)
+        die_usage("usage: heapsnap check OLD NEW --max-growth BYTES [--by KEY] [the options of heapsnap stats]");
+    struct stats_cli c;
+    parse_stats_cli(nrest, rest, &c, 2, "usage: heapsnap check OLD NEW --max-growth BYTES [the options of stats]");
+    c.o.limit = 0;
+    struct symsnap old, new;
+    load_or_die(&old, c.sources[0]);
+    load_or_die(&new, c.sources[1]);
+    struct stats_result r;
+    stats_compare(&old, &new, &c.o, &r);
+    /* The groups over the limit, as a view on r's entries (r still owns them). */
+    struct stats_result over = r;
+    over.v = xmalloc((r.n ? r.n : 1) * sizeof *over.v);
+    over.n = 0;
+    for (size_t i = 0; i < r.n; i++)
+        if (r.v[i]->size_diff > 0 && (uint64_t)r.v[i]->size_diff > max_growth) over.v[over.n++] = r.v[i];
+    if (over.n) {
+        printf("heapsnap check: %zu group%s grew by more than %llu bytes:\n", over.n, over.n == 1 ? "" : "s",
+               (unsigned long long)max_growth);
+        stats_print_text(stdout, &over, &c.o);
+    }
+    size_t failed = over.n;
+    free(over.v);
+    stats_free(&r);
+    symsnap_free(&new);
+    symsnap_free(&old);
+    free(rest);
+    return failed ? exitcode : 0;
+}
+
 int cmd_snapshot(int argc, char **argv)
 {
     const char *source = NULL, *out = NULL;

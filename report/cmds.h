@@ -16,6 +16,7 @@ int cmd_diff(int argc, char **argv);
 int cmd_snapshot(int argc, char **argv);
 int cmd_timeline(int argc, char **argv);
 int cmd_leaks(int argc, char **argv);
+int cmd_check(int argc, char **argv);
 
 /* The leak gate, shared by `heapsnap leaks` and `heapsnap run`. */
 struct leak_gate {

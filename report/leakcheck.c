@@ -39,6 +39,7 @@ enum { ST_UNREACHED = 0, ST_POSSIBLE, ST_REACHABLE, ST_LEADER, ST_INDIRECT };
 struct lc_block {
     uint64_t start, size, indirect;
     uint8_t state;
+    bool ignored;
 };
 
 struct lc {
@@ -396,11 +397,18 @@ int leakcheck_run(const struct leak_request *req, const char *trace_path, struct
     if (rc == 0) {
         lc.b = xmalloc((s.live.count ? s.live.count : 1) * sizeof *lc.b);
         for (size_t i = 0; i <= s.live.mask && s.live.slots; i++)
-            if (s.live.slots[i].ptr) lc.b[lc.n++] = (struct lc_block){.start = s.live.slots[i].ptr, .size = s.live.slots[i].size};
+            if (s.live.slots[i].ptr)
+                lc.b[lc.n++] = (struct lc_block){
+                    .start = s.live.slots[i].ptr, .size = s.live.slots[i].size, .ignored = s.live.slots[i].ignored};
         qsort(lc.b, lc.n, sizeof *lc.b, by_start);
         lc.lo = lc.n ? lc.b[0].start : 0;
         lc.hi = lc.n ? lc.b[lc.n - 1].start + (lc.b[lc.n - 1].size ? lc.b[lc.n - 1].size : 1) : 0;
         lc.buf = xmalloc(SCAN_CHUNK);
+        /* The program's own roots: ignored blocks, registered regions. */
+        for (size_t i = 0; i < lc.n; i++)
+            if (lc.b[i].ignored) lc.b[i].state = ST_REACHABLE, push(&lc, i);
+        for (size_t i = 0; i < s.nroots; i++) scan_range(&lc, s.roots[i].ptr, s.roots[i].len, mark_word, SIZE_MAX);
+        drain_marks(&lc);
         scan_registers(&lc);
         scan_roots(&lc, &s, trace_path);
         cliques(&lc);

@@ -31,6 +31,11 @@ bool leaks_parse_kinds(const char *text, unsigned *kinds)
     return *kinds != 0;
 }
 
+/* Blocks the program marked with heapsnap_ignore() or allocated under
+ * heapsnap_disable(): grouped apart, then counted as suppressed. */
+enum { KIND_IGNORED = 8 };
+static struct supp ignored_by_program = {.name = (char *)"heapsnap_ignore()/heapsnap_disable()", .builtin = true};
+
 struct kinded {
     uint64_t ptr, indirect;
     uint32_t kind;
@@ -65,6 +70,7 @@ static int by_size(const void *a, const void *b)
 int leaks_load(struct leak_report *r, const char *source, struct supp_list *supps, char *err, size_t errlen)
 {
     memset(r, 0, sizeof *r);
+    ignored_by_program.used_records = ignored_by_program.used_blocks = ignored_by_program.used_bytes = 0;
     char path[4096];
     snprintf(path, sizeof path, "%s", source);
     struct snap_point point = {.kind = POINT_LEAK_CHECK};
@@ -102,7 +108,7 @@ int leaks_load(struct leak_report *r, const char *source, struct supp_list *supp
         const struct blockmap_entry *b = &s->live.slots[i];
         if (!b->ptr) continue;
         const struct snap_leak *c = lookup(classes, ncl, b->ptr);
-        unsigned kind = c ? c->kind : LEAK_REACHABLE;
+        unsigned kind = b->ignored ? KIND_IGNORED : c ? c->kind : LEAK_REACHABLE;
         struct acc key = {0};
         key.key.stack = b->stack->canon;
         key.key.kind = kind;
@@ -127,7 +133,12 @@ int leaks_load(struct leak_report *r, const char *source, struct supp_list *supp
         rec->blocks = e->blocks;
         rec->indirect_bytes = e->kind == LEAK_DEFINITE ? e->indirect : 0;
         rec->frames = symbols_stack(s, e->stack, &rec->nframes);
-        rec->suppressed_by = supps ? supp_match(supps, rec->frames, rec->nframes, rec->kind) : NULL;
+        if (e->kind == KIND_IGNORED) { /* the program said so: suppressed, by itself */
+            rec->kind = LEAK_REACHABLE;
+            rec->suppressed_by = &ignored_by_program;
+        } else {
+            rec->suppressed_by = supps ? supp_match(supps, rec->frames, rec->nframes, rec->kind) : NULL;
+        }
         unsigned k = rec->suppressed_by ? KIND_SUPPRESSED : rec->kind;
         r->bytes[k] += rec->bytes;
         r->blocks[k] += rec->blocks;

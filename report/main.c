@@ -32,6 +32,7 @@ static const char usage[] =
     "  snapshot SOURCE -o FILE   a self-contained, symbolized snapshot file (a CI baseline)\n"
     "  leaks TRACE[@leak-check:N] [--kinds K,...] [--format text|json] [--suppressions FILE]...\n"
     "        [--gen-suppressions] [--fail-on-leak[=KINDS]] ...   memcheck's loss records and LEAK SUMMARY\n"
+    "  check OLD NEW --max-growth BYTES [--by KEY] [--exitcode N]   fail (23) when a group grew more\n"
     "  timeline TRACE [--resolution SECONDS] [--format text|json|csv]   heap over time, with markers\n"
     "\n"
     "Without `run`: LD_PRELOAD=/path/to/libheapsnap.so HEAPSNAP_OUTPUT=DIR PROGRAM\n";
@@ -54,5 +55,6 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "snapshot") == 0) return cmd_snapshot(argc - 1, argv + 1);
     if (strcmp(argv[1], "timeline") == 0) return cmd_timeline(argc - 1, argv + 1);
     if (strcmp(argv[1], "leaks") == 0) return cmd_leaks(argc - 1, argv + 1);
+    if (strcmp(argv[1], "check") == 0) return cmd_check(argc - 1, argv + 1);
     die_usage("unknown command '%s' (see heapsnap --help)", argv[1]);
 }

@@ -98,6 +98,8 @@ struct snap {
     struct snap_leak *leaks; /* every check's records, in order */
     size_t nleaks;
     const struct snap_leak_check *check; /* POINT_LEAK_CHECK: the check chosen */
+    struct snap_root { uint64_t ptr, len; } *roots; /* registered by the program, live at the point */
+    size_t nroots;
 };
 
 #define SNAP_HEAP_REGION_SHIFT 20

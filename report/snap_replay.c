@@ -232,7 +232,9 @@ static int cursor_advance(struct trace_file *tf, struct cursor *c, char *err, si
             return -1;
         }
         if (rc > 0) {
-            if (c->rec.type == REC_ALLOC || c->rec.type == REC_FREE || c->rec.type == REC_REALLOC) return 1;
+            if (c->rec.type == REC_ALLOC || c->rec.type == REC_FREE || c->rec.type == REC_REALLOC ||
+                c->rec.type == REC_IGNORE || c->rec.type == REC_ROOT)
+                return 1; /* applied in time order, after the allocation they name */
             if (c->meta && meta_record(c->snap, c->meta, &c->rec, c->dec.ticks) < 0) {
                 snprintf(err, errlen, "%s: corrupt trace (bad record)", tf->path);
                 return -1;
@@ -328,7 +330,7 @@ static void apply(struct snap *s, struct cursor *c)
     struct trace_rec *r = &c->rec;
     uint64_t t = cursor_key(c);
     if (t > s->stop_ticks) return;
-    if (!s->events++ || t < s->first_ticks) s->first_ticks = t;
+    if (r->type != REC_IGNORE && r->type != REC_ROOT && (!s->events++ || t < s->first_ticks)) s->first_ticks = t;
     if (t > s->last_ticks) s->last_ticks = t;
     switch (r->type) {
     case REC_ALLOC:
@@ -339,6 +341,20 @@ static void apply(struct snap *s, struct cursor *c)
         s->frees++;
         apply_free(s, r->ptr);
         break;
+    case REC_IGNORE: {
+        struct blockmap_entry *b = blockmap_find(&s->live, r->ptr);
+        if (b) b->ignored = true;
+        return; /* not an allocation event: no hook, no figures */
+    }
+    case REC_ROOT:
+        if (r->fn) {
+            s->roots = xrealloc(s->roots, (s->nroots + 1) * sizeof *s->roots);
+            s->roots[s->nroots++] = (struct snap_root){r->ptr, r->size};
+        } else {
+            for (size_t i = 0; i < s->nroots; i++)
+                if (s->roots[i].ptr == r->ptr && s->roots[i].len == r->size) s->roots[i] = s->roots[--s->nroots];
+        }
+        return;
     case REC_REALLOC:
         if (!c->realloc_alloc_half) {
             apply_free(s, r->ptr);
@@ -640,6 +656,7 @@ void snap_free(struct snap *s)
     free(s->stack_index);
     free(s->checks);
     free(s->leaks);
+    free(s->roots);
     HASH_CLEAR(hh_frames, s->canon_stacks);
     struct snap_stack *st, *stt;
     HASH_ITER(hh, s->stacks, st, stt) {

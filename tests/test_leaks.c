@@ -339,3 +339,48 @@ Test(leaks, real_programs_do_not_cry_wolf)
                  0);
     cr_expect_eq(run_gate(A("--fail-on-leak"), A(py, "-c", "pass")), 0);
 }
+
+Test(leaks, in_program_controls)
+{
+    char *trace = path_join(dir, "ctl.trace");
+    const char *argv[] = {heapsnap_bin(), "run", "-q", "-o", trace, "--", sample("controls"), NULL};
+    struct run_result r = run_in(dir, NULL, argv);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    struct json *j = leaks_json(trace, NULL);
+    cr_expect_eq(json_int(j, "summary.definitely_lost.bytes"), 70);
+    cr_expect_eq(json_int(j, "summary.definitely_lost.blocks"), 1);
+    cr_expect_eq(json_int(j, "summary.still_reachable.bytes"), 140);
+    cr_expect_eq(json_int(j, "summary.still_reachable.blocks"), 2);
+    cr_expect_eq(json_int(j, "summary.suppressed.bytes"), 90);
+    cr_expect_eq(json_int(j, "summary.suppressed.blocks"), 2);
+    json_free(j);
+    /* the same binary without heapsnap: the calls do nothing */
+    const char *bare[] = {sample("controls"), NULL};
+    r = run_in(dir, NULL, bare);
+    cr_expect_eq(r.exit_code, 0);
+}
+
+Test(leaks, baseline_check_gate)
+{
+    char *a = path_join(dir, "a.trace"), *b = path_join(dir, "b.trace"), *base = path_join(dir, "base.json");
+    const char *ra[] = {heapsnap_bin(), "run", "-q", "-o", a, "--", sample("phases"), NULL};
+    const char *rb[] = {heapsnap_bin(), "run", "-q", "-o", b, "--", sample("phases"), "more", NULL};
+    cr_assert_eq(run_in(dir, NULL, ra).exit_code, 0);
+    cr_assert_eq(run_in(dir, NULL, rb).exit_code, 0);
+    const char *snap[] = {heapsnap_bin(), "snapshot", a, "-o", base, NULL};
+    cr_assert_eq(run_in(dir, NULL, snap).exit_code, 0);
+    /* 10 more sessions of 3000 B: +30000 B at one line */
+    const char *fail[] = {heapsnap_bin(), "check", base, b, "--max-growth", "29999", NULL};
+    struct run_result r = run_in(dir, NULL, fail);
+    cr_expect_eq(r.exit_code, 23);
+    cr_expect(strstr(r.out, "heapsnap check: 1 group grew by more than 29999 bytes:") != NULL, "%s", r.out);
+    cr_expect(strstr(r.out, "size=117 KiB (+29.3 KiB), count=40 (+10)") != NULL, "%s", r.out);
+    const char *pass[] = {heapsnap_bin(), "check", base, b, "--max-growth", "30000", NULL};
+    r = run_in(dir, NULL, pass);
+    cr_expect_eq(r.exit_code, 0, "%s", r.out);
+    cr_expect_str_eq(r.out, "");
+    const char *byfn[] = {heapsnap_bin(), "check", base, b, "--max-growth", "1K", "--by", "function", "--exitcode", "3", NULL};
+    r = run_in(dir, NULL, byfn);
+    cr_expect_eq(r.exit_code, 3);
+    cr_expect(strstr(r.out, "grow_sessions: size=117 KiB (+29.3 KiB)") != NULL, "%s", r.out);
+}

@@ -88,6 +88,8 @@ enum rec_type {
     REC_LEAK_CHECK = 13, /* u ticks (absolute, when the world was stopped), u seq, u status (0 ok), u lost records;
                             the pointer delta base restarts at 0 */
     REC_LEAK = 14,       /* s ptr (delta), u kind (enum leak_kind), u indirect bytes: one unreachable block */
+    REC_IGNORE = 15,     /* u dt, s ptr: heapsnap_ignore(), or allocated under heapsnap_disable() */
+    REC_ROOT = 16,       /* u dt, u ptr, u len, u on: heapsnap_register_root() (on=1) / unregister (on=0) */
 };
 
 /* Reachability of a block at a leak check (memcheck's kinds). Blocks live at

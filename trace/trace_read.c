@@ -248,6 +248,17 @@ int rec_next(struct rec_decoder *d, struct trace_rec *r)
         r->ticks = varint_get(c);
         r->mono = varint_get(c);
         break;
+    case REC_IGNORE:
+        timed(d, r);
+        d->ptr += (uint64_t)varint_get_signed(c);
+        r->ptr = d->ptr;
+        break;
+    case REC_ROOT:
+        timed(d, r);
+        r->ptr = varint_get(c);
+        r->size = varint_get(c);
+        r->fn = varint_get(c);
+        break;
     case REC_LEAK_CHECK:
         d->ptr = 0; /* each check's pointer deltas start from 0 */
         r->ticks = varint_get(c);
