@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define LEAK_EXITCODE 23 /* LeakSanitizer's */
 
@@ -87,7 +88,7 @@ int cmd_leaks(int argc, char **argv)
 {
     struct leak_gate g;
     gate_defaults(&g);
-    const char *source = NULL, *format = "text";
+    const char *source = NULL, *format = "text", *source_root = NULL;
     unsigned show = (1u << LEAK_DEFINITE) | (1u << LEAK_INDIRECT) | (1u << LEAK_POSSIBLE);
     bool gen = false;
     for (int i = 1; i < argc; i++) {
@@ -103,15 +104,18 @@ int cmd_leaks(int argc, char **argv)
             i++;
         } else if (strcmp(a, "--format") == 0 && v) {
             format = argv[++i];
-            if (strcmp(format, "text") && strcmp(format, "json"))
-                die_usage("--format takes text or json, not '%s'", format);
+            if (strcmp(format, "text") && strcmp(format, "json") && strcmp(format, "junit") && strcmp(format, "sarif"))
+                die_usage("--format takes text, json, junit or sarif, not '%s'", format);
+        } else if (strcmp(a, "--source-root") == 0 && v) {
+            source_root = argv[++i];
         } else if (strcmp(a, "--gen-suppressions") == 0) gen = true;
         else if (a[0] == '-' && a[1]) die_usage("leaks: unknown option or missing value '%s' (see heapsnap --help)", a);
         else if (!source) source = a;
         else die_usage("leaks: one trace at a time");
     }
     if (!source)
-        die_usage("usage: heapsnap leaks TRACE[@leak-check:N] [--kinds K,...] [--format text|json] "
+        die_usage("usage: heapsnap leaks TRACE[@leak-check:N] [--kinds K,...] [--format text|json|junit|sarif] "
+                  "[--source-root DIR] "
                   "[--suppressions FILE]... [--no-default-suppressions] [--gen-suppressions] "
                   "[--fail-on-leak[=KINDS]] [--leak-exitcode N] [--max-leaked BYTES]");
     struct supp_list supps;
@@ -121,6 +125,12 @@ int cmd_leaks(int argc, char **argv)
     if (leaks_load(&r, source, &supps, err, sizeof err) < 0) die("%s", err);
     if (gen) leaks_print_suppressions(stdout, &r, show);
     else if (strcmp(format, "json") == 0) leaks_print_json(stdout, &r, show, &supps);
+    else if (strcmp(format, "junit") == 0) leaks_print_junit(stdout, &r, show);
+    else if (strcmp(format, "sarif") == 0) {
+        char cwd[4096], root[4096];
+        if (!source_root) source_root = getcwd(cwd, sizeof cwd);
+        leaks_print_sarif(stdout, &r, show, source_root && realpath(source_root, root) ? root : source_root);
+    }
     else leaks_print_text(stdout, &r, show);
     int rc = gate_fails(&g, &r) ? g.exitcode : 0;
     leaks_free(&r);

@@ -41,5 +41,8 @@ void leaks_print_text(FILE *out, const struct leak_report *r, unsigned show_kind
 void leaks_print_summary(FILE *out, const struct leak_report *r);
 void leaks_print_json(FILE *out, const struct leak_report *r, unsigned show_kinds, const struct supp_list *supps);
 void leaks_print_suppressions(FILE *out, const struct leak_report *r, unsigned show_kinds);
+/* leaks_formats.c */
+void leaks_print_junit(FILE *out, const struct leak_report *r, unsigned show_kinds);
+void leaks_print_sarif(FILE *out, const struct leak_report *r, unsigned show_kinds, const char *source_root);
 
 #endif

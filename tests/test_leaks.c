@@ -384,3 +384,38 @@ Test(leaks, baseline_check_gate)
     cr_expect_eq(r.exit_code, 3);
     cr_expect(strstr(r.out, "grow_sessions: size=117 KiB (+29.3 KiB)") != NULL, "%s", r.out);
 }
+
+Test(leaks, junit_and_sarif)
+{
+    char *trace = path_join(dir, "f.trace");
+    const char *argv[] = {heapsnap_bin(), "run", "-q", "-o", trace, "--", sample("leak_kinds"), "plain", "cycle", NULL};
+    struct run_result r = run_in(dir, NULL, argv);
+    cr_assert_eq(r.exit_code, 0);
+    const char *junit[] = {heapsnap_bin(), "leaks", "--format", "junit", trace, NULL};
+    r = run_in(dir, NULL, junit);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    cr_expect(strstr(r.out, "<testsuites>\n  <testsuite name=\"heapsnap leaks: ") == strstr(r.out, "<testsuites>"));
+    cr_expect(strstr(r.out, "tests=\"3\" failures=\"3\"") != NULL, "%s", r.out);
+    cr_expect(strstr(r.out, "<failure message=\"100 bytes in 1 blocks definitely lost\" type=\"leak/definite\">") != NULL,
+              "%s", r.out);
+    cr_expect(strstr(r.out, "<failure message=\"64 bytes in 1 blocks definitely lost\" type=\"leak/definite\">") != NULL);
+    cr_expect(strstr(r.out, "type=\"leak/indirect\"") != NULL);
+    /* SARIF: the location is the first frame in the source root, relative;
+     * the whole stack is the code flow; fingerprints ignore line numbers. */
+    const char *sarif[] = {heapsnap_bin(), "leaks", "--format", "sarif", "--source-root", SAMPLES_SOURCE_DIR "/..", trace, NULL};
+    r = run_in(dir, NULL, sarif);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    struct json *j = json_parse(r.out);
+    cr_assert(j, "%s", r.out);
+    cr_expect_str_eq(json_str(j, "version"), "2.1.0");
+    cr_expect_str_eq(json_str(j, "runs.0.tool.driver.name"), "heapsnap");
+    cr_expect_eq(json_len(j, "runs.0.results"), 3);
+    cr_expect_str_eq(json_str(j, "runs.0.results.0.ruleId"), "leak/definite");
+    cr_expect_str_eq(json_str(j, "runs.0.results.0.level"), "error");
+    cr_expect_str_eq(json_str(j, "runs.0.results.0.locations.0.physicalLocation.artifactLocation.uri"),
+                     "samples/leak_kinds.c");
+    cr_expect_geq(json_len(j, "runs.0.results.0.codeFlows.0.threadFlows.0.locations"), 3);
+    const char *fp = json_str(j, "runs.0.results.0.partialFingerprints.heapsnapStack/v1");
+    cr_expect(fp && strlen(fp) == 16, "%s", fp ? fp : "(none)");
+    json_free(j);
+}
