@@ -89,9 +89,9 @@ int leaks_load(struct leak_report *r, const char *source, struct supp_list *supp
     if (snap_load(&r->snap, path, &point, NULL, NULL, err, errlen) < 0) return -1;
     struct snap *s = &r->snap;
     r->check_failed = s->check->status != 0;
-    struct snap_leak *classes = s->leaks + s->check->first;
-    size_t ncl = s->check->n;
-    qsort(classes, ncl, sizeof *classes, by_ptr);
+    size_t ncl = s->leaks ? s->check->n : 0; /* no lost block recorded anywhere: no array */
+    struct snap_leak *classes = ncl ? s->leaks + s->check->first : NULL;
+    if (ncl) qsort(classes, ncl, sizeof *classes, by_ptr);
 
     /* One record per (canonical stack, kind): a small table per stack. */
     struct acc {

@@ -8,6 +8,7 @@
 #include "../../report/report.h"
 #include "../../report/stats.h"
 #include "../../report/symbols.h"
+#include "../../report/leaks.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -41,6 +42,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         stats_free(&r);
         symsnap_free(&ss);
     }
+    struct leak_report lr;
+    struct supp_list supps = {0};
+    supp_add_builtin(&supps);
+    if (leaks_load(&lr, path, &supps, err, sizeof err) == 0) {
+        unsigned all = 0xf;
+        leaks_print_text(null, &lr, all);
+        leaks_print_json(null, &lr, all, &supps);
+        leaks_print_junit(null, &lr, all);
+        leaks_print_sarif(null, &lr, all, "/");
+        leaks_free(&lr);
+    }
+    supp_free(&supps);
     fclose(null);
     return 0;
 }
