@@ -131,7 +131,10 @@ int cmd_leaks(int argc, char **argv)
         if (!source_root) source_root = getcwd(cwd, sizeof cwd);
         leaks_print_sarif(stdout, &r, show, source_root && realpath(source_root, root) ? root : source_root);
     }
-    else leaks_print_text(stdout, &r, show);
+    else {
+        leaks_print_text(stdout, &r, show);
+        leaks_print_suppressions_used(stdout, &supps);
+    }
     int rc = gate_fails(&g, &r) ? g.exitcode : 0;
     leaks_free(&r);
     supp_free(&supps);

@@ -222,6 +222,19 @@ void leaks_print_summary(FILE *out, const struct leak_report *r)
                 (unsigned long long)r->blocks[order[i]]);
 }
 
+void leaks_print_suppressions_used(FILE *out, const struct supp_list *supps)
+{
+    bool any = false;
+    for (size_t i = 0; supps && i < supps->n; i++) {
+        const struct supp *s = &supps->v[i];
+        if (!s->used_records) continue;
+        if (!any) fprintf(out, "Suppressions used:\n  blocks      bytes suppression\n");
+        any = true;
+        fprintf(out, "%8llu %10llu %s%s\n", (unsigned long long)s->used_blocks, (unsigned long long)s->used_bytes,
+                s->name, s->builtin ? " (built in)" : "");
+    }
+}
+
 static void frames_json(struct strbuf *b, const struct leak_record *rec)
 {
     sb_puts(b, "[");

@@ -38,6 +38,8 @@ bool leaks_parse_kinds(const char *text, unsigned *kinds);
 uint64_t leaks_bytes_of(const struct leak_report *r, unsigned kinds);
 
 void leaks_print_text(FILE *out, const struct leak_report *r, unsigned show_kinds);
+/* LSan's "Suppressions used" table (nothing when none matched). */
+void leaks_print_suppressions_used(FILE *out, const struct supp_list *supps);
 void leaks_print_summary(FILE *out, const struct leak_report *r);
 void leaks_print_json(FILE *out, const struct leak_report *r, unsigned show_kinds, const struct supp_list *supps);
 void leaks_print_suppressions(FILE *out, const struct leak_report *r, unsigned show_kinds);

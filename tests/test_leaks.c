@@ -140,6 +140,17 @@ Test(leaks, live_thread_and_the_dtv_false_alarm)
     cr_expect_eq(hs.bytes[0] + hs.bytes[1] + hs.bytes[2], 0);
     cr_expect_eq(hs.blocks[4], 1, "the DTV, suppressed");
     cr_expect_eq(mc.blocks[2], 1, "memcheck: the DTV as possibly lost");
+    /* --no-default-suppressions shows it as memcheck does, and the text says
+     * which built-in suppression hid it otherwise. */
+    char *trace = path_join(dir, "k.trace");
+    struct json *j = leaks_json(trace, "--no-default-suppressions");
+    cr_expect_eq(json_int(j, "summary.possibly_lost.blocks"), 1);
+    cr_expect_eq(json_int(j, "summary.suppressed.blocks"), 0);
+    json_free(j);
+    const char *text[] = {heapsnap_bin(), "leaks", trace, NULL};
+    struct run_result r = run_in(dir, NULL, text);
+    cr_expect(strstr(r.out, "Suppressions used:\n  blocks      bytes suppression\n       1        320 ^_dl_allocate_tls$ (built in)\n") != NULL,
+              "%s", r.out);
 }
 
 Test(leaks, reported_on_underscore_exit)
