@@ -1,6 +1,7 @@
 /* cmd_leaks.c - `heapsnap leaks`, and the leak gate that `heapsnap run`
  * shares: options, loading with suppressions, the exit code. */
 #include "cmds.h"
+#include "fmt.h"
 #include "leaks.h"
 
 #include <stdlib.h>
@@ -16,20 +17,6 @@ void gate_defaults(struct leak_gate *g)
     g->kinds = (1u << LEAK_DEFINITE) | (1u << LEAK_INDIRECT);
     g->default_suppressions = true;
     g->supp_files = xcalloc(64, sizeof *g->supp_files);
-}
-
-static uint64_t parse_bytes_arg(const char *opt, const char *v)
-{
-    char *end;
-    double d = strtod(v, &end);
-    double mult = 1;
-    if (*end == 'K' || *end == 'k') mult = 1024.0, end++;
-    else if (*end == 'M') mult = 1024.0 * 1024, end++;
-    else if (*end == 'G') mult = 1024.0 * 1024 * 1024, end++;
-    if (*end == 'i' && end[1] == 'B') end += 2;
-    else if (*end == 'B') end++;
-    if (!*v || *end || !(d >= 0) || d * mult > 1.8e19) die_usage("%s takes bytes (with K, M or G), not '%s'", opt, v);
-    return (uint64_t)(d * mult);
 }
 
 /* Returns how many arguments the gate option at argv[i] took (0: not ours). */
@@ -54,7 +41,7 @@ int gate_option(struct leak_gate *g, int argc, char **argv, int i)
         return 2;
     }
     if (strcmp(a, "--max-leaked") == 0 && v) {
-        g->max_leaked = parse_bytes_arg("--max-leaked", v);
+        if (!fmt_parse_bytes(v, &g->max_leaked)) die_usage("--max-leaked takes bytes (with K, M or G), not '%s'", v);
         return 2;
     }
     if (strcmp(a, "--suppressions") == 0 && v) {

@@ -5,6 +5,7 @@
  * heapsnap run is a subreaper, so descendants orphaned on the way are reaped
  * here and their exit status is known even when no one else waited for them. */
 #include "cmds.h"
+#include "fmt.h"
 #include "../trace/trace_format.h"
 #include "../trace/trace_pack.h"
 #include "leakcheck.h"
@@ -359,19 +360,12 @@ static const char *check_seconds(const char *v)
     return v;
 }
 
-static const char *parse_bytes(const char *v, char *out, size_t cap)
+static const char *parse_growth(const char *v, char *out, size_t cap)
 {
-    char *end;
-    double d = strtod(v, &end);
-    double mult = 1;
-    if (*end == 'K' || *end == 'k') mult = 1024.0, end++;
-    else if (*end == 'M') mult = 1024.0 * 1024, end++;
-    else if (*end == 'G') mult = 1024.0 * 1024 * 1024, end++;
-    if (*end == 'i' && end[1] == 'B') end += 2;
-    else if (*end == 'B') end++;
-    if (!*v || *end || !(d > 0) || d * mult > 1e18)
+    uint64_t bytes;
+    if (!fmt_parse_bytes(v, &bytes) || bytes == 0)
         die_usage("--snapshot-growth takes bytes greater than 0 (with K, M or G), not '%s'", v);
-    snprintf(out, cap, "%.0f", d * mult);
+    snprintf(out, cap, "%llu", (unsigned long long)bytes);
     return out;
 }
 
@@ -410,7 +404,7 @@ static void parse(int argc, char **argv, struct run_options *o)
         else if (strcmp(a, "--no-leak-check") == 0) o->leak_check = false;
         else if (strcmp(a, "--snapshot-signal") == 0 && v) o->snapshot_signal = parse_signal(argv[++i]);
         else if (strcmp(a, "--snapshot-interval") == 0 && v) o->snapshot_interval = check_seconds(argv[++i]);
-        else if (strcmp(a, "--snapshot-growth") == 0 && v) o->snapshot_growth = parse_bytes(argv[++i], growth, sizeof growth);
+        else if (strcmp(a, "--snapshot-growth") == 0 && v) o->snapshot_growth = parse_growth(argv[++i], growth, sizeof growth);
         else die_usage("run: unknown option or missing value '%s' (see heapsnap --help)", a);
     }
     if (i >= argc) die_usage("usage: heapsnap run [OPTIONS] -- PROGRAM [ARGS...]");

@@ -99,14 +99,7 @@ int cmd_check(int argc, char **argv)
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (i > 0 && strcmp(a, "--max-growth") == 0 && v) {
-            char *end;
-            double d = strtod(v, &end);
-            double mult = *end == 'K' || *end == 'k' ? 1024.0 : *end == 'M' ? 1048576.0 : *end == 'G' ? 1073741824.0 : 1;
-            if (mult != 1) end++;
-            if (*end == 'i' && end[1] == 'B') end += 2;
-            else if (*end == 'B') end++;
-            if (!*v || *end || !(d >= 0)) die_usage("--max-growth takes bytes (with K, M or G), not '%s'", v);
-            max_growth = (uint64_t)(d * mult);
+            if (!fmt_parse_bytes(v, &max_growth)) die_usage("--max-growth takes bytes (with K, M or G), not '%s'", v);
             i++;
         } else if (i > 0 && strcmp(a, "--exitcode") == 0 && v) {
             exitcode = atoi(v);

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void fmt_size(char *out, size_t cap, double size, bool sign)
@@ -57,4 +58,19 @@ const char *fmt_signal_name(int sig)
     if (abbrev) snprintf(buf, sizeof buf, "SIG%s", abbrev);
     else snprintf(buf, sizeof buf, "signal %d", sig);
     return buf;
+}
+
+bool fmt_parse_bytes(const char *v, uint64_t *bytes)
+{
+    char *end;
+    double d = strtod(v, &end);
+    double mult = 1;
+    if (*end == 'K' || *end == 'k') mult = 1024.0, end++;
+    else if (*end == 'M') mult = 1024.0 * 1024, end++;
+    else if (*end == 'G') mult = 1024.0 * 1024 * 1024, end++;
+    if (*end == 'i' && end[1] == 'B') end += 2;
+    else if (*end == 'B') end++;
+    if (!*v || *end || !(d >= 0) || d * mult > 1.8e19) return false;
+    *bytes = (uint64_t)(d * mult);
+    return true;
 }

@@ -239,14 +239,8 @@ static void frames_json(struct strbuf *b, const struct leak_record *rec)
 {
     sb_puts(b, "[");
     for (size_t i = 0; i < rec->nframes; i++) {
-        const struct sym_frame *f = &rec->frames[i];
-        sb_puts(b, i ? ", {\"function\": " : "{\"function\": ");
-        fmt_json_string(b, f->function);
-        sb_puts(b, ", \"file\": ");
-        fmt_json_string(b, f->file);
-        sb_printf(b, ", \"line\": %d, \"module\": ", f->line);
-        fmt_json_string(b, f->module);
-        sb_puts(b, "}");
+        if (i) sb_puts(b, ", ");
+        symbols_frame_json(b, &rec->frames[i]);
     }
     sb_puts(b, "]");
 }

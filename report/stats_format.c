@@ -112,14 +112,8 @@ void stats_print_json(FILE *out, const struct stats_result *r, const struct stat
         if (o->key == KEY_TRACEBACK) {
             sb_puts(&b, ", \"stack\": [");
             for (size_t k = 0; k < e->nframes; k++) {
-                const struct sym_frame *f = &e->frames[k];
-                sb_puts(&b, k ? ", {\"function\": " : "{\"function\": ");
-                fmt_json_string(&b, f->function);
-                sb_puts(&b, ", \"file\": ");
-                fmt_json_string(&b, f->file);
-                sb_printf(&b, ", \"line\": %d, \"module\": ", f->line);
-                fmt_json_string(&b, f->module);
-                sb_puts(&b, "}");
+                if (k) sb_puts(&b, ", ");
+                symbols_frame_json(&b, &e->frames[k]);
             }
             sb_puts(&b, "]");
         }

@@ -3,6 +3,7 @@
  * shadow each other. Results are cached per (module, address): a report asks
  * for the same frames many times. */
 #include "symbols.h"
+#include "fmt.h"
 
 #include <dwarf.h>
 #include <elfutils/libdw.h>
@@ -286,4 +287,15 @@ void symbols_end(struct snap *s)
         free(fc->frames);
         free(fc);
     }
+}
+
+void symbols_frame_json(struct strbuf *b, const struct sym_frame *f)
+{
+    sb_puts(b, "{\"function\": ");
+    fmt_json_string(b, f->function);
+    sb_puts(b, ", \"file\": ");
+    fmt_json_string(b, f->file);
+    sb_printf(b, ", \"line\": %d, \"module\": ", f->line);
+    fmt_json_string(b, f->module);
+    sb_puts(b, "}");
 }

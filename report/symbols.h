@@ -20,5 +20,7 @@ struct sym_frame {
  * owned by the cache and lives until symbols_end(). */
 const struct sym_frame *symbols_stack(const struct snap *s, const struct snap_stack *st, size_t *n);
 void symbols_end(struct snap *s);
+/* {"function", "file", "line", "module"}: a frame as every JSON output writes it. */
+void symbols_frame_json(struct strbuf *b, const struct sym_frame *f);
 
 #endif

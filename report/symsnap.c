@@ -175,17 +175,6 @@ int symsnap_load(struct symsnap *ss, const char *source, char *err, size_t errle
     return rc;
 }
 
-static void frame_json(struct strbuf *b, const struct sym_frame *f)
-{
-    sb_puts(b, "{\"function\": ");
-    fmt_json_string(b, f->function);
-    sb_puts(b, ", \"file\": ");
-    fmt_json_string(b, f->file);
-    sb_printf(b, ", \"line\": %d, \"module\": ", f->line);
-    fmt_json_string(b, f->module);
-    sb_puts(b, "}");
-}
-
 int symsnap_write(const struct symsnap *ss, const char *path, char *err, size_t errlen)
 {
     struct strbuf b = {0};
@@ -203,7 +192,7 @@ int symsnap_write(const struct symsnap *ss, const char *path, char *err, size_t 
                   (unsigned long long)t->size, (unsigned long long)t->count);
         for (size_t k = 0; k < t->nframes; k++) {
             if (k) sb_puts(&b, ", ");
-            frame_json(&b, &t->frames[k]);
+            symbols_frame_json(&b, &t->frames[k]);
         }
         sb_puts(&b, "]}");
     }

@@ -224,6 +224,8 @@ Test(leaks, gate)
     cr_expect_eq(run_gate(A("--fail-on-leak"), A(kinds_sample, "cycle")), 23);
     /* Globals, TLS, mmap'd regions and live threads hold blocks: no wolf cried. */
     cr_expect_eq(run_gate(A("--fail-on-leak"), A(kinds_sample, "tls", "mapped", "thread")), 0);
+    cr_expect_eq(run_gate(A("--fail-on-leak"), A(kinds_sample, "tls", "mapped", "thread", "_exit")), 0,
+                 "the same through _exit()");
     /* possibly lost fails only when asked */
     cr_expect_eq(run_gate(A("--fail-on-leak"), A(kinds_sample, "interior")), 0);
     cr_expect_eq(run_gate(A("--fail-on-leak=definite,possible"), A(kinds_sample, "interior")), 23);
@@ -246,6 +248,7 @@ Test(leaks, suppressions_in_three_forms)
     const char *prog = sample("leak_kinds");
     char *lsan = write_text("lsan.supp", "# LSan's format\nleak:plain\n");
     cr_expect_eq(run_gate(A("--fail-on-leak", "--suppressions", lsan), A(prog, "plain")), 0);
+    cr_expect_eq(run_gate(A("--fail-on-leak", "--suppressions", lsan), A(prog, "plain", "_exit")), 0);
     char *vg = write_text("vg.supp", "{\n   known\n   Memcheck:Leak\n   match-leak-kinds: definite\n   fun:calloc\n"
                                      "   fun:make\n   fun:plain\n   ...\n}\n");
     cr_expect_eq(run_gate(A("--fail-on-leak", "--suppressions", vg), A(prog, "plain")), 0);
