@@ -585,7 +585,7 @@ int cmd_run(int argc, char **argv)
     for (size_t i = 0; i < n; i++) {
         struct leak_report r;
         char err[1024];
-        bool have = o.leak_check && leaks_load(&r, traces[i].path, &supps, err, sizeof err) == 0;
+        bool have = o.leak_check && leaks_load(&r, traces[i].path, &supps, false, err, sizeof err) == 0;
         bool fails = have && gate_fails(&o.gate, &r);
         gate_failed |= fails;
         if (!o.quiet && have && &traces[i] == root && o.format == FORMAT_TEXT) {

@@ -67,7 +67,8 @@ static int by_size(const void *a, const void *b)
     return x->stack->id < y->stack->id ? -1 : x->stack->id > y->stack->id;
 }
 
-int leaks_load(struct leak_report *r, const char *source, struct supp_list *supps, char *err, size_t errlen)
+int leaks_load(struct leak_report *r, const char *source, struct supp_list *supps, bool reachable_details, char *err,
+               size_t errlen)
 {
     memset(r, 0, sizeof *r);
     ignored_by_program.used_records = ignored_by_program.used_blocks = ignored_by_program.used_bytes = 0;
@@ -132,8 +133,10 @@ int leaks_load(struct leak_report *r, const char *source, struct supp_list *supp
         rec->bytes = e->bytes;
         rec->blocks = e->blocks;
         rec->indirect_bytes = e->kind == LEAK_DEFINITE ? e->indirect : 0;
-        rec->frames = symbols_stack(s, e->stack, &rec->nframes);
-        if (e->kind == KIND_IGNORED) { /* the program said so: suppressed, by itself */
+        if (e->kind != LEAK_REACHABLE || reachable_details) rec->frames = symbols_stack(s, e->stack, &rec->nframes);
+        if (e->kind == LEAK_REACHABLE && !reachable_details) {
+            rec->suppressed_by = NULL;
+        } else if (e->kind == KIND_IGNORED) { /* the program said so: suppressed, by itself */
             rec->kind = LEAK_REACHABLE;
             rec->suppressed_by = &ignored_by_program;
         } else {

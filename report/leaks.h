@@ -28,8 +28,12 @@ struct leak_report {
     bool check_failed;
 };
 
-/* Loads TRACE (its last leak check) or TRACE@leak-check:N. */
-int leaks_load(struct leak_report *r, const char *source, struct supp_list *supps, char *err, size_t errlen);
+/* Loads TRACE (its last leak check) or TRACE@leak-check:N. Still reachable
+ * records are symbolized (and matched against suppressions) only with
+ * reachable_details: a summary and a gate never show them, and symbolizing a
+ * large program's every stack costs more than the check. */
+int leaks_load(struct leak_report *r, const char *source, struct supp_list *supps, bool reachable_details, char *err,
+               size_t errlen);
 void leaks_free(struct leak_report *r);
 
 /* kinds: a bit per enum leak_kind. "definite,indirect" etc.; false if unknown. */

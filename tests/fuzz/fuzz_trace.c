@@ -45,7 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct leak_report lr;
     struct supp_list supps = {0};
     supp_add_builtin(&supps);
-    if (leaks_load(&lr, path, &supps, err, sizeof err) == 0) {
+    if (leaks_load(&lr, path, &supps, true, err, sizeof err) == 0) {
         unsigned all = 0xf;
         leaks_print_text(null, &lr, all);
         leaks_print_json(null, &lr, all, &supps);
