@@ -65,10 +65,11 @@ void gate_load_suppressions(struct leak_gate *g, struct supp_list *l)
     }
 }
 
-/* Whether this report fails the gate. */
+/* Whether this report fails the gate. A check that could not run fails it
+ * too: a gate must not pass because it could not look. */
 bool gate_fails(const struct leak_gate *g, const struct leak_report *r)
 {
-    return g->fail && leaks_bytes_of(r, g->kinds) > g->max_leaked;
+    return g->fail && (r->check_failed || leaks_bytes_of(r, g->kinds) > g->max_leaked);
 }
 
 int cmd_leaks(int argc, char **argv)

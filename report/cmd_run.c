@@ -600,7 +600,10 @@ int cmd_run(int argc, char **argv)
                         (unsigned long long)r.bytes[LEAK_POSSIBLE]);
             fputc('\n', stderr);
         }
-        if (fails)
+        if (fails && r.check_failed)
+            fprintf(stderr, "heapsnap: pid %llu: the leak check could not run, so --fail-on-leak fails\n",
+                    (unsigned long long)traces[i].hdr.pid);
+        else if (fails)
             fprintf(stderr, "heapsnap: pid %llu leaked %llu bytes of the kinds --fail-on-leak counts (allowed: %llu)\n",
                     (unsigned long long)traces[i].hdr.pid, (unsigned long long)leaks_bytes_of(&r, o.gate.kinds),
                     (unsigned long long)o.gate.max_leaked);

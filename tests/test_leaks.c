@@ -433,3 +433,16 @@ Test(leaks, junit_and_sarif)
     cr_expect(fp && strlen(fp) == 16, "%s", fp ? fp : "(none)");
     json_free(j);
 }
+
+/* A process heapsnap cannot stop (strace traces it already) gets no check:
+ * the gate fails and says why, rather than pass without looking. */
+Test(leaks, gate_fails_when_the_check_cannot_run)
+{
+    if (access("/usr/bin/strace", X_OK) != 0) cr_skip_test("no strace");
+    const char *argv[] = {heapsnap_bin(), "run", "-q", "--fail-on-leak", "--", "/usr/bin/strace", "-f", "-o", "/dev/null",
+                          sample("leak_kinds"), "tls", NULL};
+    struct run_result r = run_in(dir, NULL, argv);
+    cr_expect_eq(r.exit_code, 23);
+    cr_expect(strstr(r.err, "ptrace: Operation not permitted") != NULL, "%s", r.err);
+    cr_expect(strstr(r.err, "the leak check could not run, so --fail-on-leak fails") != NULL, "%s", r.err);
+}
