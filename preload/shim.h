@@ -58,6 +58,7 @@ struct shim_config {
     uint64_t interval_ns;     /* 0: no interval snapshots */
     uint64_t growth_bytes;    /* 0: no growth snapshots */
     int control_fd;           /* -1: no `heapsnap run` to ask for leak checks */
+    pid_t run_pid;            /* that `heapsnap run`: a check stops waiting when it is gone */
     unsigned leak_check_timeout_ms;
 };
 extern struct shim_config shim_config;

@@ -20,6 +20,8 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <errno.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -201,11 +203,15 @@ void shim_leak_check_from(const char *why, uintptr_t stack_from)
                                .seq = seq,
                                .ticks = shim_ticks(),
                                .stack_from = stack_from};
-    if (write(fd, &req, sizeof req) != (ssize_t)sizeof req) return;
+    /* A datagram socket, and MSG_NOSIGNAL: if `heapsnap run` is gone, an
+     * error, never the SIGPIPE a pipe would raise in the program. */
+    if (send(fd, &req, sizeof req, MSG_NOSIGNAL) != (ssize_t)sizeof req) return;
     /* The answer is the header field the parent writes through the file. */
     struct timespec ms = {0, 1000 * 1000};
     for (unsigned waited = 0; waited < shim_config.leak_check_timeout_ms; waited++) {
         if (atomic_load((_Atomic uint32_t *)&h->leak_check_ack) >= seq) return;
+        if (waited % 100 == 99 && shim_config.run_pid > 0 && kill(shim_config.run_pid, 0) != 0 && errno == ESRCH)
+            return; /* no one left to answer */
         nanosleep(&ms, NULL);
     }
 }

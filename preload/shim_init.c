@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -95,6 +96,8 @@ static bool read_config(void)
     v = getenv("HEAPSNAP_CONTROL_FD");
     shim_config.control_fd = v && *v ? atoi(v) : -1;
     if (shim_config.control_fd >= 0 && fcntl(shim_config.control_fd, F_GETFD) < 0) shim_config.control_fd = -1;
+    v = getenv("HEAPSNAP_RUN_PID");
+    shim_config.run_pid = v ? (pid_t)atol(v) : 0;
     v = getenv("HEAPSNAP_LEAK_CHECK_TIMEOUT_MS");
     shim_config.leak_check_timeout_ms = v ? (unsigned)atoi(v) : 120000;
     return true;
@@ -190,7 +193,10 @@ void shim_finish(uint32_t how, int code, bool pack)
      * the end is recorded: the scan is not the program's time. */
     static _Atomic bool checked;
     if (!atomic_exchange(&checked, true)) shim_leak_check("end");
-    if (!pack || shim_config.parent_packs == shim_pid || shim_config.parent_packs == -1) return;
+    bool parent_will = shim_config.parent_packs == shim_pid || shim_config.parent_packs == -1;
+    /* ...unless that `heapsnap run` is gone (killed): then no one else will. */
+    if (parent_will && shim_config.run_pid > 0 && kill(shim_config.run_pid, 0) != 0 && errno == ESRCH) parent_will = false;
+    if (!pack || parent_will) return;
     if (atomic_exchange(&shim_packed, true)) return;
     shim_tls.in_shim++;
     char err[1024];

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -215,7 +216,7 @@ static struct rec_chunks *results_for(struct leak_state *ls, const char *path)
 static void serve_leak_checks(struct leak_state *ls, const char *dir, const char *named, uint64_t session)
 {
     struct leak_request req;
-    while (read(ls->fd, &req, sizeof req) == (ssize_t)sizeof req) {
+    while (recv(ls->fd, &req, sizeof req, 0) == (ssize_t)sizeof req) {
         if (req.magic != LEAK_REQUEST_MAGIC) continue;
         struct trace_info *t;
         size_t n = find_traces(dir, named, session, &t);
@@ -465,9 +466,10 @@ int cmd_run(int argc, char **argv)
     int control_fd = -1;
     if (o.leak_check) {
         int p[2];
-        if (pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0) die("pipe: %s", strerror(errno));
+        if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, p) != 0) die("socketpair: %s", strerror(errno));
         leaks.fd = p[0];
-        /* High and inheritable: the traced processes write requests to it. */
+        fcntl(p[0], F_SETFL, O_NONBLOCK);
+        /* High and inheritable: the traced processes send requests to it. */
         control_fd = fcntl(p[1], F_DUPFD, 900);
         close(p[1]);
         if (control_fd < 0) die("fcntl: %s", strerror(errno));
@@ -509,6 +511,8 @@ int cmd_run(int argc, char **argv)
             snprintf(buf, sizeof buf, "%d", control_fd);
             setenv("HEAPSNAP_CONTROL_FD", buf, 1);
         }
+        snprintf(buf, sizeof buf, "%ld", (long)getppid());
+        setenv("HEAPSNAP_RUN_PID", buf, 1);
         unsetenv("HEAPSNAP_SNAPSHOT_SIGNAL");
         unsetenv("HEAPSNAP_SNAPSHOT_INTERVAL");
         unsetenv("HEAPSNAP_SNAPSHOT_GROWTH");
