@@ -186,7 +186,9 @@ static SHIM_HOT void api_after_event(struct shim_thread *t, int64_t usable_delta
     int64_t view = t->live_base + t->live_pending;
     if (view > t->live_peak_view) t->live_peak_view = view; /* thread-local: exact, no shared write */
     if (unlikely(t->live_pending >= LIVE_FLUSH_BYTES || t->live_pending <= -LIVE_FLUSH_BYTES)) live_flush(t);
-    if (unlikely(t->pending_marker != 0 || --t->events_to_clock == 0)) api_slow_checks(t);
+    /* events_to_clock is 0 in a new thread: it checks on its first event. */
+    if (unlikely(t->pending_marker != 0 || t->events_to_clock == 0)) api_slow_checks(t);
+    else t->events_to_clock--;
 }
 
 /* shim_process.c */

@@ -128,7 +128,6 @@ static void on_snapshot_signal(int sig)
 void api_init(void)
 {
     start_mono = shim_mono_ns();
-    shim_tls.events_to_clock = EVENTS_PER_CLOCK_CHECK;
     if (shim_config.interval_ns) atomic_store(&interval_deadline, start_mono + shim_config.interval_ns);
     if (shim_config.snapshot_signal > 0 && shim_config.snapshot_signal < NSIG) {
         struct sigaction sa = {.sa_handler = on_snapshot_signal, .sa_flags = SA_RESTART};

@@ -436,7 +436,8 @@ int cmd_run(int argc, char **argv)
     find_shim(shim, sizeof shim);
 
     char dir[PATH_MAX], abs_dir[PATH_MAX], out_file[PATH_MAX] = "";
-    output_dir_of(o.output ? o.output : "./x", dir, sizeof dir);
+    if (o.output) output_dir_of(o.output, dir, sizeof dir);
+    else snprintf(dir, sizeof dir, ".");
     if (!realpath(dir, abs_dir)) die("cannot write traces to %s: %s", dir, strerror(errno));
     if (access(abs_dir, W_OK | X_OK) != 0) die("cannot write traces to %s: %s", abs_dir, strerror(errno));
     if (o.output) {

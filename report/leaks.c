@@ -36,11 +36,6 @@ bool leaks_parse_kinds(const char *text, unsigned *kinds)
 enum { KIND_IGNORED = 8 };
 static struct supp ignored_by_program = {.name = (char *)"heapsnap_ignore()/heapsnap_disable()", .builtin = true};
 
-struct kinded {
-    uint64_t ptr, indirect;
-    uint32_t kind;
-};
-
 static int by_ptr(const void *a, const void *b)
 {
     const struct snap_leak *x = a, *y = b;

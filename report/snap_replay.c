@@ -275,6 +275,16 @@ static void stack_touch(struct snap *s, struct snap_stack *st)
     }
 }
 
+/* Takes a live block out of the figures (its entry stays to the caller). */
+static void block_unaccount(struct snap *s, const struct blockmap_entry *b)
+{
+    stack_touch(s, b->stack);
+    b->stack->live_bytes -= b->size;
+    b->stack->live_blocks--;
+    s->cur_bytes -= b->size;
+    s->cur_blocks--;
+}
+
 static void apply_free(struct snap *s, uint64_t ptr)
 {
     struct blockmap_entry *b = blockmap_find(&s->live, ptr);
@@ -282,12 +292,7 @@ static void apply_free(struct snap *s, uint64_t ptr)
         s->unmatched_frees++; /* allocated before tracing began, or by untraced code */
         return;
     }
-    struct snap_stack *st = b->stack;
-    stack_touch(s, st);
-    st->live_bytes -= b->size;
-    st->live_blocks--;
-    s->cur_bytes -= b->size;
-    s->cur_blocks--;
+    block_unaccount(s, b);
     blockmap_remove(&s->live, b);
 }
 
@@ -299,11 +304,8 @@ static void apply_alloc(struct snap *s, uint64_t ptr, uint64_t size, uint64_t st
     if (existed) {
         /* Allocated twice without a free in between: the free was not seen. */
         s->replaced_blocks++;
-        stack_touch(s, b->stack);
-        b->stack->live_bytes -= b->size;
-        b->stack->live_blocks--;
-        s->cur_bytes -= b->size;
-        s->cur_blocks--;
+        block_unaccount(s, b);
+        b->ignored = false; /* a new block: heapsnap_ignore() was about the old one */
     }
     struct snap_stack *st = stack_get(s, stack_id);
     b->size = size;

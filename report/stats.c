@@ -144,8 +144,7 @@ static void group_snapshot(const struct symsnap *ss, const struct stats_options 
         if (!kept(o, t, site)) continue;
         int64_t sz = is_new ? (int64_t)t->size : -(int64_t)t->size, ct = is_new ? (int64_t)t->count : -(int64_t)t->count;
         size_t first = site, last = o->cumulative ? t->nframes : site + 1;
-        if (t->nframes == 0) last = first; /* no frames at all: one "unknown" group */
-        if (t->nframes == 0 || o->key == KEY_TRACEBACK) {
+        if (t->nframes == 0 || o->key == KEY_TRACEBACK) { /* no frames at all: one "unknown" group */
             char *display = t->nframes ? frame_key(KEY_LINENO, &t->frames[site]) : xstrndup("<no stack>", 10);
             struct stats_entry *e = group_get(g, traceback_id(t, site), display);
             if (!e->frames) {

@@ -395,3 +395,24 @@ Test(snapshots, bad_input)
     expect_error(ARGS("run", "--snapshot-signal", "KILL", "--", sample("leak")), 2, "--snapshot-signal takes");
     expect_error(ARGS("run", "--snapshot-interval", "0", "--", sample("leak")), 2, "--snapshot-interval takes");
 }
+
+/* A thread that is not the one that started the process checks the interval
+ * too (its counter starts at zero). */
+Test(snapshots, interval_markers_from_any_thread)
+{
+    char *t = path_join(dir, "worker.trace");
+    const char *argv[] = {heapsnap_bin(), "run", "-q", "-o", t, "--snapshot-interval", "0.1", "--", sample("worker"), NULL};
+    struct run_result r = run_in(dir, NULL, argv);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    struct json *j = report_json_of(t);
+    cr_expect_eq(json_int(j, "totals.allocations"), 20001, "20,000 by work(), one DTV by pthread_create");
+    cr_expect_eq(json_int(j, "totals.frees"), 20000);
+    size_t n = json_len(j, "markers"), intervals = 0;
+    for (size_t i = 0; i < n; i++) {
+        char p[64];
+        snprintf(p, sizeof p, "markers.%zu.label", i);
+        intervals += strncmp(json_str(j, p), "interval:", 9) == 0;
+    }
+    cr_expect_geq(intervals, 3, "about half a second at 0.1 s");
+    json_free(j);
+}
