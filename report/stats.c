@@ -14,6 +14,12 @@ static const char *const builtin_wrappers[] = {
     "__vasprintf_internal", "__vasprintf", "getline", "getdelim", "__getdelim", "open_memstream",
     "std::__new_allocator*", "__gnu_cxx::new_allocator*", "std::allocator*", "std::allocator_traits*",
     "operator new*", "xmalloc", "xcalloc", "xrealloc", "xstrdup",
+    /* libstdc++'s smart-pointer factories and shared_ptr's control-block
+     * allocation, which -O2 inlines into the caller. A demangled function
+     * template starts with its return type, hence the "* " forms. */
+    "std::make_unique*", "* std::make_unique*", "std::make_shared*", "* std::make_shared*", "std::allocate_shared*",
+    "* std::allocate_shared*", "* std::__allocate_guarded<*", "std::__shared_count<*", "std::__shared_ptr<*",
+    "std::shared_ptr<*>::shared_ptr*",
 };
 
 bool stats_parse_key(const char *name, enum stats_key *key)

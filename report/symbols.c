@@ -5,6 +5,7 @@
 #include "symbols.h"
 #include "fmt.h"
 
+#include <assert.h>
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
@@ -147,7 +148,43 @@ static char *absolute_file(const char *file, const char *comp_dir)
     return xstrndup(out, len);
 }
 
-/* Resolves one return address (looked up at ip-1, inside the call). */
+/* The chain of scopes from the innermost one holding pc out to its compile
+ * unit, through the concrete tree. dwarf_getscopes alone is not enough: once
+ * pc is inside an inlined subroutine it continues with the scopes around the
+ * inlined function's abstract definition (the compile unit, for a static
+ * inline function), not with the function the code was inlined into. Returns
+ * the count, 0 when nothing holds pc; *scopes is malloc'd. */
+static int concrete_scopes(Dwarf_Die *cu, Dwarf_Addr pc, Dwarf_Die **scopes)
+{
+    *scopes = NULL;
+    Dwarf_Die *found = NULL;
+    int n = dwarf_getscopes(cu, pc, &found);
+    if (n <= 0) {
+        free(found);
+        return 0;
+    }
+    bool in_inlined = false;
+    for (int i = 0; i < n && !in_inlined; i++) in_inlined = dwarf_tag(&found[i]) == DW_TAG_inlined_subroutine;
+    if (!in_inlined) { /* already the concrete chain: spare a second walk of the unit */
+        *scopes = found;
+        return n;
+    }
+    Dwarf_Die innermost = found[0];
+    free(found);
+    n = dwarf_getscopes_die(&innermost, scopes);
+    if (n <= 0) {
+        free(*scopes);
+        *scopes = NULL;
+        return 0;
+    }
+    return n;
+}
+
+/* Resolves one return address (looked up at ip-1, inside the call). An
+ * address in inlined code gives several frames, innermost first: each inlined
+ * function at its own line, then every function it was inlined into at the
+ * line of the inlined call (DW_AT_call_file/DW_AT_call_line), ending with the
+ * out-of-line function the code belongs to. */
 static void resolve(struct snap_module *m, uint64_t ip, struct sym_frame **out, size_t *n)
 {
     size_t cap = 0;
@@ -166,32 +203,38 @@ static void resolve(struct snap_module *m, uint64_t ip, struct sym_frame **out, 
         Dwarf_Attribute cd;
         const char *comp_dir = cu && dwarf_attr(cu, DW_AT_comp_dir, &cd) ? dwarf_formstring(&cd) : NULL;
         Dwarf_Die *scopes = NULL;
-        int ns = cu ? dwarf_getscopes(cu, pc - bias, &scopes) : 0;
-        /* Innermost first: each inlined_subroutine scope is a frame named after
-         * its abstract origin, and its call_file/call_line is where the next
-         * outer frame stands. */
-        for (int i = 0; i < ns; i++) {
+        int ns = cu ? concrete_scopes(cu, pc - bias, &scopes) : 0;
+        bool reached_function = false;
+        for (int i = 0; i < ns && !reached_function; i++) {
             int tag = dwarf_tag(&scopes[i]);
             if (tag != DW_TAG_inlined_subroutine && tag != DW_TAG_subprogram) continue;
+            reached_function = tag == DW_TAG_subprogram;
             push(out, n, &cap,
                  (struct sym_frame){.function = demangle(die_name(&scopes[i])),
                                     .file = absolute_file(file, comp_dir),
                                     .line = line,
                                     .module = modname,
                                     .ip = ip,
-                                    .inlined = tag == DW_TAG_inlined_subroutine});
-            if (tag == DW_TAG_subprogram) break;
+                                    .inlined = !reached_function});
             file = call_file(cu, &scopes[i]);
             line = call_line(&scopes[i]);
         }
         free(scopes);
-        if (*n > 0 && !(*out)[*n - 1].function) (*out)[*n - 1].function = xstrndup("??", 2);
-        if (*n == 0) {
+        /* Inlined frames with no function around them in the DWARF (broken or
+         * partial debug info): the symbol table still names the function the
+         * code sits in ("??" if not), at the line of the outermost inlined
+         * call. With no scope at all this is the plain symbol-table fallback. */
+        if (!reached_function) {
             GElf_Off off;
             GElf_Sym sym;
             const char *name = dwfl_module_addrinfo(ms->mod, pc, &off, &sym, NULL, NULL, NULL);
-            if (name) push(out, n, &cap, (struct sym_frame){.function = demangle(name), .file = absolute_file(file, comp_dir),
-                                                            .line = line, .module = modname, .ip = ip});
+            if (name || *n > 0)
+                push(out, n, &cap,
+                     (struct sym_frame){.function = demangle(name),
+                                        .file = absolute_file(file, comp_dir),
+                                        .line = line,
+                                        .module = modname,
+                                        .ip = ip});
         }
     }
     if (*n == 0) {
@@ -202,6 +245,7 @@ static void resolve(struct snap_module *m, uint64_t ip, struct sym_frame **out, 
     }
     for (size_t i = 0; i < *n; i++)
         if (!(*out)[i].function) (*out)[i].function = xstrndup("??", 2);
+    assert(*n > 0 && !(*out)[*n - 1].inlined); /* an inlined frame always has a caller frame after it */
 }
 
 static const struct sym_frame *frames_for(const struct snap *s, uint64_t ip, uint64_t when, size_t *n)
