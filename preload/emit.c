@@ -13,6 +13,8 @@
 
 static _Atomic uint32_t next_stream;
 
+uint32_t shim_gettid(void) { return (uint32_t)shim_sys(SYS_gettid, 0, 0, 0); }
+
 uint64_t shim_mono_ns(void)
 {
     struct timespec ts;
@@ -25,7 +27,7 @@ SHIM_COLD static bool emit_next_chunk(struct shim_thread *t)
 {
     if (!t->stream) {
         t->stream = atomic_fetch_add_explicit(&next_stream, 1, memory_order_relaxed) + 1;
-        t->tid = (uint32_t)syscall(SYS_gettid);
+        t->tid = shim_gettid();
         t->seq = 0;
     }
     if (t->chunk) /* `heapsnap run` may now pack this one while we write the next */
@@ -111,6 +113,27 @@ void emit_process_record(struct shim_thread *t)
     p = put_string(p, cmd, clen);
     p = put_string(p, cwd, wlen);
     emit_commit(t, p);
+}
+
+/* In the atfork prepare handler, the last to run: the blocks this process has
+ * now are the ones its child starts with (`heapsnap run` gives them to the
+ * child's trace). Frees after this stamp cannot have happened in the child. */
+void emit_fork(void)
+{
+    struct shim_thread *t = &shim_tls;
+    if (atomic_load(&shim_state) != SHIM_ACTIVE || t->in_shim || getpid() != shim_traced_pid()) return;
+    t->in_shim++;
+    if (emit_prepare(t, 1 + VARINT_MAX)) {
+        uint8_t *p = t->pos;
+        *p++ = REC_FORK;
+        uint64_t now = shim_ticks();
+        if (now < t->last_ticks) now = t->last_ticks;
+        p = varint_put(p, now - t->last_ticks);
+        t->last_ticks = now;
+        emit_commit(t, p);
+        t->fork_ticks = now;
+    }
+    t->in_shim--;
 }
 
 void emit_exec(const char *path)

@@ -57,7 +57,7 @@ struct shim_config {
     int snapshot_signal;      /* 0: none */
     uint64_t interval_ns;     /* 0: no interval snapshots */
     uint64_t growth_bytes;    /* 0: no growth snapshots */
-    int control_fd;           /* -1: no `heapsnap run` to ask for leak checks */
+    bool checks;              /* a `heapsnap run` answers leak-check requests */
     pid_t run_pid;            /* that `heapsnap run`: a check stops waiting when it is gone */
     unsigned leak_check_timeout_ms;
 };
@@ -83,6 +83,7 @@ struct shim_thread {
     uint64_t pending_marker;  /* ticks of a snapshot signal that arrived inside the shim */
     uint32_t events_to_clock; /* events left before the next interval check */
     int leak_disabled;        /* heapsnap_disable() depth: allocations now are not leaks */
+    uint64_t fork_ticks;      /* stamp of this thread's last REC_FORK: a fork child's inheritance point */
 };
 extern __thread struct shim_thread shim_tls __attribute__((tls_model("initial-exec")));
 
@@ -99,8 +100,8 @@ extern _Atomic uint32_t shim_generation;
 
 /* shim_init.c */
 void shim_init(void);
-void shim_finish(uint32_t how, int code, bool pack);
-void shim_open_trace(void);
+void shim_finish(uint32_t how, int code, uintptr_t stack_from, bool pack);
+void shim_open_trace(uint64_t fork_ticks);
 pid_t shim_traced_pid(void);
 
 /* arena.c: heapsnap's own memory, never from the intercepted allocator. */
@@ -127,6 +128,41 @@ static SHIM_HOT uint64_t shim_ticks(void)
 }
 uint64_t shim_mono_ns(void);
 
+/* A system call made directly, not through libc's syscall() (which the shim
+ * interposes, shim_fd.c). Returns the kernel's result: -errno on failure. */
+static inline long shim_sys6(long n, long a1, long a2, long a3, long a4, long a5, long a6)
+{
+#if defined(__x86_64__)
+    long ret;
+    register long r10 __asm__("r10") = a4;
+    register long r8 __asm__("r8") = a5;
+    register long r9 __asm__("r9") = a6;
+    __asm__ volatile("syscall"
+                     : "=a"(ret)
+                     : "a"(n), "D"(a1), "S"(a2), "d"(a3), "r"(r10), "r"(r8), "r"(r9)
+                     : "rcx", "r11", "memory");
+    return ret;
+#else
+#error "the shim makes its own system calls on x86_64 only"
+#endif
+}
+static inline long shim_sys(long n, long a1, long a2, long a3) { return shim_sys6(n, a1, a2, a3, 0, 0, 0); }
+uint32_t shim_gettid(void);
+
+/* shim_fd.c: the descriptors heapsnap owns in the process, kept out of the
+ * program's reach. */
+enum fd_owned { FD_TRACE, FD_CONTROL, FD_UNWIND_READ, FD_UNWIND_WRITE, FD_OWNED_COUNT };
+void fd_init(void);
+/* Takes fd as ours (moved to a high number); returns its number, or -1. */
+int fd_adopt(enum fd_owned which, int fd, bool cloexec);
+/* Opens path again as `which` if it is still the file adopted before. */
+int fd_reopen(enum fd_owned which, const char *path, int flags);
+/* The descriptor, checked to be ours still, with the descriptor lock held
+ * until fd_use_end; -1 (and no lock) when it is gone. */
+int fd_use_begin(enum fd_owned which);
+void fd_use_end(void);
+void fd_forget(enum fd_owned which, bool close_it);
+
 /* spool.c: the trace file. */
 int spool_create(const char *path, const struct trace_header *hdr);
 struct chunk_header *spool_take_slot(void);
@@ -148,6 +184,7 @@ static SHIM_HOT void emit_commit(struct shim_thread *t, uint8_t *end_of_record)
 void emit_bytes_record(struct shim_thread *t, uint8_t type, const void *a, size_t alen);
 void emit_process_record(struct shim_thread *t);
 void emit_exec(const char *path);
+void emit_fork(void);
 
 /* stack.c */
 uint32_t stack_capture(struct shim_thread *t);
@@ -168,11 +205,11 @@ SHIM_COLD void live_flush(struct shim_thread *t);
 SHIM_COLD void api_slow_checks(struct shim_thread *t);
 /* REC_IGNORE for a block the program asked heapsnap not to report. */
 void api_ignore(struct shim_thread *t, uintptr_t p);
-/* Asks `heapsnap run` to classify the live blocks now, and waits for it. */
-void shim_leak_check(const char *why);
-/* The same, with the requesting thread's stack scanned only above stack_from (0: from its SP). */
-void shim_leak_check_from(const char *why, uintptr_t stack_from);
-/* Set when the program leaves through main's return or exit(): see struct leak_request. */
+/* Asks `heapsnap run` to classify the live blocks now, with the requesting
+ * thread's stack scanned only above stack_from (0: from its SP), and waits. */
+void shim_leak_check_from(uintptr_t stack_from);
+/* Set when the program leaves through main's return or exit(): the exiting
+ * thread's frames below it are exit's and the destructors', dead. */
 extern uintptr_t shim_exit_frame;
 #define LIVE_FLUSH_BYTES (64 * 1024)
 #define EVENTS_PER_CLOCK_CHECK 256
@@ -190,6 +227,10 @@ static SHIM_HOT void api_after_event(struct shim_thread *t, int64_t usable_delta
     if (unlikely(t->pending_marker != 0 || t->events_to_clock == 0)) api_slow_checks(t);
     else t->events_to_clock--;
 }
+
+/* shim_run.c: asks `heapsnap run` (enum run_request) and waits for its answer;
+ * false without one. */
+bool run_request(enum run_request kind, uintptr_t stack_from);
 
 /* shim_process.c */
 void process_install_hooks(void);

@@ -21,7 +21,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <errno.h>
-#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -172,47 +171,23 @@ SHIM_EXPORT void heapsnap_shim_reset_peak(void)
 
 /* ---- leak checks ------------------------------------------------------ */
 
-/* `heapsnap run` does the scan from outside: it stops every thread with
- * ptrace, replays the trace for the live blocks and reads our memory. We only
- * ask and wait, which is safe anywhere, a crashing signal handler included
- * (write, nanosleep and atomic loads). Without a `heapsnap run` to ask, there is
- * nothing to do. */
+/* `heapsnap run` does the scan from outside (shim_run.c asks it); the marker
+ * names the moment in the trace: TRACE@leak-check:N. */
 static _Atomic uint32_t leak_seq;
 uintptr_t shim_exit_frame;
 
-void shim_leak_check(const char *why) { shim_leak_check_from(why, why && strcmp(why, "end") == 0 ? shim_exit_frame : 0); }
-
-void shim_leak_check_from(const char *why, uintptr_t stack_from)
+void shim_leak_check_from(uintptr_t stack_from)
 {
-    int fd = shim_config.control_fd;
-    struct trace_header *h = spool_header();
-    if (fd < 0 || !h || getpid() != shim_traced_pid()) return;
     struct shim_thread *t = &shim_tls;
-    uint32_t seq = atomic_fetch_add(&leak_seq, 1) + 1;
+    if (!shim_config.checks || !spool_header() || getpid() != shim_traced_pid()) return;
     char label[64];
-    snprintf(label, sizeof label, "leak-check:%u%s%s", seq, why ? ":" : "", why ? why : "");
+    snprintf(label, sizeof label, "leak-check:%u", atomic_fetch_add(&leak_seq, 1) + 1);
     if (!t->in_shim) {
         t->in_shim++;
         marker_write(t, label, shim_ticks());
         t->in_shim--;
     }
-    struct leak_request req = {.magic = LEAK_REQUEST_MAGIC,
-                               .pid = (uint32_t)getpid(),
-                               .tid = (uint32_t)syscall(SYS_gettid),
-                               .seq = seq,
-                               .ticks = shim_ticks(),
-                               .stack_from = stack_from};
-    /* A datagram socket, and MSG_NOSIGNAL: if `heapsnap run` is gone, an
-     * error, never the SIGPIPE a pipe would raise in the program. */
-    if (send(fd, &req, sizeof req, MSG_NOSIGNAL) != (ssize_t)sizeof req) return;
-    /* The answer is the header field the parent writes through the file. */
-    struct timespec ms = {0, 1000 * 1000};
-    for (unsigned waited = 0; waited < shim_config.leak_check_timeout_ms; waited++) {
-        if (atomic_load((_Atomic uint32_t *)&h->leak_check_ack) >= seq) return;
-        if (waited % 100 == 99 && shim_config.run_pid > 0 && kill(shim_config.run_pid, 0) != 0 && errno == ESRCH)
-            return; /* no one left to answer */
-        nanosleep(&ms, NULL);
-    }
+    run_request(RUN_REQ_LEAK_CHECK, stack_from);
 }
 
 /* The caller's stack counts from this frame up: deeper slots (a function
@@ -223,7 +198,7 @@ void shim_leak_check_from(const char *why, uintptr_t stack_from)
 SHIM_EXPORT __attribute__((noinline)) void heapsnap_shim_leak_check(void)
 {
     __builtin_unwind_init();
-    shim_leak_check_from(NULL, (uintptr_t)__builtin_frame_address(0) - 64);
+    shim_leak_check_from((uintptr_t)__builtin_frame_address(0) - 64);
 }
 
 /* ---- LSan's controls ---------------------------------------------------- */

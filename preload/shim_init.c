@@ -14,12 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 struct shim_real shim_real;
 _Atomic int shim_state;
-struct shim_config shim_config = {.frames = 64, .follow = true, .control_fd = -1};
+struct shim_config shim_config = {.frames = 64, .follow = true};
 __thread struct shim_thread shim_tls __attribute__((tls_model("initial-exec")));
 _Atomic uint32_t shim_generation = 1;
 
@@ -93,9 +94,13 @@ static bool read_config(void)
     shim_config.interval_ns = v ? (uint64_t)(strtod(v, NULL) * 1e9) : 0;
     v = getenv("HEAPSNAP_SNAPSHOT_GROWTH");
     shim_config.growth_bytes = v ? strtoull(v, NULL, 10) : 0;
+    /* Leak checks are asked of `heapsnap run` through the header; the socket
+     * (if this image still has it: a parent may have closed it before exec)
+     * rings its bell. */
     v = getenv("HEAPSNAP_CONTROL_FD");
-    shim_config.control_fd = v && *v ? atoi(v) : -1;
-    if (shim_config.control_fd >= 0 && fcntl(shim_config.control_fd, F_GETFD) < 0) shim_config.control_fd = -1;
+    shim_config.checks = v && *v;
+    struct stat st;
+    if (shim_config.checks && fstat(atoi(v), &st) == 0 && S_ISSOCK(st.st_mode)) fd_adopt(FD_CONTROL, atoi(v), false);
     v = getenv("HEAPSNAP_RUN_PID");
     shim_config.run_pid = v ? (pid_t)atol(v) : 0;
     v = getenv("HEAPSNAP_LEAK_CHECK_TIMEOUT_MS");
@@ -111,10 +116,36 @@ static int try_create(const char *path, const struct trace_header *hdr)
     return rc;
 }
 
+/* The program's name for trace files: the executable's file name, with
+ * anything but letters, digits and ._+- replaced. Not argv[0]: servers retitle
+ * themselves ("nginx: worker process"), and a '/' there would make the name a
+ * path. Computed once per image; fork children inherit it. */
+static char program_name[256];
+
+static void name_program(void)
+{
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[n > 0 ? n : 0] = 0;
+    const char *base = strrchr(exe, '/');
+    base = base ? base + 1 : exe;
+    size_t k = 0;
+    for (; base[k] && k + 1 < sizeof program_name; k++) {
+        char c = base[k];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+                  c == '+' || c == '-';
+        program_name[k] = ok ? c : '_';
+    }
+    program_name[k] = 0;
+    if (!k || program_name[0] == '.') snprintf(program_name, sizeof program_name, "program");
+}
+
 /* Opens heapsnap.PROGRAM.PID.trace (or the file `run -o` asked for, if no
  * process has claimed it yet). O_EXCL throughout: an exec'd image of the same
- * pid, or a leftover file, gets the next free suffix rather than a clobber. */
-void shim_open_trace(void)
+ * pid, or a leftover file, gets the next free suffix rather than a clobber.
+ * The path is made absolute: if the program closes the descriptor, the file
+ * is reopened by it, wherever the program has moved since. */
+void shim_open_trace(uint64_t fork_ticks)
 {
     struct trace_header hdr = {.version = TRACE_VERSION,
                                .state = TRACE_OPEN,
@@ -129,18 +160,23 @@ void shim_open_trace(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     hdr.start_realtime_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    hdr.fork_ticks = fork_ticks;
 
-    char path[2048];
+    char path[2048], dir[1024];
+    if (shim_config.output_dir[0] == '/' || !getcwd(dir, sizeof dir)) snprintf(dir, sizeof dir, "%s", shim_config.output_dir);
+    else if (strcmp(shim_config.output_dir, ".") != 0) {
+        size_t len = strlen(dir);
+        snprintf(dir + len, sizeof dir - len, "/%s", shim_config.output_dir);
+    }
     int rc = -EEXIST;
     if (shim_config.output_file[0]) rc = try_create(shim_config.output_file, &hdr);
     if (rc == -EEXIST) {
-        const char *prog = program_invocation_short_name;
-        if (!prog || !*prog) prog = "program";
+        if (!program_name[0]) name_program();
         for (int i = 0; i < 1000 && rc == -EEXIST; i++) {
             if (i == 0)
-                snprintf(path, sizeof path, "%s/heapsnap.%s.%ld.trace", shim_config.output_dir, prog, (long)shim_pid);
+                snprintf(path, sizeof path, "%s/heapsnap.%s.%ld.trace", dir, program_name, (long)shim_pid);
             else
-                snprintf(path, sizeof path, "%s/heapsnap.%s.%ld.%d.trace", shim_config.output_dir, prog, (long)shim_pid, i);
+                snprintf(path, sizeof path, "%s/heapsnap.%s.%ld.%d.trace", dir, program_name, (long)shim_pid, i);
             rc = try_create(path, &hdr);
         }
     }
@@ -151,6 +187,26 @@ void shim_open_trace(void)
     struct shim_thread *t = &shim_tls;
     emit_process_record(t);
     modules_refresh(t, true);
+    /* Under `heapsnap run`: be traced with ptrace before the program runs on,
+     * so that its end, however it comes, can be stopped and checked. */
+    run_request(RUN_REQ_SUPERVISE, 0);
+}
+
+/* The program calls the first malloc in the loader's search order: the
+ * executable's own, or the first preloaded library's. If that is not ours
+ * (LD_PRELOAD=libjemalloc.so:libheapsnap.so, an allocator linked into the
+ * program), heapsnap sees none of the program's allocations: say so, in the
+ * trace and on stderr, rather than report an empty heap. */
+static void check_allocator_binding(void)
+{
+    Dl_info bound, self;
+    void *m = dlsym(RTLD_DEFAULT, "malloc");
+    if (!m || !dladdr(m, &bound) || !dladdr((void *)check_allocator_binding, &self)) return;
+    if (bound.dli_fbase == self.dli_fbase) return;
+    atomic_fetch_or((_Atomic uint32_t *)&spool_header()->flags, TRACE_F_ALLOCATOR_BEFORE);
+    shim_say("heapsnap: the program's malloc is %s's, which the loader finds before heapsnap: its allocations "
+             "cannot be traced (preload libheapsnap.so first%s)\n",
+             bound.dli_fname && *bound.dli_fname ? bound.dli_fname : "the program", ", e.g. with heapsnap run");
 }
 
 void shim_init(void)
@@ -159,6 +215,7 @@ void shim_init(void)
     if (!atomic_compare_exchange_strong(&shim_state, &expected, SHIM_INITIALIZING)) return;
     shim_tls.in_shim++;
     resolve_real();
+    fd_init();
     if (!read_config()) {
         atomic_store(&shim_state, SHIM_OFF);
         shim_tls.in_shim--;
@@ -168,18 +225,22 @@ void shim_init(void)
     modules_init();
     stack_init();
     atomic_store(&shim_state, SHIM_ACTIVE); /* records below need an active shim */
-    shim_open_trace();
+    shim_open_trace(0);
     if (atomic_load(&shim_state) == SHIM_ACTIVE) {
         process_install_hooks();
         api_init();
+        check_allocator_binding();
     }
     shim_tls.in_shim--;
 }
 
 /* Records how the process ended in the header, then packs the trace unless
  * `heapsnap run` will (it waits for this pid and packs after the real end, so
- * even frees in late destructors are kept). */
-void shim_finish(uint32_t how, int code, bool pack)
+ * even frees in late destructors are kept). The leak check at the end is not
+ * asked for here: `heapsnap run` stops the process at its exit by itself
+ * (ptrace), whichever way it leaves; stack_from tells it where the exiting
+ * thread's live frames begin after a normal exit. */
+void shim_finish(uint32_t how, int code, uintptr_t stack_from, bool pack)
 {
     struct trace_header *h = spool_header();
     if (!h || getpid() != shim_pid) return; /* a vfork child shares our memory: not its trace */
@@ -187,12 +248,11 @@ void shim_finish(uint32_t how, int code, bool pack)
         h->end_code = code;
         h->end_ticks = shim_ticks();
         h->end_mono_ns = shim_mono_ns();
+        h->exit_tid = shim_gettid();
+        h->exit_stack_from = stack_from;
+        h->exit_ctx = stack_from ? EXIT_CTX_STACK_FROM : EXIT_CTX_NONE;
         atomic_store((_Atomic uint32_t *)&h->end_how, how);
     }
-    /* Every way out (exit, _exit, fatal signals) ends with a leak check, after
-     * the end is recorded: the scan is not the program's time. */
-    static _Atomic bool checked;
-    if (!atomic_exchange(&checked, true)) shim_leak_check("end");
     bool parent_will = shim_config.parent_packs == shim_pid || shim_config.parent_packs == -1;
     /* ...unless that `heapsnap run` is gone (killed): then no one else will. */
     if (parent_will && shim_config.run_pid > 0 && kill(shim_config.run_pid, 0) != 0 && errno == ESRCH) parent_will = false;

@@ -10,9 +10,12 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 void shim_reset_after_fork(void);
@@ -61,15 +64,15 @@ SHIM_EXPORT void exit(int status)
 __attribute__((destructor)) static void shim_destructor(void)
 {
     if (atomic_load(&shim_state) != SHIM_ACTIVE) return;
-    shim_finish(exit_status_known ? END_EXIT : END_EXIT_NOCODE, exit_status, true);
+    shim_finish(exit_status_known ? END_EXIT : END_EXIT_NOCODE, exit_status, shim_exit_frame, true);
 }
 
 /* _exit skips destructors, so it finishes the trace itself. It must not call
  * dlsym: a vfork child runs on our memory and may call it. */
 static __attribute__((noreturn)) void underscore_exit(int status)
 {
-    if (atomic_load(&shim_state) == SHIM_ACTIVE) shim_finish(END_UNDERSCORE_EXIT, status, true);
-    for (;;) syscall(SYS_exit_group, status);
+    if (atomic_load(&shim_state) == SHIM_ACTIVE) shim_finish(END_UNDERSCORE_EXIT, status, 0, true);
+    for (;;) shim_sys(SYS_exit_group, status, 0, 0);
 }
 
 SHIM_EXPORT void _exit(int status) { underscore_exit(status); }
@@ -83,11 +86,14 @@ static const int fatal_signals[] = {SIGSEGV, SIGBUS,  SIGILL,  SIGFPE,  SIGABRT,
 
 /* Installed only where the disposition is the default, with SA_RESETHAND: the
  * program's own handlers replace ours, and re-raising ends the process exactly
- * as the default would (same signal, same core dump). Writes only the header. */
+ * as the default would (same signal, same core dump). Writes only the header.
+ * The re-raised signal is delivered after this handler returns, so the
+ * process dies with the interrupted context's registers, and a leak check at
+ * its exit scans the stack from there, not through this handler's frames. */
 static void on_fatal_signal(int sig)
 {
     int saved = errno;
-    shim_finish(END_SIGNAL, sig, false);
+    shim_finish(END_SIGNAL, sig, 0, false);
     raise(sig);
     errno = saved;
 }
@@ -102,7 +108,7 @@ static void on_fork_child(void)
     }
     shim_tls.in_shim++;
     shim_reset_after_fork();
-    shim_open_trace();
+    shim_open_trace(shim_tls.fork_ticks);
     shim_tls.in_shim--;
 }
 
@@ -111,20 +117,54 @@ static void on_fork_child(void)
 static int (*real_execve)(const char *, char *const[], char *const[]);
 static int (*real_execvpe)(const char *, char *const[], char *const[]);
 
-static void note_exec(const char *path)
+/* The kernel does not grant a set-user-ID (or -group-ID, or file capability)
+ * program its privileges while the process is traced with ptrace by someone
+ * who lacks them: `heapsnap run` must let go first, or the program would run
+ * unprivileged (sudo would fail). LD_PRELOAD is ignored for such a program
+ * anyway, so there is nothing to trace in it. */
+static bool gains_privileges(const char *path)
 {
-    if (getpid() == shim_traced_pid()) emit_exec(path);
+    struct stat st;
+    if (stat(path, &st) != 0) return false;
+    if (st.st_mode & (S_ISUID | S_ISGID)) return true;
+    return getxattr(path, "security.capability", NULL, 0) > 0;
+}
+
+/* file as execvp searches it: in PATH unless it has a slash. */
+static bool search_gains_privileges(const char *file)
+{
+    if (strchr(file, '/')) return gains_privileges(file);
+    const char *path = getenv("PATH");
+    if (!path) path = "/bin:/usr/bin";
+    char buf[4096];
+    for (const char *p = path; *p;) {
+        size_t len = strcspn(p, ":");
+        snprintf(buf, sizeof buf, "%.*s/%s", (int)len, len ? p : ".", file);
+        if (access(buf, X_OK) == 0) return gains_privileges(buf);
+        p += len + (p[len] == ':');
+    }
+    return false;
+}
+
+static void note_exec(const char *path, bool searched)
+{
+    if (getpid() != shim_traced_pid()) return; /* a vfork child: not our trace */
+    emit_exec(path);
+    struct trace_header *h = spool_header();
+    if (h && atomic_load((_Atomic uint32_t *)&h->supervisor) &&
+        (searched ? search_gains_privileges(path) : gains_privileges(path)))
+        run_request(RUN_REQ_RELEASE, 0);
 }
 
 SHIM_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
-    note_exec(path);
+    note_exec(path, false);
     return real_execve(path, argv, envp);
 }
 
 SHIM_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 {
-    note_exec(file);
+    note_exec(file, true);
     return real_execvpe(file, argv, envp);
 }
 
@@ -173,7 +213,7 @@ void process_install_hooks(void)
     real_execvpe = (__typeof__(real_execvpe))dlsym(RTLD_NEXT, "execvpe");
     static bool atfork_done;
     if (!atfork_done) {
-        pthread_atfork(NULL, NULL, on_fork_child);
+        pthread_atfork(emit_fork, NULL, on_fork_child);
         atfork_done = true;
     }
     for (size_t i = 0; i < sizeof fatal_signals / sizeof *fatal_signals; i++) {

@@ -16,7 +16,8 @@ struct blockmap_entry {
     uint64_t ptr; /* 0: empty (malloc never returns NULL for a block we track) */
     uint64_t size;
     struct snap_stack *stack;
-    bool ignored; /* heapsnap_ignore() or heapsnap_disable(): never a leak */
+    uint64_t ticks; /* when it was allocated (0: before the process's first event, inherited) */
+    bool ignored;   /* heapsnap_ignore() or heapsnap_disable(): never a leak */
 };
 
 struct blockmap {

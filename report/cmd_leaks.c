@@ -66,10 +66,14 @@ void gate_load_suppressions(struct leak_gate *g, struct supp_list *l)
 }
 
 /* Whether this report fails the gate. A check that could not run fails it
- * too: a gate must not pass because it could not look. */
+ * too: a gate must not pass because it could not look. Blocks count, not
+ * only bytes: a leaked malloc(0) is 0 bytes in 1 block, and a leak. */
 bool gate_fails(const struct leak_gate *g, const struct leak_report *r)
 {
-    return g->fail && (r->check_failed || leaks_bytes_of(r, g->kinds) > g->max_leaked);
+    if (!g->fail) return false;
+    if (r->check_failed) return true;
+    uint64_t bytes = leaks_bytes_of(r, g->kinds), blocks = leaks_blocks_of(r, g->kinds);
+    return blocks > 0 && (bytes > g->max_leaked || g->max_leaked == 0);
 }
 
 int cmd_leaks(int argc, char **argv)

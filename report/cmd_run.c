@@ -1,15 +1,17 @@
 /* cmd_run.c - `heapsnap run`: check that the program can be traced at all,
- * start it with the shim preloaded, wait, then pack every trace of the run
- * that its process could not pack itself and print the summary.
+ * start it with the shim preloaded, serve it while it runs (run_loop.c),
+ * then print the summary, the leaks of every process, and the gate.
  *
  * heapsnap run is a subreaper, so descendants orphaned on the way are reaped
- * here and their exit status is known even when no one else waited for them. */
+ * here and their exit status is known even when no one else waited for them.
+ * With leak checks (the default) it is also the ptrace tracer of every
+ * process it traces, to stop each at its end (supervise.c). */
 #include "cmds.h"
 #include "fmt.h"
 #include "../trace/trace_format.h"
 #include "../trace/trace_pack.h"
-#include "leakcheck.h"
 #include "leaks.h"
+#include "run.h"
 
 #include <dirent.h>
 #include <poll.h>
@@ -24,6 +26,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -127,211 +130,7 @@ static void find_shim(char *out, size_t cap)
     if (access(out, R_OK) != 0) die("cannot find libheapsnap.so (looked in %s; set HEAPSNAP_LIB)", HEAPSNAP_LIBDIR);
 }
 
-/* ---- after the run ------------------------------------------------------ */
-
-struct reaped {
-    pid_t pid;
-    int status;
-};
-
-struct trace_info {
-    char path[PATH_MAX];
-    struct trace_header hdr;
-};
-
-static bool read_header(const char *path, struct trace_header *h)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return false;
-    bool ok = read(fd, h, sizeof *h) == (ssize_t)sizeof *h && memcmp(h->magic, TRACE_MAGIC, 8) == 0;
-    close(fd);
-    return ok;
-}
-
-static size_t find_traces(const char *dir, const char *named, uint64_t session, struct trace_info **out)
-{
-    size_t n = 0, cap = 0;
-    *out = NULL;
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-        size_t len = strlen(e->d_name);
-        bool ours = strncmp(e->d_name, "heapsnap.", 9) == 0 && len > 6 && strcmp(e->d_name + len - 6, ".trace") == 0;
-        char path[PATH_MAX];
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        if (!ours && !(named && strcmp(path, named) == 0)) continue;
-        struct trace_header h;
-        if (!read_header(path, &h) || h.session != session) continue;
-        if (n == cap) *out = xrealloc(*out, (cap = cap ? cap * 2 : 8) * sizeof **out);
-        snprintf((*out)[n].path, sizeof (*out)[n].path, "%s", path);
-        (*out)[n].hdr = h;
-        n++;
-    }
-    if (d) closedir(d);
-    return n;
-}
-
-static const struct reaped *reaped_find(const struct reaped *r, size_t n, pid_t pid)
-{
-    for (size_t i = n; i-- > 0;)
-        if (r[i].pid == pid) return &r[i];
-    return NULL;
-}
-
-/* The last image of a pid is the one with the latest start. */
-static bool is_last_image(const struct trace_info *t, size_t n, size_t i)
-{
-    for (size_t j = 0; j < n; j++)
-        if (j != i && t[j].hdr.pid == t[i].hdr.pid && t[j].hdr.start_realtime_ns > t[i].hdr.start_realtime_ns)
-            return false;
-    return true;
-}
-
-/* ---- leak checks -------------------------------------------------------- */
-
-/* Results wait here, per trace, until the trace is packed. */
-struct leak_results {
-    char path[PATH_MAX];
-    struct rec_chunks recs;
-};
-
-struct leak_state {
-    int fd; /* the read end of the control pipe */
-    struct leak_results *v;
-    size_t n;
-};
-
-static struct rec_chunks *results_for(struct leak_state *ls, const char *path)
-{
-    for (size_t i = 0; i < ls->n; i++)
-        if (strcmp(ls->v[i].path, path) == 0) return &ls->v[i].recs;
-    ls->v = xrealloc(ls->v, (ls->n + 1) * sizeof *ls->v);
-    memset(&ls->v[ls->n], 0, sizeof ls->v[ls->n]);
-    snprintf(ls->v[ls->n].path, sizeof ls->v[ls->n].path, "%s", path);
-    return &ls->v[ls->n++].recs;
-}
-
-/* Answers every request waiting in the pipe: the current image of the pid is
- * the open trace of the session with its pid and the latest start. */
-static void serve_leak_checks(struct leak_state *ls, const char *dir, const char *named, uint64_t session)
-{
-    struct leak_request req;
-    while (recv(ls->fd, &req, sizeof req, 0) == (ssize_t)sizeof req) {
-        if (req.magic != LEAK_REQUEST_MAGIC) continue;
-        struct trace_info *t;
-        size_t n = find_traces(dir, named, session, &t);
-        const struct trace_info *mine = NULL;
-        for (size_t i = 0; i < n; i++)
-            if (t[i].hdr.pid == req.pid && t[i].hdr.state == TRACE_OPEN &&
-                (!mine || t[i].hdr.start_realtime_ns > mine->hdr.start_realtime_ns))
-                mine = &t[i];
-        if (mine) {
-            char err[1024];
-            if (leakcheck_run(&req, mine->path, results_for(ls, mine->path), err, sizeof err) < 0)
-                warn("leak check of pid %u: %s", req.pid, err);
-            int fd = open(mine->path, O_WRONLY | O_CLOEXEC);
-            if (fd >= 0) { /* the answer the process is waiting for */
-                if (pwrite(fd, &req.seq, sizeof req.seq, offsetof(struct trace_header, leak_check_ack)) < 0)
-                    warn("%s: %s", mine->path, strerror(errno));
-                close(fd);
-            }
-        }
-        free(t);
-    }
-}
-
-static void on_sigchld(int sig) { (void)sig; }
-
-/* Traces of the direct child's pid are packed by us, beside the program, as
- * its threads seal chunks: the compression runs on another core instead of at
- * the program's exit, and the disk holds packed data, not the raw spool. */
-struct live_packer {
-    char path[PATH_MAX];
-    struct trace_packer packer;
-    bool active;
-};
-
-struct live_packers {
-    struct live_packer *v;
-    size_t n;
-};
-
-static struct live_packer *live_find(struct live_packers *lp, const char *path)
-{
-    for (size_t i = 0; i < lp->n; i++)
-        if (strcmp(lp->v[i].path, path) == 0) return &lp->v[i];
-    return NULL;
-}
-
-/* With leak checks the spool must stay whole: a check replays it. */
-static bool live_punch = true;
-
-static void live_discover(struct live_packers *lp, const char *dir, const char *named, uint64_t session, pid_t pid)
-{
-    struct trace_info *t;
-    size_t n = find_traces(dir, named, session, &t);
-    for (size_t i = 0; i < n; i++) {
-        if ((pid_t)t[i].hdr.pid != pid || t[i].hdr.state != TRACE_OPEN || live_find(lp, t[i].path)) continue;
-        lp->v = xrealloc(lp->v, (lp->n + 1) * sizeof *lp->v);
-        struct live_packer *l = &lp->v[lp->n++];
-        snprintf(l->path, sizeof l->path, "%s", t[i].path);
-        char err[1024];
-        l->active = packer_begin(&l->packer, l->path, live_punch, err, sizeof err) == 0;
-    }
-    free(t);
-}
-
-static void live_step(struct live_packers *lp)
-{
-    for (size_t i = 0; i < lp->n; i++) {
-        char err[1024];
-        if (lp->v[i].active && packer_step(&lp->v[i].packer, false, err, sizeof err) < 0) {
-            warn("%s", err);
-            packer_abort(&lp->v[i].packer);
-            lp->v[i].active = false;
-        }
-    }
-}
-
-static void pack_leftovers(struct trace_info *t, size_t n, const struct reaped *r, size_t nr, struct live_packers *lp,
-                           struct leak_state *ls)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (t[i].hdr.state != TRACE_OPEN) continue;
-        pid_t pid = (pid_t)t[i].hdr.pid;
-        const struct reaped *rp = reaped_find(r, nr, pid);
-        struct live_packer *l = live_find(lp, t[i].path);
-        if (!rp && kill(pid, 0) == 0) { /* still running: it packs its own trace at exit */
-            if (l && l->active) packer_abort(&l->packer);
-            continue;
-        }
-        uint32_t how = END_UNKNOWN;
-        int32_t code = 0;
-        if (rp && is_last_image(t, n, i)) {
-            if (WIFSIGNALED(rp->status)) how = END_SIGNAL, code = WTERMSIG(rp->status);
-            else how = END_EXIT, code = WEXITSTATUS(rp->status);
-        }
-        char err[1024];
-        struct trace_packer fresh, *pk = l && l->active ? &l->packer : &fresh;
-        int rc = pk == &fresh ? packer_begin(pk, t[i].path, false, err, sizeof err) : 0;
-        if (rc == 0) rc = packer_step(pk, true, err, sizeof err);
-        if (rc == 0 && ls) rc = packer_add_external(pk, results_for(ls, t[i].path), err, sizeof err);
-        if (rc == 0) rc = packer_commit(pk, how, code, err, sizeof err);
-        else if (rc < 0) packer_abort(pk);
-        if (l) l->active = false;
-        if (rc < 0) warn("%s", err);
-        read_header(t[i].path, &t[i].hdr);
-    }
-}
-
 /* ---- the run ------------------------------------------------------------ */
-
-static pid_t child_pid;
-
-static void forward_signal(int sig)
-{
-    if (child_pid > 0) kill(child_pid, sig);
-}
 
 /* "USR2", "SIGUSR2", "12" or "RTMIN+3". SIGKILL and SIGSTOP cannot be caught. */
 static int parse_signal(const char *v)
@@ -421,6 +220,126 @@ static void output_dir_of(const char *file, char *dir, size_t cap)
     else snprintf(dir, cap, "%.*s", (int)(slash - file), file);
 }
 
+/* The same floor the shim keeps its own descriptors above (shim_fd.c), so
+ * that it need not move the socket, whose number its exec'd images read from
+ * the environment. */
+static int high_fd(int fd)
+{
+    struct rlimit rl;
+    rlim_t top = 1024;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < top) top = rl.rlim_cur;
+    int moved = fcntl(fd, F_DUPFD, top > 64 ? (int)top - 32 : 3);
+    if (moved < 0) die("fcntl: %s", strerror(errno));
+    close(fd);
+    return moved;
+}
+
+static void on_sigchld(int sig) { (void)sig; }
+
+static struct run_ctx *active;
+
+/* While the program runs, TERM and HUP sent to heapsnap alone are passed on;
+ * once it has ended, they (and ^C) stop the wait for what outlives it. */
+static void on_signal(int sig)
+{
+    if (!active) return;
+    if (!active->root_done) {
+        if (sig != SIGINT) kill(active->root, sig);
+    } else {
+        active->stop_waiting = 1;
+    }
+}
+
+static void set_child_env(const struct run_options *o, const char *shim, const char *abs_dir, const char *out_file,
+                          uint64_t session, int control_fd, pid_t run_pid)
+{
+    char buf[PATH_MAX * 2 + 2];
+    const char *old = getenv("LD_PRELOAD");
+    if (old && *old) snprintf(buf, sizeof buf, "%s:%s", shim, old);
+    else snprintf(buf, sizeof buf, "%s", shim);
+    setenv("LD_PRELOAD", buf, 1);
+    setenv("HEAPSNAP_OUTPUT", abs_dir, 1);
+    if (out_file[0]) setenv("HEAPSNAP_OUTPUT_FILE", out_file, 1);
+    else unsetenv("HEAPSNAP_OUTPUT_FILE");
+    snprintf(buf, sizeof buf, "%llx", (unsigned long long)session);
+    setenv("HEAPSNAP_SESSION", buf, 1);
+    snprintf(buf, sizeof buf, "%u", o->frames);
+    setenv("HEAPSNAP_FRAMES", buf, 1);
+    setenv("HEAPSNAP_FOLLOW", o->follow ? "1" : "0", 1);
+    snprintf(buf, sizeof buf, "%ld", (long)getpid());
+    /* With leak checks we pack every trace: only we hold their results. */
+    setenv("HEAPSNAP_PARENT_PACKS", o->leak_check ? "all" : buf, 1);
+    unsetenv("HEAPSNAP_CONTROL_FD");
+    if (control_fd >= 0) {
+        snprintf(buf, sizeof buf, "%d", control_fd);
+        setenv("HEAPSNAP_CONTROL_FD", buf, 1);
+    }
+    snprintf(buf, sizeof buf, "%ld", (long)run_pid);
+    setenv("HEAPSNAP_RUN_PID", buf, 1);
+    unsetenv("HEAPSNAP_SNAPSHOT_SIGNAL");
+    unsetenv("HEAPSNAP_SNAPSHOT_INTERVAL");
+    unsetenv("HEAPSNAP_SNAPSHOT_GROWTH");
+    if (o->snapshot_signal) {
+        snprintf(buf, sizeof buf, "%d", o->snapshot_signal);
+        setenv("HEAPSNAP_SNAPSHOT_SIGNAL", buf, 1);
+    }
+    if (o->snapshot_interval) setenv("HEAPSNAP_SNAPSHOT_INTERVAL", o->snapshot_interval, 1);
+    if (o->snapshot_growth) setenv("HEAPSNAP_SNAPSHOT_GROWTH", o->snapshot_growth, 1);
+}
+
+/* The image of the program the summary is about: the last one of its pid. */
+static const struct run_proc *root_image(const struct run_ctx *rc)
+{
+    const struct run_proc *root = NULL;
+    for (size_t i = 0; i < rc->procs.n; i++)
+        if (rc->procs.v[i]->pid == rc->root) root = rc->procs.v[i];
+    return root;
+}
+
+/* Leaks, per process: in full for the program, a line for the others. The
+ * gate looks at every process of the run, and fails for any whose end
+ * could not be checked, saying why. Returns whether it failed. */
+static bool report_leaks(const struct run_ctx *rc, const struct run_options *o, const struct run_proc *root)
+{
+    bool gate_failed = false;
+    struct supp_list supps;
+    gate_load_suppressions((struct leak_gate *)&o->gate, &supps);
+    for (size_t i = 0; i < rc->procs.n; i++) {
+        const struct run_proc *p = rc->procs.v[i];
+        struct leak_report r;
+        char err[1024];
+        bool have = p->state == PROC_PACKED && leaks_load(&r, p->path, &supps, false, err, sizeof err) == 0;
+        bool replaced = p->state == PROC_PACKED && !p->end_checked && !p->checks; /* an image that exec'd: ended unchecked, as memcheck does */
+        bool fails = o->gate.fail && (have ? gate_fails(&o->gate, &r) : !replaced);
+        gate_failed |= fails;
+        if (!o->quiet && have && p == root && o->format == FORMAT_TEXT) {
+            fputc('\n', stderr);
+            leaks_print_text(stderr, &r, (1u << LEAK_DEFINITE) | (1u << LEAK_INDIRECT) | (1u << LEAK_POSSIBLE));
+        } else if (p != root && (!o->quiet || fails)) {
+            fprintf(stderr, "heapsnap: also traced: %s (pid %d)", p->path, p->pid);
+            if (p->state == PROC_LEFT) fprintf(stderr, ", still running, not checked");
+            if (have && !r.check_failed)
+                fprintf(stderr, ", definitely lost %llu bytes, indirectly lost %llu, possibly lost %llu",
+                        (unsigned long long)r.bytes[LEAK_DEFINITE], (unsigned long long)r.bytes[LEAK_INDIRECT],
+                        (unsigned long long)r.bytes[LEAK_POSSIBLE]);
+            fputc('\n', stderr);
+        }
+        if (fails && have && r.check_failed)
+            fprintf(stderr, "heapsnap: pid %d: the leak check could not run (%s), so --fail-on-leak fails\n", p->pid,
+                    r.check_note ? r.check_note : "no reason recorded");
+        else if (fails && have)
+            fprintf(stderr, "heapsnap: pid %d leaked %llu bytes in %llu blocks of the kinds --fail-on-leak counts (allowed: %llu bytes)\n",
+                    p->pid, (unsigned long long)leaks_bytes_of(&r, o->gate.kinds),
+                    (unsigned long long)leaks_blocks_of(&r, o->gate.kinds), (unsigned long long)o->gate.max_leaked);
+        else if (fails)
+            fprintf(stderr, "heapsnap: pid %d was not checked (%s), so --fail-on-leak fails\n", p->pid,
+                    p->state == PROC_LEFT ? "it was still running when heapsnap stopped waiting" : err);
+        if (have) leaks_free(&r);
+    }
+    supp_free(&supps);
+    return gate_failed;
+}
+
 int cmd_run(int argc, char **argv)
 {
     struct run_options o;
@@ -449,32 +368,29 @@ int cmd_run(int argc, char **argv)
             if (unlink(out_file) != 0) die("cannot replace %s: %s", out_file, strerror(errno));
         }
     }
-    uint64_t session = 0;
-    if (getrandom(&session, sizeof session, 0) != sizeof session) session = (uint64_t)getpid() << 32 ^ (uint64_t)time(NULL);
-    session |= 1; /* 0 means "not under heapsnap run" */
+    struct run_ctx rc = {.dir = abs_dir, .named = out_file[0] ? out_file : NULL, .checks = o.leak_check, .control_fd = -1};
+    if (getrandom(&rc.session, sizeof rc.session, 0) != sizeof rc.session)
+        rc.session = (uint64_t)getpid() << 32 ^ (uint64_t)time(NULL);
+    rc.session |= 1; /* 0 means "not under heapsnap run" */
 
     prctl(PR_SET_CHILD_SUBREAPER, 1);
     /* The terminal's ^C and ^\ reach the program directly; heapsnap stays to
      * report. A TERM or HUP sent to heapsnap alone is passed on. */
-    signal(SIGINT, SIG_IGN);
     signal(SIGQUIT, SIG_IGN);
-    struct sigaction fwd = {.sa_handler = forward_signal};
-    sigemptyset(&fwd.sa_mask);
-    sigaction(SIGTERM, &fwd, NULL);
-    sigaction(SIGHUP, &fwd, NULL);
+    active = &rc;
+    struct sigaction on = {.sa_handler = on_signal};
+    sigemptyset(&on.sa_mask);
+    sigaction(SIGINT, &on, NULL);
+    sigaction(SIGTERM, &on, NULL);
+    sigaction(SIGHUP, &on, NULL);
 
-    struct leak_state leaks = {.fd = -1};
-    int control_fd = -1;
+    int child_fd = -1;
     if (o.leak_check) {
         int p[2];
         if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, p) != 0) die("socketpair: %s", strerror(errno));
-        leaks.fd = p[0];
+        rc.control_fd = p[0];
         fcntl(p[0], F_SETFL, O_NONBLOCK);
-        /* High and inheritable: the traced processes send requests to it. */
-        control_fd = fcntl(p[1], F_DUPFD, 900);
-        close(p[1]);
-        if (control_fd < 0) die("fcntl: %s", strerror(errno));
-        live_punch = false;
+        child_fd = high_fd(p[1]); /* inheritable: the traced processes ring it */
     }
     struct sigaction sc = {.sa_handler = on_sigchld};
     sigemptyset(&sc.sa_mask);
@@ -483,141 +399,42 @@ int cmd_run(int argc, char **argv)
     sigemptyset(&chld);
     sigaddset(&chld, SIGCHLD);
     sigprocmask(SIG_BLOCK, &chld, NULL);
-    child_pid = fork();
-    if (child_pid < 0) die("fork: %s", strerror(errno));
-    if (child_pid == 0) {
+    pid_t run_pid = getpid();
+    rc.root = fork();
+    if (rc.root < 0) die("fork: %s", strerror(errno));
+    if (rc.root == 0) {
         signal(SIGINT, SIG_DFL);
         signal(SIGQUIT, SIG_DFL);
         signal(SIGTERM, SIG_DFL);
         signal(SIGHUP, SIG_DFL);
         sigprocmask(SIG_UNBLOCK, &chld, NULL);
-        char buf[PATH_MAX * 2 + 2];
-        const char *old = getenv("LD_PRELOAD");
-        if (old && *old) snprintf(buf, sizeof buf, "%s:%s", shim, old);
-        else snprintf(buf, sizeof buf, "%s", shim);
-        setenv("LD_PRELOAD", buf, 1);
-        setenv("HEAPSNAP_OUTPUT", abs_dir, 1);
-        if (out_file[0]) setenv("HEAPSNAP_OUTPUT_FILE", out_file, 1);
-        else unsetenv("HEAPSNAP_OUTPUT_FILE");
-        snprintf(buf, sizeof buf, "%llx", (unsigned long long)session);
-        setenv("HEAPSNAP_SESSION", buf, 1);
-        snprintf(buf, sizeof buf, "%u", o.frames);
-        setenv("HEAPSNAP_FRAMES", buf, 1);
-        setenv("HEAPSNAP_FOLLOW", o.follow ? "1" : "0", 1);
-        snprintf(buf, sizeof buf, "%ld", (long)getpid());
-        /* With leak checks we pack every trace: only we hold their results. */
-        setenv("HEAPSNAP_PARENT_PACKS", o.leak_check ? "all" : buf, 1);
-        unsetenv("HEAPSNAP_CONTROL_FD");
-        if (control_fd >= 0) {
-            snprintf(buf, sizeof buf, "%d", control_fd);
-            setenv("HEAPSNAP_CONTROL_FD", buf, 1);
-        }
-        snprintf(buf, sizeof buf, "%ld", (long)getppid());
-        setenv("HEAPSNAP_RUN_PID", buf, 1);
-        unsetenv("HEAPSNAP_SNAPSHOT_SIGNAL");
-        unsetenv("HEAPSNAP_SNAPSHOT_INTERVAL");
-        unsetenv("HEAPSNAP_SNAPSHOT_GROWTH");
-        if (o.snapshot_signal) {
-            snprintf(buf, sizeof buf, "%d", o.snapshot_signal);
-            setenv("HEAPSNAP_SNAPSHOT_SIGNAL", buf, 1);
-        }
-        if (o.snapshot_interval) setenv("HEAPSNAP_SNAPSHOT_INTERVAL", o.snapshot_interval, 1);
-        if (o.snapshot_growth) setenv("HEAPSNAP_SNAPSHOT_GROWTH", o.snapshot_growth, 1);
+        set_child_env(&o, shim, abs_dir, out_file, rc.session, child_fd, run_pid);
         execv(prog, o.argv);
         fprintf(stderr, "heapsnap: %s: %s\n", prog, strerror(errno));
         _exit(errno == ENOENT ? 127 : 126);
     }
+    if (child_fd >= 0) close(child_fd);
 
-    if (control_fd >= 0) close(control_fd);
-    struct reaped *reaped = NULL;
-    size_t nreaped = 0, cap = 0;
-    int status = 0;
-    bool child_done = false;
-    struct live_packers live = {0};
-    const struct timespec tick = {.tv_nsec = 20 * 1000 * 1000};
-    sigset_t waiting;
-    sigprocmask(SIG_SETMASK, NULL, &waiting);
-    sigdelset(&waiting, SIGCHLD);
-    for (unsigned ticks = 0; !child_done; ticks++) {
-        /* A leak-check request or SIGCHLD wakes us at once; otherwise every
-         * 20 ms pack what is sealed. */
-        struct pollfd pfd = {.fd = leaks.fd, .events = POLLIN};
-        int ready = ppoll(&pfd, leaks.fd >= 0 ? 1 : 0, &tick, &waiting);
-        if (ready > 0 && (pfd.revents & POLLIN))
-            serve_leak_checks(&leaks, abs_dir, out_file[0] ? out_file : NULL, session);
-        if (ready == 0) {
-            if (ticks % 10 == 0) live_discover(&live, abs_dir, out_file[0] ? out_file : NULL, session, child_pid);
-            live_step(&live);
-        }
-        for (;;) {
-            int st;
-            pid_t p = waitpid(-1, &st, WNOHANG);
-            if (p < 0 && errno == EINTR) continue;
-            if (p <= 0) {
-                if (p < 0) child_done = true; /* no children left at all */
-                break;
-            }
-            if (!WIFEXITED(st) && !WIFSIGNALED(st)) continue; /* a stop, not an end */
-            if (nreaped == cap) reaped = xrealloc(reaped, (cap = cap ? cap * 2 : 16) * sizeof *reaped);
-            reaped[nreaped++] = (struct reaped){p, st};
-            if (p == child_pid) {
-                status = st;
-                child_done = true;
-            }
-        }
-    }
+    run_loop(&rc);
+    run_finish(&rc);
+    if (rc.control_fd >= 0) close(rc.control_fd);
 
-    struct trace_info *traces;
-    size_t n = find_traces(abs_dir, out_file[0] ? out_file : NULL, session, &traces);
-    serve_leak_checks(&leaks, abs_dir, out_file[0] ? out_file : NULL, session); /* any last request */
-    pack_leftovers(traces, n, reaped, nreaped, &live, o.leak_check ? &leaks : NULL);
-    for (size_t i = 0; i < leaks.n; i++) rec_chunks_free(&leaks.v[i].recs);
-    free(leaks.v);
-    if (leaks.fd >= 0) close(leaks.fd);
-    free(live.v);
-    const struct trace_info *root = NULL;
-    for (size_t i = 0; i < n; i++)
-        if ((pid_t)traces[i].hdr.pid == child_pid && is_last_image(traces, n, i)) root = &traces[i];
+    const struct run_proc *root = root_image(&rc);
     if (!o.quiet) {
         if (!root) warn("no trace was written for %s (see the messages above)", o.argv[0]);
-        else print_report(stderr, root->path, o.format, o.top);
+        else if (root->state == PROC_PACKED) print_report(stderr, root->path, o.format, o.top);
     }
-    /* Leaks, per process: in full for the program, a line for the others;
-     * the gate looks at every process of the run. */
     bool gate_failed = false;
-    struct supp_list supps;
-    if (o.leak_check) gate_load_suppressions(&o.gate, &supps);
-    for (size_t i = 0; i < n; i++) {
-        struct leak_report r;
-        char err[1024];
-        bool have = o.leak_check && leaks_load(&r, traces[i].path, &supps, false, err, sizeof err) == 0;
-        bool fails = have && gate_fails(&o.gate, &r);
-        gate_failed |= fails;
-        if (!o.quiet && have && &traces[i] == root && o.format == FORMAT_TEXT) {
-            fputc('\n', stderr);
-            leaks_print_text(stderr, &r, (1u << LEAK_DEFINITE) | (1u << LEAK_INDIRECT) | (1u << LEAK_POSSIBLE));
-        } else if (&traces[i] != root && (!o.quiet || fails)) {
-            fprintf(stderr, "heapsnap: also traced: %s (pid %llu)", traces[i].path, (unsigned long long)traces[i].hdr.pid);
-            if (traces[i].hdr.state == TRACE_OPEN) fprintf(stderr, ", still running");
-            if (have)
-                fprintf(stderr, ", definitely lost %llu bytes, indirectly lost %llu, possibly lost %llu",
-                        (unsigned long long)r.bytes[LEAK_DEFINITE], (unsigned long long)r.bytes[LEAK_INDIRECT],
-                        (unsigned long long)r.bytes[LEAK_POSSIBLE]);
-            fputc('\n', stderr);
-        }
-        if (fails && r.check_failed)
-            fprintf(stderr, "heapsnap: pid %llu: the leak check could not run, so --fail-on-leak fails\n",
-                    (unsigned long long)traces[i].hdr.pid);
-        else if (fails)
-            fprintf(stderr, "heapsnap: pid %llu leaked %llu bytes of the kinds --fail-on-leak counts (allowed: %llu)\n",
-                    (unsigned long long)traces[i].hdr.pid, (unsigned long long)leaks_bytes_of(&r, o.gate.kinds),
-                    (unsigned long long)o.gate.max_leaked);
-        if (have) leaks_free(&r);
+    if (o.leak_check) gate_failed = report_leaks(&rc, &o, root);
+    if (o.gate.fail && !root) {
+        fprintf(stderr, "heapsnap: %s left no trace, so nothing was checked: --fail-on-leak fails\n", o.argv[0]);
+        gate_failed = true;
     }
-    if (o.leak_check) supp_free(&supps);
-    free(traces);
-    free(reaped);
+    int status = rc.root_status;
+    procs_free(&rc.procs);
+    free(rc.exits);
     free(o.gate.supp_files);
+    active = NULL;
     if (gate_failed) return o.gate.exitcode;
     if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
     return WEXITSTATUS(status);

@@ -5,14 +5,29 @@
 
 #include <sys/types.h>
 
+#include "snap.h"
 #include "../trace/trace_pack.h"
 
-/* Stops every thread of pid with ptrace, replays trace_path for the live
- * blocks, scans the roots and the reached blocks, classifies the rest
- * (memcheck's kinds and clique rule) and appends REC_LEAK_CHECK + REC_LEAK
- * records to out. Threads are resumed before it returns. Returns 0, or -1
- * with a reason (the records then say the check failed). */
-int leakcheck_run(const struct leak_request *req, const char *trace_path, struct rec_chunks *out, char *err,
-                  size_t errlen);
+/* What a REC_LEAK_CHECK's status says. */
+enum check_status { CHECK_DONE = 0, CHECK_FAILED = 1 };
+
+struct leakcheck_request {
+    pid_t pid;
+    uint32_t seq;
+    const struct snap *live;   /* the process's live blocks, current */
+    const pid_t *tids;         /* its threads, every one held in a ptrace-stop */
+    size_t ntids;
+    pid_t from_tid;            /* the thread that asked, or that is ending the process */
+    uint64_t stack_from;       /* its stack counts only above this (0: from its stack pointer) */
+    const char *trace_path;    /* the trace's mapping is not a root */
+};
+
+/* Scans the roots and the reached blocks, classifies the rest (memcheck's
+ * kinds and clique rule) and appends REC_LEAK_CHECK + REC_LEAK records to out. */
+int leakcheck_run(const struct leakcheck_request *rq, struct rec_chunks *out, char *err, size_t errlen);
+/* A check that could not run: its record, and the reason (REC_CHECK_NOTE). */
+void leakcheck_failed(uint32_t seq, const char *why, struct rec_chunks *out);
+/* A remark on check seq (e.g. what it could not see). */
+void leakcheck_note(uint32_t seq, const char *text, struct rec_chunks *out);
 
 #endif

@@ -85,6 +85,7 @@ int leaks_load(struct leak_report *r, const char *source, struct supp_list *supp
     if (snap_load(&r->snap, path, &point, NULL, NULL, err, errlen) < 0) return -1;
     struct snap *s = &r->snap;
     r->check_failed = s->check->status != 0;
+    r->check_note = s->check->note;
     size_t ncl = s->leaks ? s->check->n : 0; /* no lost block recorded anywhere: no array */
     struct snap_leak *classes = ncl ? s->leaks + s->check->first : NULL;
     if (ncl) qsort(classes, ncl, sizeof *classes, by_ptr);
@@ -168,6 +169,14 @@ uint64_t leaks_bytes_of(const struct leak_report *r, unsigned kinds)
     return b;
 }
 
+uint64_t leaks_blocks_of(const struct leak_report *r, unsigned kinds)
+{
+    uint64_t b = 0;
+    for (unsigned k = 0; k < 4; k++)
+        if (kinds & (1u << k)) b += r->blocks[k];
+    return b;
+}
+
 static bool shown(const struct leak_record *rec, unsigned kinds)
 {
     return !rec->suppressed_by && (kinds & (1u << rec->kind));
@@ -210,7 +219,7 @@ void leaks_print_text(FILE *out, const struct leak_report *r, unsigned show_kind
 void leaks_print_summary(FILE *out, const struct leak_report *r)
 {
     if (r->check_failed) {
-        fprintf(out, "LEAK SUMMARY: the leak check could not run (see heapsnap run's messages)\n");
+        fprintf(out, "LEAK SUMMARY: the leak check could not run: %s\n", r->check_note ? r->check_note : "no reason recorded");
         return;
     }
     fprintf(out, "LEAK SUMMARY:\n");

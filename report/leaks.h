@@ -26,6 +26,7 @@ struct leak_report {
     size_t n;
     uint64_t bytes[KIND_COUNT], blocks[KIND_COUNT];
     bool check_failed;
+    const char *check_note; /* why it could not run (in snap) */
 };
 
 /* Loads TRACE (its last leak check) or TRACE@leak-check:N. Still reachable
@@ -38,8 +39,9 @@ void leaks_free(struct leak_report *r);
 
 /* kinds: a bit per enum leak_kind. "definite,indirect" etc.; false if unknown. */
 bool leaks_parse_kinds(const char *text, unsigned *kinds);
-/* Unsuppressed bytes of these kinds. */
+/* Unsuppressed bytes, and blocks, of these kinds. */
 uint64_t leaks_bytes_of(const struct leak_report *r, unsigned kinds);
+uint64_t leaks_blocks_of(const struct leak_report *r, unsigned kinds);
 
 void leaks_print_text(FILE *out, const struct leak_report *r, unsigned show_kinds);
 /* LSan's "Suppressions used" table (nothing when none matched). */

@@ -37,8 +37,9 @@ struct snap_stack {
 
 struct snap_leak_check {
     uint64_t ticks;
-    uint32_t seq, status; /* status 0: done; else the check could not run */
+    uint32_t seq, status; /* status 0: done; else the check could not run (enum check_status) */
     size_t first, n;      /* its records in snap.leaks */
+    char *note;           /* why it could not run, or what it could not see */
 };
 
 struct snap_leak {
@@ -75,6 +76,7 @@ struct snap {
     struct snap_stack **stack_index; /* by id, for ids up to nstack_index */
     size_t nstack_index;
     uint64_t allocations, frees, reallocs, unmatched_frees, replaced_blocks, events;
+    uint64_t inherited_blocks; /* a fork child's blocks from its parent (REC_INHERIT) */
     uint64_t cur_bytes, cur_blocks, peak_bytes, peak_blocks, peak_ticks, gen;
     uint64_t first_ticks, last_ticks;
     double ns_per_tick;

@@ -1,17 +1,11 @@
-/* snap_replay.c - turns a trace into a struct snap.
- *
- * The events pass merges the threads' streams by time and applies each
- * allocation event. Threads stamp frees before the real free and allocations
- * after the real call, so in time order an address is always freed before
- * another thread receives it again (docs/DESIGN.md, "ordering"). What is not an
- * event (stacks, modules, markers, clock points) is collected on the way;
- * an event may name a stack whose record another thread has not yet given,
- * so stacks are created on first mention and filled when their record comes.
+/* snap_replay.c - turns a trace into a struct snap: every event up to a point
+ * (the end, the peak, a time, a marker, a leak check) applied in time order
+ * (snap_merge.c), with the non-events collected on the way (snap_meta.c).
  * Only a point in time or at a marker needs the clock or the markers before
  * the events: then a first pass reads those alone.
  *
  * Memory: one decoded chunk per thread, the live blocks, the stacks. */
-#include "snap.h"
+#include "snap_internal.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -19,360 +13,10 @@
 #include <stdbool.h>
 #include <string.h>
 
-/* ---- what is not an event ------------------------------------------------ */
-
-static int by_ticks(const void *a, const void *b)
+/* The trace's chunks grouped by stream, each stream in sequence order: the
+ * order a stream's records were written in. */
+static size_t *chunk_order(const struct trace_file *tf)
 {
-    const struct snap_marker *x = a, *y = b;
-    return x->ticks < y->ticks ? -1 : x->ticks > y->ticks;
-}
-
-struct clock_point {
-    uint64_t ticks, mono;
-};
-
-struct meta_state {
-    struct clock_point lo, hi; /* the earliest and latest calibration points */
-    bool have_clock;
-    struct snap_stack *pending; /* a long stack still being filled */
-};
-
-static void add_clock(struct meta_state *m, uint64_t ticks, uint64_t mono)
-{
-    if (!m->have_clock) {
-        m->lo = m->hi = (struct clock_point){ticks, mono};
-        m->have_clock = true;
-        return;
-    }
-    if (ticks < m->lo.ticks) m->lo = (struct clock_point){ticks, mono};
-    if (ticks > m->hi.ticks) m->hi = (struct clock_point){ticks, mono};
-}
-
-static void stack_fill(struct snap_stack *st, struct trace_rec *r)
-{
-    uint64_t prev = 0;
-    for (uint64_t i = 0; i < r->n && st->filled < st->nframes; i++) {
-        prev += (uint64_t)varint_get_signed(&r->ips);
-        st->key[1 + st->filled++] = prev;
-    }
-}
-
-/* The stack with this id, created empty on first mention. Ids of a trace the
- * shim wrote are dense from 1: those live in an array, others in a hash. */
-static struct snap_stack *stack_get(struct snap *s, uint64_t id)
-{
-    if (id > UINT32_MAX) id = 0;
-    if (id < s->nstack_index && s->stack_index[id]) return s->stack_index[id];
-    struct snap_stack *st = NULL;
-    uint32_t key = (uint32_t)id;
-    HASH_FIND(hh, s->stacks, &key, sizeof key, st);
-    if (st) return st;
-    st = xcalloc(1, sizeof *st);
-    st->id = key;
-    HASH_ADD(hh, s->stacks, id, sizeof st->id, st);
-    size_t bound = 4 * (size_t)HASH_COUNT(s->stacks) + 4096;
-    if (id < bound) {
-        s->stack_index = xgrow_zeroed(s->stack_index, &s->nstack_index, id, sizeof *s->stack_index);
-        s->stack_index[id] = st;
-    }
-    return st;
-}
-
-static int meta_record(struct snap *s, struct meta_state *m, struct trace_rec *r, uint64_t ticks_now)
-{
-    switch (r->type) {
-    case REC_STACK: {
-        if (r->id == 0 || r->id > UINT32_MAX) return -1;
-        struct snap_stack *st = stack_get(s, r->id);
-        if (st->key) return 0; /* written twice: the first one stands */
-        st->nframes = (uint32_t)r->total;
-        st->key = xcalloc(st->nframes + 1, sizeof(uint64_t));
-        st->key[0] = st->nframes;
-        st->seen_ticks = ticks_now;
-        stack_fill(st, r);
-        m->pending = st->filled < st->nframes ? st : NULL;
-        return 0;
-    }
-    case REC_STACK_MORE:
-        if (!m->pending || m->pending->id != r->id) return -1;
-        stack_fill(m->pending, r);
-        if (m->pending->filled == m->pending->nframes) m->pending = NULL;
-        return 0;
-    case REC_MODULE: {
-        struct snap_module *mod = xcalloc(1, sizeof *mod);
-        mod->id = (uint32_t)r->id;
-        mod->bias = r->bias;
-        mod->lo = r->lo;
-        mod->hi = r->hi;
-        mod->loaded_ticks = r->ticks;
-        mod->unloaded_ticks = UINT64_MAX;
-        mod->path = xstrndup((const char *)r->s2, r->l2);
-        mod->build_id_len = r->l1 < sizeof mod->build_id ? r->l1 : sizeof mod->build_id;
-        memcpy(mod->build_id, r->s1, mod->build_id_len);
-        mod->next = s->modules;
-        s->modules = mod;
-        return 0;
-    }
-    case REC_UNLOAD:
-        for (struct snap_module *mod = s->modules; mod; mod = mod->next)
-            if (mod->id == r->id && mod->unloaded_ticks == UINT64_MAX) mod->unloaded_ticks = r->ticks;
-        return 0;
-    case REC_PROCESS:
-        if (s->exe) return 0;
-        s->exe = xstrndup((const char *)r->s1, r->l1);
-        s->cmdline = xstrndup((const char *)r->s2, r->l2);
-        for (uint64_t i = 0; i + 1 < r->l2; i++)
-            if (s->cmdline[i] == 0) s->cmdline[i] = ' ';
-        s->cwd = xstrndup((const char *)r->s3, r->l3);
-        return 0;
-    case REC_EXEC:
-        if (r->ticks >= s->exec_ticks) {
-            free(s->exec_path);
-            s->exec_path = xstrndup((const char *)r->s1, r->l1);
-            s->exec_ticks = r->ticks;
-        }
-        return 0;
-    case REC_CLOCK:
-        add_clock(m, r->ticks, r->mono);
-        return 0;
-    case REC_LEAK_CHECK:
-        s->checks = xrealloc(s->checks, (s->nchecks + 1) * sizeof *s->checks);
-        s->checks[s->nchecks++] = (struct snap_leak_check){.ticks = r->ticks,
-                                                           .seq = (uint32_t)r->id,
-                                                           .status = (uint32_t)r->fn,
-                                                           .first = s->nleaks};
-        return 0;
-    case REC_LEAK:
-        if (!s->nchecks || r->fn > LEAK_POSSIBLE) return -1;
-        if (s->nleaks % 1024 == 0) s->leaks = xrealloc(s->leaks, (s->nleaks + 1024) * sizeof *s->leaks);
-        s->leaks[s->nleaks++] = (struct snap_leak){.ptr = r->ptr, .indirect = r->size, .kind = (uint32_t)r->fn};
-        s->checks[s->nchecks - 1].n++;
-        return 0;
-    case REC_MARKER:
-        s->markers = xrealloc(s->markers, (s->nmarkers + 1) * sizeof *s->markers);
-        s->markers[s->nmarkers++] = (struct snap_marker){xstrndup((const char *)r->s1, r->l1), r->ticks};
-        return 0;
-    default:
-        return 0;
-    }
-}
-
-static void meta_finish(struct snap *s, struct meta_state *m)
-{
-    if (s->hdr.end_how != END_UNKNOWN && s->hdr.end_mono_ns) add_clock(m, s->hdr.end_ticks, s->hdr.end_mono_ns);
-    if (m->have_clock) {
-        s->origin_ticks = m->lo.ticks;
-        s->last_clock_ticks = m->hi.ticks;
-        s->origin_mono = m->lo.mono;
-        s->start_mono = m->lo.mono;
-        if (m->hi.ticks > m->lo.ticks && m->hi.mono > m->lo.mono)
-            s->ns_per_tick = (double)(m->hi.mono - m->lo.mono) / (double)(m->hi.ticks - m->lo.ticks);
-    }
-    if (!(s->ns_per_tick > 0) || !isfinite(s->ns_per_tick)) s->ns_per_tick = 1.0 / 2.5; /* one point only: a guess */
-    if (s->nmarkers) qsort(s->markers, s->nmarkers, sizeof *s->markers, by_ticks);
-}
-
-static int pass_meta(struct snap *s, struct trace_file *tf, uint8_t *buf, char *err, size_t errlen)
-{
-    struct meta_state m = {0};
-    for (size_t i = 0; i < tf->nchunks; i++) {
-        long len = trace_chunk_load(tf, i, buf, err, errlen);
-        if (len < 0) return -1;
-        struct rec_decoder d;
-        struct trace_rec r;
-        int rc;
-        rec_decoder_init(&d, buf, (size_t)len);
-        while ((rc = rec_next(&d, &r)) > 0) {
-            if (meta_record(s, &m, &r, d.ticks) < 0) rc = -1;
-            if (rc < 0) break;
-        }
-        if (rc < 0) {
-            snprintf(err, errlen, "%s: corrupt trace (bad record in chunk %zu)", tf->path, i);
-            return -1;
-        }
-    }
-    meta_finish(s, &m);
-    return 0;
-}
-
-/* ---- pass 2 ------------------------------------------------------------- */
-
-struct cursor {
-    struct snap *snap;
-    struct meta_state *meta; /* NULL when a first pass has read it all */
-    size_t *chunks, nchunks, next;
-    uint32_t stream;
-    uint8_t *buf;
-    struct rec_decoder dec;
-    struct trace_rec rec;
-    bool realloc_alloc_half; /* the free half of rec was applied */
-};
-
-static uint64_t cursor_key(const struct cursor *c) { return c->realloc_alloc_half ? c->rec.ticks2 : c->rec.ticks; }
-
-/* Frees sort before allocations at equal stamps: the safe reading of a tie. */
-static bool cursor_before(const struct cursor *a, const struct cursor *b)
-{
-    uint64_t ka = cursor_key(a), kb = cursor_key(b);
-    if (ka != kb) return ka < kb;
-    bool fa = a->rec.type == REC_FREE || (a->rec.type == REC_REALLOC && !a->realloc_alloc_half);
-    bool fb = b->rec.type == REC_FREE || (b->rec.type == REC_REALLOC && !b->realloc_alloc_half);
-    if (fa != fb) return fa;
-    return a->stream < b->stream;
-}
-
-/* Loads the next event of the stream; false at its end. */
-static int cursor_advance(struct trace_file *tf, struct cursor *c, char *err, size_t errlen)
-{
-    c->realloc_alloc_half = false;
-    for (;;) {
-        int rc = rec_next(&c->dec, &c->rec);
-        if (rc < 0) {
-            snprintf(err, errlen, "%s: corrupt trace (bad record)", tf->path);
-            return -1;
-        }
-        if (rc > 0) {
-            if (c->rec.type == REC_ALLOC || c->rec.type == REC_FREE || c->rec.type == REC_REALLOC ||
-                c->rec.type == REC_IGNORE || c->rec.type == REC_ROOT)
-                return 1; /* applied in time order, after the allocation they name */
-            if (c->meta && meta_record(c->snap, c->meta, &c->rec, c->dec.ticks) < 0) {
-                snprintf(err, errlen, "%s: corrupt trace (bad record)", tf->path);
-                return -1;
-            }
-            continue;
-        }
-        if (c->next >= c->nchunks) return 0;
-        long len = trace_chunk_load(tf, c->chunks[c->next++], c->buf, err, errlen);
-        if (len < 0) return -1;
-        rec_decoder_init(&c->dec, c->buf, (size_t)len);
-    }
-}
-
-static void heap_sift_down(struct cursor **h, size_t n, size_t i)
-{
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < n && cursor_before(h[l], h[m])) m = l;
-        if (r < n && cursor_before(h[r], h[m])) m = r;
-        if (m == i) return;
-        struct cursor *t = h[i];
-        h[i] = h[m];
-        h[m] = t;
-        i = m;
-    }
-}
-
-/* Peak bookkeeping without copying the table at every new peak: snap->gen
- * counts peaks; before a stack's live figures change, if the last peak was
- * taken after the stack last changed, its current figures are its figures at
- * that peak, so they are saved then. See snap_sorted() for the read side. */
-static void stack_touch(struct snap *s, struct snap_stack *st)
-{
-    if (st->saved_gen != s->gen) {
-        st->peak_bytes = st->live_bytes;
-        st->peak_blocks = st->live_blocks;
-        st->saved_gen = s->gen;
-    }
-}
-
-/* Takes a live block out of the figures (its entry stays to the caller). */
-static void block_unaccount(struct snap *s, const struct blockmap_entry *b)
-{
-    stack_touch(s, b->stack);
-    b->stack->live_bytes -= b->size;
-    b->stack->live_blocks--;
-    s->cur_bytes -= b->size;
-    s->cur_blocks--;
-}
-
-static void apply_free(struct snap *s, uint64_t ptr)
-{
-    struct blockmap_entry *b = blockmap_find(&s->live, ptr);
-    if (!b) {
-        s->unmatched_frees++; /* allocated before tracing began, or by untraced code */
-        return;
-    }
-    block_unaccount(s, b);
-    blockmap_remove(&s->live, b);
-}
-
-static void apply_alloc(struct snap *s, uint64_t ptr, uint64_t size, uint64_t stack_id, uint64_t ticks)
-{
-    if (ptr == 0) return; /* never a block: a corrupt record */
-    bool existed;
-    struct blockmap_entry *b = blockmap_upsert(&s->live, ptr, &existed);
-    if (existed) {
-        /* Allocated twice without a free in between: the free was not seen. */
-        s->replaced_blocks++;
-        block_unaccount(s, b);
-        b->ignored = false; /* a new block: heapsnap_ignore() was about the old one */
-    }
-    struct snap_stack *st = stack_get(s, stack_id);
-    b->size = size;
-    if (s->track_heap_regions && size < SNAP_SMALL_BLOCK) {
-        bool seen;
-        blockmap_upsert(&s->heap_regions, (ptr >> SNAP_HEAP_REGION_SHIFT) + 1, &seen);
-    }
-    b->stack = st;
-    stack_touch(s, st);
-    st->live_bytes += size;
-    st->live_blocks++;
-    s->cur_bytes += size;
-    s->cur_blocks++;
-    if (s->cur_bytes > s->peak_bytes) {
-        s->peak_bytes = s->cur_bytes;
-        s->peak_blocks = s->cur_blocks;
-        s->peak_ticks = ticks;
-        s->gen++;
-    }
-}
-
-static void apply(struct snap *s, struct cursor *c)
-{
-    struct trace_rec *r = &c->rec;
-    uint64_t t = cursor_key(c);
-    if (t > s->stop_ticks) return;
-    if (r->type != REC_IGNORE && r->type != REC_ROOT && (!s->events++ || t < s->first_ticks)) s->first_ticks = t;
-    if (t > s->last_ticks) s->last_ticks = t;
-    switch (r->type) {
-    case REC_ALLOC:
-        s->allocations++;
-        apply_alloc(s, r->ptr, r->size, r->stack, t);
-        break;
-    case REC_FREE:
-        s->frees++;
-        apply_free(s, r->ptr);
-        break;
-    case REC_IGNORE: {
-        struct blockmap_entry *b = blockmap_find(&s->live, r->ptr);
-        if (b) b->ignored = true;
-        return; /* not an allocation event: no hook, no figures */
-    }
-    case REC_ROOT:
-        if (r->fn) {
-            s->roots = xrealloc(s->roots, (s->nroots + 1) * sizeof *s->roots);
-            s->roots[s->nroots++] = (struct snap_root){r->ptr, r->size};
-        } else {
-            for (size_t i = 0; i < s->nroots; i++)
-                if (s->roots[i].ptr == r->ptr && s->roots[i].len == r->size) s->roots[i] = s->roots[--s->nroots];
-        }
-        return;
-    case REC_REALLOC:
-        if (!c->realloc_alloc_half) {
-            apply_free(s, r->ptr);
-        } else {
-            s->allocations++;
-            s->reallocs++;
-            apply_alloc(s, r->ptr2, r->size, r->stack, t);
-        }
-        break;
-    }
-    if (s->hook) s->hook(s, t, s->hook_ctx);
-}
-
-static int pass_events(struct snap *s, struct trace_file *tf, struct meta_state *meta, char *err, size_t errlen)
-{
-    /* Group chunks by stream, in sequence order. */
     size_t n = tf->nchunks;
     size_t *order = xmalloc((n ? n : 1) * sizeof *order);
     for (size_t i = 0; i < n; i++) order[i] = i;
@@ -387,50 +31,81 @@ static int pass_events(struct snap *s, struct trace_file *tf, struct meta_state 
         }
         order[j] = v;
     }
-    size_t ncur = 0;
-    struct cursor *curs = xcalloc(n ? n : 1, sizeof *curs);
+    return order;
+}
+
+static int pass_meta(struct snap *s, struct trace_file *tf, uint8_t *buf, char *err, size_t errlen)
+{
+    struct meta_state m = {0};
+    struct stack_pending pending = {0};
+    size_t *order = chunk_order(tf);
+    int rc = 0;
+    for (size_t k = 0; rc >= 0 && k < tf->nchunks; k++) {
+        size_t i = order[k];
+        if (k == 0 || tf->chunks[order[k - 1]].stream != tf->chunks[i].stream) pending = (struct stack_pending){0};
+        long len = trace_chunk_load(tf, i, buf, err, errlen);
+        if (len < 0) {
+            free(order);
+            return -1;
+        }
+        struct rec_decoder d;
+        struct trace_rec r;
+        rec_decoder_init(&d, buf, (size_t)len);
+        while ((rc = rec_next(&d, &r)) > 0)
+            if (meta_record(s, &m, &pending, &r, d.ticks) < 0) rc = -1;
+        if (rc < 0) snprintf(err, errlen, "%s: corrupt trace (bad record in chunk %zu)", tf->path, i);
+    }
+    free(order);
+    if (rc < 0) return -1;
+    meta_finish(s, &m);
+    return 0;
+}
+
+/* ---- the events --------------------------------------------------------- */
+
+/* A stream of the trace file: its chunks in sequence order, one decoded at a time. */
+struct file_stream {
+    struct trace_file *tf;
+    size_t *chunks, nchunks, next;
+    uint8_t *buf;
+};
+
+static int file_refill(struct snap_cursor *c, char *err, size_t errlen)
+{
+    struct file_stream *fs = c->src;
+    if (fs->next >= fs->nchunks) return 0;
+    long len = trace_chunk_load(fs->tf, fs->chunks[fs->next++], fs->buf, err, errlen);
+    if (len < 0) return -1;
+    rec_decoder_init(&c->dec, fs->buf, (size_t)len);
+    return 1;
+}
+
+static int pass_events(struct snap *s, struct trace_file *tf, struct meta_state *meta, char *err, size_t errlen)
+{
+    size_t n = tf->nchunks, *order = chunk_order(tf), ncur = 0;
+    struct snap_cursor *curs = xcalloc(n ? n : 1, sizeof *curs);
+    struct file_stream *fss = xcalloc(n ? n : 1, sizeof *fss);
+    struct snap_merge m = {.s = s, .meta = meta, .path = tf->path};
+    int rc = 0;
     for (size_t i = 0; i < n;) {
         size_t j = i;
         while (j < n && tf->chunks[order[j]].stream == tf->chunks[order[i]].stream) j++;
-        curs[ncur].chunks = order + i;
-        curs[ncur].nchunks = j - i;
-        curs[ncur].stream = tf->chunks[order[i]].stream;
-        curs[ncur].buf = xmalloc(TRACE_MAX_CHUNK_RAW);
-        curs[ncur].snap = s;
-        curs[ncur].meta = meta;
+        fss[ncur] = (struct file_stream){.tf = tf, .chunks = order + i, .nchunks = j - i, .buf = xmalloc(TRACE_MAX_CHUNK_RAW)};
+        curs[ncur] = (struct snap_cursor){.stream = tf->chunks[order[i]].stream, .refill = file_refill, .src = &fss[ncur]};
+        int a = cursor_advance(&m, &curs[ncur], err, errlen);
+        if (a < 0) rc = -1;
+        if (a > 0) merge_push(&m, &curs[ncur]);
         ncur++;
         i = j;
     }
-    int rc = 0;
-    struct cursor **heap = xmalloc((ncur ? ncur : 1) * sizeof *heap);
-    size_t hn = 0;
-    for (size_t i = 0; i < ncur; i++) {
-        int a = cursor_advance(tf, &curs[i], err, errlen);
-        if (a < 0) rc = -1;
-        if (a > 0) heap[hn++] = &curs[i];
-    }
-    for (size_t i = hn; i-- > 0;) heap_sift_down(heap, hn, i);
-    while (rc == 0 && hn > 0) {
-        struct cursor *c = heap[0];
-        if (cursor_key(c) > s->stop_ticks) break; /* the merge is in time order: nothing later counts */
-        apply(s, c);
-        if (c->rec.type == REC_REALLOC && !c->realloc_alloc_half) {
-            c->realloc_alloc_half = true;
-        } else {
-            int a = cursor_advance(tf, c, err, errlen);
-            if (a < 0) rc = -1;
-            if (a <= 0) heap[0] = heap[--hn];
-        }
-        if (hn > 1) heap_sift_down(heap, hn, 0); /* one stream left (or one thread): no merging to do */
-    }
-    for (size_t i = 0; i < ncur; i++) free(curs[i].buf);
+    if (rc == 0) rc = merge_run(&m, s->stop_ticks == UINT64_MAX ? MERGE_FINAL : MERGE_STOP, err, errlen);
+    merge_free(&m);
+    for (size_t i = 0; i < ncur; i++) free(fss[i].buf);
+    free(fss);
     free(curs);
-    free(heap);
     free(order);
     return rc;
 }
-
-
 
 static uint64_t ticks_at(const struct snap *s, double seconds)
 {
@@ -656,6 +331,7 @@ void snap_free(struct snap *s)
     blockmap_free(&s->live);
     blockmap_free(&s->heap_regions);
     free(s->stack_index);
+    for (size_t i = 0; i < s->nchecks; i++) free(s->checks[i].note);
     free(s->checks);
     free(s->leaks);
     free(s->roots);

@@ -13,7 +13,8 @@
 #include <stdint.h>
 
 #define TRACE_MAGIC "HEAPSNAP"
-#define TRACE_VERSION 1
+#define TRACE_VERSION 2 /* 2: fork, inherited blocks, check notes, the exit context in the header */
+#define TRACE_VERSION_MIN 1
 #define TRACE_HEADER_SIZE 4096u
 #define TRACE_SLOT_SIZE (64u * 1024u)
 #define TRACE_CHUNK_MAGIC 0x4b435348u /* "HSCK" little-endian */
@@ -23,7 +24,15 @@
 enum trace_state { TRACE_OPEN = 1, TRACE_PACKED = 2 };
 
 enum trace_flags {
-    TRACE_F_TRUNCATED = 1u << 0, /* the shim stopped recording (disk full) */
+    TRACE_F_TRUNCATED = 1u << 0,       /* the shim stopped recording (disk full, descriptor lost) */
+    TRACE_F_REOPENED = 1u << 1,        /* the program closed the trace's descriptor; it was reopened */
+    TRACE_F_ALLOCATOR_BEFORE = 1u << 2, /* malloc is bound to a library loaded before heapsnap */
+};
+
+/* What the exit fields of the header say about the thread that ended the process. */
+enum exit_context {
+    EXIT_CTX_NONE = 0,
+    EXIT_CTX_STACK_FROM = 1, /* a normal exit: exit_tid's stack counts only above exit_stack_from */
 };
 
 struct trace_header {
@@ -44,12 +53,25 @@ struct trace_header {
      * needed, so a signal handler can set it whatever the thread was doing. */
     uint32_t end_how;  /* enum end_how */
     int32_t end_code;  /* exit status or signal number */
-    uint32_t leak_check_ack; /* written by `heapsnap run`: the last leak check it answered */
+    uint32_t req_ack;  /* written by `heapsnap run`: the last request (req_seq) it answered */
     uint64_t end_ticks;
     uint64_t end_mono_ns; /* with end_ticks, a calibration point at the end */
+    /* Version 2. How the process left, for the scan at its end (enum exit_context). */
+    uint32_t exit_tid;
+    uint32_t exit_ctx;
+    uint64_t exit_stack_from;
+    uint64_t fork_ticks; /* a fork child: when its parent forked (the stamp of the parent's REC_FORK) */
+    /* The process's latest request to `heapsnap run` (enum run_request), answered
+     * through req_ack. `heapsnap run` reads these; the datagram on its socket
+     * only makes it look at once. */
+    uint32_t req_seq;
+    uint32_t req_kind;
+    uint32_t req_tid;
+    uint32_t supervisor;    /* written by `heapsnap run`: its pid while it traces the process with ptrace */
+    uint64_t req_stack_from; /* RUN_REQ_LEAK_CHECK: the requesting thread's stack counts above this */
 };
 
-_Static_assert(sizeof(struct trace_header) == 96, "docs/FORMAT.md documents a 96-byte header");
+_Static_assert(sizeof(struct trace_header) == 144, "docs/FORMAT.md documents a 144-byte header");
 
 enum chunk_flags {
     CHUNK_ZSTD = 1u << 0,   /* PACKED: the data is one zstd frame */
@@ -90,23 +112,32 @@ enum rec_type {
     REC_LEAK = 14,       /* s ptr (delta), u kind (enum leak_kind), u indirect bytes: one unreachable block */
     REC_IGNORE = 15,     /* u dt, s ptr: heapsnap_ignore(), or allocated under heapsnap_disable() */
     REC_ROOT = 16,       /* u dt, u ptr, u len, u on: heapsnap_register_root() (on=1) / unregister (on=0) */
+    REC_FORK = 17,       /* u dt: this thread is about to fork (written before the child exists) */
+    REC_INHERIT = 18,    /* s ptr (delta), u size, u stack, u flags (bit 0: ignored): a block the process
+                            had from its parent at fork; written by `heapsnap run`, applied before any event */
+    REC_CHECK_NOTE = 19, /* u seq, str text: why the leak check seq could not run, or is incomplete */
 };
 
 /* Reachability of a block at a leak check (memcheck's kinds). Blocks live at
  * the check and not listed in REC_LEAK records were still reachable. */
 enum leak_kind { LEAK_REACHABLE = 0, LEAK_DEFINITE = 1, LEAK_INDIRECT = 2, LEAK_POSSIBLE = 3 };
 
-/* A leak-check request, written by the shim to HEAPSNAP_CONTROL_FD. */
-struct leak_request {
-    uint32_t magic; /* LEAK_REQUEST_MAGIC */
-    uint32_t pid, tid, seq;
-    uint64_t ticks;
-    /* Non-zero at a normal exit: the requesting thread's stack is scanned only
-     * above this address (where the program left: main returned, or exit()
-     * was called), not through exit's and the destructors' dead frames. */
-    uint64_t stack_from;
+/* What a traced process asks of `heapsnap run`. */
+enum run_request {
+    RUN_REQ_SUPERVISE = 1,  /* a new process (first image, exec'd image, fork child): trace me with ptrace */
+    RUN_REQ_LEAK_CHECK = 2, /* heapsnap_leak_check(): classify the live blocks now */
+    RUN_REQ_RELEASE = 3,    /* about to exec a set-user-ID program: stop tracing me (ptrace would
+                               keep the kernel from granting it its privileges) */
 };
-#define LEAK_REQUEST_MAGIC 0x4b434c48u /* "HLCK" */
+
+/* The doorbell: a datagram the shim sends to HEAPSNAP_CONTROL_FD with each
+ * request (the header holds the same, for when the socket is gone). */
+struct run_doorbell {
+    uint32_t magic; /* RUN_DOORBELL_MAGIC */
+    uint32_t pid, seq, kind;
+    char trace[4096]; /* the process's trace file */
+};
+#define RUN_DOORBELL_MAGIC 0x4b434c48u /* "HLCK" */
 
 enum alloc_fn {
     FN_MALLOC = 0, FN_CALLOC, FN_REALLOC, FN_REALLOCARRAY, FN_POSIX_MEMALIGN,

@@ -53,7 +53,7 @@ int packer_begin(struct trace_packer *p, const char *path, bool punch, char *err
         packer_abort(p);
         return fail(err, errlen, path, "not a heapsnap trace");
     }
-    if (hdr.version != TRACE_VERSION) {
+    if (hdr.version < TRACE_VERSION_MIN || hdr.version > TRACE_VERSION) {
         char why[128];
         snprintf(why, sizeof why, "trace format version %u, this heapsnap packs version %u", hdr.version,
                  TRACE_VERSION);
@@ -117,7 +117,7 @@ int packer_step(struct trace_packer *p, bool everything, char *err, size_t errle
         struct chunk_header ch;
         if (!read_at(p->in, &ch, hs, off)) break;
         if (ch.magic != TRACE_CHUNK_MAGIC) continue; /* not taken yet */
-        if (!everything && !(ch.flags & CHUNK_SEALED)) continue;
+        if (!everything && (!(ch.flags & CHUNK_SEALED) || (p->may_pack && !p->may_pack(p->may_pack_ctx, i)))) continue;
         uint32_t raw_len = ch.raw_len > TRACE_SLOT_SIZE - hs ? (uint32_t)(TRACE_SLOT_SIZE - hs) : ch.raw_len;
         if (raw_len > 0) {
             if (!read_at(p->in, p->slot, raw_len, off + (off_t)hs)) return fail(err, errlen, p->path, "read error");
@@ -166,10 +166,10 @@ void rec_chunks_free(struct rec_chunks *c)
     memset(c, 0, sizeof *c);
 }
 
-int packer_add_external(struct trace_packer *p, const struct rec_chunks *c, char *err, size_t errlen)
+int packer_add_external(struct trace_packer *p, const struct rec_chunks *c, uint32_t stream, char *err, size_t errlen)
 {
     for (size_t i = 0; i < c->n; i++) {
-        struct chunk_header h = {.stream = TRACE_STREAM_EXTERNAL, .seq = (uint32_t)i};
+        struct chunk_header h = {.stream = stream, .seq = (uint32_t)i};
         if (!pack_slot(p, &h, c->buf[i], (uint32_t)c->len[i])) {
             snprintf(err, errlen, "%s: cannot write the packed trace: %s", p->tmp, strerror(errno));
             return -1;

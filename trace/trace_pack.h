@@ -19,6 +19,10 @@ struct trace_packer {
     size_t zcap;
     uint8_t *done;         /* per slot: already packed */
     size_t done_cap;
+    /* While the program runs, a sealed slot is packed (and its blocks freed)
+     * only once this says its records have been read elsewhere too. */
+    bool (*may_pack)(void *ctx, size_t slot);
+    void *may_pack_ctx;
 };
 
 /* Returns 0, 1 if the trace is packed already, -1 with a reason in err. */
@@ -32,6 +36,7 @@ int packer_step(struct trace_packer *p, bool everything, char *err, size_t errle
  * chunk decodes on its own; the caller resets its delta state then (the
  * return value says so). */
 #define TRACE_STREAM_EXTERNAL 0xffffffffu
+#define TRACE_STREAM_INHERITED 0xfffffffeu /* REC_STACK + REC_INHERIT of a fork child */
 struct rec_chunks {
     uint8_t **buf;
     size_t *len;
@@ -41,7 +46,7 @@ bool rec_chunks_add(struct rec_chunks *c, const uint8_t *rec, size_t len);
 /* Whether a record of len bytes still fits the current chunk. */
 bool rec_chunks_fits(const struct rec_chunks *c, size_t len);
 void rec_chunks_free(struct rec_chunks *c);
-int packer_add_external(struct trace_packer *p, const struct rec_chunks *c, char *err, size_t errlen);
+int packer_add_external(struct trace_packer *p, const struct rec_chunks *c, uint32_t stream, char *err, size_t errlen);
 
 /* Writes the header (with end_how/end_code if the process recorded no end of
  * its own, as `heapsnap run` saw it) and renames the result over the trace. */

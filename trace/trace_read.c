@@ -77,7 +77,7 @@ int trace_open(struct trace_file *tf, const char *path, char *err, size_t errlen
         trace_close(tf);
         return fail(err, errlen, path, why);
     }
-    if (h->version != TRACE_VERSION || h->header_size != TRACE_HEADER_SIZE || tf->size < TRACE_HEADER_SIZE ||
+    if (h->version < TRACE_VERSION_MIN || h->header_size != TRACE_HEADER_SIZE || tf->size < TRACE_HEADER_SIZE ||
         (h->state != TRACE_OPEN && h->state != TRACE_PACKED) ||
         (h->state == TRACE_OPEN && h->slot_size != TRACE_SLOT_SIZE)) {
         trace_close(tf);
@@ -271,6 +271,20 @@ int rec_next(struct rec_decoder *d, struct trace_rec *r)
         r->ptr = d->ptr;
         r->fn = varint_get(c);   /* kind */
         r->size = varint_get(c); /* indirect bytes */
+        break;
+    case REC_FORK:
+        timed(d, r);
+        break;
+    case REC_INHERIT:
+        d->ptr += (uint64_t)varint_get_signed(c);
+        r->ptr = d->ptr;
+        r->size = varint_get(c);
+        r->stack = varint_get(c);
+        r->fn = varint_get(c); /* flags */
+        break;
+    case REC_CHECK_NOTE:
+        r->id = varint_get(c); /* seq */
+        get_string(c, &r->s1, &r->l1);
         break;
     default:
         return -1;

@@ -1,0 +1,41 @@
+/* run.h - `heapsnap run` inside: what cmd_run.c (options, the program's
+ * start, the summary and the gate) shares with run_loop.c (everything
+ * between the start and the end: requests from the traced processes, their
+ * ends, their leak checks, following and packing their traces). */
+#ifndef HEAPSNAP_RUN_H
+#define HEAPSNAP_RUN_H
+
+#include <signal.h>
+
+#include "run_procs.h"
+#include "supervise.h"
+
+struct run_exit {
+    pid_t pid;
+    int status;
+};
+
+struct run_ctx {
+    const char *dir;   /* where traces are written (absolute) */
+    const char *named; /* -o FILE, or NULL */
+    uint64_t session;
+    bool checks;       /* leak checks: every traced process is supervised with ptrace */
+    pid_t root;        /* the program */
+    int control_fd;    /* our end of the socket the processes ring (-1 without checks) */
+    struct sup sup;
+    struct run_procs procs;
+    struct run_exit *exits; /* statuses of every child reaped */
+    size_t nexits;
+    bool root_done;
+    int root_status;
+    volatile sig_atomic_t stop_waiting; /* a signal asked us to stop waiting for processes that outlive the program */
+};
+
+/* Serves the traced processes until the program and every process traced
+ * with it have ended (or stop_waiting). */
+void run_loop(struct run_ctx *rc);
+/* After the loop: every trace packed, with its results; processes still
+ * running are let go (their shims pack their own traces). */
+void run_finish(struct run_ctx *rc);
+
+#endif

@@ -1,0 +1,346 @@
+/* run_loop.c - `heapsnap run` while the program runs.
+ *
+ * Every 20 ms, or at once when a process rings (a datagram on the control
+ * socket) or a tracee stops (SIGCHLD):
+ * - requests from the processes (trace header, run_request): be supervised,
+ *   check now, let me go before a set-user-ID exec; each is answered in the
+ *   header (req_ack);
+ * - what the tracees report (supervise.c): an end, checked before the
+ *   process may go on dying; an exec; a process gone;
+ * - each trace followed (its live blocks current) and packed as its threads
+ *   seal chunks.
+ * A process's end is checked from its own stop at exit, whichever way it
+ * ends; where it cannot be (SIGKILL, no ptrace), the trace gets a check
+ * record that says why, so the gate fails with the reason and never passes
+ * for want of a look. */
+#include "run.h"
+#include "leakcheck.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define TICK_MS 20
+#define STOP_TIMEOUT_MS 10000
+
+/* ---- finding traces --------------------------------------------------------- */
+
+static bool read_header(const char *path, struct trace_header *h)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    bool ok = read(fd, h, sizeof *h) == (ssize_t)sizeof *h && memcmp(h->magic, TRACE_MAGIC, 8) == 0;
+    close(fd);
+    return ok;
+}
+
+/* A trace this run does not know yet: one of its processes whose request
+ * came without a datagram (the program closed the socket), or under
+ * --no-leak-check, the program's own traces. */
+static void discover(struct run_ctx *rc)
+{
+    DIR *d = opendir(rc->dir);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/%s", rc->dir, e->d_name);
+        bool ours = strncmp(e->d_name, "heapsnap.", 9) == 0 && len > 6 && strcmp(e->d_name + len - 6, ".trace") == 0;
+        if (!ours && !(rc->named && strcmp(path, rc->named) == 0)) continue;
+        if (procs_by_path(&rc->procs, path)) continue;
+        struct trace_header h;
+        if (!read_header(path, &h) || h.session != rc->session || h.state != TRACE_OPEN) continue;
+        if (!rc->checks && (pid_t)h.pid != rc->root) continue; /* the others pack their own */
+        procs_add(&rc->procs, (pid_t)h.pid, path);
+    }
+    if (d) closedir(d);
+}
+
+/* ---- leak checks -------------------------------------------------------------- */
+
+static void check_now(struct run_ctx *rc, struct run_proc *p, pid_t tid, uint64_t stack_from)
+{
+    uint32_t seq = ++p->checks;
+    char err[1024];
+    if (!p->supervised || !p->following) {
+        snprintf(err, sizeof err, "pid %d was not traced with ptrace (%s), so it could not be stopped and scanned",
+                 p->pid, p->why_unsupervised ? p->why_unsupervised : "it never asked");
+        leakcheck_failed(seq, err, &p->checks_out);
+        return;
+    }
+    if (!sup_stop_process(&rc->sup, p->pid, STOP_TIMEOUT_MS, err, sizeof err)) {
+        sup_resume_process(&rc->sup, p->pid);
+        leakcheck_failed(seq, err, &p->checks_out);
+        return;
+    }
+    /* With every thread stopped, all it has committed is final: read it all.
+     * A second round settles what the first one had to leave parked. */
+    if (follow_poll(&p->follow, err, sizeof err) < 0 || follow_poll(&p->follow, err, sizeof err) < 0) {
+        sup_resume_process(&rc->sup, p->pid);
+        leakcheck_failed(seq, err, &p->checks_out);
+        return;
+    }
+    const struct trace_header *h = p->hdr;
+    if ((h->flags & TRACE_F_TRUNCATED) || h->lost_events) {
+        sup_resume_process(&rc->sup, p->pid);
+        snprintf(err, sizeof err,
+                 "recording stopped in pid %d (%u events lost: the disk was full, or the trace could not grow): "
+                 "the live blocks are not known, so no leak check can be trusted",
+                 p->pid, h->lost_events);
+        leakcheck_failed(seq, err, &p->checks_out);
+        return;
+    }
+    pid_t *tids;
+    size_t ntids = sup_stopped_threads(&rc->sup, p->pid, &tids);
+    struct leakcheck_request rq = {.pid = p->pid,
+                                   .seq = seq,
+                                   .live = &p->follow.s,
+                                   .tids = tids,
+                                   .ntids = ntids,
+                                   .from_tid = tid,
+                                   .stack_from = stack_from,
+                                   .trace_path = p->path};
+    if (leakcheck_run(&rq, &p->checks_out, err, sizeof err) < 0) leakcheck_failed(seq, err, &p->checks_out);
+    free(tids);
+    sup_resume_process(&rc->sup, p->pid);
+}
+
+/* ---- requests ------------------------------------------------------------------ */
+
+static void supervise(struct run_ctx *rc, struct run_proc *p)
+{
+    char err[1024];
+    if (!p->supervised) {
+        if (sup_traces(&rc->sup, p->pid) || sup_attach(&rc->sup, p->pid, err, sizeof err)) {
+            p->supervised = true;
+            atomic_store((_Atomic uint32_t *)&p->hdr->supervisor, (uint32_t)getpid());
+        } else if (!p->why_unsupervised) {
+            p->why_unsupervised = xstrndup(err, strlen(err));
+        }
+    }
+    if (!p->following && !proc_follow(p, err, sizeof err)) warn("%s: %s", p->path, err);
+    /* A fork child has its parent's blocks, as they were when it forked. */
+    struct run_proc *parent = p->hdr->fork_ticks ? procs_running(&rc->procs, (pid_t)p->hdr->ppid) : NULL;
+    if (p->following && parent && parent->following && !p->follow.ninherited) {
+        if (follow_poll(&parent->follow, err, sizeof err) < 0) warn("%s: %s", parent->path, err);
+        follow_inherit(&p->follow, &parent->follow.s, p->hdr->fork_ticks);
+        follow_inherited_records(&p->follow, &p->inherited);
+    }
+}
+
+static void serve_requests(struct run_ctx *rc)
+{
+    for (size_t i = 0; i < rc->procs.n; i++) {
+        struct run_proc *p = rc->procs.v[i];
+        if (p->state != PROC_RUNNING || !p->hdr) continue;
+        uint32_t seq = atomic_load_explicit((_Atomic uint32_t *)&p->hdr->req_seq, memory_order_acquire);
+        if (seq == p->hdr->req_ack) continue;
+        switch (p->hdr->req_kind) {
+        case RUN_REQ_SUPERVISE: supervise(rc, p); break;
+        case RUN_REQ_LEAK_CHECK: check_now(rc, p, (pid_t)p->hdr->req_tid, p->hdr->req_stack_from); break;
+        case RUN_REQ_RELEASE:
+            /* It is about to exec a set-user-ID program: the image ends
+             * there anyway, and the next one is not traced. */
+            sup_release(&rc->sup, p->pid);
+            p->supervised = false;
+            atomic_store((_Atomic uint32_t *)&p->hdr->supervisor, 0);
+            break;
+        default: break;
+        }
+        atomic_store((_Atomic uint32_t *)&p->hdr->req_ack, seq);
+    }
+}
+
+static void take_doorbells(struct run_ctx *rc)
+{
+    static struct run_doorbell bell;
+    ssize_t n;
+    while ((n = recv(rc->control_fd, &bell, sizeof bell - 1, MSG_DONTWAIT)) > 0) {
+        if ((size_t)n <= offsetof(struct run_doorbell, trace) || bell.magic != RUN_DOORBELL_MAGIC) continue;
+        ((char *)&bell)[n] = 0;
+        if (procs_by_path(&rc->procs, bell.trace)) continue;
+        struct trace_header h;
+        if (read_header(bell.trace, &h) && h.session == rc->session && h.pid == bell.pid && h.state == TRACE_OPEN)
+            procs_add(&rc->procs, (pid_t)bell.pid, bell.trace);
+    }
+}
+
+/* ---- ends ----------------------------------------------------------------------- */
+
+static const char *signal_name(int sig)
+{
+    const char *abbrev = sigabbrev_np(sig);
+    return abbrev ? abbrev : "?";
+}
+
+static void on_gone(struct run_ctx *rc, pid_t pid, int status)
+{
+    rc->exits = xrealloc(rc->exits, (rc->nexits + 1) * sizeof *rc->exits);
+    rc->exits[rc->nexits++] = (struct run_exit){pid, status};
+    if (pid == rc->root) {
+        rc->root_done = true;
+        rc->root_status = status;
+    }
+    struct run_proc *p = procs_running(&rc->procs, pid);
+    if (!p) return;
+    p->state = PROC_GONE;
+    p->status = status;
+    p->reaped_status = true;
+    if (rc->checks && !p->end_checked) {
+        char why[512];
+        if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
+            snprintf(why, sizeof why, "pid %d was killed by SIGKILL, which ends a process before anyone can look at it", pid);
+        else if (!p->supervised)
+            snprintf(why, sizeof why, "pid %d was not traced with ptrace (%s), so its end could not be stopped", pid,
+                     p->why_unsupervised ? p->why_unsupervised : "it never asked");
+        else if (WIFSIGNALED(status))
+            snprintf(why, sizeof why, "pid %d ended by SIG%s before its end could be stopped", pid, signal_name(WTERMSIG(status)));
+        else
+            snprintf(why, sizeof why, "pid %d ended before its end could be stopped", pid);
+        leakcheck_failed(++p->checks, why, &p->checks_out);
+        p->end_checked = true;
+    }
+}
+
+static void on_event(struct run_ctx *rc, const struct sup_event *ev)
+{
+    struct run_proc *p = procs_running(&rc->procs, ev->pid);
+    switch (ev->kind) {
+    case SUP_END:
+        if (p && !p->end_checked) {
+            const struct trace_header *h = p->hdr;
+            bool normal = h->exit_ctx == EXIT_CTX_STACK_FROM && (pid_t)h->exit_tid == ev->tid;
+            check_now(rc, p, ev->tid, normal ? h->exit_stack_from : 0);
+            p->end_checked = true;
+        }
+        sup_resume(&rc->sup, ev->tid);
+        break;
+    case SUP_EXEC:
+        if (p) p->state = PROC_REPLACED; /* the next image asks for itself */
+        break;
+    case SUP_GONE: on_gone(rc, ev->pid, ev->status); break;
+    case SUP_THREAD_EXIT: break;
+    }
+}
+
+/* Children that nobody traces still end: reap them (we are a subreaper). */
+static void reap_untraced(struct run_ctx *rc)
+{
+    for (;;) {
+        int st;
+        pid_t pid = waitpid(-1, &st, WNOHANG);
+        if (pid < 0 && errno == EINTR) continue;
+        if (pid <= 0) return;
+        if (WIFEXITED(st) || WIFSIGNALED(st)) on_gone(rc, pid, st);
+    }
+}
+
+/* ---- the loop ----------------------------------------------------------------- */
+
+static uint32_t end_how_of(int status, int32_t *code)
+{
+    if (WIFSIGNALED(status)) {
+        *code = WTERMSIG(status);
+        return END_SIGNAL;
+    }
+    *code = WEXITSTATUS(status);
+    return END_EXIT;
+}
+
+static void step(struct run_ctx *rc)
+{
+    char err[1024];
+    for (size_t i = 0; i < rc->procs.n; i++) {
+        struct run_proc *p = rc->procs.v[i];
+        if (p->state == PROC_PACKED || p->state == PROC_LEFT) continue;
+        if (p->following && follow_poll(&p->follow, err, sizeof err) < 0) {
+            warn("%s: %s", p->path, err);
+            follow_close(&p->follow);
+            p->following = false;
+        }
+        if (p->state == PROC_RUNNING) {
+            proc_pack_step(p);
+        } else {
+            int32_t code = 0;
+            uint32_t how = p->state == PROC_GONE && p->reaped_status ? end_how_of(p->status, &code) : END_UNKNOWN;
+            proc_pack_final(p, how, code);
+        }
+    }
+}
+
+/* Something traced is still running: supervised processes end through
+ * us; others are looked for by pid. */
+static bool traced_running(struct run_ctx *rc)
+{
+    for (size_t i = 0; i < rc->procs.n; i++) {
+        struct run_proc *p = rc->procs.v[i];
+        if (p->state != PROC_RUNNING) continue;
+        if (!p->supervised && kill(p->pid, 0) != 0 && errno == ESRCH) {
+            on_gone(rc, p->pid, 0);
+            p->reaped_status = false; /* its status was never seen */
+            continue;
+        }
+        return true;
+    }
+    return false;
+}
+
+void run_loop(struct run_ctx *rc)
+{
+    sigset_t waiting;
+    sigprocmask(SIG_SETMASK, NULL, &waiting);
+    sigdelset(&waiting, SIGCHLD);
+    const struct timespec tick = {.tv_nsec = TICK_MS * 1000 * 1000};
+    bool said_waiting = false;
+    for (unsigned ticks = 0;; ticks++) {
+        struct pollfd pfd = {.fd = rc->control_fd, .events = POLLIN};
+        ppoll(&pfd, rc->control_fd >= 0 ? 1 : 0, &tick, &waiting);
+        if (rc->control_fd >= 0) take_doorbells(rc);
+        if (ticks % 10 == 0) discover(rc);
+        if (rc->checks) {
+            sup_reap(&rc->sup);
+            serve_requests(rc);
+            struct sup_event ev;
+            while (sup_next_event(&rc->sup, &ev)) on_event(rc, &ev);
+        } else {
+            reap_untraced(rc);
+        }
+        step(rc);
+        if (!rc->root_done) continue;
+        if (!rc->checks || rc->stop_waiting || !traced_running(rc)) break;
+        if (!said_waiting) {
+            warn("the program has ended; waiting for the processes traced with it that are still running (a "
+                 "signal to heapsnap stops waiting: they run on, unchecked)");
+            said_waiting = true;
+        }
+    }
+}
+
+void run_finish(struct run_ctx *rc)
+{
+    if (rc->control_fd >= 0) take_doorbells(rc);
+    discover(rc);
+    for (size_t i = 0; i < rc->procs.n; i++) {
+        struct run_proc *p = rc->procs.v[i];
+        if (p->state != PROC_RUNNING) continue;
+        /* Still running (we stopped waiting): let it go; its shim packs its
+         * own trace when it ends, as no one else will. */
+        if (p->supervised) sup_release(&rc->sup, p->pid);
+        if (p->following) follow_close(&p->follow);
+        p->following = false;
+        if (p->packing) packer_abort(&p->packer);
+        p->packing = false;
+        p->state = PROC_LEFT;
+    }
+    step(rc);
+}

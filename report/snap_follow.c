@@ -1,0 +1,182 @@
+/* snap_follow.c - see snap_follow.h. Each round reads what every stream has
+ * committed since the last one (trace/trace_tail.c) and merges it in time
+ * order (snap_merge.c, whose parked events wait one round: the event that
+ * orders them was committed before them, so the next round sees it). */
+#include "snap_follow.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../trace/varint.h"
+
+static int tail_refill(struct snap_cursor *c, char *err, size_t errlen)
+{
+    (void)err;
+    (void)errlen;
+    struct snap_follow *f = c->src;
+    const uint8_t *p;
+    size_t len;
+    bool fresh;
+    if (!tail_next(&f->tail, &f->tail.streams[c->src_index], &p, &len, &fresh)) return 0;
+    if (fresh) rec_decoder_init(&c->dec, p, len); /* a new chunk: its delta state starts afresh */
+    else c->dec.c = (struct varint_cursor){.p = p, .end = p + len};
+    return 1;
+}
+
+int follow_open(struct snap_follow *f, const char *path, char *err, size_t errlen)
+{
+    memset(f, 0, sizeof *f);
+    if (tail_open(&f->tail, path, err, errlen) < 0) return -1;
+    f->path = xstrndup(path, strlen(path));
+    struct snap *s = &f->s;
+    memcpy(&s->hdr, f->tail.map, sizeof s->hdr);
+    s->stop_ticks = UINT64_MAX;
+    s->track_heap_regions = true; /* a leak check leaves the heap's regions out of its roots */
+    f->merge = (struct snap_merge){.s = s, .meta = &f->meta, .path = f->path};
+    return 0;
+}
+
+int follow_poll(struct snap_follow *f, char *err, size_t errlen)
+{
+    /* Growing the mapping may move it: cursors hold positions in it. */
+    const uint8_t *old = f->tail.map;
+    size_t old_len = f->tail.mapped;
+    if (tail_refresh(&f->tail, err, errlen) < 0) return -1;
+    if (f->tail.map != old) {
+        for (size_t i = 0; i < f->ncurs; i++) {
+            struct varint_cursor *vc = &f->curs[i]->dec.c;
+            if (vc->p >= old && vc->p <= old + old_len) {
+                vc->p = f->tail.map + (vc->p - old);
+                vc->end = f->tail.map + (vc->end - old);
+            }
+        }
+    }
+    while (f->ncurs < f->tail.nstreams) {
+        f->curs = xrealloc(f->curs, (f->ncurs + 1) * sizeof *f->curs);
+        struct snap_cursor *c = xcalloc(1, sizeof *c);
+        *c = (struct snap_cursor){.stream = f->tail.streams[f->ncurs].stream,
+                                  .refill = tail_refill,
+                                  .src = f,
+                                  .src_index = f->ncurs,
+                                  .idle = true};
+        f->curs[f->ncurs++] = c;
+    }
+    f->merge.round++;
+    for (size_t i = 0; i < f->ncurs; i++) {
+        struct snap_cursor *c = f->curs[i];
+        if (!c->idle || c->parked) continue;
+        int a = cursor_advance(&f->merge, c, err, errlen);
+        if (a < 0) return -1;
+        if (a > 0) merge_push(&f->merge, c);
+    }
+    return merge_run(&f->merge, MERGE_ROUND, err, errlen);
+}
+
+void follow_close(struct snap_follow *f)
+{
+    merge_free(&f->merge);
+    for (size_t i = 0; i < f->ncurs; i++) free(f->curs[i]);
+    free(f->curs);
+    tail_close(&f->tail);
+    snap_free(&f->s);
+    free(f->path);
+    free(f->inherited);
+    memset(f, 0, sizeof *f);
+}
+
+void follow_inherit(struct snap_follow *child, const struct snap *parent, uint64_t fork_ticks)
+{
+    struct snap *s = &child->s;
+    size_t cap = 0;
+    for (size_t i = 0; parent->live.slots && i <= parent->live.mask; i++) {
+        const struct blockmap_entry *b = &parent->live.slots[i];
+        /* Allocated after the fork began: not in the child's memory. Freed
+         * since: gone from the parent's table, and the child may still have
+         * it; missing it is a missed leak at worst, never a false one. */
+        if (!b->ptr || b->ticks > fork_ticks) continue;
+        bool existed;
+        struct blockmap_entry *e = blockmap_upsert(&s->live, b->ptr, &existed);
+        if (existed) continue;
+        struct snap_stack *st = stack_get(s, b->stack->id);
+        if (!st->key && b->stack->key) {
+            st->nframes = st->filled = b->stack->nframes;
+            st->key = xmalloc((st->nframes + 1) * sizeof *st->key);
+            memcpy(st->key, b->stack->key, (st->nframes + 1) * sizeof *st->key);
+        }
+        *e = (struct blockmap_entry){.ptr = b->ptr, .size = b->size, .stack = st, .ticks = 0, .ignored = b->ignored};
+        st->live_bytes += b->size;
+        st->live_blocks++;
+        s->cur_bytes += b->size;
+        s->cur_blocks++;
+        s->inherited_blocks++;
+        if (b->size < SNAP_SMALL_BLOCK) blockmap_upsert(&s->heap_regions, (b->ptr >> SNAP_HEAP_REGION_SHIFT) + 1, &existed);
+        if (child->ninherited == cap) child->inherited = xrealloc(child->inherited, (cap = cap ? cap * 2 : 256) * sizeof *child->inherited);
+        child->inherited[child->ninherited++] =
+            (struct inherited_block){.ptr = b->ptr, .size = b->size, .stack = st->id, .ignored = b->ignored};
+    }
+    /* The parent's heap regions are the child's too: the same arenas. */
+    for (size_t i = 0; parent->heap_regions.slots && i <= parent->heap_regions.mask; i++) {
+        bool existed;
+        if (parent->heap_regions.slots[i].ptr) blockmap_upsert(&s->heap_regions, parent->heap_regions.slots[i].ptr, &existed);
+    }
+}
+
+static void add_stack_records(struct rec_chunks *out, const struct snap_stack *st)
+{
+    uint8_t rec[16 + 3 * 10 + 1024 * 10];
+    uint32_t done = 0;
+    do {
+        uint32_t n = st->nframes - done > 1024 ? 1024 : st->nframes - done;
+        uint8_t *p = rec;
+        *p++ = done == 0 ? REC_STACK : REC_STACK_MORE;
+        p = varint_put(p, st->id);
+        if (done == 0) p = varint_put(p, st->nframes);
+        p = varint_put(p, n);
+        uint64_t prev = 0;
+        for (uint32_t i = done; i < done + n; i++) {
+            p = varint_put_signed(p, (int64_t)(st->key[1 + i] - prev));
+            prev = st->key[1 + i];
+        }
+        rec_chunks_add(out, rec, (size_t)(p - rec));
+        done += n;
+    } while (done < st->nframes);
+}
+
+void follow_inherited_records(const struct snap_follow *f, struct rec_chunks *out)
+{
+    if (!f->ninherited) return;
+    const struct snap *s = &f->s;
+    /* Each distinct stack once, before the blocks that name it. */
+    uint8_t *written = xcalloc(1, 1);
+    size_t nwritten = 0;
+    for (size_t i = 0; i < f->ninherited; i++) {
+        uint32_t id = f->inherited[i].stack;
+        written = xgrow_zeroed(written, &nwritten, id, 1);
+        if (written[id]) continue;
+        written[id] = 1;
+        struct snap_stack *st = NULL;
+        HASH_FIND(hh, s->stacks, &id, sizeof id, st);
+        if (st && st->key) add_stack_records(out, st);
+    }
+    free(written);
+    uint64_t prev = 0;
+    for (size_t i = 0; i < f->ninherited; i++) {
+        const struct inherited_block *b = &f->inherited[i];
+        uint8_t rec[48], *p = rec;
+        *p++ = REC_INHERIT;
+        uint8_t *delta = p;
+        p = varint_put_signed(p, (int64_t)(b->ptr - prev));
+        p = varint_put(p, b->size);
+        p = varint_put(p, b->stack);
+        p = varint_put(p, b->ignored ? 1 : 0);
+        if (!rec_chunks_fits(out, (size_t)(p - rec))) { /* a new chunk: its deltas start from 0 */
+            p = varint_put_signed(delta, (int64_t)b->ptr);
+            p = varint_put(p, b->size);
+            p = varint_put(p, b->stack);
+            p = varint_put(p, b->ignored ? 1 : 0);
+        }
+        rec_chunks_add(out, rec, (size_t)(p - rec));
+        prev = b->ptr;
+    }
+}
