@@ -7,6 +7,8 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 size_t parse_count(const char *opt, const char *v)
 {
@@ -23,7 +25,7 @@ enum report_format parse_format(const char *v)
     die_usage("--format takes text or json, not '%s'", v);
 }
 
-int print_report(FILE *out, const char *path, enum report_format format, size_t top)
+static int report_trace(FILE *out, const char *path, enum report_format format, const struct report_options *o)
 {
     struct snap s;
     char err[1024];
@@ -31,45 +33,116 @@ int print_report(FILE *out, const char *path, enum report_format format, size_t 
         warn("%s", err);
         return -1;
     }
-    struct report_options o = {.trace_path = path, .top = top};
-    if (format == FORMAT_JSON) report_json(out, &s, &o);
-    else report_text(out, &s, &o);
+    if (format == FORMAT_JSON) report_json(out, &s, o);
+    else report_text(out, &s, o);
     fflush(out);
     symbols_end(&s);
     snap_free(&s);
     return 0;
 }
 
+int print_report(FILE *out, const char *path, enum report_format format, size_t top)
+{
+    struct report_options o = {.trace_path = path, .top = top, .max_frames = REPORT_DEFAULT_MAX_FRAMES};
+    return report_trace(out, path, format, &o);
+}
+
 int cmd_report(int argc, char **argv)
 {
     const char *path = NULL;
     enum report_format format = FORMAT_TEXT;
-    size_t top = 10;
-    bool top_set = false;
+    struct report_options o = {.top = REPORT_DEFAULT_TOP, .max_frames = REPORT_DEFAULT_MAX_FRAMES};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--format") == 0 && i + 1 < argc) format = parse_format(argv[++i]);
         else if (strncmp(a, "--format=", 9) == 0) format = parse_format(a + 9);
-        else if (strcmp(a, "--top") == 0 && i + 1 < argc) top = parse_count("--top", argv[++i]), top_set = true;
+        else if (strcmp(a, "--top") == 0 && i + 1 < argc) o.top = parse_count("--top", argv[++i]);
+        else if (strcmp(a, "--max-frames") == 0 && i + 1 < argc)
+            o.max_frames = parse_count("--max-frames", argv[++i]);
         else if (a[0] == '-' && a[1]) die_usage("report: unknown option '%s' (see heapsnap --help)", a);
         else if (path) die_usage("report: one trace at a time ('%s' and '%s')", path, a);
         else path = a;
     }
-    if (!path) die_usage("usage: heapsnap report TRACE [--format text|json] [--top N]");
-    if (format == FORMAT_JSON && !top_set) top = 0; /* tools get everything unless they ask */
-    return print_report(stdout, path, format, top) < 0 ? 1 : 0;
+    if (!path) die_usage("usage: heapsnap report TRACE [--format text|json] [--top N] [--max-frames N]");
+    o.trace_path = path;
+    return report_trace(stdout, path, format, &o) < 0 ? 1 : 0;
+}
+
+static void say_removed(const char *tmp, long pid, void *ctx)
+{
+    (void)ctx;
+    warn("removed %s, left by a packer (pid %ld) that is gone", tmp, pid);
+}
+
+/* Whether process pid has path mapped: the shim writes its trace through a
+ * shared mapping, so that is a writer still at work. */
+static bool mapped_by(const char *path, uint64_t pid)
+{
+    struct stat st;
+    char maps[64];
+    snprintf(maps, sizeof maps, "/proc/%llu/maps", (unsigned long long)pid);
+    FILE *f = pid ? fopen(maps, "re") : NULL;
+    if (!f || stat(path, &st) != 0) {
+        if (f) fclose(f);
+        return false;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    bool found = false;
+    while (!found && getline(&line, &cap, f) > 0) {
+        unsigned maj, min;
+        unsigned long long ino;
+        found = sscanf(line, "%*x-%*x %*s %*x %x:%x %llu", &maj, &min, &ino) == 3 && ino == st.st_ino &&
+                maj == major(st.st_dev) && min == minor(st.st_dev);
+    }
+    free(line);
+    fclose(f);
+    return found;
+}
+
+/* Packing replaces the trace, so it must not make it worse: a trace the
+ * reports refuse stays as it is (one line says why), and so does one that is
+ * cut (packed, it could no longer say so) or still being written. */
+static int pack_one(const char *path)
+{
+    char err[1024];
+    packer_remove_stale(path, say_removed, NULL);
+    struct trace_file tf;
+    if (trace_open(&tf, path, err, sizeof err) < 0) {
+        warn("%s", err);
+        return -1;
+    }
+    struct trace_header hdr = tf.hdr;
+    trace_close(&tf);
+    bool open = hdr.state == TRACE_OPEN;
+    if (hdr.flags & TRACE_F_CUT) {
+        warn("%s: the file is cut short (it ends inside a slot): not packed, so that reports still say so "
+             "(heapsnap report reads it as it is)", path);
+        return -1;
+    }
+    if (open && mapped_by(path, hdr.pid)) {
+        warn("%s: its process (pid %llu) is still writing it: not packed", path, (unsigned long long)hdr.pid);
+        return -1;
+    }
+    struct snap s;
+    if (snap_load(&s, path, NULL, NULL, NULL, err, sizeof err) < 0) {
+        if (open) warn("%s: not packed", err);
+        else warn("%s", err);
+        return -1;
+    }
+    snap_free(&s);
+    if (open && trace_pack(path, END_UNKNOWN, 0, err, sizeof err) < 0) {
+        warn("%s", err);
+        return -1;
+    }
+    return 0;
 }
 
 int cmd_pack(int argc, char **argv)
 {
     if (argc < 2) die_usage("usage: heapsnap pack TRACE...");
     int rc = 0;
-    for (int i = 1; i < argc; i++) {
-        char err[1024];
-        if (trace_pack(argv[i], END_UNKNOWN, 0, err, sizeof err) < 0) {
-            warn("%s", err);
-            rc = 1;
-        }
-    }
+    for (int i = 1; i < argc; i++)
+        if (pack_one(argv[i]) < 0) rc = 1;
     return rc;
 }

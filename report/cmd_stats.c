@@ -3,6 +3,7 @@
  * snapshot file; see docs/SNAPSHOTS.md. */
 #include "cmds.h"
 #include "fmt.h"
+#include "report.h"
 #include "stats.h"
 
 #include <math.h>
@@ -12,7 +13,7 @@
 struct stats_cli {
     struct stats_options o;
     enum report_format format;
-    bool limit_set;
+    size_t max_frames; /* --by traceback: frames printed per stack, innermost first; 0 = all */
     const char *sources[2];
     size_t nsources;
 };
@@ -20,7 +21,8 @@ struct stats_cli {
 static void parse_stats_cli(int argc, char **argv, struct stats_cli *c, size_t want_sources, const char *usage)
 {
     memset(c, 0, sizeof *c);
-    c->o.limit = 10;
+    c->o.limit = REPORT_DEFAULT_TOP;
+    c->max_frames = REPORT_DEFAULT_MAX_FRAMES;
     c->o.filters = xcalloc((size_t)argc, sizeof *c->o.filters);
     c->o.skip = xcalloc((size_t)argc, sizeof *c->o.skip);
     for (int i = 1; i < argc; i++) {
@@ -31,7 +33,8 @@ static void parse_stats_cli(int argc, char **argv, struct stats_cli *c, size_t w
             i++;
         } else if (strcmp(a, "--cumulative") == 0) c->o.cumulative = true;
         else if (strcmp(a, "--all-frames") == 0) c->o.all_frames = true;
-        else if (strcmp(a, "--limit") == 0 && v) c->o.limit = parse_count("--limit", argv[++i]), c->limit_set = true;
+        else if (strcmp(a, "--limit") == 0 && v) c->o.limit = parse_count("--limit", argv[++i]);
+        else if (strcmp(a, "--max-frames") == 0 && v) c->max_frames = parse_count("--max-frames", argv[++i]);
         else if ((strcmp(a, "--include") == 0 || strcmp(a, "--exclude") == 0) && v) {
             c->o.filters[c->o.nfilters++] = (struct stats_filter){argv[++i], a[2] == 'i'};
         } else if (strcmp(a, "--skip-function") == 0 && v) c->o.skip[c->o.nskip++] = argv[++i];
@@ -41,9 +44,17 @@ static void parse_stats_cli(int argc, char **argv, struct stats_cli *c, size_t w
         else die_usage("too many arguments at '%s' (%s)", a, usage);
     }
     if (c->nsources != want_sources) die_usage("%s", usage);
-    if (c->format == FORMAT_JSON && !c->limit_set) c->o.limit = 0;
     char err[256];
     if (!stats_check(&c->o, err, sizeof err)) die_usage("%s", err);
+}
+
+/* --by traceback prints whole stacks: a deep recursion's would run to
+ * thousands of lines per group. The innermost frames are the ones to act on. */
+static void limit_frames(struct stats_result *r, const struct stats_cli *c)
+{
+    if (c->o.key != KEY_TRACEBACK || !c->max_frames) return;
+    for (size_t i = 0; i < r->n; i++)
+        if (r->v[i]->nframes > c->max_frames) r->v[i]->nframes = c->max_frames;
 }
 
 static void load_or_die(struct symsnap *ss, const char *source)
@@ -63,6 +74,7 @@ int cmd_stats(int argc, char **argv)
     load_or_die(&ss, c.sources[0]);
     struct stats_result r;
     stats_compute(&ss, &c.o, &r);
+    limit_frames(&r, &c);
     if (c.format == FORMAT_JSON) stats_print_json(stdout, &r, &c.o, c.sources[0], NULL);
     else stats_print_text(stdout, &r, &c.o);
     stats_free(&r);
@@ -79,6 +91,7 @@ int cmd_diff(int argc, char **argv)
     load_or_die(&new, c.sources[1]);
     struct stats_result r;
     stats_compare(&old, &new, &c.o, &r);
+    limit_frames(&r, &c);
     if (c.format == FORMAT_JSON) stats_print_json(stdout, &r, &c.o, c.sources[1], c.sources[0]);
     else stats_print_text(stdout, &r, &c.o);
     stats_free(&r);
@@ -119,6 +132,7 @@ int cmd_check(int argc, char **argv)
     load_or_die(&new, c.sources[1]);
     struct stats_result r;
     stats_compare(&old, &new, &c.o, &r);
+    limit_frames(&r, &c);
     /* The groups over the limit, as a view on r's entries (r still owns them). */
     struct stats_result over = r;
     over.v = xmalloc((r.n ? r.n : 1) * sizeof *over.v);

@@ -4,6 +4,8 @@
 #include "json.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,6 +74,55 @@ static char *string(struct parser *ps)
     return s;
 }
 
+/* A number exactly as JSON spells it: strtod alone would also take "nan",
+ * "inf", hex and a leading '+', and a reader deciding whether a size is sane
+ * must see what the file said. Python's json writes NaN, Infinity and
+ * -Infinity for its floats' non-finite values: those are read as what they
+ * are, so the snapshot reader can refuse them by name. */
+static void number(struct parser *ps, struct json *j)
+{
+    static const struct {
+        const char *word;
+        double value;
+    } non_finite[] = {{"NaN", NAN}, {"Infinity", INFINITY}, {"-Infinity", -INFINITY}};
+    j->type = JSON_NUMBER;
+    for (size_t i = 0; i < sizeof non_finite / sizeof *non_finite; i++) {
+        size_t len = strlen(non_finite[i].word);
+        if (strncmp(ps->p, non_finite[i].word, len) == 0) {
+            j->number = non_finite[i].value;
+            ps->p += len;
+            return;
+        }
+    }
+    const char *p = ps->p;
+    bool integral = true;
+    if (*p == '-') p++;
+    if (*p == '0') p++;
+    else if (isdigit((unsigned char)*p)) while (isdigit((unsigned char)*p)) p++;
+    else ps->bad = true;
+    if (!ps->bad && *p == '.') {
+        integral = false;
+        if (!isdigit((unsigned char)*++p)) ps->bad = true;
+        while (isdigit((unsigned char)*p)) p++;
+    }
+    if (!ps->bad && (*p == 'e' || *p == 'E')) {
+        integral = false;
+        if (*++p == '+' || *p == '-') p++;
+        if (!isdigit((unsigned char)*p)) ps->bad = true;
+        while (isdigit((unsigned char)*p)) p++;
+    }
+    if (ps->bad) return;
+    char *end;
+    j->number = strtod(ps->p, &end);
+    if (end != p) ps->bad = true; /* the grammar above is stricter than strtod: never wider */
+    errno = 0;
+    long long whole = strtoll(ps->p, NULL, 10);
+    if (integral && errno != ERANGE) j->integer = whole; /* exact beyond 2^53 */
+    else if (j->number >= -0x1p63 && j->number < 0x1p63 && j->number == (double)(long long)j->number)
+        j->integer = (long long)j->number; /* 1e3 */
+    ps->p = p;
+}
+
 static void add(struct json *j, char *key, struct json *v)
 {
     j->items = xrealloc(j->items, (j->n + 1) * sizeof *j->items);
@@ -129,12 +180,7 @@ static struct json *value(struct parser *ps)
     } else if (!c) {
         ps->bad = true;
     } else {
-        char *end;
-        j->type = JSON_NUMBER;
-        j->number = strtod(ps->p, &end);
-        j->integer = strtoll(ps->p, NULL, 10);
-        if (end == ps->p) ps->bad = true;
-        ps->p = end;
+        number(ps, j);
     }
     return j;
 }

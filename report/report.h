@@ -7,9 +7,17 @@
 
 #include "snap.h"
 
+/* What a report lists by default, in both formats: a deep recursion makes
+ * thousands of groups with stacks thousands of frames deep, and a report
+ * of them all runs to gigabytes. Default traces record 64 frames, which
+ * inlined calls expand: 256 leaves those whole. */
+#define REPORT_DEFAULT_TOP 10
+#define REPORT_DEFAULT_MAX_FRAMES 256
+
 struct report_options {
     const char *trace_path;
-    size_t top; /* groups listed per section; 0 = all */
+    size_t top;        /* groups listed per section; 0 = all */
+    size_t max_frames; /* frames listed per stack, innermost first; 0 = all */
 };
 
 /* How the process ended, in words ("exited with status 3") and as JSON fields. */

@@ -6,12 +6,22 @@
 
 #define REPORT_JSON_SCHEMA 1
 
-static void json_stack(struct strbuf *b, const struct snap *s, const struct snap_stack *st)
+/* The output goes out group by group: the buffer never holds more than one
+ * group, however much was asked for (--top 0 --max-frames 0). */
+static void flush(struct strbuf *b, FILE *out)
+{
+    if (b->len) fwrite(b->s, 1, b->len, out);
+    b->len = 0;
+}
+
+/* Returns how many frames were left out. */
+static size_t json_stack(struct strbuf *b, const struct snap *s, const struct snap_stack *st, size_t max_frames)
 {
     size_t n;
     const struct sym_frame *f = symbols_stack(s, st, &n);
+    size_t shown = max_frames && max_frames < n ? max_frames : n;
     sb_puts(b, "[");
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < shown; i++) {
         sb_puts(b, i ? ", {" : "{");
         sb_puts(b, "\"function\": ");
         fmt_json_string(b, f[i].function);
@@ -23,23 +33,34 @@ static void json_stack(struct strbuf *b, const struct snap *s, const struct snap
                   f[i].inlined ? "true" : "false");
     }
     sb_puts(b, "]");
+    return n - shown;
 }
 
-static void json_groups(struct strbuf *b, const struct snap *s, const struct report_options *o, bool at_peak)
+/* "NAME": [groups], "NAME_omitted": {what --top left out}. */
+static void json_groups(struct strbuf *b, FILE *out, const struct snap *s, const struct report_options *o,
+                        const char *name, bool at_peak)
 {
     size_t n;
     struct snap_stack **v = snap_sorted(s, at_peak, &n);
     size_t shown = o->top && o->top < n ? o->top : n;
-    sb_puts(b, "[");
+    int k = at_peak ? 1 : 0;
+    sb_printf(b, "  \"%s\": [", name);
     for (size_t i = 0; i < shown; i++) {
         const struct snap_stack *st = v[i];
-        int k = at_peak ? 1 : 0;
         sb_printf(b, "%s\n    {\"bytes\": %llu, \"blocks\": %llu, \"stack\": ", i ? "," : "",
                   (unsigned long long)st->fig_bytes[k], (unsigned long long)st->fig_blocks[k]);
-        json_stack(b, s, st);
-        sb_puts(b, "}");
+        size_t left_out = json_stack(b, s, st, o->max_frames);
+        sb_printf(b, ", \"frames_omitted\": %zu}", left_out);
+        flush(b, out);
     }
-    sb_puts(b, shown ? "\n  ]" : "]");
+    uint64_t bytes = 0, blocks = 0;
+    for (size_t i = shown; i < n; i++) {
+        bytes += v[i]->fig_bytes[k];
+        blocks += v[i]->fig_blocks[k];
+    }
+    sb_puts(b, shown ? "\n  ],\n" : "],\n");
+    sb_printf(b, "  \"%s_omitted\": {\"groups\": %zu, \"bytes\": %llu, \"blocks\": %llu}", name, n - shown,
+              (unsigned long long)bytes, (unsigned long long)blocks);
     free(v);
 }
 
@@ -90,12 +111,13 @@ void report_json(FILE *out, const struct snap *s, const struct report_options *o
     sb_printf(&b,
               "  \"totals\": {\"allocations\": %llu, \"reallocs\": %llu, \"frees\": %llu, \"peak_bytes\": %llu, "
               "\"peak_blocks\": %llu, \"peak_time_s\": %.6f, \"leaked_bytes\": %llu, \"leaked_blocks\": %llu, "
-              "\"unmatched_frees\": %llu, \"lost_events\": %u, \"truncated\": %s},\n",
+              "\"unmatched_frees\": %llu, \"lost_events\": %u, \"truncated\": %s, \"cut\": %s},\n",
               (unsigned long long)s->allocations, (unsigned long long)s->reallocs, (unsigned long long)s->frees,
               (unsigned long long)s->peak_bytes, (unsigned long long)s->peak_blocks,
               s->peak_bytes ? snap_seconds(s, s->peak_ticks) : 0.0, (unsigned long long)s->cur_bytes,
               (unsigned long long)s->cur_blocks, (unsigned long long)s->unmatched_frees, s->hdr.lost_events,
-              s->truncated ? "true" : "false");
+              s->truncated ? "true" : "false", s->hdr.flags & TRACE_F_CUT ? "true" : "false");
+    sb_printf(&b, "  \"limits\": {\"top\": %zu, \"max_frames\": %zu},\n", o->top, o->max_frames);
     sb_puts(&b, "  \"markers\": [");
     for (size_t i = 0; i < s->nmarkers; i++) {
         sb_puts(&b, i ? ", {\"label\": " : "{\"label\": ");
@@ -103,11 +125,10 @@ void report_json(FILE *out, const struct snap *s, const struct report_options *o
         sb_printf(&b, ", \"time_s\": %.6f}", snap_seconds(s, s->markers[i].ticks));
     }
     sb_puts(&b, "],\n");
-    sb_puts(&b, "  \"leaks\": ");
-    json_groups(&b, s, o, false);
-    sb_puts(&b, ",\n  \"peak\": ");
-    json_groups(&b, s, o, true);
+    json_groups(&b, out, s, o, "leaks", false);
+    sb_puts(&b, ",\n");
+    json_groups(&b, out, s, o, "peak", true);
     sb_puts(&b, "\n}\n");
-    fwrite(b.s, 1, b.len, out);
+    flush(&b, out);
     sb_free(&b);
 }

@@ -34,18 +34,22 @@ static void bytes_words(char *out, size_t cap, uint64_t bytes, uint64_t blocks)
     else snprintf(out, cap, "%s (%llu bytes) in %s", h, (unsigned long long)bytes, b);
 }
 
-static void print_stack(FILE *out, const struct snap *s, const struct snap_stack *st)
+static void print_stack(FILE *out, const struct snap *s, const struct snap_stack *st, size_t max_frames)
 {
     size_t n;
     const struct sym_frame *f = symbols_stack(s, st, &n);
+    size_t shown = max_frames && max_frames < n ? max_frames : n;
     if (n == 0) fprintf(out, "      (no stack recorded)\n");
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < shown; i++) {
         fprintf(out, "      %s %s", i == 0 ? "at" : "by", f[i].function);
         if (f[i].file) fprintf(out, " (%s:%d)", f[i].file, f[i].line);
         if (f[i].module) fprintf(out, " [%s]", f[i].module);
         if (f[i].inlined) fprintf(out, " (inlined)");
         fputc('\n', out);
     }
+    if (shown < n)
+        fprintf(out, "      ... and %zu more frame%s (heapsnap report --max-frames 0 lists them all)\n", n - shown,
+                n - shown == 1 ? "" : "s");
 }
 
 static void section(FILE *out, const struct snap *s, const struct report_options *o, bool at_peak)
@@ -66,7 +70,7 @@ static void section(FILE *out, const struct snap *s, const struct report_options
         char w[128];
         bytes_words(w, sizeof w, st->fig_bytes[k], st->fig_blocks[k]);
         fprintf(out, "  %s, allocated\n", w);
-        print_stack(out, s, st);
+        print_stack(out, s, st, o->max_frames);
     }
     free(v);
 }
@@ -96,6 +100,9 @@ void report_text(FILE *out, const struct snap *s, const struct report_options *o
     if (s->hdr.lost_events)
         fprintf(out, "  events not recorded: %u\n", s->hdr.lost_events);
     if (s->truncated) fprintf(out, "  the trace was cut short (the disk was full): figures cover what came before\n");
+    if (s->hdr.flags & TRACE_F_CUT)
+        fprintf(out, "  the trace file is cut short (it ends inside a slot): "
+                     "figures cover the records before the cut\n");
     if (s->nmarkers) {
         fprintf(out, "  markers (snapshot points, TRACE@LABEL):\n");
         for (size_t i = 0; i < s->nmarkers; i++) {

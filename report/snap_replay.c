@@ -137,39 +137,174 @@ static int resolve_leak_check(struct snap *s, const char *path, char *err, size_
     return 0;
 }
 
+struct chunk_order {
+    uint32_t stream, seq;
+    size_t index;
+};
+
+static int by_stream_then_seq(const void *a, const void *b)
+{
+    const struct chunk_order *x = a, *y = b;
+    if (x->stream != y->stream) return x->stream < y->stream ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* The latest moment the trace knows of: its last calibration point, the end
+ * in the header, and the last record of each thread. Only the last chunk of
+ * each stream can hold a thread's last record, and only those are decoded:
+ * after SIGKILL the header has no end and the last clock point is where the
+ * last chunk began, not where it stopped. A chunk that does not decode
+ * counts for what came before its fault (the events pass names the fault). */
+static uint64_t trace_end_ticks(const struct snap *s, const char *path)
+{
+    uint64_t end = s->last_clock_ticks;
+    if (s->hdr.end_how != END_UNKNOWN && s->hdr.end_ticks > end) end = s->hdr.end_ticks;
+    struct trace_file tf;
+    char ignored[256];
+    if (trace_open(&tf, path, ignored, sizeof ignored) < 0) return end;
+    struct chunk_order *order = xmalloc((tf.nchunks ? tf.nchunks : 1) * sizeof *order);
+    for (size_t i = 0; i < tf.nchunks; i++) order[i] = (struct chunk_order){tf.chunks[i].stream, tf.chunks[i].seq, i};
+    qsort(order, tf.nchunks, sizeof *order, by_stream_then_seq);
+    uint8_t *buf = xmalloc(TRACE_MAX_CHUNK_RAW);
+    for (size_t k = 0; k < tf.nchunks; k++) {
+        if (k + 1 < tf.nchunks && order[k + 1].stream == order[k].stream) continue; /* not its stream's last */
+        long len = trace_chunk_load(&tf, order[k].index, buf, ignored, sizeof ignored);
+        if (len < 0) continue;
+        struct rec_decoder d;
+        struct trace_rec r;
+        rec_decoder_init(&d, buf, (size_t)len);
+        while (rec_next(&d, &r) > 0) {
+            if (d.ticks > end) end = d.ticks;
+            if ((r.type == REC_CLOCK || r.type == REC_LEAK_CHECK) && r.ticks > end) end = r.ticks;
+        }
+    }
+    free(buf);
+    free(order);
+    trace_close(&tf);
+    return end;
+}
+
+static int resolve_time(struct snap *s, const char *path, char *err, size_t errlen)
+{
+    double want = s->point.seconds;
+    if (isinf(want) && want > 0) { /* everything (the timeline): not a point a user can type */
+        s->stop_ticks = UINT64_MAX;
+        return 0;
+    }
+    /* Rounded up to the microsecond it is printed with, so the figure a
+     * message gives is a point that works. */
+    double length = ceil(snap_seconds(s, trace_end_ticks(s, path)) * 1e6) / 1e6;
+    if (!(length > 0)) length = 0;
+    if (want < 0) {
+        snprintf(err, errlen, "%s: %gs is before the start of the trace: times count from 0s, and it is %.6fs long",
+                 path, want, length);
+        return -1;
+    }
+    if (want > length + 1e-9) {
+        snprintf(err, errlen, "%s: %gs is past the end of the trace: it is %.6fs long (@exit is its end)", path, want,
+                 length);
+        return -1;
+    }
+    s->stop_ticks = ticks_at(s, want);
+    return 0;
+}
+
+/* Markers the shim writes itself are named by kind and order as well as by
+ * label: "signal#2" is the second "signal:SECONDSs" marker, whose label a user
+ * cannot know before reading the report. A program's own markers are
+ * labels only. */
+static const char *generated_kind(const char *label)
+{
+    static const char *const kinds[] = {"signal", "interval", "growth", "leak-check"};
+    for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++) {
+        size_t n = strlen(kinds[i]);
+        if (strncmp(label, kinds[i], n) == 0 && label[n] == ':' && label[n + 1] >= '0' && label[n + 1] <= '9')
+            return kinds[i];
+    }
+    return NULL;
+}
+
+static bool is_kind_name(const char *name)
+{
+    static const char *const kinds[] = {"signal", "interval", "growth", "leak-check"};
+    for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++)
+        if (strcmp(name, kinds[i]) == 0) return true;
+    return false;
+}
+
+/* Whether marker i answers to name: its label, or for a generated marker, its kind. */
+static bool marker_answers(const struct snap *s, size_t i, const char *name, bool by_kind)
+{
+    const char *kind = generated_kind(s->markers[i].label);
+    return by_kind ? kind && strcmp(kind, name) == 0 : strcmp(s->markers[i].label, name) == 0;
+}
+
+/* A name that picks marker i: KIND#N for a generated one, the label (with #N
+ * when the label repeats) for the program's own. */
+static void marker_name(const struct snap *s, size_t i, struct strbuf *out)
+{
+    const char *kind = generated_kind(s->markers[i].label);
+    const char *name = kind ? kind : s->markers[i].label;
+    unsigned nth = 0, total = 0;
+    for (size_t k = 0; k < s->nmarkers; k++) {
+        if (!marker_answers(s, k, name, kind != NULL)) continue;
+        total++;
+        if (k <= i) nth++;
+    }
+    if (kind || total > 1) sb_printf(out, "%s#%u", name, nth);
+    else sb_puts(out, name);
+}
+
+static int resolve_marker(struct snap *s, const char *path, char *err, size_t errlen)
+{
+    const char *name = s->point.label;
+    unsigned seen = 0;
+    bool by_kind = false;
+    for (int pass = 0; pass < 2 && seen == 0; pass++) {
+        by_kind = pass == 1; /* a program's own label first: it may be "signal" too */
+        if (by_kind && !is_kind_name(name)) break;
+        for (size_t i = 0; i < s->nmarkers; i++) {
+            if (!marker_answers(s, i, name, by_kind)) continue;
+            seen++;
+            if (s->point.nth == seen || (s->point.nth == 0 && seen == 1)) s->stop_ticks = s->markers[i].ticks;
+        }
+    }
+    if (seen == 0) {
+        struct strbuf known = {0};
+        size_t shown = s->nmarkers < 20 ? s->nmarkers : 20;
+        for (size_t i = 0; i < shown; i++) {
+            if (i) sb_puts(&known, ", ");
+            marker_name(s, i, &known);
+        }
+        if (shown < s->nmarkers) sb_printf(&known, " and %zu more: heapsnap report lists them", s->nmarkers - shown);
+        snprintf(err, errlen, "%s: no marker labelled '%s' (%s%s)", path, name,
+                 s->nmarkers ? "markers: " : "the trace has no markers", known.s ? known.s : "");
+        sb_free(&known);
+        return -1;
+    }
+    if (s->point.nth > seen || (s->point.nth == 0 && seen > 1)) {
+        char which[128] = "";
+        if (s->point.nth > seen) snprintf(which, sizeof which, ", not %u", s->point.nth);
+        else snprintf(which, sizeof which, ": say which, %s#1 to %s#%u", name, name, seen);
+        if (by_kind)
+            snprintf(err, errlen, "%s: there %s %u %s marker%s%s", path, seen == 1 ? "is" : "are", seen, name,
+                     seen == 1 ? "" : "s", which);
+        else
+            snprintf(err, errlen, "%s: marker '%s' occurs %u time%s%s", path, name, seen, seen == 1 ? "" : "s", which);
+        return -1;
+    }
+    return 0;
+}
+
 static int resolve_point(struct snap *s, const char *path, char *err, size_t errlen)
 {
     s->stop_ticks = UINT64_MAX;
     switch (s->point.kind) {
     case POINT_EXIT: return 0;
     case POINT_PEAK: s->at_peak = true; return 0;
-    case POINT_TIME: s->stop_ticks = ticks_at(s, s->point.seconds); return 0;
-    case POINT_MARKER: break;
+    case POINT_TIME: return resolve_time(s, path, err, errlen);
+    case POINT_MARKER: return resolve_marker(s, path, err, errlen);
     case POINT_LEAK_CHECK: return resolve_leak_check(s, path, err, errlen);
-    }
-    unsigned seen = 0;
-    for (size_t i = 0; i < s->nmarkers; i++) {
-        if (strcmp(s->markers[i].label, s->point.label) != 0) continue;
-        seen++;
-        if (s->point.nth == seen || (s->point.nth == 0 && seen == 1)) s->stop_ticks = s->markers[i].ticks;
-    }
-    if (seen == 0) {
-        struct strbuf known = {0};
-        for (size_t i = 0; i < s->nmarkers && i < 20; i++) sb_printf(&known, "%s%s", i ? ", " : "", s->markers[i].label);
-        snprintf(err, errlen, "%s: no marker labelled '%s' (%s%s)", path, s->point.label,
-                 s->nmarkers ? "markers: " : "the trace has no markers", known.s ? known.s : "");
-        sb_free(&known);
-        return -1;
-    }
-    if (s->point.nth > seen) {
-        snprintf(err, errlen, "%s: marker '%s' occurs %u time%s, not %u", path, s->point.label, seen,
-                 seen == 1 ? "" : "s", s->point.nth);
-        return -1;
-    }
-    if (s->point.nth == 0 && seen > 1) {
-        snprintf(err, errlen, "%s: marker '%s' occurs %u times: say which, %s#1 to %s#%u", path, s->point.label, seen,
-                 s->point.label, s->point.label, seen);
-        return -1;
     }
     return 0;
 }
@@ -253,10 +388,11 @@ bool snap_parse_point(const char *text, struct snap_point *p, char *err, size_t 
     size_t len = strlen(text);
     if (strcmp(text, "exit") == 0) return (p->kind = POINT_EXIT), true;
     if (strcmp(text, "peak") == 0) return (p->kind = POINT_PEAK), true;
-    if (len > 1 && text[len - 1] == 's' && (text[0] == '.' || (text[0] >= '0' && text[0] <= '9'))) {
+    /* Negative times parse too: the replay then says where the trace starts. */
+    if (len > 1 && text[len - 1] == 's' && (text[0] == '.' || text[0] == '-' || (text[0] >= '0' && text[0] <= '9'))) {
         char *end;
         double v = strtod(text, &end);
-        if (end == text + len - 1 && v >= 0 && isfinite(v)) {
+        if (end == text + len - 1 && isfinite(v)) {
             p->kind = POINT_TIME;
             p->seconds = v;
             return true;

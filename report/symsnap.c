@@ -4,6 +4,7 @@
 #include "fmt.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,13 +75,49 @@ static const char *opt_str(const struct json *j, const char *key)
     return v && v->type == JSON_STRING ? v->string : NULL;
 }
 
-static bool get_count(const struct json *j, const char *key, uint64_t *out)
+/* What a value is, for a message: the number as the file gave it, or its type. */
+static void describe(const struct json *v, char *out, size_t cap)
 {
-    const struct json *v = json_get(j, key);
-    if (!v || v->type != JSON_NUMBER || v->number < 0 || v->number > 1.8e19) return false;
-    *out = (uint64_t)v->integer;
-    return true;
+    static const char *const types[] = {
+        [JSON_NULL] = "null",       [JSON_BOOL] = "a boolean", [JSON_NUMBER] = "a number",
+        [JSON_STRING] = "a string", [JSON_ARRAY] = "an array", [JSON_OBJECT] = "an object",
+    };
+    if (!v) snprintf(out, cap, "missing");
+    else if (v->type != JSON_NUMBER) snprintf(out, cap, "%s", types[v->type]);
+    else if (isnan(v->number)) snprintf(out, cap, "NaN");
+    else if (isinf(v->number)) snprintf(out, cap, "%s", v->number > 0 ? "Infinity" : "-Infinity");
+    else /* the shortest form that reads back as the same number: 0.1, not 0.10000000000000001 */
+        for (int digits = 1; digits <= 17; digits++) {
+            snprintf(out, cap, "%.*g", digits, v->number);
+            if (strtod(out, NULL) == v->number) break;
+        }
 }
+
+/* A whole number from 0 to max. Absent or null fields are `dflt` when it is
+ * not NULL (optional fields). On a bad value, err says which and why. */
+static bool whole_number(const struct json *obj, const char *key, uint64_t max, const uint64_t *dflt, uint64_t *out,
+                         const char *where, char *err, size_t errlen)
+{
+    const struct json *v = json_get(obj, key);
+    if (dflt && (!v || v->type == JSON_NULL)) {
+        *out = *dflt;
+        return true;
+    }
+    /* integer is exact for integral numbers from -2^63 to 2^63-1, and 0 for
+     * any other: equal to number only for a whole number in that range. */
+    if (v && v->type == JSON_NUMBER && isfinite(v->number) && v->number >= 0 && v->integer >= 0 &&
+        (double)v->integer == v->number && (uint64_t)v->integer <= max) {
+        *out = (uint64_t)v->integer;
+        return true;
+    }
+    char what[64];
+    describe(v, what, sizeof what);
+    snprintf(err, errlen, "%s\"%s\" must be a whole number from 0 to %llu, not %s", where, key, (unsigned long long)max,
+             what);
+    return false;
+}
+
+#define SNAPSHOT_MAX_COUNT ((uint64_t)INT64_MAX)
 
 static int from_file(struct symsnap *ss, const char *path, char *err, size_t errlen)
 {
@@ -89,14 +126,20 @@ static int from_file(struct symsnap *ss, const char *path, char *err, size_t err
     ss->json = json_parse(text);
     free(text);
     const struct json *j = ss->json;
-    uint64_t schema = 0;
-    if (!j || j->type != JSON_OBJECT || !get_count(j, "heapsnap_snapshot", &schema)) {
+    if (!j) {
+        snprintf(err, errlen, "%s: not a heapsnap snapshot file (not valid JSON)", path);
+        return -1;
+    }
+    const struct json *schema = j->type == JSON_OBJECT ? json_get(j, "heapsnap_snapshot") : NULL;
+    if (!schema || schema->type != JSON_NUMBER) {
         snprintf(err, errlen, "%s: not a heapsnap snapshot file", path);
         return -1;
     }
-    if (schema != SNAPSHOT_SCHEMA) {
-        snprintf(err, errlen, "%s: snapshot file schema %llu, this heapsnap reads schema %d", path,
-                 (unsigned long long)schema, SNAPSHOT_SCHEMA);
+    if (!isfinite(schema->number) || schema->number != SNAPSHOT_SCHEMA) {
+        char what[64];
+        describe(schema, what, sizeof what);
+        snprintf(err, errlen, "%s: snapshot file schema %s, this heapsnap reads schema %d", path, what,
+                 SNAPSHOT_SCHEMA);
         return -1;
     }
     const struct json *traces = json_get(j, "traces");
@@ -104,12 +147,22 @@ static int from_file(struct symsnap *ss, const char *path, char *err, size_t err
         snprintf(err, errlen, "%s: corrupt snapshot file (no traces)", path);
         return -1;
     }
+    char why[256];
+    const uint64_t zero = 0;
+    if (!whole_number(j, "pid", SNAPSHOT_MAX_COUNT, &zero, &ss->pid, "", why, sizeof why)) {
+        snprintf(err, errlen, "%s: corrupt snapshot file (%s)", path, why);
+        return -1;
+    }
+    const struct json *t = json_get(j, "time_s");
+    if (t && t->type != JSON_NULL && (t->type != JSON_NUMBER || !isfinite(t->number))) {
+        describe(t, why, sizeof why);
+        snprintf(err, errlen, "%s: corrupt snapshot file (\"time_s\" must be a number of seconds, not %s)", path, why);
+        return -1;
+    }
+    ss->time_s = t && t->type == JSON_NUMBER ? t->number : 0;
     const char *point = opt_str(j, "point"), *cmd = opt_str(j, "command");
     ss->point = xstrndup(point ? point : "?", strlen(point ? point : "?"));
     ss->command = cmd ? xstrndup(cmd, strlen(cmd)) : NULL;
-    get_count(j, "pid", &ss->pid);
-    const struct json *t = json_get(j, "time_s");
-    ss->time_s = t && t->type == JSON_NUMBER ? t->number : 0;
     size_t nframes = 0;
     for (size_t i = 0; i < traces->n; i++) nframes += json_len(traces->items[i], "frames");
     ss->owned_frames = xcalloc(nframes ? nframes : 1, sizeof *ss->owned_frames);
@@ -119,9 +172,15 @@ static int from_file(struct symsnap *ss, const char *path, char *err, size_t err
         const struct json *tr = traces->items[i];
         struct symsnap_trace *out = &ss->traces[ss->ntraces];
         const struct json *frames = json_get(tr, "frames");
-        if (tr->type != JSON_OBJECT || !get_count(tr, "size", &out->size) || !get_count(tr, "count", &out->count) ||
-            !frames || frames->type != JSON_ARRAY) {
+        char where[64];
+        snprintf(where, sizeof where, "trace %zu: ", i);
+        if (tr->type != JSON_OBJECT || !frames || frames->type != JSON_ARRAY) {
             snprintf(err, errlen, "%s: corrupt snapshot file (trace %zu)", path, i);
+            return -1;
+        }
+        if (!whole_number(tr, "size", SNAPSHOT_MAX_COUNT, NULL, &out->size, where, why, sizeof why) ||
+            !whole_number(tr, "count", SNAPSHOT_MAX_COUNT, NULL, &out->count, where, why, sizeof why)) {
+            snprintf(err, errlen, "%s: corrupt snapshot file (%s)", path, why);
             return -1;
         }
         out->frames = ss->owned_frames + used;
@@ -130,11 +189,20 @@ static int from_file(struct symsnap *ss, const char *path, char *err, size_t err
             const struct json *f = frames->items[k];
             const char *fn = opt_str(f, "function");
             uint64_t line = 0;
-            get_count(f, "line", &line);
+            snprintf(where, sizeof where, "trace %zu, frame %zu: ", i, k);
+            /* 0 is how the writer says "unknown"; an absent or null line says the same. */
+            if (f->type == JSON_OBJECT && !whole_number(f, "line", INT32_MAX, &zero, &line, where, why, sizeof why)) {
+                snprintf(err, errlen, "%s: corrupt snapshot file (%s)", path, why);
+                return -1;
+            }
             ss->owned_frames[used++] = (struct sym_frame){.function = fn ? fn : "??",
                                                           .file = opt_str(f, "file"),
-                                                          .line = line > 0x7fffffff ? 0 : (int)line,
+                                                          .line = (int)line,
                                                           .module = opt_str(f, "module")};
+        }
+        if (out->size > UINT64_MAX - ss->total_size || out->count > UINT64_MAX - ss->total_count) {
+            snprintf(err, errlen, "%s: corrupt snapshot file (trace %zu: the totals overflow 64 bits)", path, i);
+            return -1;
         }
         ss->total_size += out->size;
         ss->total_count += out->count;

@@ -5,10 +5,12 @@
 
 #include <criterion/criterion.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../trace/trace_format.h"
@@ -176,4 +178,153 @@ Test(bad_input, corrupted_open_traces, .timeout = 120)
 {
     char *dir = temp_dir();
     mutate_and_report(dir, valid_trace(dir, "sigkill"), 2, 40); /* packed by run: ok too */
+}
+
+/* The OPEN trace samples/sigkill leaves under a bare preload: one chunk, 500
+ * allocations of 24 B, the last record the 500th allocation. */
+static char *open_trace(const char *dir, uint32_t *raw_len)
+{
+    struct run_result r = run_in(dir, bare_preload_env(dir), (const char *[]){sample("sigkill"), NULL});
+    cr_assert_eq(r.exit_code, 137);
+    run_free(&r);
+    char **names;
+    cr_assert_eq(list_traces(dir, &names), 1);
+    size_t len;
+    char *data = read_file(names[0], &len);
+    const struct trace_header *h = (const struct trace_header *)data;
+    const struct chunk_header *c = (const struct chunk_header *)(data + TRACE_HEADER_SIZE);
+    cr_assert_eq(h->state, TRACE_OPEN);
+    cr_assert_eq(c->magic, TRACE_CHUNK_MAGIC);
+    *raw_len = c->raw_len;
+    free(data);
+    return names[0];
+}
+
+static bool json_flag(const struct json *j, const char *path)
+{
+    const struct json *v = json_get(j, path);
+    cr_assert(v && v->type == JSON_BOOL, "no boolean %s", path);
+    return v->boolean;
+}
+
+static char *cut_copy(const char *dir, const char *trace, size_t keep)
+{
+    size_t len;
+    char *data = read_file(trace, &len);
+    cr_assert_leq(keep, len);
+    char *p = write_file(dir, "cut.trace", data, keep);
+    free(data);
+    return p;
+}
+
+/* A full disk or an interrupted copy cuts the file anywhere: the report
+ * covers every whole record before the cut and says the trace was cut. */
+Test(bad_input, open_trace_cut_mid_chunk)
+{
+    char *dir = temp_dir();
+    uint32_t raw;
+    char *trace = open_trace(dir, &raw);
+    struct json *j;
+    const size_t records = TRACE_HEADER_SIZE + sizeof(struct chunk_header);
+    struct {
+        size_t keep;
+        long long allocations;
+    } cuts[] = {
+        {records + raw - 1, 499},                            /* inside the last allocation record */
+        {records + raw, 500},                                /* right after it */
+        {TRACE_HEADER_SIZE + TRACE_SLOT_SIZE + 100, 500},    /* in a slot no thread took */
+    };
+    for (size_t i = 0; i < sizeof cuts / sizeof *cuts; i++) {
+        char *cut = cut_copy(dir, trace, cuts[i].keep);
+        j = report_json_of(cut);
+        cr_expect_eq(json_int(j, "totals.allocations"), cuts[i].allocations, "cut at %zu", cuts[i].keep);
+        cr_expect_eq(json_int(j, "totals.leaked_bytes"), 24 * cuts[i].allocations);
+        cr_expect_eq(json_flag(j, "totals.cut"), true, "cut at %zu", cuts[i].keep);
+        json_free(j);
+        struct run_result r = run_in(dir, NULL, (const char *[]){heapsnap_bin(), "report", cut, NULL});
+        cr_expect_eq(r.exit_code, 0, "%s", r.err);
+        cr_expect(strstr(r.out, "\n  the trace file is cut short (it ends inside a slot): figures cover the records "
+                                "before the cut\n"),
+                  "%s", r.out);
+        run_free(&r);
+    }
+    j = report_json_of(trace);
+    cr_expect_eq(json_flag(j, "totals.cut"), false, "the whole file");
+    json_free(j);
+}
+
+static void expect_pack_refused(const char *dir, const char *trace, const char *needle)
+{
+    size_t before_len, after_len;
+    char *before = read_file(trace, &before_len);
+    expect_one_line((const char *[]){heapsnap_bin(), "pack", trace, NULL}, 1, needle);
+    char *after = read_file(trace, &after_len);
+    cr_expect(before_len == after_len && memcmp(before, after, before_len) == 0, "pack changed %s", trace);
+    free(before);
+    free(after);
+    (void)dir;
+}
+
+Test(bad_input, pack_refuses_a_corrupt_trace)
+{
+    char *dir = temp_dir();
+    uint32_t raw;
+    char *trace = open_trace(dir, &raw);
+    size_t len;
+    char *data = read_file(trace, &len);
+    /* 0xff bytes: no record type, and no varint ends in ten of them. */
+    memset(data + TRACE_HEADER_SIZE + sizeof(struct chunk_header) + raw / 2, 0xff, 64);
+    char *bad = write_file(dir, "corrupt.trace", data, len);
+    expect_pack_refused(dir, bad, "corrupt trace (bad record): not packed");
+    free(data);
+}
+
+Test(bad_input, pack_refuses_a_cut_trace)
+{
+    char *dir = temp_dir();
+    uint32_t raw;
+    char *trace = open_trace(dir, &raw);
+    char *cut = cut_copy(dir, trace, TRACE_HEADER_SIZE + sizeof(struct chunk_header) + raw / 2);
+    expect_pack_refused(dir, cut, "cut.trace: the file is cut short (it ends inside a slot): not packed");
+}
+
+/* A trace whose process still runs is still being written: packing it would
+ * keep only what was written so far. */
+Test(bad_input, pack_leaves_a_trace_being_written, .timeout = 30)
+{
+    char *dir = temp_dir();
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        const char *const *env = bare_preload_env(dir);
+        for (size_t i = 0; env[i]; i++) putenv((char *)env[i]);
+        int null = open("/dev/null", O_RDWR);
+        dup2(null, 0);
+        dup2(null, 1);
+        dup2(null, 2);
+        execl("/bin/sleep", "sleep", "60", (char *)NULL);
+        _exit(127);
+    }
+    char **names = NULL;
+    for (int i = 0; i < 500 && list_traces(dir, &names) == 0; i++) usleep(10000);
+    cr_assert(names && names[0], "sleep wrote no trace");
+    /* The file exists a moment before the shim maps it. */
+    char maps[64];
+    snprintf(maps, sizeof maps, "/proc/%d/maps", (int)pid);
+    bool mapped = false;
+    for (int i = 0; i < 500 && !mapped; i++) {
+        FILE *f = fopen(maps, "r");
+        cr_assert(f);
+        char line[8192];
+        while (!mapped && fgets(line, sizeof line, f)) mapped = strstr(line, strrchr(names[0], '/')) != NULL;
+        fclose(f);
+        if (!mapped) usleep(10000);
+    }
+    cr_assert(mapped, "sleep never mapped %s", names[0]);
+    expect_pack_refused(dir, names[0], "is still writing it: not packed");
+    kill(pid, SIGKILL);
+    cr_assert_eq(waitpid(pid, NULL, 0), pid);
+    struct run_result r = run_in(dir, NULL, (const char *[]){heapsnap_bin(), "pack", names[0], NULL});
+    cr_expect_eq(r.exit_code, 0, "once its process is gone: %s", r.err);
+    run_free(&r);
 }

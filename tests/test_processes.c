@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../trace/trace_format.h"
@@ -147,4 +148,41 @@ Test(processes, bad_frames_in_environment)
     cr_expect_eq(r.exit_code, 0, "the program runs on, untraced");
     cr_expect_eq(count_lines(r.err), 1);
     cr_expect(strstr(r.err, "HEAPSNAP_FRAMES=0 is not a number from 1 to 65535") != NULL, "%s", r.err);
+}
+
+/* A packer killed mid-way leaves TRACE.PID.packing behind. heapsnap pack
+ * removes those whose packer is gone, says so, and leaves a live one's. */
+Test(processes, pack_removes_stale_temporaries)
+{
+    char *dir = temp_dir();
+    const char *argv[] = {sample("sigkill"), NULL};
+    struct run_result r = run_in(dir, bare_preload_env(dir), argv);
+    cr_assert_eq(r.exit_code, 137);
+    char **names;
+    cr_assert_eq(list_traces(dir, &names), 1);
+    pid_t gone = fork();
+    cr_assert(gone >= 0);
+    if (gone == 0) _exit(0);
+    cr_assert_eq(waitpid(gone, NULL, 0), gone);
+    char *stale, *live, *other;
+    cr_assert(asprintf(&stale, "%s.%d.packing", names[0], (int)gone) > 0);
+    cr_assert(asprintf(&live, "%s.%d.packing", names[0], (int)getpid()) > 0);
+    cr_assert(asprintf(&other, "%s.%d.packing.old", names[0], (int)gone) > 0); /* not a packer's name */
+    const char *made[] = {stale, live, other};
+    for (size_t i = 0; i < 3; i++) {
+        int fd = open(made[i], O_WRONLY | O_CREAT, 0600);
+        cr_assert(fd >= 0);
+        close(fd);
+    }
+    const char *pack[] = {heapsnap_bin(), "pack", names[0], NULL};
+    r = run_in(dir, NULL, pack);
+    cr_expect_eq(r.exit_code, 0, "%s", r.err);
+    char want[8192];
+    snprintf(want, sizeof want, "heapsnap: removed %s, left by a packer (pid %d) that is gone\n", stale, (int)gone);
+    cr_expect_str_eq(r.err, want);
+    cr_expect_neq(access(stale, F_OK), 0, "the stale temporary is still there");
+    cr_expect_eq(access(live, F_OK), 0, "a live packer's temporary was removed");
+    cr_expect_eq(access(other, F_OK), 0);
+    cr_expect_eq(trace_state(names[0]), TRACE_PACKED);
+    run_free(&r);
 }

@@ -172,7 +172,8 @@ Test(snapshots, traceback_oldest_first_with_source)
 
 Test(snapshots, cumulative_counts_recursion_once)
 {
-    struct json *j = hs_json(ARGS("stats", trace, "--by", "function", "--cumulative", "--format", "json"));
+    struct json *j =
+        hs_json(ARGS("stats", trace, "--by", "function", "--cumulative", "--format", "json", "--limit", "0"));
     /* 4 blocks from recurse at depths 1..4: tracemalloc would say 10 and 1000 B. */
     cr_expect_eq(field(j, "recurse", "count"), 4);
     cr_expect_eq(field(j, "recurse", "size"), 400);
@@ -369,7 +370,7 @@ Test(snapshots, bad_input)
     expect_error(ARGS("stats", trace, "--by", "color"), 2, "--by takes lineno, function, file, module or traceback");
     expect_error(ARGS("stats", trace, "--by", "traceback", "--cumulative"), 2, "--cumulative does not go with");
     expect_error(ARGS("stats", at("nosuchlabel")), 1,
-                 "no marker labelled 'nosuchlabel' (markers: warm, done, leak-check:1:end)");
+                 "no marker labelled 'nosuchlabel' (markers: warm, done, leak-check#1)");
     expect_error(ARGS("diff", trace), 2, "usage: heapsnap diff OLD NEW");
     char *base = path_join(dir, "b.json");
     free(hs(ARGS("snapshot", trace, "-o", base)));
@@ -414,5 +415,136 @@ Test(snapshots, interval_markers_from_any_thread)
         intervals += strncmp(json_str(j, p), "interval:", 9) == 0;
     }
     cr_expect_geq(intervals, 3, "about half a second at 0.1 s");
+    json_free(j);
+}
+
+static char *write_text(const char *name, const char *text)
+{
+    char *p = path_join(dir, name);
+    FILE *f = fopen(p, "w");
+    cr_assert(f);
+    fputs(text, f);
+    fclose(f);
+    return p;
+}
+
+/* Sizes, counts and lines are whole numbers: NaN (Python's json writes it),
+ * infinities, negative, fractional and out-of-range values are refused by
+ * name, never read as 0. */
+Test(snapshots, snapshot_file_numbers)
+{
+    static const struct {
+        const char *size, *count, *line, *want;
+    } cases[] = {
+        {"NaN", "1", "3", "(trace 0: \"size\" must be a whole number from 0 to 9223372036854775807, not NaN)"},
+        {"Infinity", "1", "3", "\"size\" must be a whole number from 0 to 9223372036854775807, not Infinity"},
+        {"-Infinity", "1", "3", "\"size\" must be a whole number from 0 to 9223372036854775807, not -Infinity"},
+        {"-1", "1", "3", "\"size\" must be a whole number from 0 to 9223372036854775807, not -1"},
+        {"1.5", "1", "3", "\"size\" must be a whole number from 0 to 9223372036854775807, not 1.5"},
+        {"18446744073709551616", "1", "3", "not 1.8446744073709552e+19"},
+        {"10", "NaN", "3", "(trace 0: \"count\" must be a whole number from 0 to 9223372036854775807, not NaN)"},
+        {"10", "1", "NaN", "(trace 0, frame 0: \"line\" must be a whole number from 0 to 2147483647, not NaN)"},
+        {"10", "1", "-3", "\"line\" must be a whole number from 0 to 2147483647, not -3"},
+        {"10", "1", "2147483648", "\"line\" must be a whole number from 0 to 2147483647, not 2147483648"},
+        {"10", "1", "\"7\"", "\"line\" must be a whole number from 0 to 2147483647, not a string"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char text[512];
+        snprintf(text, sizeof text,
+                 "{\"heapsnap_snapshot\": 1, \"traces\": [{\"size\": %s, \"count\": %s, \"frames\": "
+                 "[{\"function\": \"f\", \"file\": \"/x.c\", \"line\": %s, \"module\": \"x\"}]}]}",
+                 cases[i].size, cases[i].count, cases[i].line);
+        char *f = write_text("numbers.json", text);
+        expect_error(ARGS("stats", f), 1, cases[i].want);
+        free(f);
+    }
+    char *nan_time = write_text("time.json", "{\"heapsnap_snapshot\": 1, \"time_s\": NaN, \"traces\": []}");
+    expect_error(ARGS("stats", nan_time), 1, "\"time_s\" must be a number of seconds, not NaN");
+    /* What JSON allows is read exactly: an exponent, no line at all, a null line. */
+    char *good = write_text("good.json", "{\"heapsnap_snapshot\": 1, \"traces\": ["
+                                         "{\"size\": 1e3, \"count\": 2, \"frames\": [{\"function\": \"f\"}]},"
+                                         "{\"size\": 24, \"count\": 1, \"frames\": [{\"function\": \"g\", "
+                                         "\"line\": null}]}]}");
+    struct json *j = hs_json(ARGS("stats", good, "--by", "function", "--format", "json"));
+    cr_expect_eq(field(j, "f", "size"), 1000);
+    cr_expect_eq(field(j, "f", "count"), 2);
+    cr_expect_eq(field(j, "g", "size"), 24);
+    cr_expect_eq(json_int(j, "total.size"), 1024);
+    json_free(j);
+}
+
+/* A time outside the trace is an error that says how long the trace is, and
+ * the length it gives is a point that works. */
+Test(snapshots, time_outside_the_trace)
+{
+    const char *argv[] = {heapsnap_bin(), "stats", at("99s"), NULL};
+    struct run_result r = run_in(dir, NULL, argv);
+    cr_expect_eq(r.exit_code, 1);
+    cr_expect_eq(count_lines(r.err), 1, "%s", r.err);
+    const char *said = strstr(r.err, "phases.trace: 99s is past the end of the trace: it is ");
+    cr_assert(said, "%s", r.err);
+    double length = 0;
+    char tail[64] = "";
+    cr_assert_eq(sscanf(said + strlen("phases.trace: 99s is past the end of the trace: it is "), "%lfs long %63[^\n]",
+                        &length, tail),
+                 2, "%s", r.err);
+    cr_expect_str_eq(tail, "(@exit is its end)");
+    cr_expect(length > 0 && length < 60, "%s", r.err);
+    char point[64];
+    snprintf(point, sizeof point, "%.6fs", length);
+    struct json *j = hs_json(ARGS("stats", at(point), "--format", "json"));
+    cr_expect_eq(json_int(j, "total.size"), 104573, "the end of the trace is the heap at exit");
+    json_free(j);
+    snprintf(point, sizeof point, "%.6fs", length + 0.001);
+    char want[128];
+    snprintf(want, sizeof want, "is past the end of the trace: it is %.6fs long", length);
+    expect_error(ARGS("stats", at(point)), 1, want);
+    snprintf(want, sizeof want, "-1s is before the start of the trace: times count from 0s, and it is %.6fs long",
+             length);
+    expect_error(ARGS("stats", at("-1s")), 1, want);
+    run_free(&r);
+}
+
+/* Two snapshot signals within a millisecond get the same label; their order
+ * names them (samples/signals.c: 1000 B live at the first, 3000 B at the
+ * second, 7000 B at the end). */
+Test(snapshots, generated_markers_by_order)
+{
+    char *t = path_join(dir, "signals.trace");
+    const char *argv[] = {heapsnap_bin(), "run", "-q", "--snapshot-signal", "USR2", "-o", t, "--", sample("signals"),
+                          NULL};
+    struct run_result r = run_in(dir, NULL, argv);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    run_free(&r);
+    trace = t;
+    static const struct {
+        const char *point;
+        long long size;
+    } points[] = {{"signal#1", 1000}, {"signal#2", 3000}, {"leak-check#1", 7000}, {"leak-check", 7000}};
+    for (size_t i = 0; i < sizeof points / sizeof *points; i++) {
+        struct json *j = hs_json(ARGS("stats", at(points[i].point), "--format", "json"));
+        cr_expect_eq(json_int(j, "total.size"), points[i].size, "%s", points[i].point);
+        json_free(j);
+    }
+    expect_error(ARGS("stats", at("signal")), 1, "there are 2 signal markers: say which, signal#1 to signal#2");
+    expect_error(ARGS("stats", at("signal#3")), 1, "there are 2 signal markers, not 3");
+    expect_error(ARGS("stats", at("interval#1")), 1,
+                 "no marker labelled 'interval' (markers: signal#1, signal#2, leak-check#1)");
+}
+
+/* Interval and growth markers answer to their order too. */
+Test(snapshots, interval_and_growth_markers_by_order, .timeout = 60)
+{
+    trace_phases(ARGS("--snapshot-interval", "0.1", "--snapshot-growth", "50K"), ARGS("slow"));
+    struct json *j = hs_json(ARGS("stats", at("interval#1"), "--format", "json"));
+    cr_expect_eq(json_int(j, "total.size"), 10000);
+    json_free(j);
+    struct json *by_label = hs_json(ARGS("stats", at("interval:2"), "--format", "json"));
+    j = hs_json(ARGS("stats", at("interval#2"), "--format", "json"));
+    cr_expect_eq(json_int(j, "total.size"), json_int(by_label, "total.size"));
+    json_free(j);
+    json_free(by_label);
+    j = hs_json(ARGS("stats", at("growth"), "--format", "json"));
+    cr_expect_geq(json_int(j, "total.size"), 51200, "the one growth marker, past 50 KiB");
     json_free(j);
 }

@@ -2,11 +2,14 @@
  * growing), compresses each used slot as one zstd frame into a temporary file,
  * and renames it over the original at the end, so a reader never sees a
  * half-packed trace. Every slot is bound-checked: the file may be the remains
- * of a crash. */
+ * of a crash. A packer that dies leaves its temporary; packer_remove_stale
+ * clears those whose packer is gone. */
 #include "trace_pack.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -221,6 +224,39 @@ void packer_abort(struct trace_packer *p)
     free(p->done);
     memset(p, 0, sizeof *p);
     p->in = p->out = -1;
+}
+
+size_t packer_remove_stale(const char *path, void (*removed)(const char *tmp, long pid, void *ctx), void *ctx)
+{
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) + 1 : 1, slash ? path : ".");
+    size_t blen = strlen(base), removed_count = 0;
+    DIR *d = opendir(dir);
+    if (!d || !blen) {
+        if (d) closedir(d);
+        return 0;
+    }
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        /* Exactly the name packer_begin gives: BASE.PID.packing */
+        const char *name = e->d_name;
+        if (strncmp(name, base, blen) != 0 || name[blen] != '.') continue;
+        const char *digits = name + blen + 1;
+        size_t nd = strspn(digits, "0123456789");
+        if (nd == 0 || nd > 9 || strcmp(digits + nd, ".packing") != 0) continue;
+        long pid = strtol(digits, NULL, 10);
+        /* EPERM: the pid is someone's; only ESRCH says no process has it. */
+        if (pid <= 0 || kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+        char tmp[8192];
+        snprintf(tmp, sizeof tmp, "%s%s", slash ? dir : "", name);
+        if (unlink(tmp) != 0) continue;
+        removed_count++;
+        if (removed) removed(tmp, pid, ctx);
+    }
+    closedir(d);
+    return removed_count;
 }
 
 int trace_pack(const char *path, uint32_t end_how, int32_t end_code, char *err, size_t errlen)

@@ -53,6 +53,11 @@ int packer_add_external(struct trace_packer *p, const struct rec_chunks *c, uint
 int packer_commit(struct trace_packer *p, uint32_t end_how, int32_t end_code, char *err, size_t errlen);
 void packer_abort(struct trace_packer *p);
 
+/* A packer that dies (SIGKILL, a crash) leaves its temporary, PATH.PID.packing,
+ * behind. Removes those of PATH whose packer is gone and calls removed() for
+ * each; a live packer's is left alone. Returns how many were removed. */
+size_t packer_remove_stale(const char *path, void (*removed)(const char *tmp, long pid, void *ctx), void *ctx);
+
 /* All of the above at once. */
 int trace_pack(const char *path, uint32_t end_how, int32_t end_code, char *err, size_t errlen);
 

@@ -1,8 +1,9 @@
 /* trace_read.c - open, index and decode traces. Nothing read from the file is
  * trusted: sizes are checked before use, a chunk that claims more than its slot
  * or its file is refused, and a record that runs past its chunk is corruption.
- * A trace cut short (a crash, a full disk) still opens: OPEN traces are read
- * slot by slot, up to the last whole slot. */
+ * A trace cut short (a crash, a full disk, a copy that stopped) still opens:
+ * OPEN traces are read slot by slot, and a slot the end of the file goes
+ * through gives its records up to the last whole one. */
 #include "trace_read.h"
 
 #include <errno.h>
@@ -77,7 +78,11 @@ int trace_open(struct trace_file *tf, const char *path, char *err, size_t errlen
         trace_close(tf);
         return fail(err, errlen, path, why);
     }
-    if (h->version < TRACE_VERSION_MIN || h->header_size != TRACE_HEADER_SIZE || tf->size < TRACE_HEADER_SIZE ||
+    if (tf->size < TRACE_HEADER_SIZE && h->version >= TRACE_VERSION_MIN && h->version <= TRACE_VERSION) {
+        trace_close(tf);
+        return fail(err, errlen, path, "truncated trace (the file ends inside its header)");
+    }
+    if (h->version < TRACE_VERSION_MIN || h->header_size != TRACE_HEADER_SIZE ||
         (h->state != TRACE_OPEN && h->state != TRACE_PACKED) ||
         (h->state == TRACE_OPEN && h->slot_size != TRACE_SLOT_SIZE)) {
         trace_close(tf);
@@ -86,13 +91,21 @@ int trace_open(struct trace_file *tf, const char *path, char *err, size_t errlen
 
     size_t cap = 0;
     const size_t hs = sizeof(struct chunk_header);
+    tf->hdr.flags &= ~TRACE_F_CUT; /* the reader's to set, whatever the file says */
     if (h->state == TRACE_OPEN) {
-        for (uint64_t off = TRACE_HEADER_SIZE; off + TRACE_SLOT_SIZE <= tf->size; off += TRACE_SLOT_SIZE) {
+        /* The shim grows the file by whole slots: anything else was cut. */
+        if ((tf->size - TRACE_HEADER_SIZE) % TRACE_SLOT_SIZE != 0) tf->hdr.flags |= TRACE_F_CUT;
+        for (uint64_t off = TRACE_HEADER_SIZE; off + hs <= tf->size; off += TRACE_SLOT_SIZE) {
             struct chunk_header ch;
             if (pread(tf->fd, &ch, hs, (off_t)off) != (ssize_t)hs) break;
             if (ch.magic != TRACE_CHUNK_MAGIC || ch.raw_len == 0) continue;
             if (ch.raw_len > TRACE_SLOT_SIZE - hs) ch.raw_len = TRACE_SLOT_SIZE - hs;
             ch.flags = 0;
+            if (ch.raw_len > tf->size - off - hs) { /* committed, but the file ends before them */
+                ch.raw_len = (uint32_t)(tf->size - off - hs);
+                ch.flags = TRACE_CHUNK_CUT;
+                if (ch.raw_len == 0) continue;
+            }
             ch.stored_len = ch.raw_len;
             if (!push_chunk(tf, &cap, &ch, off + hs)) goto oom;
         }
@@ -140,6 +153,20 @@ void trace_close(struct trace_file *tf)
     tf->fd = -1;
 }
 
+/* The records of a cut chunk that are whole: its last one may have lost its
+ * tail with the file. What lies before is intact (each record was committed
+ * before the next was written), so a record that does not decode here is
+ * the cut, not corruption. */
+static long cut_to_whole_records(const uint8_t *buf, uint32_t len)
+{
+    struct rec_decoder d;
+    struct trace_rec r;
+    rec_decoder_init(&d, buf, len);
+    const uint8_t *whole = buf;
+    while (rec_next(&d, &r) > 0) whole = d.c.p;
+    return (long)(whole - buf);
+}
+
 long trace_chunk_load(struct trace_file *tf, size_t i, uint8_t *buf, char *err, size_t errlen)
 {
     const struct trace_chunk *c = &tf->chunks[i];
@@ -150,6 +177,7 @@ long trace_chunk_load(struct trace_file *tf, size_t i, uint8_t *buf, char *err, 
         fail(err, errlen, tf->path, "truncated trace (a chunk cannot be read)");
         return -1;
     }
+    if (c->flags & TRACE_CHUNK_CUT) return cut_to_whole_records(buf, c->raw_len);
     if (!zstd) return c->raw_len;
     size_t n = ZSTD_decompressDCtx(tf->dctx, buf, TRACE_MAX_CHUNK_RAW, tf->zbuf, c->stored_len);
     if (ZSTD_isError(n) || n != c->raw_len) {

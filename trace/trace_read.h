@@ -16,6 +16,14 @@ struct trace_chunk {
     uint32_t flags, stream, seq, tid, raw_len, stored_len;
 };
 
+/* Set by the reader, never on disk. An OPEN trace whose file ends inside a
+ * slot (a full disk, an interrupted copy) was cut: the header copy in struct
+ * trace_file carries TRACE_F_CUT, so whatever holds the header (the replay,
+ * the reports) can say so; the chunk the cut goes through carries
+ * TRACE_CHUNK_CUT and loads up to its last whole record. */
+#define TRACE_F_CUT (1u << 31)
+#define TRACE_CHUNK_CUT (1u << 31)
+
 struct trace_file {
     const char *path;
     struct trace_header hdr;
