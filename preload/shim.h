@@ -228,9 +228,9 @@ static SHIM_HOT void api_after_event(struct shim_thread *t, int64_t usable_delta
     else t->events_to_clock--;
 }
 
-/* shim_run.c: asks `heapsnap run` (enum run_request) and waits for its answer;
- * false without one. */
-bool run_request(enum run_request kind, uintptr_t stack_from);
+/* shim_run.c: asks `heapsnap run` (enum run_request, with its req_arg) and
+ * waits for its answer; false without one. */
+bool run_request(enum run_request kind, uint64_t arg);
 
 /* shim_process.c */
 void process_install_hooks(void);

@@ -11,12 +11,15 @@
  * Asking and waiting is safe anywhere: header stores, one send, nanosleep. */
 #include "shim.h"
 
+#include <dlfcn.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/ptrace.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,7 +30,7 @@ static bool run_alive(void)
     return shim_config.run_pid <= 0 || kill(shim_config.run_pid, 0) == 0 || errno != ESRCH;
 }
 
-bool run_request(enum run_request kind, uintptr_t stack_from)
+bool run_request(enum run_request kind, uint64_t arg)
 {
     struct trace_header *h = spool_header();
     if (!shim_config.checks || !h || getpid() != shim_traced_pid()) return false;
@@ -36,7 +39,7 @@ bool run_request(enum run_request kind, uintptr_t stack_from)
     uint32_t seq = atomic_load((_Atomic uint32_t *)&h->req_seq) + 1;
     h->req_kind = kind;
     h->req_tid = shim_gettid();
-    h->req_stack_from = stack_from;
+    h->req_arg = arg;
     atomic_store_explicit((_Atomic uint32_t *)&h->req_seq, seq, memory_order_release);
 
     struct run_doorbell bell = {.magic = RUN_DOORBELL_MAGIC, .pid = (uint32_t)getpid(), .seq = seq, .kind = kind};
@@ -57,4 +60,21 @@ bool run_request(enum run_request kind, uintptr_t stack_from)
     }
     atomic_flag_clear_explicit(&req_busy, memory_order_release);
     return answered;
+}
+
+/* ptrace allows one tracer per thread, and `heapsnap run` is one: a program
+ * that traces a process itself (a debugger, strace, a crash reporter) asks it
+ * to let that process go first, and then finds the way clear. */
+SHIM_EXPORT long ptrace(enum __ptrace_request request, ...)
+{
+    static long (*real)(enum __ptrace_request, pid_t, void *, void *);
+    va_list ap;
+    va_start(ap, request);
+    pid_t pid = va_arg(ap, pid_t);
+    void *addr = va_arg(ap, void *), *data = va_arg(ap, void *);
+    va_end(ap);
+    if (request == PTRACE_TRACEME) run_request(RUN_REQ_RELEASE, 0);
+    else if ((request == PTRACE_ATTACH || request == PTRACE_SEIZE) && pid > 0) run_request(RUN_REQ_RELEASE, (uint64_t)pid);
+    if (!real) real = (__typeof__(real))dlsym(RTLD_NEXT, "ptrace");
+    return real(request, pid, addr, data);
 }

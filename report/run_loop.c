@@ -138,6 +138,25 @@ static void supervise(struct run_ctx *rc, struct run_proc *p)
     }
 }
 
+/* by asked to let pid go: before a set-user-ID exec (its image ends there
+ * and the next one is not traced), or so that the program can trace it with
+ * ptrace itself. Then its end cannot be stopped: the gate says so. */
+static void release(struct run_ctx *rc, struct run_proc *by, pid_t pid)
+{
+    if (pid == 0) pid = by->pid;
+    struct run_proc *p = procs_running(&rc->procs, pid);
+    if (!sup_traces(&rc->sup, pid)) return;
+    sup_release(&rc->sup, pid);
+    if (!p) return;
+    p->supervised = false;
+    if (p->hdr) atomic_store((_Atomic uint32_t *)&p->hdr->supervisor, 0);
+    char why[256];
+    if (pid == by->pid) snprintf(why, sizeof why, "it let heapsnap go to exec a set-user-ID program or to be traced by its parent");
+    else snprintf(why, sizeof why, "pid %d traces it with ptrace itself", by->pid);
+    free(p->why_unsupervised);
+    p->why_unsupervised = xstrndup(why, strlen(why));
+}
+
 static void serve_requests(struct run_ctx *rc)
 {
     for (size_t i = 0; i < rc->procs.n; i++) {
@@ -147,14 +166,8 @@ static void serve_requests(struct run_ctx *rc)
         if (seq == p->hdr->req_ack) continue;
         switch (p->hdr->req_kind) {
         case RUN_REQ_SUPERVISE: supervise(rc, p); break;
-        case RUN_REQ_LEAK_CHECK: check_now(rc, p, (pid_t)p->hdr->req_tid, p->hdr->req_stack_from); break;
-        case RUN_REQ_RELEASE:
-            /* It is about to exec a set-user-ID program: the image ends
-             * there anyway, and the next one is not traced. */
-            sup_release(&rc->sup, p->pid);
-            p->supervised = false;
-            atomic_store((_Atomic uint32_t *)&p->hdr->supervisor, 0);
-            break;
+        case RUN_REQ_LEAK_CHECK: check_now(rc, p, (pid_t)p->hdr->req_tid, p->hdr->req_arg); break;
+        case RUN_REQ_RELEASE: release(rc, p, (pid_t)p->hdr->req_arg); break;
         default: break;
         }
         atomic_store((_Atomic uint32_t *)&p->hdr->req_ack, seq);

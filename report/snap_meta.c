@@ -150,6 +150,26 @@ int meta_record(struct snap *s, struct meta_state *m, struct stack_pending *pend
     }
 }
 
+/* A check the program asked for has its marker, written by the shim when it
+ * asked ("leak-check:N"). The check at a process's end is made from outside
+ * (`heapsnap run` stops the process at its exit): it gets its marker here,
+ * at the moment the process was stopped, so every check is a point alike. */
+static void mark_end_checks(struct snap *s)
+{
+    for (size_t c = 0; c < s->nchecks; c++) {
+        char label[48];
+        int len = snprintf(label, sizeof label, "leak-check:%u", s->checks[c].seq);
+        bool marked = false;
+        for (size_t i = 0; i < s->nmarkers && !marked; i++)
+            marked = strncmp(s->markers[i].label, label, (size_t)len) == 0 &&
+                     (s->markers[i].label[len] == 0 || s->markers[i].label[len] == ':');
+        if (marked) continue;
+        snprintf(label + len, sizeof label - (size_t)len, ":end");
+        s->markers = xrealloc(s->markers, (s->nmarkers + 1) * sizeof *s->markers);
+        s->markers[s->nmarkers++] = (struct snap_marker){xstrndup(label, strlen(label)), s->checks[c].ticks};
+    }
+}
+
 void meta_finish(struct snap *s, struct meta_state *m)
 {
     if (s->hdr.end_how != END_UNKNOWN && s->hdr.end_mono_ns) add_clock(m, s->hdr.end_ticks, s->hdr.end_mono_ns);
@@ -162,6 +182,7 @@ void meta_finish(struct snap *s, struct meta_state *m)
             s->ns_per_tick = (double)(m->hi.mono - m->lo.mono) / (double)(m->hi.ticks - m->lo.ticks);
     }
     if (!(s->ns_per_tick > 0) || !isfinite(s->ns_per_tick)) s->ns_per_tick = 1.0 / 2.5; /* one point only: a guess */
+    mark_end_checks(s);
     if (s->nmarkers) qsort(s->markers, s->nmarkers, sizeof *s->markers, by_ticks);
 }
 

@@ -68,7 +68,7 @@ struct trace_header {
     uint32_t req_kind;
     uint32_t req_tid;
     uint32_t supervisor;    /* written by `heapsnap run`: its pid while it traces the process with ptrace */
-    uint64_t req_stack_from; /* RUN_REQ_LEAK_CHECK: the requesting thread's stack counts above this */
+    uint64_t req_arg; /* LEAK_CHECK: the requesting thread's stack counts above this; RELEASE: the pid (0: itself) */
 };
 
 _Static_assert(sizeof(struct trace_header) == 144, "docs/FORMAT.md documents a 144-byte header");
@@ -126,8 +126,9 @@ enum leak_kind { LEAK_REACHABLE = 0, LEAK_DEFINITE = 1, LEAK_INDIRECT = 2, LEAK_
 enum run_request {
     RUN_REQ_SUPERVISE = 1,  /* a new process (first image, exec'd image, fork child): trace me with ptrace */
     RUN_REQ_LEAK_CHECK = 2, /* heapsnap_leak_check(): classify the live blocks now */
-    RUN_REQ_RELEASE = 3,    /* about to exec a set-user-ID program: stop tracing me (ptrace would
-                               keep the kernel from granting it its privileges) */
+    RUN_REQ_RELEASE = 3,    /* let a process go (req_arg: its pid, 0 for the requester): it is about to
+                               exec a set-user-ID program, which ptrace would keep from its privileges,
+                               or to be traced by the program itself (a debugger): one tracer only */
 };
 
 /* The doorbell: a datagram the shim sends to HEAPSNAP_CONTROL_FD with each
