@@ -111,12 +111,14 @@ void report_json(FILE *out, const struct snap *s, const struct report_options *o
     sb_printf(&b,
               "  \"totals\": {\"allocations\": %llu, \"reallocs\": %llu, \"frees\": %llu, \"peak_bytes\": %llu, "
               "\"peak_blocks\": %llu, \"peak_time_s\": %.6f, \"leaked_bytes\": %llu, \"leaked_blocks\": %llu, "
-              "\"unmatched_frees\": %llu, \"lost_events\": %u, \"truncated\": %s, \"cut\": %s},\n",
+              "\"unmatched_frees\": %llu, \"inherited_blocks\": %llu, \"lost_events\": %u, \"truncated\": %s, "
+              "\"cut\": %s, \"allocator_before_heapsnap\": %s},\n",
               (unsigned long long)s->allocations, (unsigned long long)s->reallocs, (unsigned long long)s->frees,
               (unsigned long long)s->peak_bytes, (unsigned long long)s->peak_blocks,
               s->peak_bytes ? snap_seconds(s, s->peak_ticks) : 0.0, (unsigned long long)s->cur_bytes,
-              (unsigned long long)s->cur_blocks, (unsigned long long)s->unmatched_frees, s->hdr.lost_events,
-              s->truncated ? "true" : "false", s->hdr.flags & TRACE_F_CUT ? "true" : "false");
+              (unsigned long long)s->cur_blocks, (unsigned long long)s->unmatched_frees,
+              (unsigned long long)s->inherited_blocks, s->hdr.lost_events, s->truncated ? "true" : "false",
+              s->hdr.flags & TRACE_F_CUT ? "true" : "false", s->hdr.flags & TRACE_F_ALLOCATOR_BEFORE ? "true" : "false");
     sb_printf(&b, "  \"limits\": {\"top\": %zu, \"max_frames\": %zu},\n", o->top, o->max_frames);
     sb_puts(&b, "  \"markers\": [");
     for (size_t i = 0; i < s->nmarkers; i++) {

@@ -95,11 +95,18 @@ void report_text(FILE *out, const struct snap *s, const struct report_options *o
     fprintf(out, "  peak heap:         %s, at %s\n", peak, at);
     bytes_words(live, sizeof live, s->cur_bytes, s->cur_blocks);
     fprintf(out, "  still live at end: %s\n", live);
+    if (s->inherited_blocks)
+        fprintf(out, "  blocks it had from its parent at fork: %llu\n", (unsigned long long)s->inherited_blocks);
     if (s->unmatched_frees)
         fprintf(out, "  frees of blocks allocated before tracing: %llu\n", (unsigned long long)s->unmatched_frees);
     if (s->hdr.lost_events)
         fprintf(out, "  events not recorded: %u\n", s->hdr.lost_events);
-    if (s->truncated) fprintf(out, "  the trace was cut short (the disk was full): figures cover what came before\n");
+    if (s->truncated)
+        fprintf(out, "  recording stopped early (the disk was full, or the trace could not grow): figures cover what "
+                     "came before\n");
+    if (s->hdr.flags & TRACE_F_ALLOCATOR_BEFORE)
+        fprintf(out, "  the program's malloc is another library's, found before heapsnap's: its allocations were "
+                     "not seen\n");
     if (s->hdr.flags & TRACE_F_CUT)
         fprintf(out, "  the trace file is cut short (it ends inside a slot): "
                      "figures cover the records before the cut\n");

@@ -213,9 +213,11 @@ static void on_gone(struct run_ctx *rc, pid_t pid, int status)
         char why[512];
         if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
             snprintf(why, sizeof why, "pid %d was killed by SIGKILL, which ends a process before anyone can look at it", pid);
+        else if (!p->supervised && !p->why_unsupervised && p->hdr && p->hdr->req_seq != p->hdr->req_ack)
+            snprintf(why, sizeof why, "pid %d ended before heapsnap could trace it with ptrace", pid);
         else if (!p->supervised)
             snprintf(why, sizeof why, "pid %d was not traced with ptrace (%s), so its end could not be stopped", pid,
-                     p->why_unsupervised ? p->why_unsupervised : "it never asked");
+                     p->why_unsupervised ? p->why_unsupervised : "it never asked heapsnap to");
         else if (WIFSIGNALED(status))
             snprintf(why, sizeof why, "pid %d ended by SIG%s before its end could be stopped", pid, signal_name(WTERMSIG(status)));
         else
@@ -301,6 +303,7 @@ static bool traced_running(struct run_ctx *rc)
         if (!p->supervised && kill(p->pid, 0) != 0 && errno == ESRCH) {
             on_gone(rc, p->pid, 0);
             p->reaped_status = false; /* its status was never seen */
+            i = (size_t)-1; /* the list changed under us: look again */
             continue;
         }
         return true;

@@ -18,6 +18,10 @@ struct run_proc *procs_add(struct run_procs *ps, pid_t pid, const char *path)
     void *h = mmap(NULL, TRACE_HEADER_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     close(fd);
     if (h == MAP_FAILED) return NULL;
+    /* A new image of a pid ends the one before: it exec'd (seen here first
+     * when we were not tracing it with ptrace). */
+    for (size_t i = 0; i < ps->n; i++)
+        if (ps->v[i]->pid == pid && ps->v[i]->state == PROC_RUNNING) ps->v[i]->state = PROC_REPLACED;
     p = xcalloc(1, sizeof *p);
     p->pid = pid;
     snprintf(p->path, sizeof p->path, "%s", path);

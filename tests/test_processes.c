@@ -37,9 +37,13 @@ Test(processes, fork_child_gets_its_own_trace)
     cr_expect_eq(json_int(child, "process.ppid"), json_int(parent, "process.pid"));
     cr_expect_eq(json_int(parent, "totals.leaked_bytes"), 100);
     cr_expect_str_eq(json_str(parent, "leaks.0.stack.0.function"), "parent_leak");
+    /* The child starts with the parent's blocks (100 B from parent_leak) and
+     * adds its own: 300 B live at its end, its own allocation the larger. */
     cr_expect_eq(json_int(child, "totals.allocations"), 1);
-    cr_expect_eq(json_int(child, "totals.leaked_bytes"), 200);
+    cr_expect_eq(json_int(child, "totals.inherited_blocks"), 1);
+    cr_expect_eq(json_int(child, "totals.leaked_bytes"), 300);
     cr_expect_str_eq(json_str(child, "leaks.0.stack.0.function"), "child_leak");
+    cr_expect_str_eq(json_str(child, "leaks.1.stack.0.function"), "parent_leak");
     cr_expect_str_eq(json_str(child, "end.how"), "exit");
     cr_expect_eq(json_int(child, "end.code"), 5);
     cr_expect_eq(trace_state(child_path), TRACE_PACKED);
