@@ -259,8 +259,14 @@ void shim_finish(uint32_t how, int code, uintptr_t stack_from, bool pack)
     if (!pack || parent_will) return;
     if (atomic_exchange(&shim_packed, true)) return;
     shim_tls.in_shim++;
+    /* Past a file size limit the packed file is refused (EFBIG), not paid
+     * for with the program's life (SIGXFSZ): it is ending, its signal
+     * disposition matters no more, but its exit status does. */
+    struct sigaction ignore = {.sa_handler = SIG_IGN}, old;
+    sigaction(SIGXFSZ, &ignore, &old);
     char err[1024];
     if (trace_pack(spool_path(), END_UNKNOWN, 0, err, sizeof err) < 0) shim_say("heapsnap: %s%s\n", err, "");
+    sigaction(SIGXFSZ, &old, NULL);
     shim_tls.in_shim--;
 }
 

@@ -53,11 +53,12 @@ struct lc {
     int pagemap; /* /proc/PID/pagemap: pages never touched are not read */
     struct thread {
         pid_t tid;
-        uint64_t sp;
+        uint64_t live_from; /* its stack is live from here up (0: registers not read) */
     } *threads;
     size_t nthreads;
     pid_t exiting_tid;   /* the thread that asked, or that is ending the process */
     uint64_t stack_from; /* if set, its stack counts only above here, and its registers not at all */
+    bool ending;         /* exiting_tid is ending the process */
 };
 
 /* ---- blocks and pointers ----------------------------------------------- */
@@ -302,8 +303,8 @@ static void scan_roots(struct lc *lc, const struct snap *s, const char *trace_pa
         if (file[0] == '/' && strncmp(file, trace_path, strlen(trace_path)) == 0) continue; /* our own trace */
         uint64_t from = lo;
         for (size_t i = 0; i < lc->nthreads; i++) {
-            uint64_t sp = lc->threads[i].sp;
-            if (sp >= lo && sp < hi && sp - 128 > from) from = sp - 128; /* the red zone is live too */
+            uint64_t live = lc->threads[i].live_from;
+            if (live >= lo && live < hi && live > from) from = live;
         }
         scan_root_range(lc, from, hi, heap, nheap);
         drain_marks(lc);
@@ -318,14 +319,20 @@ static void scan_registers(struct lc *lc)
         struct thread *t = &lc->threads[i];
         struct user_regs_struct regs;
         if (ptrace(PTRACE_GETREGS, t->tid, 0, &regs) != 0) continue;
-        t->sp = regs.rsp;
-        if (t->tid == lc->exiting_tid && lc->stack_from > t->sp) {
+        /* A thread stopped anywhere may be in a leaf function that keeps data
+         * in the 128-byte red zone below its stack pointer. */
+        t->live_from = regs.rsp - 128;
+        if (t->tid == lc->exiting_tid && lc->stack_from > regs.rsp) {
             /* A normal exit: the program left at stack_from; below it run only
              * exit's and the destructors' frames, whose dead slots hold stale
              * pointers. The program's registers are gone too. */
-            t->sp = lc->stack_from + 128;
+            t->live_from = lc->stack_from;
             continue;
         }
+        /* The thread ending the process is in a system call (exit_group) or
+         * was killed where a signal found it: below its stack pointer lie
+         * only frames that returned (memcheck marks them undefined). */
+        if (t->tid == lc->exiting_tid && lc->ending) t->live_from = regs.rsp;
         const uint64_t *w = (const uint64_t *)&regs;
         for (size_t k = 0; k < sizeof regs / 8; k++) mark_word(lc, w[k], SIZE_MAX);
     }
@@ -391,7 +398,7 @@ void leakcheck_failed(uint32_t seq, const char *why, struct rec_chunks *out)
 int leakcheck_run(const struct leakcheck_request *rq, struct rec_chunks *out, char *err, size_t errlen)
 {
     const struct snap *s = rq->live;
-    struct lc lc = {.pid = rq->pid, .exiting_tid = rq->from_tid, .stack_from = rq->stack_from};
+    struct lc lc = {.pid = rq->pid, .exiting_tid = rq->from_tid, .stack_from = rq->stack_from, .ending = rq->ending};
     uint64_t ticks = now_ticks();
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/pagemap", rq->pid);

@@ -19,6 +19,7 @@ struct leakcheck_request {
     size_t ntids;
     pid_t from_tid;            /* the thread that asked, or that is ending the process */
     uint64_t stack_from;       /* its stack counts only above this (0: from its stack pointer) */
+    bool ending;               /* from_tid is ending the process (exit_group, a fatal signal) */
     const char *trace_path;    /* the trace's mapping is not a root */
 };
 

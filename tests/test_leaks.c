@@ -1,7 +1,7 @@
-/* test_leaks.c - issue 4: reachability at the end of the process and on
- * demand, equal to memcheck's LEAK SUMMARY on every edge case of
- * shared/reference/leak-kinds.md (valgrind runs beside heapsnap here), the
- * gate, suppressions in both formats, and the report formats. */
+/* test_leaks.c - reachability at the end of the process and on demand, equal
+ * to memcheck's LEAK SUMMARY on every edge case in docs/LEAKS.md (valgrind
+ * runs beside heapsnap here), the gate, suppressions in both formats, and the
+ * report formats. */
 #include "harness.h"
 
 #include <criterion/criterion.h>
@@ -22,16 +22,7 @@ static char *dir;
 static void setup(void) { dir = temp_dir(); }
 TestSuite(leaks, .init = setup, .timeout = 120);
 
-static struct json *leaks_json(const char *trace, const char *extra)
-{
-    const char *argv[] = {heapsnap_bin(), "leaks", "--format", "json", trace, extra, NULL};
-    struct run_result r = run_in(dir, NULL, argv);
-    cr_assert_eq(r.exit_code, 0, "%s", r.err);
-    struct json *j = json_parse(r.out);
-    cr_assert(j, "%s", r.out);
-    run_free(&r);
-    return j;
-}
+static struct json *leaks_json(const char *trace, const char *extra) { return leaks_json_in(dir, trace, extra); }
 
 static struct summary heapsnap_summary_of(const char *prog, const char *mode)
 {
@@ -43,11 +34,8 @@ static struct summary heapsnap_summary_of(const char *prog, const char *mode)
     struct json *j = leaks_json(trace, NULL);
     struct summary s;
     for (int k = 0; k < 5; k++) {
-        char p[96];
-        snprintf(p, sizeof p, "summary.%s.bytes", kinds[k]);
-        s.bytes[k] = json_int(j, p);
-        snprintf(p, sizeof p, "summary.%s.blocks", kinds[k]);
-        s.blocks[k] = json_int(j, p);
+        s.bytes[k] = leak_bytes(j, kinds[k]);
+        s.blocks[k] = leak_blocks(j, kinds[k]);
     }
     json_free(j);
     return s;

@@ -1,4 +1,4 @@
-/* test_snapshots.c - issue 3: snapshot points, tracemalloc's statistics,
+/* test_snapshots.c - snapshot points, tracemalloc's statistics,
  * filters, diffs, snapshot files, markers and the timeline, on
  * samples/phases.c, whose figures are known to the byte. */
 #include "harness.h"
