@@ -25,13 +25,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ptrace.h>
 #include <sys/socket.h>
+#include <sys/user.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #define TICK_MS 20
 #define STOP_TIMEOUT_MS 10000
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 /* ---- finding traces --------------------------------------------------------- */
 
@@ -67,6 +76,16 @@ static void discover(struct run_ctx *rc)
 }
 
 /* ---- leak checks -------------------------------------------------------------- */
+
+/* A stack whose thread is gone, or will be before the check, is live only
+ * from sp up. A reused stack exits at the same depth: one entry per stack. */
+static void note_dead_sp(struct run_proc *p, uint64_t sp)
+{
+    for (size_t i = 0; i < p->ndead; i++)
+        if (p->dead_sps[i] == sp) return;
+    p->dead_sps = xrealloc(p->dead_sps, (p->ndead + 1) * sizeof *p->dead_sps);
+    p->dead_sps[p->ndead++] = sp;
+}
 
 static void check_now(struct run_ctx *rc, struct run_proc *p, pid_t tid, uint64_t stack_from, bool ending)
 {
@@ -110,10 +129,13 @@ static void check_now(struct run_ctx *rc, struct run_proc *p, pid_t tid, uint64_
                                    .from_tid = tid,
                                    .stack_from = stack_from,
                                    .ending = ending,
+                                   .dead_sps = p->dead_sps,
+                                   .ndead = p->ndead,
                                    .trace_path = p->path};
     if (leakcheck_run(&rq, &p->checks_out, err, sizeof err) < 0) leakcheck_failed(seq, err, &p->checks_out);
     free(tids);
     sup_resume_process(&rc->sup, p->pid);
+    p->frozen_until = 0;
 }
 
 /* ---- requests ------------------------------------------------------------------ */
@@ -158,6 +180,32 @@ static void release(struct run_ctx *rc, struct run_proc *by, pid_t pid)
     p->why_unsupervised = xstrndup(why, strlen(why));
 }
 
+/* A multi-threaded process is exiting: its other threads are held still
+ * until its end (check_now lets them go), or for FREEZE_MS at most. */
+#define FREEZE_MS 2000
+
+static void freeze_others(struct run_ctx *rc, struct run_proc *p, pid_t tid, uint32_t seq)
+{
+    char err[256];
+    if (!p->supervised || !sup_stop_process(&rc->sup, p->pid, STOP_TIMEOUT_MS, err, sizeof err)) {
+        sup_resume_process(&rc->sup, p->pid);
+        atomic_store((_Atomic uint32_t *)&p->hdr->req_ack, seq); /* answered, but it may not count on the others */
+        return;
+    }
+    /* Where each held thread's stack begins: exit_group will kill them before
+     * the check at the end, and a dead thread's registers cannot be read. */
+    pid_t *tids;
+    size_t n = sup_stopped_threads(&rc->sup, p->pid, &tids);
+    for (size_t i = 0; i < n; i++) {
+        struct user_regs_struct regs;
+        if (tids[i] != tid && ptrace(PTRACE_GETREGS, tids[i], 0, &regs) == 0) note_dead_sp(p, regs.rsp - 128);
+    }
+    free(tids);
+    atomic_store((_Atomic uint32_t *)&p->hdr->req_ack, seq);
+    sup_resume(&rc->sup, tid);
+    p->frozen_until = now_ms() + FREEZE_MS;
+}
+
 static void serve_requests(struct run_ctx *rc)
 {
     for (size_t i = 0; i < rc->procs.n; i++) {
@@ -169,6 +217,7 @@ static void serve_requests(struct run_ctx *rc)
         case RUN_REQ_SUPERVISE: supervise(rc, p); break;
         case RUN_REQ_LEAK_CHECK: check_now(rc, p, (pid_t)p->hdr->req_tid, p->hdr->req_arg, false); break;
         case RUN_REQ_RELEASE: release(rc, p, (pid_t)p->hdr->req_arg); break;
+        case RUN_REQ_FREEZE: freeze_others(rc, p, (pid_t)p->hdr->req_tid, seq); continue; /* answered there */
         default: break;
         }
         atomic_store((_Atomic uint32_t *)&p->hdr->req_ack, seq);
@@ -245,7 +294,11 @@ static void on_event(struct run_ctx *rc, const struct sup_event *ev)
         if (p) p->state = PROC_REPLACED; /* the next image asks for itself */
         break;
     case SUP_GONE: on_gone(rc, ev->pid, ev->status); break;
-    case SUP_THREAD_EXIT: break;
+    case SUP_THREAD_EXIT:
+        /* glibc keeps the stack for the next thread; until then the dead
+         * frames below this point are not roots (memcheck: not addressable). */
+        if (p && ev->sp) note_dead_sp(p, ev->sp);
+        break;
     }
 }
 
@@ -284,6 +337,10 @@ static void step(struct run_ctx *rc)
             follow_close(&p->follow);
             p->following = false;
         }
+        if (p->frozen_until && now_ms() > p->frozen_until) { /* it did not get to its end: let the others go */
+            p->frozen_until = 0;
+            sup_resume_process(&rc->sup, p->pid);
+        }
         if (p->state == PROC_RUNNING) {
             proc_pack_step(p);
         } else {
@@ -313,13 +370,6 @@ static bool traced_running(struct run_ctx *rc)
 }
 
 /* ---- processes yet to ask ---------------------------------------------------- */
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static bool maps_the_shim(pid_t pid)
 {
