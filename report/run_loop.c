@@ -33,6 +33,10 @@
 #include <unistd.h>
 
 #define TICK_MS 20
+/* Events applied per process per tick while it runs: a few milliseconds of
+ * work, so that requests and ends are served on time however fast the
+ * program writes; a check catches up the rest. */
+#define FOLLOW_BUDGET 200000
 #define STOP_TIMEOUT_MS 10000
 
 static uint64_t now_ms(void)
@@ -102,9 +106,8 @@ static void check_now(struct run_ctx *rc, struct run_proc *p, pid_t tid, uint64_
         leakcheck_failed(seq, err, &p->checks_out);
         return;
     }
-    /* With every thread stopped, all it has committed is final: read it all.
-     * A second round settles what the first one had to leave parked. */
-    if (follow_poll(&p->follow, err, sizeof err) < 0 || follow_poll(&p->follow, err, sizeof err) < 0) {
+    /* With every thread stopped, all it has committed is final: read it all. */
+    if (follow_catch_up(&p->follow, err, sizeof err) < 0) {
         sup_resume_process(&rc->sup, p->pid);
         leakcheck_failed(seq, err, &p->checks_out);
         return;
@@ -155,7 +158,7 @@ static void supervise(struct run_ctx *rc, struct run_proc *p)
     /* A fork child has its parent's blocks, as they were when it forked. */
     struct run_proc *parent = p->hdr->fork_ticks ? procs_running(&rc->procs, (pid_t)p->hdr->ppid) : NULL;
     if (p->following && parent && parent->following && !p->follow.ninherited) {
-        if (follow_poll(&parent->follow, err, sizeof err) < 0) warn("%s: %s", parent->path, err);
+        if (follow_catch_up(&parent->follow, err, sizeof err) < 0) warn("%s: %s", parent->path, err);
         follow_inherit(&p->follow, &parent->follow.s, p->hdr->fork_ticks);
         follow_inherited_records(&p->follow, &p->inherited);
     }
@@ -332,7 +335,7 @@ static void step(struct run_ctx *rc)
     for (size_t i = 0; i < rc->procs.n; i++) {
         struct run_proc *p = rc->procs.v[i];
         if (p->state == PROC_PACKED || p->state == PROC_LEFT) continue;
-        if (p->following && follow_poll(&p->follow, err, sizeof err) < 0) {
+        if (p->following && follow_poll(&p->follow, FOLLOW_BUDGET, err, sizeof err) < 0) {
             warn("%s: %s", p->path, err);
             follow_close(&p->follow);
             p->following = false;

@@ -37,7 +37,7 @@ int follow_open(struct snap_follow *f, const char *path, char *err, size_t errle
     return 0;
 }
 
-int follow_poll(struct snap_follow *f, char *err, size_t errlen)
+static int round_begin(struct snap_follow *f, char *err, size_t errlen)
 {
     /* Growing the mapping may move it: cursors hold positions in it. */
     const uint8_t *old = f->tail.map;
@@ -70,7 +70,27 @@ int follow_poll(struct snap_follow *f, char *err, size_t errlen)
         if (a < 0) return -1;
         if (a > 0) merge_push(&f->merge, c);
     }
-    return merge_run(&f->merge, MERGE_ROUND, err, errlen);
+    return 0;
+}
+
+int follow_poll(struct snap_follow *f, uint64_t budget, char *err, size_t errlen)
+{
+    if (!f->round_open && round_begin(f, err, errlen) < 0) return -1;
+    f->merge.budget = budget;
+    int rc = merge_run(&f->merge, MERGE_ROUND, err, errlen);
+    f->round_open = rc == 1;
+    return rc;
+}
+
+/* Two whole rounds from the moment of the call (after the one under way):
+ * the second settles what the first had to leave parked, whose partners
+ * were committed before them. */
+int follow_catch_up(struct snap_follow *f, char *err, size_t errlen)
+{
+    int rounds = f->round_open ? 3 : 2;
+    for (int i = 0; i < rounds; i++)
+        if (follow_poll(f, 0, err, errlen) < 0) return -1;
+    return 0;
 }
 
 void follow_close(struct snap_follow *f)

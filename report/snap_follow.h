@@ -26,11 +26,17 @@ struct snap_follow {
     char *path;
     struct inherited_block *inherited; /* a fork child's blocks from its parent */
     size_t ninherited;
+    bool round_open; /* the last round is not finished */
 };
 
 int follow_open(struct snap_follow *f, const char *path, char *err, size_t errlen);
-/* Applies what the process has committed since the last call. */
-int follow_poll(struct snap_follow *f, char *err, size_t errlen);
+/* Applies what the process had committed when the round began, at most
+ * budget events of it per call (0: all); a new round begins once one is done.
+ * 1 while a round is unfinished (budget spent), 0, -1. */
+int follow_poll(struct snap_follow *f, uint64_t budget, char *err, size_t errlen);
+/* Everything committed until now, whatever the budget: for a check with the
+ * process stopped, or a fork child's inheritance. */
+int follow_catch_up(struct snap_follow *f, char *err, size_t errlen);
 void follow_close(struct snap_follow *f);
 /* A fork child starts with its parent's blocks allocated up to fork_ticks
  * (and still live: the parent must have been polled after the fork). */

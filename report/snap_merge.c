@@ -185,6 +185,7 @@ int merge_run(struct snap_merge *m, enum merge_end end, char *err, size_t errlen
                     continue;
                 }
             }
+            if (m->budget && --m->budget == 0) return 1;
             uint64_t ptr;
             if (!snap_apply(s, c, false, &ptr)) {
                 heap_pop(m);

@@ -24,6 +24,9 @@ struct tail_stream {
     uint32_t consumed;   /* record bytes of the current chunk handed out */
     uint64_t *queue;     /* slots of later chunks, in seq order (a thread takes slots in order) */
     size_t nqueue, capqueue;
+    /* How far this round reads: what was committed when it began. A thread
+     * writing faster than we read must not keep a round from ending. */
+    uint32_t limit_seq, limit_len;
 };
 
 struct trace_tail {
@@ -41,7 +44,8 @@ struct trace_tail {
 /* Returns 0, or -1 with a reason in err. */
 int tail_open(struct trace_tail *t, const char *path, char *err, size_t errlen);
 void tail_close(struct trace_tail *t);
-/* Looks for new slots and grown chunks (cheap: reads chunk headers only). */
+/* Looks for new slots and grown chunks (cheap: reads chunk headers only),
+ * and starts a round: tail_next hands out what is committed now, no more. */
 int tail_refresh(struct trace_tail *t, char *err, size_t errlen);
 /* The stream's next committed bytes: [*p, *p + *len) continue the records of
  * chunk *seq (fresh: a new chunk starts there, decoding restarts). false when
