@@ -150,7 +150,6 @@ void shim_open_trace(void)
     }
     struct shim_thread *t = &shim_tls;
     emit_process_record(t);
-    modules_refresh(t, true);
 }
 
 void shim_init(void)
