@@ -192,7 +192,8 @@ void stack_init(void);
 
 /* modules.c */
 void modules_init(void);
-void modules_refresh(struct shim_thread *t, bool force);
+/* Writes the modules of a stack about to be written that the trace lacks. */
+void modules_note_stack(struct shim_thread *t, const uintptr_t *ips, unsigned n);
 void modules_reset(void);
 extern uintptr_t shim_own_lo, shim_own_hi; /* our own code: never a call site */
 static SHIM_HOT bool modules_is_own_ip(uintptr_t ip) { return ip - shim_own_lo < shim_own_hi - shim_own_lo; }

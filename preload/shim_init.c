@@ -193,7 +193,6 @@ void shim_open_trace(uint64_t fork_ticks)
     }
     struct shim_thread *t = &shim_tls;
     emit_process_record(t);
-    modules_refresh(t, true);
     /* Under `heapsnap run`: be traced with ptrace before the program runs on,
      * so that its end, however it comes, can be stopped and checked. */
     run_request(RUN_REQ_SUPERVISE, 0);

@@ -51,6 +51,30 @@ Test(processes, fork_child_gets_its_own_trace)
     json_free(child);
 }
 
+/* The child's trace has none of the parent's module records: a stack the
+ * parent met first must bring its modules into the child's trace too. */
+Test(processes, fork_child_names_a_stack_its_parent_met_first)
+{
+    char *dir = temp_dir();
+    char *trace = path_join(dir, "parent.trace");
+    char plugin[4096];
+    snprintf(plugin, sizeof plugin, "%s", sample("libhsplugin.so"));
+    const char *argv[] = {heapsnap_bin(), "run", "-q", "-o", trace, "--", sample("fork_plugin"), plugin, NULL};
+    struct run_result r = run_in(dir, NULL, argv);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    char **names;
+    cr_assert_eq(list_traces(dir, &names), 2);
+    for (int i = 0; i < 2; i++) {
+        /* The child has its parent's block too, from the same frames. */
+        bool child = strcmp(names[i], trace) != 0;
+        struct json *j = report_json_of(names[i]);
+        cr_expect_eq(group_int(j, "leaks", "plugin_leak", "bytes"), child ? 512 : 256, "%s", names[i]);
+        cr_expect_str_eq(group_str(j, "leaks", "plugin_leak", "stack.0.module"), "libhsplugin.so", "%s", names[i]);
+        json_free(j);
+    }
+    run_free(&r);
+}
+
 Test(processes, no_follow)
 {
     char *dir = temp_dir();
