@@ -84,6 +84,7 @@ struct shim_thread {
     uint32_t events_to_clock; /* events left before the next interval check */
     int leak_disabled;        /* heapsnap_disable() depth: allocations now are not leaks */
     uint64_t fork_ticks;      /* stamp of this thread's last REC_FORK: a fork child's inheritance point */
+    pid_t fork_parent;        /* the process that wrote it: the fork child's parent */
 };
 extern __thread struct shim_thread shim_tls __attribute__((tls_model("initial-exec")));
 
@@ -106,6 +107,7 @@ pid_t shim_traced_pid(void);
 
 /* arena.c: heapsnap's own memory, never from the intercepted allocator. */
 void *arena_alloc(size_t size);
+void arena_after_fork(void);
 
 /* Ticks are the trace's time unit: the TSC over 16 (about 5 ns), calibrated
  * against CLOCK_MONOTONIC by the CLOCK records. Plain rdtsc, not rdtscp (which
@@ -162,6 +164,7 @@ int fd_reopen(enum fd_owned which, const char *path, int flags);
 int fd_use_begin(enum fd_owned which);
 void fd_use_end(void);
 void fd_forget(enum fd_owned which, bool close_it);
+void fd_after_fork(void);
 
 /* spool.c: the trace file. */
 int spool_create(const char *path, const struct trace_header *hdr);
@@ -232,6 +235,7 @@ static SHIM_HOT void api_after_event(struct shim_thread *t, int64_t usable_delta
 /* shim_run.c: asks `heapsnap run` (enum run_request, with its req_arg) and
  * waits for its answer; false without one. */
 bool run_request(enum run_request kind, uint64_t arg);
+void run_after_fork(void);
 
 /* shim_process.c */
 void process_install_hooks(void);

@@ -155,14 +155,33 @@ static void supervise(struct run_ctx *rc, struct run_proc *p)
         }
     }
     if (!p->following && !proc_follow(p, err, sizeof err)) warn("%s: %s", p->path, err);
-    /* A fork child has its parent's blocks, as they were when it forked. */
-    struct run_proc *parent = p->hdr->fork_ticks ? procs_running(&rc->procs, (pid_t)p->hdr->ppid) : NULL;
-    if (p->following && parent && parent->following && !p->follow.ninherited) {
+    /* A fork child has its parent's blocks, as they were when it forked:
+     * the heap the parent's records had when they reached the fork. If they
+     * have not yet, the parent's trace is read up to now, the parent held
+     * still meanwhile: its other threads could write faster than one reader
+     * reads (a busy process forking again and again would then wait longer
+     * at every fork); held, its backlog is finite, and each event is read
+     * once over the whole run however many children it has. */
+    uint64_t fork_ticks = p->hdr->fork_ticks;
+    pid_t ppid = (pid_t)p->hdr->ppid;
+    if (!p->following || !fork_ticks || p->follow.ninherited) return;
+    struct fork_snapshot fs;
+    bool found = procs_claim_fork(&rc->procs, ppid, fork_ticks, &fs);
+    struct run_proc *parent = NULL;
+    for (size_t i = 0; !found && i < rc->procs.n; i++) /* its latest image still read (running, or not yet packed) */
+        if (rc->procs.v[i]->pid == ppid && rc->procs.v[i]->following) parent = rc->procs.v[i];
+    if (parent) {
+        bool held = parent->supervised && sup_stop_process(&rc->sup, parent->pid, STOP_TIMEOUT_MS, err, sizeof err);
         if (follow_catch_up(&parent->follow, err, sizeof err) < 0) warn("%s: %s", parent->path, err);
-        follow_inherit(&p->follow, &parent->follow.s, p->hdr->fork_ticks);
-        follow_inherited_records(&p->follow, &p->inherited);
+        if (held) sup_resume_process(&rc->sup, parent->pid);
+        found = procs_claim_fork(&rc->procs, ppid, fork_ticks, &fs);
     }
+    if (!found) return;
+    follow_inherit(&p->follow, &fs);
+    follow_inherited_records(&p->follow, &fs, &p->inherited);
+    fork_snapshot_free(&fs);
 }
+
 
 /* by asked to let pid go: before a set-user-ID exec (its image ends there
  * and the next one is not traced), or so that the program can trace it with
@@ -347,6 +366,8 @@ static void step(struct run_ctx *rc)
         if (p->state == PROC_RUNNING) {
             proc_pack_step(p);
         } else {
+            /* All of it read first: the forks it made are heaps its children will ask for. */
+            if (p->following && follow_catch_up(&p->follow, err, sizeof err) < 0) warn("%s: %s", p->path, err);
             int32_t code = 0;
             uint32_t how = p->state == PROC_GONE && p->reaped_status ? end_how_of(p->status, &code) : END_UNKNOWN;
             proc_pack_final(p, how, code);

@@ -23,6 +23,7 @@ struct run_proc *procs_add(struct run_procs *ps, pid_t pid, const char *path)
     for (size_t i = 0; i < ps->n; i++)
         if (ps->v[i]->pid == pid && ps->v[i]->state == PROC_RUNNING) ps->v[i]->state = PROC_REPLACED;
     p = xcalloc(1, sizeof *p);
+    p->owner = ps;
     p->pid = pid;
     snprintf(p->path, sizeof p->path, "%s", path);
     p->hdr = h;
@@ -58,6 +59,8 @@ void procs_free(struct run_procs *ps)
         free(p->dead_sps);
         free(p);
     }
+    for (size_t i = 0; i < ps->nforks; i++) fork_snapshot_free(&ps->forks[i]);
+    free(ps->forks);
     free(ps->v);
     memset(ps, 0, sizeof *ps);
 }
@@ -68,10 +71,34 @@ static bool slot_read(void *ctx, size_t slot)
     return !p->following || tail_slot_done(&p->follow.tail, slot);
 }
 
+bool procs_claim_fork(struct run_procs *ps, pid_t parent, uint64_t ticks, struct fork_snapshot *out)
+{
+    for (size_t i = 0; i < ps->nforks; i++) {
+        if (ps->forks[i].parent != parent || ps->forks[i].ticks != ticks) continue;
+        *out = ps->forks[i];
+        ps->forks[i] = ps->forks[--ps->nforks];
+        return true;
+    }
+    return false;
+}
+
+/* The merge of a process's records reached a fork: its heap now is the one
+ * the child starts with, which may ask for it only later (and the parent
+ * may have freed it all by then, or be gone). */
+static void on_fork(const struct snap *s, uint64_t ticks, void *ctx)
+{
+    struct run_proc *p = ctx;
+    struct run_procs *ps = p->owner;
+    ps->forks = xrealloc(ps->forks, (ps->nforks + 1) * sizeof *ps->forks);
+    fork_snapshot_take(&ps->forks[ps->nforks++], s, p->pid, ticks);
+}
+
 bool proc_follow(struct run_proc *p, char *err, size_t errlen)
 {
     if (p->following) return true;
     if (follow_open(&p->follow, p->path, err, errlen) < 0) return false;
+    p->follow.s.fork_hook = on_fork;
+    p->follow.s.fork_ctx = p;
     p->following = true;
     return true;
 }
@@ -84,6 +111,7 @@ void proc_pack_step(struct run_proc *p)
         if (packer_begin(&p->packer, p->path, true, err, sizeof err) != 0) return;
         p->packer.may_pack = slot_read;
         p->packer.may_pack_ctx = p;
+        p->packer.step_slots = 64; /* 4 MiB of records a step: a few milliseconds */
         p->packing = true;
     }
     if (packer_step(&p->packer, false, err, sizeof err) < 0) {

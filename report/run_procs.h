@@ -38,6 +38,7 @@ struct run_proc {
     int status;               /* PROC_GONE: as waitpid gave it */
     bool reaped_status;       /* status is known */
     char *why_unsupervised;   /* why ptrace could not be used, if it could not */
+    struct run_procs *owner;
     uint64_t frozen_until;    /* ms: its other threads are held still while it exits (RUN_REQ_FREEZE) */
     uint64_t *dead_sps;       /* stack pointers of its threads that exited, at their exit (distinct) */
     size_t ndead;
@@ -46,6 +47,8 @@ struct run_proc {
 struct run_procs {
     struct run_proc **v;
     size_t n;
+    struct fork_snapshot *forks; /* heaps at forks, until the children claim them */
+    size_t nforks;
 };
 
 struct run_proc *procs_add(struct run_procs *ps, pid_t pid, const char *path);
@@ -53,6 +56,10 @@ struct run_proc *procs_by_path(const struct run_procs *ps, const char *path);
 /* The image of pid still running, if any. */
 struct run_proc *procs_running(const struct run_procs *ps, pid_t pid);
 void procs_free(struct run_procs *ps);
+
+/* The heap pid had when it forked at ticks (the child's fork_ticks), taken
+ * from the list; false if there is none (yet). */
+bool procs_claim_fork(struct run_procs *ps, pid_t parent, uint64_t ticks, struct fork_snapshot *out);
 
 /* Starts keeping p's live blocks current. */
 bool proc_follow(struct run_proc *p, char *err, size_t errlen);

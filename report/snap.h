@@ -91,6 +91,10 @@ struct snap {
     bool at_peak;         /* figures are those at the peak (POINT_PEAK) */
     snap_event_hook hook;
     void *hook_ctx;
+    /* Called when the merge reaches a REC_FORK: the live blocks are the
+     * heap the child starts with (snap_follow.c keeps them for it). */
+    void (*fork_hook)(const struct snap *s, uint64_t ticks, void *ctx);
+    void *fork_ctx;
     /* Leak checks: the 1 MiB regions small blocks ever lived in (key region+1),
      * when asked for; and the classifications recorded by `heapsnap run`. */
     bool track_heap_regions;

@@ -120,6 +120,9 @@ bool snap_apply(struct snap *s, const struct snap_cursor *c, bool force, uint64_
         if (b) b->ignored = true;
         return true; /* not an allocation event: no hook, no figures */
     }
+    case REC_FORK: /* the heap its child starts with is the heap now */
+        if (s->fork_hook) s->fork_hook(s, r->ticks, s->fork_ctx);
+        return true;
     case REC_ROOT:
         if (r->fn) {
             s->roots = xrealloc(s->roots, (s->nroots + 1) * sizeof *s->roots);

@@ -50,7 +50,7 @@ static bool cursor_before(const struct snap_cursor *a, const struct snap_cursor 
 static bool is_event(uint8_t type)
 {
     return type == REC_ALLOC || type == REC_FREE || type == REC_REALLOC || type == REC_IGNORE ||
-           type == REC_ROOT || type == REC_INHERIT;
+           type == REC_ROOT || type == REC_INHERIT || type == REC_FORK;
 }
 
 int cursor_advance(struct snap_merge *m, struct snap_cursor *c, char *err, size_t errlen)

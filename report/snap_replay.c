@@ -384,6 +384,9 @@ static int snap_load_full(struct snap *s, const char *path, const struct snap_po
     if (rc == 0) rc = resolve_point(s, path, err, errlen);
     if (rc == 0) rc = pass_events(s, &tf, first_pass ? NULL : &m, err, errlen);
     if (rc == 0 && !first_pass) meta_finish(s, &m);
+    /* Blocks a fork child had from the start carry no time of their own:
+     * a peak made of them is at the child's start. */
+    if (rc == 0 && s->peak_ticks < s->origin_ticks) s->peak_ticks = s->origin_ticks;
     if (rc == 0) finish_stacks(s);
     trace_close(&tf);
     if (rc < 0) snap_free(s); /* a failed load leaves nothing to free */

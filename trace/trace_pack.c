@@ -114,8 +114,11 @@ int packer_step(struct trace_packer *p, bool everything, char *err, size_t errle
         p->done = d;
         p->done_cap = nslots;
     }
-    for (size_t i = 0; i < nslots; i++) {
+    size_t packed = 0;
+    while (p->first_open < nslots && p->done[p->first_open]) p->first_open++;
+    for (size_t i = p->first_open; i < nslots; i++) {
         if (p->done[i]) continue;
+        if (!everything && p->step_slots && packed == p->step_slots) break;
         off_t off = (off_t)TRACE_HEADER_SIZE + (off_t)i * TRACE_SLOT_SIZE;
         struct chunk_header ch;
         if (!read_at(p->in, &ch, hs, off)) break;
@@ -130,6 +133,7 @@ int packer_step(struct trace_packer *p, bool everything, char *err, size_t errle
             }
         }
         p->done[i] = 1;
+        packed++;
         /* The writer never returns to a sealed slot: give its blocks back. */
         if (p->punch) fallocate(p->in, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, TRACE_SLOT_SIZE);
     }

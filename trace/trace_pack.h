@@ -19,10 +19,14 @@ struct trace_packer {
     size_t zcap;
     uint8_t *done;         /* per slot: already packed */
     size_t done_cap;
+    size_t first_open;     /* slots below are all packed */
     /* While the program runs, a sealed slot is packed (and its blocks freed)
      * only once this says its records have been read elsewhere too. */
     bool (*may_pack)(void *ctx, size_t slot);
     void *may_pack_ctx;
+    /* While the program runs: slots packed per packer_step at most (0: all),
+     * so that one step stays short whatever the program writes. */
+    size_t step_slots;
 };
 
 /* Returns 0, 1 if the trace is packed already, -1 with a reason in err. */
