@@ -356,6 +356,8 @@ void shim_finish(uint32_t how, int code, uintptr_t stack_from, bool pack)
     bool parent_will = shim_config.parent_packs == shim_pid || shim_config.parent_packs == -1;
     /* ...unless that `heapsnap run` is gone (killed): then no one else will. */
     if (parent_will && shim_config.run_pid > 0 && kill(shim_config.run_pid, 0) != 0 && errno == ESRCH) parent_will = false;
+    /* ...or it has stopped waiting for us. */
+    if (atomic_load((_Atomic uint32_t *)&h->flags) & TRACE_F_SELF_PACK) parent_will = false;
     if (!pack || parent_will) return;
     if (atomic_exchange(&shim_packed, true)) return;
     shim_tls.in_shim++;

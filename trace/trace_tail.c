@@ -166,9 +166,10 @@ bool tail_next(struct trace_tail *t, struct tail_stream *s, const uint8_t **p, s
         }
         if (!(flags & CHUNK_SEALED) || c->seq == s->limit_seq) return false;
         t->slot_state[s->slot] = SLOT_DONE;
+        while (t->done_below < t->nslots && t->slot_state[t->done_below] == SLOT_DONE) t->done_below++;
         s->slot = -1;
         s->next_seq++;
     }
 }
 
-bool tail_slot_done(const struct trace_tail *t, size_t i) { return i < t->nslots && t->slot_state[i] == SLOT_DONE; }
+size_t tail_done_below(const struct trace_tail *t) { return t->done_below; }

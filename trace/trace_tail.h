@@ -36,6 +36,7 @@ struct trace_tail {
     size_t nslots;       /* slots the file holds now */
     size_t scan_from;    /* slots below it are all known (taken and indexed) */
     uint8_t *slot_state; /* per slot: 0 unseen, 1 indexed, 2 done (consumed whole) */
+    size_t done_below;   /* slots below it are all done */
     size_t slot_cap;
     struct tail_stream *streams;
     size_t nstreams;
@@ -51,7 +52,8 @@ int tail_refresh(struct trace_tail *t, char *err, size_t errlen);
  * chunk *seq (fresh: a new chunk starts there, decoding restarts). false when
  * the stream has nothing new now. The bytes stay valid until tail_refresh. */
 bool tail_next(struct trace_tail *t, struct tail_stream *s, const uint8_t **p, size_t *len, bool *fresh);
-/* Slot i is consumed whole and will not be read again (the packer may free its disk blocks). */
-bool tail_slot_done(const struct trace_tail *t, size_t i);
+/* Slots below this are consumed whole and will not be read again (a packer
+ * may free their disk blocks). */
+size_t tail_done_below(const struct trace_tail *t);
 
 #endif
