@@ -110,13 +110,15 @@ void *arena_alloc(size_t size);
 void arena_after_fork(void);
 
 /* Ticks are the trace's time unit: the TSC over 16 (about 5 ns), calibrated
- * against CLOCK_MONOTONIC by the CLOCK records. Plain rdtsc, not rdtscp (which
- * cost 10 ns a call here): a free is stamped before the real free, and rdtsc
- * retires before the free's stores can become visible; an allocation is
- * stamped after its stack capture, thousands of instructions past the real
- * call, beyond any out-of-order window. So a freed address handed to another
- * thread always sorts free-first (docs/DESIGN.md, "ordering"). The low 4 bits
- * are noise that would only cost trace bytes. */
+ * against CLOCK_MONOTONIC by the CLOCK records. Plain rdtsc (rdtscp cost 10 ns
+ * a call here, and would not help): within a thread the stamps follow program
+ * order, but across threads they only approximate it. Two cores' TSCs can
+ * disagree by hundreds of cycles (in a VM especially), and rdtsc is not
+ * ordered with the loads and stores around it, so a free on one thread can be
+ * stamped a few ticks after the allocation that received its address on
+ * another. The readers therefore never trust stamps for what the allocator
+ * itself orders (report/snap_merge.c, docs/DESIGN.md "Ordering"). The low 4
+ * bits are noise that would only cost trace bytes. */
 #define SHIM_TICK_SHIFT 4
 static SHIM_HOT uint64_t shim_ticks(void)
 {

@@ -192,18 +192,19 @@ int merge_run(struct snap_merge *m, enum merge_end end, char *err, size_t errlen
                 park(m, c, ptr);
                 continue;
             }
-            if (m->np) wake(m, ptr);
+            /* c is settled at the top first: a woken stream may sort before it. */
             if (c->rec.type == REC_REALLOC && !c->realloc_alloc_half) {
                 c->realloc_alloc_half = true; /* its allocation half has its own, later stamp */
                 sift_down(m, 0);
-                continue;
+            } else {
+                int a = cursor_advance(m, c, err, errlen);
+                if (a < 0) return -1;
+                if (a == 0) {
+                    heap_pop(m);
+                    c->idle = true;
+                } else if (m->hn > 1) sift_down(m, 0); /* one stream left (or one thread): no merging to do */
             }
-            int a = cursor_advance(m, c, err, errlen);
-            if (a < 0) return -1;
-            if (a == 0) {
-                heap_pop(m);
-                c->idle = true;
-            } else if (m->hn > 1) sift_down(m, 0); /* one stream left (or one thread): no merging to do */
+            if (m->np) wake(m, ptr);
         }
         if (!m->np || end == MERGE_STOP) return 0;
         /* Out of events with some parked. Offline, at the end: the trace is
