@@ -55,7 +55,6 @@ struct sup {
     struct sup_event *queue;
     size_t nqueue, capqueue;
     pid_t frozen;   /* a process being held still for a leak check: its stops are kept */
-    bool stop_self; /* a job-control stop reached us too: stop once the tracees are handled */
 };
 
 /* Seizes every thread of pid (it asked). false with a reason in err. */

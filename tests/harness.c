@@ -4,6 +4,7 @@
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,11 +93,41 @@ void run_free(struct run_result *r)
     free(r->err);
 }
 
+/* A test's directories go when its process does (HEAPSNAP_KEEP_TEST_DIRS=1
+ * keeps them, to look at after a failure); not in the forked children that
+ * share the list. */
+static char **made_dirs;
+static size_t nmade;
+static pid_t made_by;
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+static void remove_made_dirs(void)
+{
+    if (getpid() != made_by || getenv("HEAPSNAP_KEEP_TEST_DIRS")) return;
+    for (size_t i = 0; i < nmade; i++) nftw(made_dirs[i], remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 char *temp_dir(void)
 {
     char tmpl[] = "/tmp/heapsnap-test-XXXXXX";
     char *d = mkdtemp(tmpl);
     cr_assert(d != NULL);
+    if (made_by != getpid()) { /* the first in this test's process */
+        made_by = getpid();
+        nmade = 0;
+        atexit(remove_made_dirs);
+    }
+    made_dirs = realloc(made_dirs, (nmade + 1) * sizeof *made_dirs);
+    cr_assert(made_dirs != NULL);
+    made_dirs[nmade++] = strdup(d);
     return strdup(d);
 }
 
