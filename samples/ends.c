@@ -21,9 +21,9 @@
  *                      recording stops; nothing leaks; exit 0
  *   outlive FILE       2 million malloc/free pairs of 16 B from churn_pair()
  *                      (over 16 MiB of records: `heapsnap run` packs them and
- *                      frees their raw slots meanwhile), then waits for FILE
- *                      to exist (30 s at most; a test kills heapsnap run
- *                      meanwhile), 1000 pairs more, exit 0 */
+ *                      frees their raw slots meanwhile), creates FILE.waiting,
+ *                      waits for FILE to exist (30 s at most; a test kills
+ *                      heapsnap run meanwhile), 1000 pairs more, exit 0 */
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -88,6 +88,9 @@ __attribute__((noinline)) static void churn_pair(void)
 static int outlive(const char *file)
 {
     for (int i = 0; i < 2000000; i++) churn_pair();
+    char waiting[4096];
+    snprintf(waiting, sizeof waiting, "%s.waiting", file);
+    fclose(fopen(waiting, "w"));
     struct timespec tick = {0, 10 * 1000 * 1000};
     for (int i = 0; i < 3000 && access(file, F_OK) != 0; i++) nanosleep(&tick, NULL);
     for (int i = 0; i < 1000; i++) churn_pair();

@@ -185,7 +185,8 @@ static size_t temporaries_in(const char *d)
 }
 
 /* Starts `heapsnap run ends outlive GO` on trace, waits until it has freed
- * a packed slot, and kills it. Returns the program's pid. */
+ * a packed slot and the program has made its 2 million pairs, and kills it.
+ * Returns the program's pid. */
 static pid_t kill_run_after_packing(const char *trace, const char *go)
 {
     pid_t pid = fork();
@@ -204,6 +205,10 @@ static pid_t kill_run_after_packing(const char *trace, const char *go)
         punched = header_of(trace, &h) && (h.flags & TRACE_F_PUNCHED);
     }
     cr_assert(punched, "heapsnap run never freed a packed slot of %s", trace);
+    char waiting[4096];
+    snprintf(waiting, sizeof waiting, "%s.waiting", go);
+    for (int i = 0; i < 6000 && access(waiting, F_OK) != 0; i++) usleep(10 * 1000);
+    cr_assert(access(waiting, F_OK) == 0, "the program never got to wait");
     kill(pid, SIGKILL);
     int st;
     waitpid(pid, &st, 0);
