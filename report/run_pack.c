@@ -94,7 +94,9 @@ static void *packing_main(void *arg)
         bool more = false;
         for (size_t i = 0; i < n; i++) {
             struct run_proc *p = mine[i];
-            switch (atomic_load_explicit(&p->pack_phase, memory_order_acquire)) {
+            int phase = atomic_load_explicit(&p->pack_phase, memory_order_acquire);
+            if (quit && phase == PACK_RUNNING) phase = PACK_ABANDON; /* the loop forgot it: never wait forever */
+            switch (phase) {
             case PACK_RUNNING:
                 if (!p->pack_failed && pack_some(p)) more = true;
                 break;
