@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,23 +46,26 @@ static struct run_result run_until(const char *cwd, const char *const *env, cons
         _exit(124);
     }
     struct run_result r = {0};
+    struct rusage ru = {0};
     int st;
     if (seconds) {
         setpgid(pid, pid); /* also from here: the group exists before any kill */
         struct timespec tick = {0, 10 * 1000 * 1000};
         unsigned ticks = 0;
-        while (waitpid(pid, &st, WNOHANG) == 0) {
+        while (wait4(pid, &st, WNOHANG, &ru) == 0) {
             if (++ticks > seconds * 100u) {
                 r.timed_out = true;
                 kill(-pid, SIGKILL);
-                waitpid(pid, &st, 0);
+                wait4(pid, &st, 0, &ru);
                 break;
             }
             nanosleep(&tick, NULL);
         }
     } else {
-        waitpid(pid, &st, 0);
+        wait4(pid, &st, 0, &ru);
     }
+    r.maxrss_kib = ru.ru_maxrss;
+    r.minor_faults = ru.ru_minflt;
     r.signaled = WIFSIGNALED(st);
     r.exit_code = r.signaled ? 128 + WTERMSIG(st) : WEXITSTATUS(st);
     r.out = slurp(out);

@@ -1,6 +1,7 @@
-/* harness.h - what every test needs: run a command and capture its output and
- * status, a fresh directory, and a trace's JSON report. Paths to the build's
- * heapsnap, shim and samples come from meson (tests/meson.build). */
+/* harness.h - what every test needs: run a command and capture its output,
+ * status and resource use, a fresh directory, and a trace's JSON report.
+ * Paths to the build's heapsnap, shim and samples come from meson
+ * (tests/meson.build). */
 #ifndef HEAPSNAP_TEST_HARNESS_H
 #define HEAPSNAP_TEST_HARNESS_H
 
@@ -14,6 +15,9 @@ struct run_result {
     bool signaled;
     bool timed_out; /* run_in_limited only: killed after its time limit */
     char *out, *err;
+    /* The command's resources as wait4 gives them: its own and those of the
+     * descendants it waited for. */
+    long maxrss_kib, minor_faults;
 };
 
 /* argv is NULL-terminated; env entries ("NAME=value") are added to ours. */
