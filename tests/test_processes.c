@@ -1,5 +1,6 @@
-/* test_processes.c - following fork and exec, --no-follow, and the bare
- * LD_PRELOAD path for users who cannot wrap the command. */
+/* test_processes.c - following fork and exec, --no-follow, processes named
+ * after their executable whatever their argv[0], and the bare LD_PRELOAD path
+ * for users who cannot wrap the command. */
 #include "harness.h"
 
 #include <criterion/criterion.h>
@@ -118,6 +119,59 @@ static void check_exec_follow(const char *mode, size_t expect_traces)
 
 Test(processes, fork_then_exec) { check_exec_follow("fork", 3); }
 Test(processes, posix_spawn) { check_exec_follow("spawn", 2); }
+
+/* A process whose argv[0] is a title ("worker: /srv/x y", with a '/' and
+ * spaces) is still named after its executable: in its trace's name, and in
+ * what `heapsnap run` says of it. Its own trace holds its leak check. */
+static void check_retitled(const char *mode)
+{
+    char *dir = temp_dir();
+    const char *argv[] = {heapsnap_bin(), "run", "--", sample("retitle"), mode, NULL};
+    struct run_result r = run_in(dir, NULL, argv);
+    cr_assert_eq(r.exit_code, 3, "%s", r.err);
+    char **names;
+    cr_assert_eq(list_traces(dir, &names), 2, "%s", r.err);
+    struct json *t[2] = {report_json_of(names[0]), report_json_of(names[1])};
+    int parent = json_int(t[0], "process.ppid") == json_int(t[1], "process.pid") ? 1 : 0, child = !parent;
+    cr_assert_eq(json_int(t[child], "process.ppid"), json_int(t[parent], "process.pid"));
+    long long pid[2] = {json_int(t[0], "process.pid"), json_int(t[1], "process.pid")};
+    for (int i = 0; i < 2; i++) {
+        char want[4200];
+        snprintf(want, sizeof want, "%s/heapsnap.retitle.%lld.trace", dir, pid[i]);
+        cr_expect_str_eq(names[i], want);
+        const char *exe = json_str(t[i], "process.exe");
+        cr_expect(exe && strcmp(strrchr(exe, '/'), "/retitle") == 0, "%s", exe);
+    }
+    if (strcmp(mode, "spawn") == 0) cr_expect_str_eq(json_str(t[child], "process.command"), "worker: /srv/x y child");
+
+    struct json *leaks = leaks_json_in(dir, names[child], NULL);
+    cr_expect_eq(leak_bytes(leaks, "definitely_lost"), 72);
+    cr_expect_eq(leak_blocks(leaks, "definitely_lost"), 1);
+    cr_expect_str_eq(json_str(leaks, "records.0.stack.0.function"), "child_leak");
+    json_free(leaks);
+    leaks = leaks_json_in(dir, names[parent], NULL);
+    cr_expect_eq(leak_bytes(leaks, "definitely_lost"), 40);
+    cr_expect_eq(leak_blocks(leaks, "definitely_lost"), 1);
+    cr_expect_str_eq(json_str(leaks, "records.0.stack.0.function"), "parent_leak");
+    json_free(leaks);
+
+    char line[8400];
+    snprintf(line, sizeof line, "heapsnap: retitle (pid %lld) exited with status 3 after ", pid[parent]);
+    cr_expect(strstr(r.err, line) == r.err, "%s", r.err);
+    snprintf(line, sizeof line, "\n  trace:             %s\n", names[parent]);
+    cr_expect(strstr(r.err, line) != NULL, "%s", r.err);
+    snprintf(line, sizeof line,
+             "\nheapsnap: also traced: %s (pid %lld), definitely lost 72 bytes, indirectly lost 0, possibly lost 0\n",
+             names[child], pid[child]);
+    cr_expect(strstr(r.err, line) != NULL, "%s", r.err);
+    cr_expect(strstr(r.err, "worker") == NULL, "the title is no name: %s", r.err);
+    json_free(t[0]);
+    json_free(t[1]);
+    run_free(&r);
+}
+
+Test(processes, retitled_fork_child) { check_retitled("fork"); }
+Test(processes, spawned_with_a_title) { check_retitled("spawn"); }
 
 Test(processes, bare_preload)
 {
