@@ -3,12 +3,14 @@
 
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -121,6 +123,18 @@ const char *sample(const char *name)
 }
 
 const char *heapsnap_bin(void) { return HEAPSNAP_BIN; }
+
+char *sample_copy(const char *dir, const char *sample_name, const char *name, uid_t owner, gid_t group, mode_t mode)
+{
+    char *copy = path_join(dir, name);
+    char cmd[8300];
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", sample(sample_name), copy);
+    cr_assert_eq(system(cmd), 0);
+    cr_assert_eq(chown(copy, owner, group), 0, "chown %s to %u:%u: %s", copy, (unsigned)owner, (unsigned)group,
+                 strerror(errno));
+    cr_assert_eq(chmod(copy, mode), 0); /* after chown, which clears set-user-ID bits */
+    return copy;
+}
 const char *shim_path(void) { return SHIM_PATH; }
 
 struct json *report_json_of(const char *trace)

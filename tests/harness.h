@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "../report/json.h"
 
@@ -32,6 +33,9 @@ char *temp_dir(void);                  /* a new empty directory */
 char *path_join(const char *dir, const char *name);
 const char *sample(const char *name);  /* absolute path of a built sample */
 const char *heapsnap_bin(void);
+/* A copy of a built sample as dir/name, with that owner, group and mode
+ * (set-user-ID bits and the like; chown needs root, which the suite has). */
+char *sample_copy(const char *dir, const char *sample_name, const char *name, uid_t owner, gid_t group, mode_t mode);
 const char *shim_path(void);
 
 /* `heapsnap report --format json TRACE`, parsed; fails the test on error. */
