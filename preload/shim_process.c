@@ -126,12 +126,21 @@ static int (*real_execvpe)(const char *, char *const[], char *const[]);
  * program its privileges while the process is traced with ptrace by someone
  * who lacks them: `heapsnap run` must let go first, or the program would run
  * unprivileged (sudo would fail). LD_PRELOAD is ignored for such a program
- * anyway, so there is nothing to trace in it. */
+ * anyway, so there is nothing to trace in it. A set-user-ID program owned by
+ * our real user (root running a root-owned one), or a set-group-ID one of our
+ * real group, changes no id when our effective ids are the real ones: it
+ * runs as any other program, loads the shim, and stays traced (letting go
+ * would leave this process unchecked if the exec failed). A set-group-ID bit
+ * without group execute marks mandatory locking, not a privilege. */
 static bool gains_privileges(const char *path)
 {
     struct stat st;
     if (stat(path, &st) != 0) return false;
-    if (st.st_mode & (S_ISUID | S_ISGID)) return true;
+    uid_t uid = getuid();
+    gid_t gid = getgid();
+    if ((st.st_mode & S_ISUID) && (st.st_uid != uid || geteuid() != uid)) return true;
+    bool setgid = (st.st_mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP);
+    if (setgid && (st.st_gid != gid || getegid() != gid)) return true;
     return getxattr(path, "security.capability", NULL, 0) > 0;
 }
 

@@ -1,7 +1,7 @@
 /* shim_run.c - what the traced process asks of `heapsnap run`: to be traced
  * with ptrace (so that heapsnap run can stop it at its end, however it ends),
  * a leak check now (heapsnap_leak_check()), and to be let go before it execs a
- * set-user-ID program.
+ * program that gains privileges (shim_process.c).
  *
  * A request is written into the trace header (req_*: the authority, which
  * `heapsnap run` reads every 20 ms) and announced by a datagram on the socket

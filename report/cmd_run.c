@@ -63,6 +63,36 @@ static bool find_in_path(const char *name, char *out, size_t cap)
     }
 }
 
+/* A set-user-ID or set-group-ID program can be traced only if exec changes
+ * no id: the kernel then starts it as any other program (no AT_SECURE), and
+ * the loader honours LD_PRELOAD. That is when its owner (group) is our real
+ * user (group) and our effective ids are the real ones: root running a
+ * root-owned set-user-ID program, a user their own. Otherwise the loader
+ * would ignore LD_PRELOAD and the program would run untraced. A set-group-ID
+ * bit without group execute is not one (it marks mandatory locking). */
+static void refuse_id_change(const char *path, const struct stat *st)
+{
+    uid_t uid = getuid(), euid = geteuid();
+    gid_t gid = getgid(), egid = getegid();
+    if ((st->st_mode & S_ISUID) && st->st_uid != uid)
+        die("%s is set-user-ID and owned by uid %u, not by you (uid %u): the loader ignores LD_PRELOAD for a program "
+            "that changes its user, so it cannot be traced",
+            path, (unsigned)st->st_uid, (unsigned)uid);
+    if ((st->st_mode & S_ISUID) && euid != uid)
+        die("%s is set-user-ID and heapsnap runs with effective uid %u, not its real uid %u: the loader would ignore "
+            "LD_PRELOAD for it, so it cannot be traced",
+            path, (unsigned)euid, (unsigned)uid);
+    if ((st->st_mode & (S_ISGID | S_IXGRP)) != (S_ISGID | S_IXGRP)) return;
+    if (st->st_gid != gid)
+        die("%s is set-group-ID and its group is gid %u, not yours (gid %u): the loader ignores LD_PRELOAD for a "
+            "program that changes its group, so it cannot be traced",
+            path, (unsigned)st->st_gid, (unsigned)gid);
+    if (egid != gid)
+        die("%s is set-group-ID and heapsnap runs with effective gid %u, not its real gid %u: the loader would "
+            "ignore LD_PRELOAD for it, so it cannot be traced",
+            path, (unsigned)egid, (unsigned)gid);
+}
+
 /* Refuses what LD_PRELOAD cannot reach, with the reason, instead of running
  * the program untraced (or hanging, as heaptrack does on a static binary). */
 static void check_traceable(const char *path, int depth)
@@ -71,8 +101,7 @@ static void check_traceable(const char *path, int depth)
     if (stat(path, &st) != 0) die("%s: %s", path, strerror(errno));
     if (!S_ISREG(st.st_mode)) die("%s: not a regular file", path);
     if (access(path, X_OK) != 0) die("%s: not executable", path);
-    if (st.st_mode & (S_ISUID | S_ISGID))
-        die("%s is set-user-ID or set-group-ID: the loader ignores LD_PRELOAD for it, so it cannot be traced", path);
+    refuse_id_change(path, &st);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) die("%s: %s", path, strerror(errno));
     unsigned char buf[4096];

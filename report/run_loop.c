@@ -3,8 +3,8 @@
  * Every 20 ms, or at once when a process rings (a datagram on the control
  * socket) or a tracee stops (SIGCHLD):
  * - requests from the processes (trace header, run_request): be supervised,
- *   check now, let me go before a set-user-ID exec; each is answered in the
- *   header (req_ack);
+ *   check now, let me go before an exec that gains privileges; each is
+ *   answered in the header (req_ack);
  * - what the tracees report (supervise.c): an end, checked before the
  *   process may go on dying; an exec; a process gone;
  * - each trace followed (its live blocks current) and packed as its threads
@@ -267,9 +267,10 @@ static void supervise(struct run_ctx *rc, struct run_proc *p)
 }
 
 
-/* by asked to let pid go: before a set-user-ID exec (its image ends there
- * and the next one is not traced), or so that the program can trace it with
- * ptrace itself. Then its end cannot be stopped: the gate says so. */
+/* by asked to let pid go: before an exec that gains privileges (set-user-ID
+ * to another user: its image ends there and the next one is not traced), or
+ * so that the program can trace it with ptrace itself. Then its end cannot be
+ * stopped: the gate says so. */
 static void release(struct run_ctx *rc, struct run_proc *by, pid_t pid)
 {
     if (pid == 0) pid = by->pid;
@@ -280,8 +281,10 @@ static void release(struct run_ctx *rc, struct run_proc *by, pid_t pid)
     p->supervised = false;
     if (p->hdr) atomic_store((_Atomic uint32_t *)&p->hdr->supervisor, 0);
     char why[256];
-    if (pid == by->pid) snprintf(why, sizeof why, "it let heapsnap go to exec a set-user-ID program or to be traced by its parent");
-    else snprintf(why, sizeof why, "pid %d traces it with ptrace itself", by->pid);
+    if (pid == by->pid)
+        snprintf(why, sizeof why, "it let heapsnap go to exec a program that gains privileges or to be traced by its parent");
+    else
+        snprintf(why, sizeof why, "pid %d traces it with ptrace itself", by->pid);
     free(p->why_unsupervised);
     p->why_unsupervised = xstrndup(why, strlen(why));
 }

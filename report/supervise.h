@@ -5,8 +5,8 @@
  *
  * Each process asks to be traced when its shim starts (a fork child before it
  * runs on, an exec'd image before main): children are not attached
- * automatically, so a process that is not running the shim (a set-user-ID
- * program, a static binary) is never traced. Threads are attached as they
+ * automatically, so a process that is not running the shim (a
+ * set-user-ID program of another user, a static binary) is never traced. Threads are attached as they
  * are created. Everything a tracee reports goes through sup_reap; what needs
  * `heapsnap run` (an end, an exec, a process gone) is queued as an event, the
  * rest (signals to deliver, job control, new threads) is handled here. */

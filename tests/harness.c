@@ -3,12 +3,15 @@
 
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -46,23 +49,26 @@ static struct run_result run_until(const char *cwd, const char *const *env, cons
         _exit(124);
     }
     struct run_result r = {0};
+    struct rusage ru = {0};
     int st;
     if (seconds) {
         setpgid(pid, pid); /* also from here: the group exists before any kill */
         struct timespec tick = {0, 10 * 1000 * 1000};
         unsigned ticks = 0;
-        while (waitpid(pid, &st, WNOHANG) == 0) {
+        while (wait4(pid, &st, WNOHANG, &ru) == 0) {
             if (++ticks > seconds * 100u) {
                 r.timed_out = true;
                 kill(-pid, SIGKILL);
-                waitpid(pid, &st, 0);
+                wait4(pid, &st, 0, &ru);
                 break;
             }
             nanosleep(&tick, NULL);
         }
     } else {
-        waitpid(pid, &st, 0);
+        wait4(pid, &st, 0, &ru);
     }
+    r.maxrss_kib = ru.ru_maxrss;
+    r.minor_faults = ru.ru_minflt;
     r.signaled = WIFSIGNALED(st);
     r.exit_code = r.signaled ? 128 + WTERMSIG(st) : WEXITSTATUS(st);
     r.out = slurp(out);
@@ -148,6 +154,18 @@ const char *sample(const char *name)
 }
 
 const char *heapsnap_bin(void) { return HEAPSNAP_BIN; }
+
+char *sample_copy(const char *dir, const char *sample_name, const char *name, uid_t owner, gid_t group, mode_t mode)
+{
+    char *copy = path_join(dir, name);
+    char cmd[8300];
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", sample(sample_name), copy);
+    cr_assert_eq(system(cmd), 0);
+    cr_assert_eq(chown(copy, owner, group), 0, "chown %s to %u:%u: %s", copy, (unsigned)owner, (unsigned)group,
+                 strerror(errno));
+    cr_assert_eq(chmod(copy, mode), 0); /* after chown, which clears set-user-ID bits */
+    return copy;
+}
 const char *shim_path(void) { return SHIM_PATH; }
 
 struct json *report_json_of(const char *trace)

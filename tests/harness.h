@@ -1,11 +1,13 @@
-/* harness.h - what every test needs: run a command and capture its output and
- * status, a fresh directory, and a trace's JSON report. Paths to the build's
- * heapsnap, shim and samples come from meson (tests/meson.build). */
+/* harness.h - what every test needs: run a command and capture its output,
+ * status and resource use, a fresh directory, and a trace's JSON report.
+ * Paths to the build's heapsnap, shim and samples come from meson
+ * (tests/meson.build). */
 #ifndef HEAPSNAP_TEST_HARNESS_H
 #define HEAPSNAP_TEST_HARNESS_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "../report/json.h"
 
@@ -14,6 +16,9 @@ struct run_result {
     bool signaled;
     bool timed_out; /* run_in_limited only: killed after its time limit */
     char *out, *err;
+    /* The command's resources as wait4 gives them: its own and those of the
+     * descendants it waited for. */
+    long maxrss_kib, minor_faults;
 };
 
 /* argv is NULL-terminated; env entries ("NAME=value") are added to ours. */
@@ -28,6 +33,9 @@ char *temp_dir(void);                  /* a new empty directory */
 char *path_join(const char *dir, const char *name);
 const char *sample(const char *name);  /* absolute path of a built sample */
 const char *heapsnap_bin(void);
+/* A copy of a built sample as dir/name, with that owner, group and mode
+ * (set-user-ID bits and the like; chown needs root, which the suite has). */
+char *sample_copy(const char *dir, const char *sample_name, const char *name, uid_t owner, gid_t group, mode_t mode);
 const char *shim_path(void);
 
 /* `heapsnap report --format json TRACE`, parsed; fails the test on error. */

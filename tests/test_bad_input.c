@@ -38,15 +38,36 @@ Test(bad_input, static_binary)
                     "statically linked");
 }
 
-Test(bad_input, setuid_program)
+/* Set-user-ID (set-group-ID) to someone else: the loader would ignore
+ * LD_PRELOAD, so `run` refuses in one line, before running anything. */
+static void expect_refused(uid_t owner, gid_t group, mode_t mode, const char *needle)
 {
     char *dir = temp_dir();
-    char *copy = path_join(dir, "suid");
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", sample("leak"), copy);
-    cr_assert_eq(system(cmd), 0);
-    cr_assert_eq(chmod(copy, 04755), 0);
-    expect_one_line((const char *[]){heapsnap_bin(), "run", "--", copy, NULL}, 1, "set-user-ID");
+    char *copy = sample_copy(dir, "leak", "privileged", owner, group, mode);
+    struct run_result r = run_in(dir, NULL, (const char *[]){heapsnap_bin(), "run", "--", copy, NULL});
+    cr_expect_eq(r.exit_code, 1, "%s", r.err);
+    cr_expect_eq(count_lines(r.err), 1, "%s", r.err);
+    cr_expect(strstr(r.err, needle) != NULL, "'%s' not in: %s", needle, r.err);
+    cr_expect(strstr(r.err, "so it cannot be traced\n") != NULL, "%s", r.err);
+    char **names;
+    cr_expect_eq(list_traces(dir, &names), 0, "the program was run");
+    run_free(&r);
+}
+
+Test(bad_input, setuid_program_of_another_user)
+{
+    char needle[128];
+    snprintf(needle, sizeof needle, "privileged is set-user-ID and owned by uid 65534, not by you (uid %u)",
+             (unsigned)getuid());
+    expect_refused(65534, getgid(), 04755, needle);
+}
+
+Test(bad_input, setgid_program_of_another_group)
+{
+    char needle[128];
+    snprintf(needle, sizeof needle, "privileged is set-group-ID and its group is gid 65534, not yours (gid %u)",
+             (unsigned)getgid());
+    expect_refused(getuid(), 65534, 02755, needle);
 }
 
 Test(bad_input, frames_out_of_range)

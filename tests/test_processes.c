@@ -1,11 +1,14 @@
-/* test_processes.c - following fork and exec, --no-follow, and the bare
- * LD_PRELOAD path for users who cannot wrap the command. */
+/* test_processes.c - following fork and exec, --no-follow, processes named
+ * after their executable whatever their argv[0], set-user-ID programs that
+ * change no id (traced, exec'd or run directly), and the bare LD_PRELOAD path
+ * for users who cannot wrap the command. */
 #include "harness.h"
 
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -118,6 +121,133 @@ static void check_exec_follow(const char *mode, size_t expect_traces)
 
 Test(processes, fork_then_exec) { check_exec_follow("fork", 3); }
 Test(processes, posix_spawn) { check_exec_follow("spawn", 2); }
+
+/* A process whose argv[0] is a title ("worker: /srv/x y", with a '/' and
+ * spaces) is still named after its executable: in its trace's name, and in
+ * what `heapsnap run` says of it. Its own trace holds its leak check. */
+static void check_retitled(const char *mode)
+{
+    char *dir = temp_dir();
+    const char *argv[] = {heapsnap_bin(), "run", "--", sample("retitle"), mode, NULL};
+    struct run_result r = run_in(dir, NULL, argv);
+    cr_assert_eq(r.exit_code, 3, "%s", r.err);
+    char **names;
+    cr_assert_eq(list_traces(dir, &names), 2, "%s", r.err);
+    struct json *t[2] = {report_json_of(names[0]), report_json_of(names[1])};
+    int parent = json_int(t[0], "process.ppid") == json_int(t[1], "process.pid") ? 1 : 0, child = !parent;
+    cr_assert_eq(json_int(t[child], "process.ppid"), json_int(t[parent], "process.pid"));
+    long long pid[2] = {json_int(t[0], "process.pid"), json_int(t[1], "process.pid")};
+    for (int i = 0; i < 2; i++) {
+        char want[4200];
+        snprintf(want, sizeof want, "%s/heapsnap.retitle.%lld.trace", dir, pid[i]);
+        cr_expect_str_eq(names[i], want);
+        const char *exe = json_str(t[i], "process.exe");
+        cr_expect(exe && strcmp(strrchr(exe, '/'), "/retitle") == 0, "%s", exe);
+    }
+    if (strcmp(mode, "spawn") == 0) cr_expect_str_eq(json_str(t[child], "process.command"), "worker: /srv/x y child");
+
+    struct json *leaks = leaks_json_in(dir, names[child], NULL);
+    cr_expect_eq(leak_bytes(leaks, "definitely_lost"), 72);
+    cr_expect_eq(leak_blocks(leaks, "definitely_lost"), 1);
+    cr_expect_str_eq(json_str(leaks, "records.0.stack.0.function"), "child_leak");
+    json_free(leaks);
+    leaks = leaks_json_in(dir, names[parent], NULL);
+    cr_expect_eq(leak_bytes(leaks, "definitely_lost"), 40);
+    cr_expect_eq(leak_blocks(leaks, "definitely_lost"), 1);
+    cr_expect_str_eq(json_str(leaks, "records.0.stack.0.function"), "parent_leak");
+    json_free(leaks);
+
+    char line[8400];
+    snprintf(line, sizeof line, "heapsnap: retitle (pid %lld) exited with status 3 after ", pid[parent]);
+    cr_expect(strstr(r.err, line) == r.err, "%s", r.err);
+    snprintf(line, sizeof line, "\n  trace:             %s\n", names[parent]);
+    cr_expect(strstr(r.err, line) != NULL, "%s", r.err);
+    snprintf(line, sizeof line,
+             "\nheapsnap: also traced: %s (pid %lld), definitely lost 72 bytes, indirectly lost 0, possibly lost 0\n",
+             names[child], pid[child]);
+    cr_expect(strstr(r.err, line) != NULL, "%s", r.err);
+    cr_expect(strstr(r.err, "worker") == NULL, "the title is no name: %s", r.err);
+    json_free(t[0]);
+    json_free(t[1]);
+    run_free(&r);
+}
+
+Test(processes, retitled_fork_child) { check_retitled("fork"); }
+Test(processes, spawned_with_a_title) { check_retitled("spawn"); }
+
+/* Root running a root-owned set-user-ID program (a user their own): exec
+ * changes no id, so the loader honours LD_PRELOAD and `run` traces and
+ * checks it as any other program. Likewise set-group-ID to our own group. */
+static void check_own_privileged(mode_t mode)
+{
+    char *dir = temp_dir();
+    char *prog = sample_copy(dir, "leak", "privileged", getuid(), getgid(), mode);
+    struct run_result r = run_in(dir, NULL, (const char *[]){heapsnap_bin(), "run", "--", prog, NULL});
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    char **names;
+    cr_assert_eq(list_traces(dir, &names), 1, "%s", r.err);
+    struct json *j = report_json_of(names[0]);
+    char want[4200];
+    snprintf(want, sizeof want, "%s/heapsnap.privileged.%lld.trace", dir, json_int(j, "process.pid"));
+    cr_expect_str_eq(names[0], want);
+    cr_expect_eq(json_int(j, "totals.allocations"), 11);
+    cr_expect_eq(json_int(j, "totals.leaked_bytes"), 100);
+    json_free(j);
+    struct json *leaks = leaks_json_in(dir, names[0], NULL);
+    cr_expect(json_bool(leaks, "check.ok"), "the check ran");
+    cr_expect_eq(leak_bytes(leaks, "definitely_lost"), 100);
+    cr_expect_eq(leak_blocks(leaks, "definitely_lost"), 1);
+    cr_expect_str_eq(json_str(leaks, "records.0.stack.0.function"), "plain_leak");
+    json_free(leaks);
+    cr_expect(strstr(r.err, "\n   definitely lost: 100 bytes in 1 blocks\n") != NULL, "%s", r.err);
+    run_free(&r);
+}
+
+Test(processes, own_setuid_program_is_traced) { check_own_privileged(04755); }
+Test(processes, own_setgid_program_is_traced) { check_own_privileged(02755); }
+
+/* Exec'ing a set-user-ID program of our own user gains no privileges, so
+ * heapsnap keeps tracing the process across it: a failed exec (ENOEXEC
+ * here) leaves a process whose end is still checked, and a successful one
+ * a new image traced and checked. */
+Test(processes, exec_of_own_setuid_program)
+{
+    char *dir = temp_dir();
+    char *bad = path_join(dir, "not_a_program");
+    FILE *f = fopen(bad, "w");
+    cr_assert(f);
+    fputs("not a program\n", f);
+    fclose(f);
+    cr_assert_eq(chmod(bad, 04755), 0);
+    const char *argv[] = {heapsnap_bin(), "run", "--fail-on-leak", "--", sample("fork_exec"), bad, NULL};
+    struct run_result r = run_in(dir, NULL, argv);
+    cr_expect_eq(r.exit_code, 127, "the child's status, the gate passed: %s", r.err);
+    cr_expect(strstr(r.err, ", definitely lost 0 bytes, indirectly lost 0, possibly lost 0\n") != NULL, "%s", r.err);
+    cr_expect(strstr(r.err, "could not run") == NULL, "%s", r.err);
+    run_free(&r);
+
+    char *dir2 = temp_dir();
+    char *prog = sample_copy(dir2, "leak", "privileged", getuid(), getgid(), 04755);
+    r = run_in(dir2, NULL, (const char *[]){heapsnap_bin(), "run", "--", sample("fork_exec"), prog, NULL});
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    char **names;
+    size_t n = list_traces(dir2, &names);
+    cr_expect_eq(n, 3, "%s", r.err);
+    const char *exec_d = NULL;
+    for (size_t i = 0; i < n; i++)
+        if (strstr(names[i], "/heapsnap.privileged.")) exec_d = names[i];
+    cr_assert(exec_d, "no trace of the set-user-ID program: %s", r.err);
+    struct json *leaks = leaks_json_in(dir2, exec_d, NULL);
+    cr_expect_eq(leak_bytes(leaks, "definitely_lost"), 100);
+    cr_expect_str_eq(json_str(leaks, "records.0.stack.0.function"), "plain_leak");
+    char line[4400];
+    snprintf(line, sizeof line,
+             "heapsnap: also traced: %s (pid %lld), definitely lost 100 bytes, indirectly lost 0, possibly lost 0\n",
+             exec_d, json_int(leaks, "pid"));
+    cr_expect(strstr(r.err, line) != NULL, "%s", r.err);
+    json_free(leaks);
+    run_free(&r);
+}
 
 Test(processes, bare_preload)
 {
