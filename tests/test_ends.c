@@ -178,7 +178,9 @@ static size_t temporaries_in(const char *d)
     size_t n = 0;
     for (struct dirent *e; dd && (e = readdir(dd));) {
         size_t len = strlen(e->d_name);
-        if (len > 8 && strcmp(e->d_name + len - 8, ".packing") == 0) n++;
+        if ((len > 8 && strcmp(e->d_name + len - 8, ".packing") == 0) ||
+            (len > 5 && strcmp(e->d_name + len - 5, ".left") == 0))
+            n++;
     }
     if (dd) closedir(dd);
     return n;
@@ -266,6 +268,55 @@ Test(ends, killed_heapsnap_run_and_program, .timeout = 120)
     cr_expect_eq(r.exit_code, 0, "%s", r.err);
     run_free(&r);
     expect_pairs(trace, 2000000);
+}
+
+/* heapsnap run stops waiting (a signal) for a daemon whose long trace it has
+ * been packing and freeing: it hands what it packed over, and the daemon,
+ * at its end, takes it over while packing its own trace. Not one pair lost. */
+Test(ends, stopped_waiting_hands_packing_over, .timeout = 120)
+{
+    char *go = path_join(dir, "go"), *waiting = path_join(dir, "go.waiting");
+    char script[8192];
+    snprintf(script, sizeof script, "%s outlive %s &", sample("ends"), go);
+    pid_t pid = fork();
+    if (pid == 0) {
+        setpgid(0, 0);
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, 1);
+        dup2(null, 2);
+        if (chdir(dir) != 0) _exit(126);
+        execl(heapsnap_bin(), heapsnap_bin(), "run", "-q", "--", "/bin/sh", "-c", script, NULL);
+        _exit(127);
+    }
+    char trace[8192] = "";
+    struct trace_header h = {0};
+    for (int i = 0; i < 6000; i++) {
+        usleep(10 * 1000);
+        char **names;
+        size_t n = list_traces(dir, &names);
+        for (size_t k = 0; k < n; k++)
+            if (strstr(names[k], "heapsnap.ends.")) snprintf(trace, sizeof trace, "%s", names[k]);
+        if (trace[0] && header_of(trace, &h) && (h.flags & TRACE_F_PUNCHED) && access(waiting, F_OK) == 0) break;
+    }
+    cr_assert(trace[0] && (h.flags & TRACE_F_PUNCHED), "no packed slot was freed");
+    cr_assert(access(waiting, F_OK) == 0, "the daemon never got to wait");
+    kill(pid, SIGTERM);
+    int st;
+    waitpid(pid, &st, 0);
+    cr_expect(WIFEXITED(st), "heapsnap run did not end by itself");
+    /* Handed over by name, not left as a packer's temporary: the daemon may
+     * end while heapsnap run still lives, and takes it over all the same. */
+    char left[8300];
+    snprintf(left, sizeof left, "%s.%d.left", trace, pid);
+    cr_expect(access(left, F_OK) == 0, "no %s", left);
+    close(open(go, O_WRONLY | O_CREAT, 0600));
+    bool packed = false;
+    for (int i = 0; i < 6000 && !packed; i++) {
+        usleep(10 * 1000);
+        packed = header_of(trace, &h) && h.state == TRACE_PACKED;
+    }
+    cr_assert(packed, "the daemon did not pack its own trace");
+    expect_pairs(trace, 2001000);
 }
 
 static char *slurp_file(const char *path)

@@ -73,7 +73,9 @@ static bool ensure_done(struct trace_packer *p, size_t nslots)
 /* ---- temporaries of other packers ---------------------------------------------- */
 
 /* Calls fn for each PATH.PID.packing (exactly the name packer_begin gives)
- * but our own, with its name and whether its packer is still alive. */
+ * but our own, with its name and whether its packer is still alive, and for
+ * each PATH.PID.left (one a packer handed over when it stopped early: it is
+ * no one's, whoever has that pid). */
 static void each_temporary(const char *path, void (*fn)(const char *tmp, long pid, bool alive, void *ctx), void *ctx)
 {
     const char *slash = strrchr(path, '/');
@@ -92,11 +94,12 @@ static void each_temporary(const char *path, void (*fn)(const char *tmp, long pi
         if (strncmp(name, base, blen) != 0 || name[blen] != '.') continue;
         const char *digits = name + blen + 1;
         size_t nd = strspn(digits, "0123456789");
-        if (nd == 0 || nd > 9 || strcmp(digits + nd, ".packing") != 0) continue;
+        bool left = nd > 0 && strcmp(digits + nd, ".left") == 0;
+        if (nd == 0 || nd > 9 || (!left && strcmp(digits + nd, ".packing") != 0)) continue;
         long pid = strtol(digits, NULL, 10);
-        if (pid <= 0 || pid == (long)getpid()) continue;
+        if (pid <= 0 || (!left && pid == (long)getpid())) continue;
         /* EPERM: the pid is someone's; only ESRCH says no process has it. */
-        bool alive = kill((pid_t)pid, 0) == 0 || errno != ESRCH;
+        bool alive = !left && (kill((pid_t)pid, 0) == 0 || errno != ESRCH);
         char tmp[8192];
         snprintf(tmp, sizeof tmp, "%s%s", slash ? dir : "", name);
         fn(tmp, pid, alive, ctx);
@@ -387,6 +390,11 @@ void packer_abort(struct trace_packer *p)
 {
     if (p->out >= 0) close(p->out);
     if (p->tmp[0] && !p->punched) unlink(p->tmp);
+    if (p->tmp[0] && p->punched) { /* the only copy of those slots: handed over to the next packer */
+        char left[sizeof p->tmp];
+        snprintf(left, sizeof left, "%s.%ld.left", p->path, (long)getpid());
+        rename(p->tmp, left);
+    }
     for (size_t i = 0; i < p->nadopted; i++) free(p->adopted[i]);
     free(p->adopted);
     if (p->in >= 0) close(p->in);

@@ -66,7 +66,8 @@ int packer_add_external(struct trace_packer *p, const struct rec_chunks *c, uint
  * its own, as `heapsnap run` saw it) and renames the result over the trace. */
 int packer_commit(struct trace_packer *p, uint32_t end_how, int32_t end_code, char *err, size_t errlen);
 /* Stops. The temporary is removed, unless slots were punched: it then holds
- * the only copy of their records, for the next packer to take over. */
+ * the only copy of their records, and is renamed PATH.PID.left for the next
+ * packer to take over (even while this process lives on). */
 void packer_abort(struct trace_packer *p);
 
 /* A packer that dies (SIGKILL, a crash) leaves its temporary, PATH.PID.packing,
