@@ -13,7 +13,14 @@
  *                  arena lock while it writes to stderr, here a cookie stream
  *                  whose write raises SIGUSR1, whose handler calls _exit(0)
  *                  (async-signal-safe): a signal that lands while malloc
- *                  holds its lock. The program exits 0 at once. */
+ *                  holds its lock. The program exits 0 at once.
+ *   unmatched      two 32-byte blocks allocated with __libc_malloc (which
+ *                  the shim does not see, as blocks allocated before tracing)
+ *                  are freed; then leak64() drops its only pointer to a
+ *                  64-byte block, and main returns 0: definitely lost 64 B
+ *                  in 1 block (memcheck agrees).
+ *   unmatched1     the same, but the second block is freed with __libc_free
+ *                  (unseen too): one unmatched free, same figures. */
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
@@ -72,10 +79,32 @@ static int exit_in_signal(void)
     return 2;
 }
 
+extern void *__libc_malloc(size_t);
+extern void __libc_free(void *);
+void *volatile sink;
+
+__attribute__((noinline)) static void leak64(void)
+{
+    sink = malloc(64);
+    sink = NULL;
+}
+
+static int unmatched(int n)
+{
+    void *a = __libc_malloc(32), *b = __libc_malloc(32);
+    free(a);
+    if (n > 1) free(b);
+    else __libc_free(b);
+    leak64();
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "";
     if (strcmp(mode, "shared_fork") == 0) return shared_fork();
     if (strcmp(mode, "exit_in_signal") == 0) return exit_in_signal();
+    if (strcmp(mode, "unmatched") == 0) return unmatched(2);
+    if (strcmp(mode, "unmatched1") == 0) return unmatched(1);
     return 64;
 }
