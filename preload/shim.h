@@ -194,6 +194,7 @@ void emit_fork(void);
 /* stack.c */
 uint32_t stack_capture(struct shim_thread *t);
 void stack_init(void);
+bool stack_in_signal_handler(void);
 
 /* modules.c */
 void modules_init(void);
@@ -235,8 +236,10 @@ static SHIM_HOT void api_after_event(struct shim_thread *t, int64_t usable_delta
 }
 
 /* shim_run.c: asks `heapsnap run` (enum run_request, with its req_arg) and
- * waits for its answer; false without one. */
+ * waits for its answer; false without one. run_ask also gives the value it
+ * answered with (FREEZE: 1 when the other threads are held). */
 bool run_request(enum run_request kind, uint64_t arg);
+bool run_ask(enum run_request kind, uint64_t arg, uint64_t *answer);
 void run_after_fork(void);
 
 /* shim_process.c */

@@ -312,10 +312,13 @@ static long live_threads(void)
 /* glibc and libstdc++ keep one-time allocations to the end (stdio buffers,
  * the emergency exception pool, caches) and free them only when asked, as
  * valgrind does at every exit through exit_group; memcheck's figures leave
- * them out, and so must ours. Their frees are recorded like any. Only when
- * no other thread runs (another might still use what they free): if some
- * do, `heapsnap run` holds them still first, as valgrind's scheduler does;
- * without it, the cleanup is left out.
+ * them out, and so must ours. Their frees are recorded like any. Never from
+ * a signal handler: _exit is async-signal-safe, and the handler may have
+ * interrupted malloc or stdio with their locks held, which the cleanup
+ * takes. Only when no other thread runs (another might hold those locks, or
+ * use what they free): if some do, `heapsnap run` holds them still first,
+ * each where it holds no lock of the C library, as valgrind's scheduler
+ * does; if it cannot, the cleanup is left out.
  * After _exit the cleanup must write nothing: glibc's flushes stdio, which
  * _exit does not (a fork child would print its copy of the parent's
  * buffered output a second time), and syncs input streams (moving a shared
@@ -325,7 +328,8 @@ extern FILE *_IO_list_all;
 
 static void free_runtime_state(bool underscore_exit)
 {
-    if (live_threads() != 1 && !run_request(RUN_REQ_FREEZE, 0)) return;
+    uint64_t held = 0;
+    if (live_threads() != 1 && !(run_ask(RUN_REQ_FREEZE, 0, &held) && held == 1)) return;
     if (underscore_exit)
         for (FILE *f = _IO_list_all; f; f = f->_chain) __fpurge(f);
     if (cxx_freeres) cxx_freeres();
@@ -352,7 +356,14 @@ void shim_finish(uint32_t how, int code, uintptr_t stack_from, bool pack)
         atomic_store((_Atomic uint32_t *)&h->end_how, how);
     }
     static _Atomic bool freed;
-    if (how != END_SIGNAL && !atomic_exchange(&freed, true)) free_runtime_state(how == END_UNDERSCORE_EXIT);
+    /* From a signal handler (an _exit there, or an exit() though it is not
+     * async-signal-safe): nothing that takes the C library's locks, the
+     * cleanup and packing (which allocates) alike; the trace stays OPEN,
+     * whole, for `heapsnap run` or `heapsnap pack`. */
+    bool in_handler = how != END_SIGNAL && stack_in_signal_handler();
+    if (in_handler) pack = false;
+    if (how != END_SIGNAL && !in_handler && !atomic_exchange(&freed, true))
+        free_runtime_state(how == END_UNDERSCORE_EXIT);
     bool parent_will = shim_config.parent_packs == shim_pid || shim_config.parent_packs == -1;
     /* ...unless that `heapsnap run` is gone (killed): then no one else will. */
     if (parent_will && shim_config.run_pid > 0 && kill(shim_config.run_pid, 0) != 0 && errno == ESRCH) parent_will = false;

@@ -34,7 +34,9 @@ static bool run_alive(void)
  * the child's to wait for. */
 void run_after_fork(void) { atomic_flag_clear(&req_busy); }
 
-bool run_request(enum run_request kind, uint64_t arg)
+bool run_request(enum run_request kind, uint64_t arg) { return run_ask(kind, arg, NULL); }
+
+bool run_ask(enum run_request kind, uint64_t arg, uint64_t *answer)
 {
     struct trace_header *h = spool_header();
     if (!shim_config.checks || !h || getpid() != shim_traced_pid()) return false;
@@ -55,8 +57,9 @@ bool run_request(enum run_request kind, uint64_t arg)
     }
     bool answered = false;
     for (unsigned waited = 0; waited < shim_config.leak_check_timeout_ms; waited++) {
-        if (atomic_load((_Atomic uint32_t *)&h->req_ack) >= seq) {
+        if (atomic_load_explicit((_Atomic uint32_t *)&h->req_ack, memory_order_acquire) >= seq) {
             answered = true;
+            if (answer) *answer = h->req_arg; /* written before the ack */
             break;
         }
         if (waited % 100 == 99 && !run_alive()) break; /* no one left to answer */

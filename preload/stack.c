@@ -59,6 +59,20 @@ void stack_init(void)
     unw_backtrace(ips, 4);
 }
 
+/* Whether the calling thread runs a signal handler: a signal frame is on
+ * its stack (its return address is the kernel's sigreturn trampoline). */
+bool stack_in_signal_handler(void)
+{
+    unw_context_t ctx;
+    unw_cursor_t c;
+    if (unw_getcontext(&ctx) != 0 || unw_init_local(&c, &ctx) != 0) return false;
+    for (int depth = 0; depth < 1024; depth++) {
+        if (unw_is_signal_frame(&c) > 0) return true;
+        if (unw_step(&c) <= 0) return false;
+    }
+    return false;
+}
+
 static SHIM_HOT uint64_t stack_hash(const uintptr_t *ips, unsigned n)
 {
     uint64_t h = 0x9e3779b97f4a7c15ull ^ n;

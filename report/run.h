@@ -18,7 +18,8 @@ struct run_exit {
 
 struct run_pending {
     pid_t pid;
-    uint64_t since; /* ms: when it was first seen not yet asking */
+    uint64_t since; /* ms: when it was first seen not yet asking, or exec'd */
+    bool exec;      /* a traced process exec'd: its next image may not have mapped the shim yet */
 };
 
 struct run_ctx {

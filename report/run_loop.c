@@ -15,6 +15,7 @@
  * for want of a look. */
 #include "run.h"
 #include "run_pack.h"
+#include "safepoint.h"
 #include "leakcheck.h"
 
 #include <dirent.h>
@@ -293,12 +294,21 @@ static void release(struct run_ctx *rc, struct run_proc *by, pid_t pid)
  * until its end (check_now lets them go), or for FREEZE_MS at most. */
 #define FREEZE_MS 2000
 
+static void answer(struct run_proc *p, uint32_t seq, uint64_t value)
+{
+    p->hdr->req_arg = value;
+    atomic_store_explicit((_Atomic uint32_t *)&p->hdr->req_ack, seq, memory_order_release);
+}
+
 static void freeze_others(struct run_ctx *rc, struct run_proc *p, pid_t tid, uint32_t seq)
 {
     char err[256];
-    if (!p->supervised || !sup_stop_process(&rc->sup, p->pid, STOP_TIMEOUT_MS, err, sizeof err)) {
+    /* Held where none holds a lock the cleanup will take, or not at all: the
+     * answer says which, and the cleanup runs only on the first. */
+    if (!p->supervised || !sup_stop_process(&rc->sup, p->pid, STOP_TIMEOUT_MS, err, sizeof err) ||
+        !safepoint_hold(&rc->sup, p->pid, tid)) {
         sup_resume_process(&rc->sup, p->pid);
-        atomic_store((_Atomic uint32_t *)&p->hdr->req_ack, seq); /* answered, but it may not count on the others */
+        answer(p, seq, 0);
         return;
     }
     /* Where each held thread's stack begins: exit_group will kill them before
@@ -310,7 +320,7 @@ static void freeze_others(struct run_ctx *rc, struct run_proc *p, pid_t tid, uin
         if (tids[i] != tid && ptrace(PTRACE_GETREGS, tids[i], 0, &regs) == 0) note_dead_sp(p, regs.rsp - 128);
     }
     free(tids);
-    atomic_store((_Atomic uint32_t *)&p->hdr->req_ack, seq);
+    answer(p, seq, 1);
     sup_resume(&rc->sup, tid);
     p->frozen_until = now_ms() + FREEZE_MS;
 }
@@ -386,6 +396,15 @@ static void on_gone(struct run_ctx *rc, pid_t pid, int status)
     }
 }
 
+/* Waited for as a descendant until its next image asks, or for PENDING_MS. */
+static void note_exec(struct run_ctx *rc, pid_t pid)
+{
+    size_t j = 0;
+    while (j < rc->npending && rc->pending[j].pid != pid) j++;
+    if (j == rc->npending) rc->pending = xrealloc(rc->pending, (++rc->npending) * sizeof *rc->pending);
+    rc->pending[j] = (struct run_pending){pid, now_ms(), true};
+}
+
 static void on_event(struct run_ctx *rc, const struct sup_event *ev)
 {
     struct run_proc *p = procs_running(&rc->procs, ev->pid);
@@ -401,6 +420,7 @@ static void on_event(struct run_ctx *rc, const struct sup_event *ev)
         break;
     case SUP_EXEC:
         if (p) p->state = PROC_REPLACED; /* the next image asks for itself */
+        note_exec(rc, ev->pid);
         break;
     case SUP_GONE: on_gone(rc, ev->pid, ev->status); break;
     case SUP_THREAD_EXIT:
@@ -565,12 +585,15 @@ static bool descendant_pending(struct run_ctx *rc)
     uint64_t now = now_ms();
     for (size_t k = 1; k < nmine && !pending; k++) {
         pid_t pid = mine[k];
-        if (procs_running(&rc->procs, pid) || !maps_the_shim(pid)) continue;
+        if (procs_running(&rc->procs, pid)) continue;
         size_t j = 0;
         while (j < rc->npending && rc->pending[j].pid != pid) j++;
+        /* Just exec'd: the loader may not have mapped the shim yet. */
+        bool execd = j < rc->npending && rc->pending[j].exec;
+        if (!execd && !maps_the_shim(pid)) continue;
         if (j == rc->npending) {
             rc->pending = xrealloc(rc->pending, (rc->npending + 1) * sizeof *rc->pending);
-            rc->pending[rc->npending++] = (struct run_pending){pid, now};
+            rc->pending[rc->npending++] = (struct run_pending){pid, now, false};
         }
         pending = now - rc->pending[j].since < PENDING_MS;
     }

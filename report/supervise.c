@@ -337,6 +337,38 @@ void sup_resume_process(struct sup *s, pid_t pid)
         if (t->pid == pid && t->state == SUP_STOPPED) resume_thread(t);
 }
 
+bool sup_step(struct sup *s, pid_t tid)
+{
+    struct sup_thread *t = find(s, tid);
+    /* A signal waiting to be delivered, or job control: stepping would have
+     * to deliver or drop it, either a change to the program. */
+    if (!t || t->state != SUP_STOPPED || t->sig || t->group_stop) return false;
+    if (ptrace(PTRACE_SINGLESTEP, tid, 0, 0) != 0) return false;
+    t->state = SUP_RUNNING;
+    int status = 0;
+    pid_t r = 0;
+    for (int i = 0; i < 20 && r == 0; i++) { /* an instruction takes no time, unless it is a system call that blocks */
+        r = waitpid(tid, &status, __WALL | WNOHANG);
+        if (r == 0) {
+            struct timespec ts = {0, 100 * 1000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    if (r == 0) { /* blocked in a system call: held there instead */
+        ptrace(PTRACE_INTERRUPT, tid, 0, 0);
+        t->interrupted = true;
+        while ((r = waitpid(tid, &status, __WALL)) < 0 && errno == EINTR) {}
+    }
+    if (r != tid) return false;
+    if (WIFSTOPPED(status) && WSTOPSIG(status) == SIGTRAP && (status >> 16) == 0) {
+        t->state = SUP_STOPPED; /* the step's own trap: not a signal for the program */
+        return true;
+    }
+    on_status(s, tid, status); /* anything else (the interrupt's stop, an exit, a signal) as usual */
+    t = find(s, tid);
+    return t && t->state == SUP_STOPPED && !t->sig;
+}
+
 size_t sup_stopped_threads(const struct sup *s, pid_t pid, pid_t **out)
 {
     size_t n = 0, cap = 0;

@@ -74,6 +74,11 @@ void sup_resume(struct sup *s, pid_t tid);
 bool sup_stop_process(struct sup *s, pid_t pid, int timeout_ms, char *err, size_t errlen);
 /* Lets the threads sup_stop_process held go on (events still HELD stay). */
 void sup_resume_process(struct sup *s, pid_t pid);
+/* One instruction of a thread sup_stop_process holds (a blocking system
+ * call: until it is in it). True when it is held again, at a plain stop;
+ * false if it could not be stepped (a signal pending delivery, job control)
+ * or something else happened to it (queued as usual). */
+bool sup_step(struct sup *s, pid_t tid);
 /* The threads of pid we trace, in a ptrace-stop: their tids in *out (the
  * caller frees). */
 size_t sup_stopped_threads(const struct sup *s, pid_t pid, pid_t **out);

@@ -420,3 +420,28 @@ Test(processes, allocator_bound_before_heapsnap)
     cr_expect_eq(json_int(j, "totals.allocations"), 2, "100 B and stdout's buffer");
     json_free(j);
 }
+
+/* A background job that execs after the program has ended: heapsnap run
+ * sees the exec first, the next image's request only once the loader has
+ * mapped the shim. It waits for it, every time, and checks it. */
+Test(processes, exec_after_the_program_ended)
+{
+    for (int run = 0; run < 10; run++) {
+        char *dir = temp_dir();
+        char script[4096];
+        snprintf(script, sizeof script, "%s &", sample("leak"));
+        const char *argv[] = {heapsnap_bin(), "run", "-q", "--", "/bin/sh", "-c", script, NULL};
+        struct run_result r = run_in(dir, NULL, argv);
+        cr_expect_eq(r.exit_code, 0, "run %d: %s", run, r.err);
+        run_free(&r);
+        char **names;
+        size_t n = list_traces(dir, &names);
+        const char *leak = NULL;
+        for (size_t i = 0; i < n; i++)
+            if (strstr(names[i], "heapsnap.leak.")) leak = names[i];
+        cr_assert(leak, "run %d: the exec'd image was not traced", run);
+        struct json *j = leaks_json_in(dir, leak, NULL);
+        cr_expect_eq(leak_bytes(j, "definitely_lost"), 100, "run %d", run);
+        json_free(j);
+    }
+}
