@@ -114,9 +114,12 @@ typedef void (*word_fn)(struct lc *lc, uint64_t word, size_t from);
 
 #define SCAN_CHUNK (1u << 20)
 #define PAGE 4096u
-/* Ranges this large are first checked page by page in /proc/PID/pagemap:
- * a page neither present nor swapped out was never written (it reads as
- * zeros), and reading it would only make the kernel map it. */
+/* Private ranges this large are first checked page by page in
+ * /proc/PID/pagemap: a page neither present nor swapped out was never
+ * written (it reads as zeros, or as its file's bytes, which hold no heap
+ * address), and reading it would only make the kernel map it. Not shared
+ * ones: a fork child has no page-table entries for a shared mapping it has
+ * not touched, whose pages hold its parent's data all the same. */
 #define SCAN_PAGEMAP_MIN (64u * 1024)
 #define PM_PRESENT (1ull << 63)
 #define PM_SWAPPED (1ull << 62)
@@ -145,11 +148,11 @@ static uint64_t touched_run(const struct lc *lc, uint64_t addr, uint64_t end, ui
 
 /* Reads [addr, addr+len) of the process, a chunk at a time, page by page
  * where a chunk cannot be read whole, and calls fn on every aligned word.
- * Large ranges skip the pages that were never touched. */
-static void scan_range(struct lc *lc, uint64_t addr, uint64_t len, word_fn fn, size_t from)
+ * Large private ranges skip the pages that were never touched. */
+static void scan_range(struct lc *lc, uint64_t addr, uint64_t len, bool private_mapping, word_fn fn, size_t from)
 {
     uint64_t end = addr + len;
-    bool sparse = len >= SCAN_PAGEMAP_MIN && lc->pagemap >= 0;
+    bool sparse = private_mapping && len >= SCAN_PAGEMAP_MIN && lc->pagemap >= 0;
     addr = (addr + 7) & ~7ull;
     while (addr + 8 <= end) {
         size_t want = end - addr < SCAN_CHUNK ? (size_t)(end - addr) : SCAN_CHUNK;
@@ -194,7 +197,7 @@ static void drain_marks(struct lc *lc)
 {
     while (lc->nstack) {
         size_t i = lc->stack[--lc->nstack];
-        scan_range(lc, lc->b[i].start, lc->b[i].size, mark_word, i);
+        scan_range(lc, lc->b[i].start, lc->b[i].size, true, mark_word, i);
     }
 }
 
@@ -228,7 +231,7 @@ static void cliques(struct lc *lc)
         push(lc, i);
         while (lc->nstack) {
             size_t k = lc->stack[--lc->nstack];
-            scan_range(lc, lc->b[k].start, lc->b[k].size, clique_word, k);
+            scan_range(lc, lc->b[k].start, lc->b[k].size, true, clique_word, k);
         }
     }
 }
@@ -280,15 +283,16 @@ static struct interval *heap_intervals(const struct lc *lc, const struct snap *s
 }
 
 /* Scans [lo, hi) as roots, leaving out the heap intervals. */
-static void scan_root_range(struct lc *lc, uint64_t lo, uint64_t hi, const struct interval *heap, size_t nheap)
+static void scan_root_range(struct lc *lc, uint64_t lo, uint64_t hi, bool private_mapping, const struct interval *heap,
+                            size_t nheap)
 {
     for (size_t i = 0; i < nheap && lo < hi; i++) {
         if (heap[i].hi <= lo) continue;
         if (heap[i].lo >= hi) break;
-        if (heap[i].lo > lo) scan_range(lc, lo, heap[i].lo - lo, mark_word, SIZE_MAX);
+        if (heap[i].lo > lo) scan_range(lc, lo, heap[i].lo - lo, private_mapping, mark_word, SIZE_MAX);
         lo = heap[i].hi;
     }
-    if (lo < hi) scan_range(lc, lo, hi - lo, mark_word, SIZE_MAX);
+    if (lo < hi) scan_range(lc, lo, hi - lo, private_mapping, mark_word, SIZE_MAX);
 }
 
 static void scan_roots(struct lc *lc, const struct snap *s, const char *trace_path)
@@ -318,7 +322,7 @@ static void scan_roots(struct lc *lc, const struct snap *s, const char *trace_pa
         for (size_t i = 0; from == lo && i < lc->ndead; i++)
             if (lc->dead_sps[i] >= lo && lc->dead_sps[i] < hi && lc->dead_sps[i] > dead_from) dead_from = lc->dead_sps[i];
         if (from == lo) from = dead_from;
-        scan_root_range(lc, from, hi, heap, nheap);
+        scan_root_range(lc, from, hi, perms[3] == 'p', heap, nheap);
         drain_marks(lc);
     }
     fclose(f);
@@ -434,7 +438,8 @@ int leakcheck_run(const struct leakcheck_request *rq, struct rec_chunks *out, ch
     /* The program's own roots: ignored blocks, registered regions. */
     for (size_t i = 0; i < lc.n; i++)
         if (lc.b[i].ignored) lc.b[i].state = ST_REACHABLE, push(&lc, i);
-    for (size_t i = 0; i < s->nroots; i++) scan_range(&lc, s->roots[i].ptr, s->roots[i].len, mark_word, SIZE_MAX);
+    for (size_t i = 0; i < s->nroots; i++) /* the program's own: maybe shared */
+        scan_range(&lc, s->roots[i].ptr, s->roots[i].len, false, mark_word, SIZE_MAX);
     drain_marks(&lc);
     scan_registers(&lc);
     scan_roots(&lc, s, rq->trace_path);

@@ -19,6 +19,7 @@ static int tail_refill(struct snap_cursor *c, char *err, size_t errlen)
     size_t len;
     bool fresh;
     if (!tail_next(&f->tail, &f->tail.streams[c->src_index], &p, &len, &fresh)) return 0;
+    c->read_round = f->merge.round;
     if (fresh) rec_decoder_init(&c->dec, p, len); /* a new chunk: its delta state starts afresh */
     else c->dec.c = (struct varint_cursor){.p = p, .end = p + len};
     return 1;

@@ -53,10 +53,13 @@ struct snap_cursor {
     void *src;                       /* the source's state */
     size_t src_index;
     bool idle;                       /* out of the merge: no event loaded (its source had none) */
+    /* Following: the round whose reading gave the bytes of the current
+     * event (all committed before that round began). */
+    unsigned read_round;
     /* Parked: its event cannot be applied yet (merge_run). */
     bool parked;
     uint64_t park_key, park_ptr;
-    unsigned park_round;
+    unsigned park_round; /* read_round of the parked event */
 };
 
 /* Keeps the events of a cursor out of the merge when they arrive late (see
@@ -66,8 +69,9 @@ struct snap_cursor {
 
 enum merge_end {
     MERGE_FINAL,  /* the end of the trace: parked events are applied as they are */
-    MERGE_STOP,   /* a point inside the trace: parked events stay out */
-    MERGE_ROUND,  /* following a running process: what has come so far; parked events wait one round */
+    MERGE_STOP,   /* a point inside the trace: parked events before it are applied as they are there */
+    MERGE_ROUND,  /* following a running process: what has come so far; parked events wait for the
+                     round after the one they were read in */
 };
 
 struct snap_merge {

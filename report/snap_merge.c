@@ -18,8 +18,11 @@
  *   recorded, or a block allocated before tracing);
  * - following a running process (snap_follow.c), the event that orders it was
  *   committed before it (a free is recorded before the real free, an
- *   allocation after the real call), so it is visible in the next round at the
- *   latest: a parked event waits one round.
+ *   allocation after the real call), so it was in the round the parked event
+ *   was read in, or an earlier one: once a later round has applied all it
+ *   could, a parked event is taken as it is (oldest first).
+ * - replayed up to a point inside the trace, events parked before the point
+ *   are taken as they are there, as the follower took them.
  *
  * Frees sort before allocations at equal stamps. */
 #include "snap_internal.h"
@@ -121,7 +124,7 @@ static void park(struct snap_merge *m, struct snap_cursor *c, uint64_t ptr)
     c->parked = true;
     c->park_key = cursor_key(c);
     c->park_ptr = ptr;
-    c->park_round = m->round;
+    c->park_round = c->read_round;
     if (m->np == m->parked_cap)
         m->parked = xrealloc(m->parked, (m->parked_cap = m->parked_cap ? m->parked_cap * 2 : 8) * sizeof *m->parked);
     m->parked[m->np++] = c;
@@ -168,6 +171,17 @@ static size_t oldest_parked(const struct snap_merge *m)
     return k;
 }
 
+/* Following: the oldest parked event read in a round before this one (its
+ * partner, committed before it, has been applied if it ever will be), or np. */
+static size_t oldest_settled(const struct snap_merge *m)
+{
+    size_t k = m->np;
+    for (size_t i = 0; i < m->np; i++)
+        if (m->parked[i]->park_round < m->round && (k == m->np || m->parked[i]->park_key < m->parked[k]->park_key))
+            k = i;
+    return k;
+}
+
 int merge_run(struct snap_merge *m, enum merge_end end, char *err, size_t errlen)
 {
     struct snap *s = m->s;
@@ -175,7 +189,7 @@ int merge_run(struct snap_merge *m, enum merge_end end, char *err, size_t errlen
         while (m->hn > 0) {
             struct snap_cursor *c = m->heap[0];
             uint64_t key = cursor_key(c);
-            if (key > s->stop_ticks) return 0; /* in time order: nothing later counts */
+            if (key > s->stop_ticks) break; /* in time order: nothing later counts */
             if (end != MERGE_ROUND && m->np) {
                 /* Offline, a parked event whose partner has not come within
                  * the window never will: take it as it is. */
@@ -206,13 +220,12 @@ int merge_run(struct snap_merge *m, enum merge_end end, char *err, size_t errlen
             }
             if (m->np) wake(m, ptr);
         }
-        if (!m->np || end == MERGE_STOP) return 0;
-        /* Out of events with some parked. Offline, at the end: the trace is
-         * all there, take them as they are, oldest first. Following: those
-         * parked before this round have had their chance. */
-        size_t k = end == MERGE_FINAL ? oldest_parked(m) : m->np;
-        for (size_t i = 0; k == m->np && i < m->np; i++)
-            if (m->parked[i]->park_round < m->round) k = i;
+        if (!m->np) return 0;
+        /* Out of events (up to the point) with some parked. Offline, the trace
+         * is all there up to where it counts: take them as they are, oldest
+         * first (its stream goes on, and may settle the others). Following:
+         * those whose partner had its chance. */
+        size_t k = end == MERGE_ROUND ? oldest_settled(m) : oldest_parked(m);
         if (k == m->np) return 0;
         if (force_at(m, k, err, errlen) < 0) return -1;
     }
