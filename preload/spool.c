@@ -26,6 +26,7 @@
 #define SEG_SLOTS 256u /* 16 MiB segments */
 #define SEG_BYTES ((size_t)SEG_SLOTS * TRACE_SLOT_SIZE)
 #define MAX_SEGS 16384u /* 256 GiB of trace */
+_Static_assert((uint64_t)MAX_SEGS * SEG_SLOTS == TRACE_MAX_SLOTS, "the readers' bound is the writer's");
 
 static struct trace_header *spool_hdr;
 static char spool_name[4096];

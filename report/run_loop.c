@@ -73,7 +73,7 @@ static void add_proc(struct run_ctx *rc, pid_t pid, const char *path)
     struct run_proc *p = procs_add(&rc->procs, pid, path);
     if (!p || p->pack_handed) return;
     /* Without checks no follower reads the raw slots: packed, they may go at once. */
-    atomic_store(&p->punch_below, rc->checks ? 0 : SIZE_MAX);
+    if (rc->checks) proc_will_follow(p);
     packing_add(&rc->packing, p);
 }
 
@@ -257,9 +257,12 @@ static void supervise(struct run_ctx *rc, struct run_proc *p)
     for (size_t i = 0; !found && i < rc->procs.n; i++) /* its latest image still read (running, or not yet packed) */
         if (rc->procs.v[i]->pid == ppid && rc->procs.v[i]->following) parent = rc->procs.v[i];
     if (parent) {
-        bool held = parent->supervised && sup_stop_process(&rc->sup, parent->pid, STOP_TIMEOUT_MS, err, sizeof err);
+        /* Held already while it exits (freeze_others): left as it is. A stop
+         * that timed out has held some threads: they are let go all the same. */
+        bool hold = parent->supervised && !parent->frozen_until && parent->state == PROC_RUNNING;
+        if (hold) sup_stop_process(&rc->sup, parent->pid, STOP_TIMEOUT_MS, err, sizeof err);
         found = read_to_fork(rc, parent, fork_ticks, &fs);
-        if (held) sup_resume_process(&rc->sup, parent->pid);
+        if (hold) sup_resume_process(&rc->sup, parent->pid);
     }
     if (!found) return;
     follow_inherit(&p->follow, &fs);
@@ -427,6 +430,7 @@ static void on_event(struct run_ctx *rc, const struct sup_event *ev)
         /* glibc keeps the stack for the next thread; until then the dead
          * frames below this point are not roots (memcheck: not addressable). */
         if (p && ev->sp) note_dead_sp(p, ev->sp);
+        if (p) proc_seal_thread(p, ev->tid);
         break;
     }
 }
@@ -466,7 +470,6 @@ static bool keep_up(struct run_ctx *rc, struct run_proc *p)
         follow_close(&p->follow);
         p->following = false;
     }
-    if (p->following) proc_publish_read(p);
     if (p->frozen_until && now_ms() > p->frozen_until) { /* it did not get to its end: let the others go */
         p->frozen_until = 0;
         sup_resume_process(&rc->sup, p->pid);

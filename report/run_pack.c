@@ -14,10 +14,10 @@
 #define IDLE_MS 20          /* with nothing sealed to pack: a look this often */
 #define SLOTS_PER_TURN 8u   /* per process, then the next one's turn: 512 KiB of records */
 
-static size_t read_below(void *ctx)
+static bool followed(void *ctx, size_t slot)
 {
     struct run_proc *p = ctx;
-    return atomic_load_explicit(&p->punch_below, memory_order_acquire);
+    return !p->followed || atomic_load_explicit(&p->followed[slot], memory_order_acquire);
 }
 
 static void set_phase(struct run_packing *k, struct run_proc *p, int phase)
@@ -41,7 +41,7 @@ static bool pack_some(struct run_proc *p)
             p->pack_failed = true;
             return false;
         }
-        p->packer.punch_limit = read_below;
+        p->packer.may_punch = followed;
         p->packer.punch_ctx = p;
         p->packer.step_slots = SLOTS_PER_TURN;
         p->packing = true;
@@ -78,6 +78,17 @@ static void pack_rest(struct run_proc *p)
     }
 }
 
+/* The process runs on without us: what its trace lost to packing beside it
+ * is written back, so that it is whole on its own (if that cannot be done,
+ * the temporary stays, for the packer at its end to take over). */
+static void abandon(struct run_proc *p)
+{
+    char err[1024];
+    if (packer_give_back(&p->packer, err, sizeof err) < 0) warn("%s", err);
+    packer_abort(&p->packer);
+    p->packing = false;
+}
+
 static void *packing_main(void *arg)
 {
     struct run_packing *k = arg;
@@ -105,8 +116,7 @@ static void *packing_main(void *arg)
                 set_phase(k, p, PACK_DONE);
                 break;
             case PACK_ABANDON:
-                if (p->packing) packer_abort(&p->packer);
-                p->packing = false;
+                if (p->packing) abandon(p);
                 set_phase(k, p, PACK_DONE);
                 break;
             default:

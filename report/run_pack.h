@@ -5,7 +5,7 @@
  * that ended, the rest of its trace is packed and committed here too.
  *
  * A process's packer (run_proc.packer) belongs to this thread alone; the
- * loop tells it what it may do through run_proc.pack_phase and punch_below,
+ * loop tells it what it may do through run_proc.pack_phase and followed,
  * and owns everything else of the process. */
 #ifndef HEAPSNAP_RUN_PACK_H
 #define HEAPSNAP_RUN_PACK_H

@@ -2,6 +2,7 @@
 #include "run_procs.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +61,7 @@ void procs_free(struct run_procs *ps)
         free(p->final.note);
         free(p->final_leaks);
         if (p->kept) snap_free(p->kept);
+        if (p->followed) munmap((void *)p->followed, TRACE_MAX_SLOTS);
         free(p->kept);
         free(p);
     }
@@ -95,16 +97,42 @@ bool proc_follow(struct run_proc *p, char *err, size_t errlen)
 {
     if (p->following) return true;
     if (follow_open(&p->follow, p->path, err, errlen) < 0) return false;
+    p->follow.tail.done_map = p->followed;
     p->follow.s.fork_hook = on_fork;
     p->follow.s.fork_ctx = p;
     p->following = true;
     return true;
 }
 
-void proc_publish_read(struct run_proc *p)
+void proc_will_follow(struct run_proc *p)
 {
-    size_t below = p->following ? tail_done_below(&p->follow.tail) : 0;
-    atomic_store_explicit(&p->punch_below, below, memory_order_release);
+    void *m = mmap(NULL, TRACE_MAX_SLOTS, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (m == MAP_FAILED) die("out of memory");
+    p->followed = m;
+}
+
+void proc_seal_thread(struct run_proc *p, pid_t tid)
+{
+    if (!p->following) return;
+    const struct tail_stream *last = NULL;
+    for (size_t i = 0; i < p->follow.tail.nstreams; i++) {
+        const struct tail_stream *s = &p->follow.tail.streams[i];
+        if (s->tid == (uint32_t)tid && (!last || s->stream > last->stream)) last = s;
+    }
+    if (!last) return;
+    int64_t slot = last->nqueue ? (int64_t)last->queue[last->nqueue - 1] : last->slot;
+    if (slot < 0) return;
+    int fd = open(p->path, O_RDWR | O_CLOEXEC);
+    if (fd < 0) return;
+    off_t at = (off_t)TRACE_HEADER_SIZE + (off_t)slot * TRACE_SLOT_SIZE;
+    struct chunk_header ch;
+    if (pread(fd, &ch, sizeof ch, at) == (ssize_t)sizeof ch && ch.magic == TRACE_CHUNK_MAGIC && ch.tid == (uint32_t)tid &&
+        !(ch.flags & CHUNK_SEALED)) {
+        ch.flags |= CHUNK_SEALED; /* no one writes it now: a plain write is enough (if it fails, packed at the end) */
+        ssize_t w = pwrite(fd, &ch.flags, sizeof ch.flags, at + (off_t)offsetof(struct chunk_header, flags));
+        (void)w;
+    }
+    close(fd);
 }
 
 void proc_release(struct run_proc *p)

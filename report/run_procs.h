@@ -58,7 +58,9 @@ struct run_proc {
     /* Shared with the packing thread (run_pack.c). */
     bool pack_handed;             /* the loop: it was handed over */
     _Atomic int pack_phase;       /* enum pack_phase: the loop moves it on, the thread ends it */
-    _Atomic size_t punch_below;   /* the loop: slots its follower is past (SIZE_MAX: none reads them) */
+    /* Per slot, 1 once the follower is done with it (TRACE_MAX_SLOTS bytes,
+     * pages made as they are touched); NULL when no follower reads the trace. */
+    _Atomic uint8_t *followed;
     uint32_t end_how;             /* for PACK_END, written before it */
     int32_t end_code;
     /* The packing thread's own. */
@@ -90,10 +92,16 @@ void procs_free(struct run_procs *ps);
  * from the list; false if there is none (yet). */
 bool procs_claim_fork(struct run_procs *ps, pid_t parent, uint64_t ticks, struct fork_snapshot *out);
 
+/* A follower will read p's raw slots: the packing thread must wait for it
+ * before it frees them. */
+void proc_will_follow(struct run_proc *p);
 /* Starts keeping p's live blocks current. */
 bool proc_follow(struct run_proc *p, char *err, size_t errlen);
-/* Tells the packing thread how far the follower has read (after a poll). */
-void proc_publish_read(struct run_proc *p);
+/* Thread tid of p has exited (it is held at its exit): its last slot will
+ * not change again, so it is marked sealed, for the follower to finish it
+ * and the packer to pack it (a thread does that itself only when it moves
+ * on to another slot). */
+void proc_seal_thread(struct run_proc *p, pid_t tid);
 /* The loop is done with p: what it followed and mapped is let go. */
 void proc_release(struct run_proc *p);
 

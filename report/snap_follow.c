@@ -104,6 +104,7 @@ void follow_close(struct snap_follow *f)
     free(f->path);
     free(f->inherited);
     memset(f, 0, sizeof *f);
+    f->tail.fd = -1;
 }
 
 void fork_snapshot_take(struct fork_snapshot *fs, const struct snap *s, pid_t parent, uint64_t ticks)

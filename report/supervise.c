@@ -61,6 +61,19 @@ static void queue(struct sup *s, struct sup_event ev)
 
 /* ---- /proc ---------------------------------------------------------------- */
 
+static bool is_held(const struct sup *s, pid_t pid)
+{
+    for (size_t i = 0; i < s->nheld; i++)
+        if (s->held[i] == pid) return true;
+    return false;
+}
+
+static void unhold(struct sup *s, pid_t pid)
+{
+    for (size_t i = 0; i < s->nheld; i++)
+        if (s->held[i] == pid) s->held[i--] = s->held[--s->nheld];
+}
+
 static pid_t tgid_of(pid_t tid)
 {
     char path[64], line[256];
@@ -188,7 +201,7 @@ void sup_release(struct sup *s, pid_t pid)
 {
     char err[256];
     sup_stop_process(s, pid, 2000, err, sizeof err);
-    s->frozen = 0;
+    unhold(s, pid);
     struct sup_thread *t, *tmp;
     HASH_ITER(hh, s->threads, t, tmp) {
         if (t->pid != pid) continue;
@@ -263,7 +276,7 @@ static void on_status(struct sup *s, pid_t tid, int status)
     default:
         break;
     }
-    if (s->frozen == t->pid) return; /* held still for a leak check */
+    if (is_held(s, t->pid)) return; /* held still */
     resume_thread(t);
 }
 
@@ -312,7 +325,10 @@ static bool all_stopped(struct sup *s, pid_t pid)
 
 bool sup_stop_process(struct sup *s, pid_t pid, int timeout_ms, char *err, size_t errlen)
 {
-    s->frozen = pid;
+    if (!is_held(s, pid)) {
+        s->held = xrealloc(s->held, (s->nheld + 1) * sizeof *s->held);
+        s->held[s->nheld++] = pid;
+    }
     struct timespec start, now;
     clock_gettime(CLOCK_MONOTONIC, &start);
     for (;;) {
@@ -332,7 +348,7 @@ bool sup_stop_process(struct sup *s, pid_t pid, int timeout_ms, char *err, size_
 
 void sup_resume_process(struct sup *s, pid_t pid)
 {
-    if (s->frozen == pid) s->frozen = 0;
+    unhold(s, pid);
     for (struct sup_thread *t = s->threads; t; t = t->hh.next)
         if (t->pid == pid && t->state == SUP_STOPPED) resume_thread(t);
 }

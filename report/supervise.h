@@ -54,7 +54,8 @@ struct sup {
     struct sup_thread *threads; /* by tid */
     struct sup_event *queue;
     size_t nqueue, capqueue;
-    pid_t frozen;   /* a process being held still for a leak check: its stops are kept */
+    pid_t *held;    /* processes held still (a check, a fork's reading, an exit's cleanup): their stops are kept */
+    size_t nheld;
 };
 
 /* Seizes every thread of pid (it asked). false with a reason in err. */

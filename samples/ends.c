@@ -23,7 +23,10 @@
  *                      (over 16 MiB of records: `heapsnap run` packs them and
  *                      frees their raw slots meanwhile), creates FILE.waiting,
  *                      waits for FILE to exist (30 s at most; a test kills
- *                      heapsnap run meanwhile), 1000 pairs more, exit 0 */
+ *                      heapsnap run meanwhile), 1000 pairs more, exit 0
+ *   outlive_worker FILE the same, but the 2 million pairs are made by a second
+ *                      thread while main waits for it (main's first trace slot
+ *                      stays open all along) */
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -85,9 +88,18 @@ __attribute__((noinline)) static void churn_pair(void)
     free(p);
 }
 
-static int outlive(const char *file)
+static void *two_million_pairs(void *arg)
 {
+    (void)arg;
     for (int i = 0; i < 2000000; i++) churn_pair();
+    return NULL;
+}
+
+static int outlive(const char *file, bool in_worker)
+{
+    pthread_t t;
+    if (in_worker && pthread_create(&t, NULL, two_million_pairs, NULL) == 0) pthread_join(t, NULL);
+    else two_million_pairs(NULL);
     char waiting[4096];
     snprintf(waiting, sizeof waiting, "%s.waiting", file);
     fclose(fopen(waiting, "w"));
@@ -131,7 +143,8 @@ int main(int argc, char **argv)
         for (int i = 0; i < 300; i++) pthread_join(t[i], NULL);
         return 0;
     }
-    if (strcmp(mode, "outlive") == 0 && argc > 2) return outlive(argv[2]);
+    if (strcmp(mode, "outlive") == 0 && argc > 2) return outlive(argv[2], false);
+    if (strcmp(mode, "outlive_worker") == 0 && argc > 2) return outlive(argv[2], true);
     if (strcmp(mode, "as_limit") == 0) {
         unsigned long limit = mapped_bytes() + (8ul << 20);
         struct rlimit rl = {limit, limit};

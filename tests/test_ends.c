@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -270,10 +271,45 @@ Test(ends, killed_heapsnap_run_and_program, .timeout = 120)
     expect_pairs(trace, 2000000);
 }
 
+/* The records of a thread that works while main waits (main's first slot
+ * stays open all along) are packed and their disk blocks given back as the
+ * run goes: the raw trace holds them once, not twice. */
+Test(ends, packed_slots_freed_behind_an_idle_thread, .timeout = 120)
+{
+    char *trace = path_join(dir, "idle.trace"), *go = path_join(dir, "go"), *waiting = path_join(dir, "go.waiting");
+    pid_t pid = fork();
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, 1);
+        dup2(null, 2);
+        execl(heapsnap_bin(), heapsnap_bin(), "run", "-q", "-o", trace, "--", sample("ends"), "outlive_worker", go,
+              NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 6000 && access(waiting, F_OK) != 0; i++) usleep(10 * 1000);
+    cr_assert(access(waiting, F_OK) == 0, "the program never got to wait");
+    /* Its worker is gone: the packer catches up, then frees. */
+    struct trace_header h = {0};
+    struct stat st = {0};
+    bool freed = false;
+    for (int i = 0; i < 1000 && !freed; i++) {
+        usleep(10 * 1000);
+        freed = header_of(trace, &h) && (h.flags & TRACE_F_PUNCHED) && stat(trace, &st) == 0 &&
+                (uint64_t)st.st_blocks * 512 < (uint64_t)st.st_size / 2; /* the rest: reserved, not yet used */
+    }
+    cr_expect(freed, "%s: %lld of %lld bytes still on disk", trace, (long long)st.st_blocks * 512, (long long)st.st_size);
+    close(open(go, O_WRONLY | O_CREAT, 0600));
+    int status;
+    waitpid(pid, &status, 0);
+    cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    expect_pairs(trace, 2001000);
+}
+
 /* heapsnap run stops waiting (a signal) for a daemon whose long trace it has
- * been packing and freeing: it hands what it packed over, and the daemon,
- * at its end, takes it over while packing its own trace. Not one pair lost. */
-Test(ends, stopped_waiting_hands_packing_over, .timeout = 120)
+ * been packing and freeing: it writes the freed slots back, so that the
+ * trace is whole on its own again, and the daemon packs it at its end. Not
+ * one pair lost. */
+Test(ends, stopped_waiting_gives_the_trace_back, .timeout = 120)
 {
     char *go = path_join(dir, "go"), *waiting = path_join(dir, "go.waiting");
     char script[8192];
@@ -304,11 +340,11 @@ Test(ends, stopped_waiting_hands_packing_over, .timeout = 120)
     int st;
     waitpid(pid, &st, 0);
     cr_expect(WIFEXITED(st), "heapsnap run did not end by itself");
-    /* Handed over by name, not left as a packer's temporary: the daemon may
-     * end while heapsnap run still lives, and takes it over all the same. */
-    char left[8300];
-    snprintf(left, sizeof left, "%s.%d.left", trace, pid);
-    cr_expect(access(left, F_OK) == 0, "no %s", left);
+    cr_assert(header_of(trace, &h));
+    cr_expect_eq(h.state, TRACE_OPEN);
+    cr_expect(!(h.flags & TRACE_F_PUNCHED), "the freed slots were not written back");
+    cr_expect_eq(temporaries_in(dir), 0, "a temporary was left behind");
+    expect_pairs(trace, 2000000); /* the OPEN trace alone, read as it is */
     close(open(go, O_WRONLY | O_CREAT, 0600));
     bool packed = false;
     for (int i = 0; i < 6000 && !packed; i++) {

@@ -17,6 +17,7 @@
 #define TRACE_VERSION_MIN 1
 #define TRACE_HEADER_SIZE 4096u
 #define TRACE_SLOT_SIZE (64u * 1024u)
+#define TRACE_MAX_SLOTS (1u << 22) /* 256 GiB: the shim stops recording there, readers read no further */
 #define TRACE_CHUNK_MAGIC 0x4b435348u /* "HSCK" little-endian */
 /* A packed chunk decodes to at most one slot of records; anything larger is corrupt. */
 #define TRACE_MAX_CHUNK_RAW TRACE_SLOT_SIZE

@@ -30,6 +30,9 @@
 #define PACK_LEVEL 1 /* packing runs at exit or beside the program: the fastest level */
 #define PUNCH_SLOTS 256u /* 16 MiB */
 
+/* Per slot (trace_packer.done). */
+enum { SLOT_TODO = 0, SLOT_PACKED = 1, SLOT_PUNCHED = 2, SLOT_EMPTY = 3 /* nothing to keep, nothing freed */ };
+
 static bool write_all(int fd, const void *buf, size_t len)
 {
     const char *p = buf;
@@ -146,7 +149,12 @@ static void adopt_one(const char *tmp, long pid, bool alive, void *ctx)
                 a->error = errno ? errno : EIO;
                 break;
             }
-            p->done[slot] = 1;
+            /* Its raw slot is a hole, most likely: ours to give back now. */
+            struct chunk_header raw;
+            bool gone = !read_at(p->in, &raw, hs, (off_t)TRACE_HEADER_SIZE + (off_t)slot * TRACE_SLOT_SIZE) ||
+                        raw.magic != TRACE_CHUNK_MAGIC;
+            p->done[slot] = gone ? SLOT_PUNCHED : SLOT_PACKED;
+            if (gone) p->punched++;
         }
         off += hs + ch.stored_len;
     }
@@ -257,6 +265,32 @@ static bool say_punched(struct trace_packer *p)
     return true;
 }
 
+/* The writer never returns to a sealed slot: the disk blocks of packed ones
+ * that no one else will read are given back, in runs. A hole punched in a
+ * file mapped by the program's threads takes those pages from their page
+ * tables (every one of their CPUs is interrupted): once per 16 MiB packed,
+ * not per slot. Any slot may wait (a thread that idles holds its slot open),
+ * so runs are found anywhere, not only after the last punched one. */
+static void punch_packed(struct trace_packer *p, size_t nslots)
+{
+    while (p->punch_from < nslots && (p->done[p->punch_from] == SLOT_PUNCHED || p->done[p->punch_from] == SLOT_EMPTY))
+        p->punch_from++;
+    size_t start = SIZE_MAX;
+    for (size_t i = p->punch_from; i <= nslots; i++) {
+        bool can = i < nslots && p->done[i] == SLOT_PACKED && (!p->may_punch || p->may_punch(p->punch_ctx, i));
+        if (can && start == SIZE_MAX) start = i;
+        if (can || start == SIZE_MAX) continue;
+        if (!say_punched(p)) return;
+        off_t off = (off_t)TRACE_HEADER_SIZE + (off_t)start * TRACE_SLOT_SIZE;
+        if (fallocate(p->in, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, (off_t)(i - start) * TRACE_SLOT_SIZE) == 0) {
+            memset(p->done + start, SLOT_PUNCHED, i - start);
+            p->punched += i - start;
+            p->packed_unpunched -= p->packed_unpunched < i - start ? p->packed_unpunched : i - start;
+        }
+        start = SIZE_MAX;
+    }
+}
+
 int packer_step(struct trace_packer *p, bool everything, char *err, size_t errlen)
 {
     struct stat st;
@@ -286,26 +320,66 @@ int packer_step(struct trace_packer *p, bool everything, char *err, size_t errle
                 return -1;
             }
         }
-        p->done[i] = 1;
+        p->done[i] = raw_len > 0 ? SLOT_PACKED : SLOT_EMPTY;
+        p->packed_unpunched += raw_len > 0;
         packed++;
     }
-    /* The writer never returns to a sealed slot: give the blocks of packed
-     * ones back, a long run at a time. A hole punched in a file mapped by
-     * the program's threads takes those pages from their page tables (every
-     * one of their CPUs is interrupted): once per 16 MiB, not per slot. */
-    while (p->first_open < nslots && p->done[p->first_open]) p->first_open++;
-    size_t limit = p->first_open;
-    if (p->punch_limit) {
-        size_t read_below = p->punch_limit(p->punch_ctx);
-        if (read_below < limit) limit = read_below;
-    }
-    if (p->punch && limit > p->punched && limit - p->punched >= PUNCH_SLOTS && say_punched(p)) {
-        off_t off = (off_t)TRACE_HEADER_SIZE + (off_t)p->punched * TRACE_SLOT_SIZE;
-        if (fallocate(p->in, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off,
-                      (off_t)(limit - p->punched) * TRACE_SLOT_SIZE) == 0)
-            p->punched = limit;
-    }
+    /* Caught up (the program writes slowly, or waits): the rest too. */
+    if (p->punch && (p->packed_unpunched >= PUNCH_SLOTS || (packed == 0 && p->packed_unpunched > 0)))
+        punch_packed(p, nslots);
     return more ? 1 : 0;
+}
+
+/* The header's flags are shared with the running shim: changed with an
+ * atomic through a shared mapping, never a read-modify-write of the file. */
+static bool clear_punched(struct trace_packer *p)
+{
+    struct trace_header *h = mmap(NULL, TRACE_HEADER_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, p->in, 0);
+    if (h == MAP_FAILED) return false;
+    atomic_fetch_and((_Atomic uint32_t *)&h->flags, ~(uint32_t)TRACE_F_PUNCHED);
+    munmap(h, TRACE_HEADER_SIZE);
+    return true;
+}
+
+int packer_give_back(struct trace_packer *p, char *err, size_t errlen)
+{
+    if (!p->punched) return 0;
+    const size_t hs = sizeof(struct chunk_header);
+    int fd = open(p->tmp, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        if (fd >= 0) close(fd);
+        return fail(err, errlen, p->tmp, strerror(errno));
+    }
+    size_t size = (size_t)st.st_size;
+    for (size_t off = TRACE_HEADER_SIZE; off + hs <= size && p->punched;) {
+        struct chunk_header ch;
+        if (!read_at(fd, &ch, hs, (off_t)off) || ch.magic != TRACE_CHUNK_MAGIC || ch.flags != CHUNK_ZSTD ||
+            ch.stored_len > p->zcap || ch.stored_len > size - off - hs)
+            break;
+        size_t slot = (size_t)ch.slot - 1;
+        if (ch.slot != 0 && slot < p->done_cap && p->done[slot] == SLOT_PUNCHED) {
+            if (!read_at(fd, p->zbuf, ch.stored_len, (off_t)(off + hs))) break;
+            size_t n = ZSTD_decompress(p->slot, TRACE_SLOT_SIZE - hs, p->zbuf, ch.stored_len);
+            if (ZSTD_isError(n) || n != ch.raw_len) break;
+            /* The records first, then the header that says they are there. */
+            struct chunk_header raw = {.magic = TRACE_CHUNK_MAGIC, .flags = CHUNK_SEALED, .stream = ch.stream,
+                                       .seq = ch.seq, .tid = ch.tid, .raw_len = ch.raw_len};
+            off_t at = (off_t)TRACE_HEADER_SIZE + (off_t)slot * TRACE_SLOT_SIZE;
+            if (pwrite(p->in, p->slot, n, at + (off_t)hs) != (ssize_t)n || pwrite(p->in, &raw, hs, at) != (ssize_t)hs) {
+                int e = errno;
+                close(fd);
+                return fail(err, errlen, p->path, strerror(e ? e : EIO));
+            }
+            p->done[slot] = SLOT_PACKED;
+            p->punched--;
+        }
+        off += hs + ch.stored_len;
+    }
+    close(fd);
+    if (p->punched) return fail(err, errlen, p->tmp, "some freed slots are missing from it");
+    if (!clear_punched(p)) return fail(err, errlen, p->path, strerror(errno));
+    return 0;
 }
 
 #define EXTERNAL_CHUNK (TRACE_MAX_CHUNK_RAW - 1024)

@@ -17,14 +17,16 @@ struct trace_packer {
     bool punch;            /* free disk space of slots once packed */
     void *cctx, *zbuf, *slot;
     size_t zcap;
-    uint8_t *done;         /* per slot: already packed */
+    uint8_t *done;         /* per slot: packed, its disk blocks given back (trace_pack.c) */
     size_t done_cap;
     size_t first_open;     /* slots below are all packed */
-    size_t punched;        /* slots below have their disk blocks given back */
-    /* While the program runs: slots below this have been read by whoever
-     * else reads the raw trace, and may lose their raw records once packed
+    size_t punched;        /* slots whose disk blocks were given back (their records are in tmp only) */
+    size_t punch_from;     /* no slot below is packed and still holds its blocks */
+    size_t packed_unpunched;
+    /* While the program runs: whether a packed slot has been read by
+     * whoever else reads the raw trace, so that its disk blocks may go
      * (NULL: no one else reads it). */
-    size_t (*punch_limit)(void *ctx);
+    bool (*may_punch)(void *ctx, size_t slot);
     void *punch_ctx;
     /* Temporaries of dead packers whose chunks were taken over: removed
      * when this packer commits. */
@@ -65,6 +67,11 @@ int packer_add_external(struct trace_packer *p, const struct rec_chunks *c, uint
 /* Writes the header (with end_how/end_code if the process recorded no end of
  * its own, as `heapsnap run` saw it) and renames the result over the trace. */
 int packer_commit(struct trace_packer *p, uint32_t end_how, int32_t end_code, char *err, size_t errlen);
+/* Writes the records of the slots whose disk blocks were given back into
+ * them again, from the temporary: the OPEN trace is whole on its own again
+ * (TRACE_F_PUNCHED cleared), for a packer that stops before the program
+ * ends. 0, or -1 with a reason (then the temporary must stay). */
+int packer_give_back(struct trace_packer *p, char *err, size_t errlen);
 /* Stops. The temporary is removed, unless slots were punched: it then holds
  * the only copy of their records, and is renamed PATH.PID.left for the next
  * packer to take over (even while this process lives on). */

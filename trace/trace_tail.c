@@ -38,7 +38,7 @@ int tail_open(struct trace_tail *t, const char *path, char *err, size_t errlen)
 void tail_close(struct trace_tail *t)
 {
     if (t->map) munmap(t->map, t->mapped);
-    if (t->fd > 0) close(t->fd);
+    if (t->fd >= 0) close(t->fd);
     for (size_t i = 0; i < t->nstreams; i++) free(t->streams[i].queue);
     free(t->streams);
     free(t->slot_state);
@@ -96,6 +96,10 @@ int tail_refresh(struct trace_tail *t, char *err, size_t errlen)
     if (fstat(t->fd, &st) != 0) return fail(err, errlen, strerror(errno));
     size_t size = (size_t)st.st_size;
     size_t nslots = size > TRACE_HEADER_SIZE ? (size - TRACE_HEADER_SIZE) / TRACE_SLOT_SIZE : 0;
+    if (nslots > TRACE_MAX_SLOTS) nslots = TRACE_MAX_SLOTS;
+    /* The file only grows: a smaller one was cut under us, and pages of the
+     * mapping past its end would fault (SIGBUS). */
+    if (nslots < t->nslots) return fail(err, errlen, "the trace file was cut short while it was read");
     size_t want = TRACE_HEADER_SIZE + nslots * (size_t)TRACE_SLOT_SIZE;
     if (want > t->mapped) {
         void *m = t->map ? mremap(t->map, t->mapped, want, MREMAP_MAYMOVE)
@@ -145,6 +149,9 @@ bool tail_next(struct trace_tail *t, struct tail_stream *s, const uint8_t **p, s
 {
     for (;;) {
         if (s->slot < 0) {
+            /* A chunk number seen twice (a corrupt trace): the second is dropped. */
+            while (s->nqueue && slot_header(t, s->queue[0])->seq < s->next_seq)
+                memmove(s->queue, s->queue + 1, --s->nqueue * sizeof *s->queue);
             if (s->nqueue == 0 || slot_header(t, s->queue[0])->seq != s->next_seq) return false;
             s->slot = (int64_t)s->queue[0];
             memmove(s->queue, s->queue + 1, --s->nqueue * sizeof *s->queue);
@@ -166,10 +173,10 @@ bool tail_next(struct trace_tail *t, struct tail_stream *s, const uint8_t **p, s
         }
         if (!(flags & CHUNK_SEALED) || c->seq == s->limit_seq) return false;
         t->slot_state[s->slot] = SLOT_DONE;
-        while (t->done_below < t->nslots && t->slot_state[t->done_below] == SLOT_DONE) t->done_below++;
+        if (t->done_map) atomic_store_explicit(&t->done_map[s->slot], 1, memory_order_release);
         s->slot = -1;
         s->next_seq++;
     }
 }
 
-size_t tail_done_below(const struct trace_tail *t) { return t->done_below; }
+

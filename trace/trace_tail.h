@@ -7,7 +7,8 @@
  * shim writes through) and grows as the shim grows it. A stream's committed
  * bytes are those below its chunk's raw_len, published by a release store
  * after each record; a SEALED chunk will not change again. Nothing read is
- * trusted beyond those bounds. */
+ * trusted beyond those bounds: the process writing the file is the program,
+ * whose bugs may scribble on it. */
 #ifndef HEAPSNAP_TRACE_TAIL_H
 #define HEAPSNAP_TRACE_TAIL_H
 
@@ -36,7 +37,10 @@ struct trace_tail {
     size_t nslots;       /* slots the file holds now */
     size_t scan_from;    /* slots below it are all known (taken and indexed) */
     uint8_t *slot_state; /* per slot: 0 unseen, 1 indexed, 2 done (consumed whole) */
-    size_t done_below;   /* slots below it are all done */
+    /* If set (TRACE_MAX_SLOTS bytes), each slot done is marked 1 there too,
+     * with a release store: another thread may read it (a packer freeing the
+     * disk blocks of slots no one will read again). */
+    _Atomic uint8_t *done_map;
     size_t slot_cap;
     struct tail_stream *streams;
     size_t nstreams;
@@ -52,8 +56,5 @@ int tail_refresh(struct trace_tail *t, char *err, size_t errlen);
  * chunk *seq (fresh: a new chunk starts there, decoding restarts). false when
  * the stream has nothing new now. The bytes stay valid until tail_refresh. */
 bool tail_next(struct trace_tail *t, struct tail_stream *s, const uint8_t **p, size_t *len, bool *fresh);
-/* Slots below this are consumed whole and will not be read again (a packer
- * may free their disk blocks). */
-size_t tail_done_below(const struct trace_tail *t);
 
 #endif
