@@ -240,6 +240,8 @@ static SHIM_HOT void api_after_event(struct shim_thread *t, int64_t usable_delta
  * answered with (FREEZE: 1 when the other threads are held). */
 bool run_request(enum run_request kind, uint64_t arg);
 bool run_ask(enum run_request kind, uint64_t arg, uint64_t *answer);
+/* Whether `heapsnap run` let this process go (then no request is made). */
+bool run_note_let_go(void);
 void run_after_fork(void);
 
 /* shim_process.c */

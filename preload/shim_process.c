@@ -106,6 +106,7 @@ static void on_fork_child(void)
     fd_after_fork();
     run_after_fork();
     if (atomic_load(&shim_state) != SHIM_ACTIVE) return;
+    run_note_let_go(); /* from the parent's header, before it is gone */
     spool_forget();
     if (!shim_config.follow) {
         atomic_store(&shim_state, SHIM_OFF);

@@ -36,10 +36,20 @@ void run_after_fork(void) { atomic_flag_clear(&req_busy); }
 
 bool run_request(enum run_request kind, uint64_t arg) { return run_ask(kind, arg, NULL); }
 
+/* `heapsnap run` stopped waiting for us (SELF_PACK): it answers no more, and
+ * neither will it for a child we fork. */
+bool run_note_let_go(void)
+{
+    struct trace_header *h = spool_header();
+    if (h && (atomic_load_explicit((_Atomic uint32_t *)&h->flags, memory_order_acquire) & TRACE_F_SELF_PACK))
+        shim_config.checks = false;
+    return !shim_config.checks;
+}
+
 bool run_ask(enum run_request kind, uint64_t arg, uint64_t *answer)
 {
     struct trace_header *h = spool_header();
-    if (!shim_config.checks || !h || getpid() != shim_traced_pid()) return false;
+    if (!shim_config.checks || !h || getpid() != shim_traced_pid() || run_note_let_go()) return false;
     struct timespec ms = {0, 1000 * 1000};
     while (atomic_flag_test_and_set_explicit(&req_busy, memory_order_acquire)) nanosleep(&ms, NULL);
     uint32_t seq = atomic_load((_Atomic uint32_t *)&h->req_seq) + 1;

@@ -345,8 +345,9 @@ static bool report_leaks(struct run_ctx *rc, const struct run_options *o, const 
         } else if (p->have_verdict) {
             r = &p->verdict;
         }
-        /* An image that exec'd ended unchecked, as under memcheck. */
-        bool replaced = p->state == PROC_PACKED && !p->have_final && !p->checks;
+        /* An image that exec'd ended unchecked, as under memcheck (its checks
+         * on request, if any, are in its trace). */
+        bool replaced = p->exec_ended && !p->have_final;
         bool fails = o->gate.fail && (r ? gate_fails(&o->gate, r) : !replaced);
         gate_failed |= fails;
         if (!o->quiet && r == &full && p == root && o->format == FORMAT_TEXT) {

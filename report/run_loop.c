@@ -422,7 +422,10 @@ static void on_event(struct run_ctx *rc, const struct sup_event *ev)
         sup_resume(&rc->sup, ev->tid);
         break;
     case SUP_EXEC:
-        if (p) p->state = PROC_REPLACED; /* the next image asks for itself */
+        if (p) { /* the next image asks for itself */
+            p->state = PROC_REPLACED;
+            p->exec_ended = true;
+        }
         note_exec(rc, ev->pid);
         break;
     case SUP_GONE: on_gone(rc, ev->pid, ev->status); break;
@@ -650,12 +653,22 @@ void run_finish(struct run_ctx *rc)
     for (size_t i = 0; i < rc->procs.n; i++) {
         struct run_proc *p = rc->procs.v[i];
         if (p->state != PROC_RUNNING) continue;
-        /* Still running (we stopped waiting): let it go; its shim packs its
-         * own trace when it ends, as no one else will (taking over what we
-         * packed of it, if its raw slots were freed). */
-        if (p->supervised) sup_release(&rc->sup, p->pid);
+        if (!p->supervised && kill(p->pid, 0) != 0 && errno == ESRCH) { /* found only now, gone already */
+            on_gone(rc, p->pid, 0);
+            p->reaped_status = false;
+            continue;
+        }
+        /* Still running (we stopped waiting): let it go. Its trace is made
+         * whole on its own first (what packing freed is written back), then
+         * it is told to ask us nothing more and to pack its trace itself
+         * when it ends (it cannot at a fatal signal: the trace then stays
+         * OPEN, whole, for `heapsnap pack`). */
         packing_abandon(&rc->packing, p);
-        if (p->hdr) atomic_fetch_or((_Atomic uint32_t *)&p->hdr->flags, TRACE_F_SELF_PACK);
+        if (p->hdr) {
+            atomic_fetch_or((_Atomic uint32_t *)&p->hdr->flags, TRACE_F_SELF_PACK);
+            atomic_store((_Atomic uint32_t *)&p->hdr->supervisor, 0);
+        }
+        if (p->supervised) sup_release(&rc->sup, p->pid);
         proc_release(p);
         p->state = PROC_LEFT;
     }

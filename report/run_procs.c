@@ -22,7 +22,10 @@ struct run_proc *procs_add(struct run_procs *ps, pid_t pid, const char *path)
     /* A new image of a pid ends the one before: it exec'd (seen here first
      * when we were not tracing it with ptrace). */
     for (size_t i = 0; i < ps->n; i++)
-        if (ps->v[i]->pid == pid && ps->v[i]->state == PROC_RUNNING) ps->v[i]->state = PROC_REPLACED;
+        if (ps->v[i]->pid == pid && ps->v[i]->state == PROC_RUNNING) {
+            ps->v[i]->state = PROC_REPLACED;
+            ps->v[i]->exec_ended = true;
+        }
     p = xcalloc(1, sizeof *p);
     p->owner = ps;
     p->pid = pid;

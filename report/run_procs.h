@@ -29,6 +29,7 @@ struct run_proc {
     char path[PATH_MAX];
     struct trace_header *hdr; /* mapped from the trace, shared with the process */
     enum proc_state state;
+    bool exec_ended;          /* this image ended by an exec (it was PROC_REPLACED): no end to check */
     bool supervised;          /* traced with ptrace: its end is stopped and checked */
     bool following;
     struct snap_follow follow;

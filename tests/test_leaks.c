@@ -256,6 +256,10 @@ Test(leaks, gate)
     /* every process of the run: a leaking fork child fails it */
     cr_expect_eq(run_gate(A("--fail-on-leak"), A(sample("fork_child"))), 23);
     cr_expect_eq(run_gate(A("--fail-on-leak"), A(sample("lifecycle"))), 0, "kept in globals only");
+    /* An image that exec'd has no end to check, whether it asked for a check
+     * before or not: the gate judges what ran after. */
+    cr_expect_eq(run_gate(A("--fail-on-leak"), A(kinds_sample, "reachable", "check", "exec")), 0);
+    cr_expect_eq(run_gate(A("--fail-on-leak"), A(kinds_sample, "reachable", "exec")), 0);
 }
 
 static char *write_text(const char *name, const char *text)
