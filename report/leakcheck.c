@@ -65,14 +65,18 @@ struct lc {
     bool ending;         /* exiting_tid is ending the process */
     const uint64_t *dead_sps;
     size_t ndead;
+    uint64_t start_brk;   /* where the brk heap begins (0: not known): below it, no heap */
+    bool in_libc_data;    /* the words being read are the C library's own (its malloc state among them) */
 };
 
 /* ---- blocks and pointers ----------------------------------------------- */
 
 /* glibc's chunk for a request: the next chunk's header lies at
  * start + chunk - 16, inside the last bytes of this block, and malloc's own
- * state (main_arena's top and bins) points there. That is the allocator's
- * pointer, not the program's: it must not make a block possibly reachable. */
+ * state (main_arena's top and bins, in the C library's data) points there.
+ * That is the allocator's pointer, not the program's: read there, it must not
+ * make a block possibly reachable. The program's own pointer to a block's
+ * last field lands on the same offset, and counts. */
 static bool allocator_metadata(uint64_t offset, uint64_t size)
 {
     uint64_t chunk = (size + 8 + 15) & ~15ull;
@@ -96,7 +100,7 @@ static long find_block(const struct lc *lc, uint64_t w, bool *is_start)
         *is_start = true;
         return (long)(l - 1);
     }
-    if (w - b->start < b->size && !allocator_metadata(w - b->start, b->size)) {
+    if (w - b->start < b->size && !(lc->in_libc_data && allocator_metadata(w - b->start, b->size))) {
         *is_start = false;
         return (long)(l - 1);
     }
@@ -253,6 +257,22 @@ static int by_lo(const void *a, const void *b)
     return x->lo < y->lo ? -1 : x->lo > y->lo;
 }
 
+/* Field 47 of /proc/PID/stat. */
+static uint64_t start_brk_of(pid_t pid)
+{
+    char path[64], buf[2048];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return 0;
+    buf[n] = 0;
+    const char *p = strrchr(buf, ')'); /* the name may hold anything */
+    for (int field = 2; p && field < 47; field++) p = strchr(p + 1, ' ');
+    return p ? strtoull(p + 1, NULL, 10) : 0;
+}
+
 static struct interval *heap_intervals(const struct lc *lc, const struct snap *s, size_t *n)
 {
     size_t cap = 16, k = 0;
@@ -269,6 +289,15 @@ static struct interval *heap_intervals(const struct lc *lc, const struct snap *s
         uint64_t r = (key - 1) << SNAP_HEAP_REGION_SHIFT;
         v[k++] = (struct interval){r, r + (1ull << SNAP_HEAP_REGION_SHIFT)};
     }
+    /* Nothing of the heap lies below the brk heap's start: there are the
+     * program's own data and bss, roots whatever 1 MiB they share with it. */
+    size_t kept = 0;
+    for (size_t i = 0; i < k; i++) {
+        if (v[i].hi <= lc->start_brk) continue;
+        if (v[i].lo < lc->start_brk) v[i].lo = lc->start_brk;
+        v[kept++] = v[i];
+    }
+    k = kept;
     qsort(v, k, sizeof *v, by_lo);
     size_t m = 0;
     for (size_t i = 0; i < k; i++) {
@@ -309,7 +338,12 @@ static void scan_roots(struct lc *lc, const struct snap *s, const char *trace_pa
         if (sscanf(line, "%llx-%llx %7s %*s %*s %*s %4095[^\n]", &lo, &hi, perms, file) < 3) continue;
         if (perms[0] != 'r' || perms[1] != 'w') continue;
         if (strcmp(file, "[vvar]") == 0 || strcmp(file, "[vdso]") == 0 || strcmp(file, "[vsyscall]") == 0) continue;
-        if (strcmp(file, "[heap]") == 0) continue;
+        /* The brk heap's mapping may have merged with the program's bss
+         * below it (no address randomization): that part is a root. */
+        if (strcmp(file, "[heap]") == 0) {
+            if (lc->start_brk <= lo || lc->start_brk >= hi) continue;
+            hi = lc->start_brk;
+        }
         if (file[0] == '/' && strncmp(file, trace_path, strlen(trace_path)) == 0) continue; /* our own trace */
         /* A thread's stack is live from its stack pointer up. A stack
          * whose thread exited (glibc keeps it for the next one) is dead
@@ -322,7 +356,10 @@ static void scan_roots(struct lc *lc, const struct snap *s, const char *trace_pa
         for (size_t i = 0; from == lo && i < lc->ndead; i++)
             if (lc->dead_sps[i] >= lo && lc->dead_sps[i] < hi && lc->dead_sps[i] > dead_from) dead_from = lc->dead_sps[i];
         if (from == lo) from = dead_from;
+        const char *base = strrchr(file, '/');
+        lc->in_libc_data = base && strncmp(base + 1, "libc.so", 7) == 0;
         scan_root_range(lc, from, hi, perms[3] == 'p', heap, nheap);
+        lc->in_libc_data = false;
         drain_marks(lc);
     }
     fclose(f);
@@ -424,6 +461,7 @@ int leakcheck_run(const struct leakcheck_request *rq, struct rec_chunks *out, ch
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/pagemap", lc.mem);
     lc.pagemap = open(path, O_RDONLY | O_CLOEXEC);
+    lc.start_brk = start_brk_of(lc.mem);
     lc.threads = xcalloc(rq->ntids ? rq->ntids : 1, sizeof *lc.threads);
     for (size_t i = 0; i < rq->ntids; i++) lc.threads[lc.nthreads++] = (struct thread){.tid = rq->tids[i]};
     lc.b = xmalloc((s->live.count ? s->live.count : 1) * sizeof *lc.b);

@@ -617,6 +617,7 @@ void run_loop(struct run_ctx *rc)
     bool said_waiting = false, busy = false;
     uint64_t discovered = 0;
     packing_start(&rc->packing);
+    rc->procs.children_followed = rc->follow;
     for (;;) {
         struct pollfd pfd = {.fd = rc->control_fd, .events = POLLIN};
         /* With reading or packing left over, only look for news; else wait. */

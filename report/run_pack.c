@@ -71,6 +71,8 @@ static void pack_rest(struct run_proc *p)
         rc = packer_commit(&p->packer, p->end_how, p->end_code, err, sizeof err);
         p->packing = false; /* committed or aborted */
     }
+    rec_chunks_free(&p->inherited); /* in the trace now, or lost with it */
+    rec_chunks_free(&p->checks_out);
     if (rc < 0) {
         if (p->packing) packer_abort(&p->packer);
         p->packing = false;

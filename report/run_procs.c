@@ -10,6 +10,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#define FORKS_KEPT 16
+
 struct run_proc *procs_add(struct run_procs *ps, pid_t pid, const char *path)
 {
     struct run_proc *p = procs_by_path(ps, path);
@@ -92,6 +94,18 @@ static void on_fork(const struct snap *s, uint64_t ticks, void *ctx)
 {
     struct run_proc *p = ctx;
     struct run_procs *ps = p->owner;
+    /* A child that never asks (it exec'd a static program, or died first)
+     * leaves its heap here: a parent keeps its latest FORKS_KEPT only. */
+    size_t mine = 0, oldest = SIZE_MAX;
+    for (size_t i = 0; i < ps->nforks; i++) {
+        if (ps->forks[i].parent != p->pid) continue;
+        mine++;
+        if (oldest == SIZE_MAX || ps->forks[i].ticks < ps->forks[oldest].ticks) oldest = i;
+    }
+    if (mine >= FORKS_KEPT) {
+        fork_snapshot_free(&ps->forks[oldest]);
+        ps->forks[oldest] = ps->forks[--ps->nforks];
+    }
     ps->forks = xrealloc(ps->forks, (ps->nforks + 1) * sizeof *ps->forks);
     fork_snapshot_take(&ps->forks[ps->nforks++], s, p->pid, ticks);
 }
@@ -101,8 +115,10 @@ bool proc_follow(struct run_proc *p, char *err, size_t errlen)
     if (p->following) return true;
     if (follow_open(&p->follow, p->path, err, errlen) < 0) return false;
     p->follow.tail.done_map = p->followed;
-    p->follow.s.fork_hook = on_fork;
-    p->follow.s.fork_ctx = p;
+    if (p->owner->children_followed) {
+        p->follow.s.fork_hook = on_fork;
+        p->follow.s.fork_ctx = p;
+    }
     p->following = true;
     return true;
 }

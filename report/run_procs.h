@@ -81,6 +81,7 @@ struct run_procs {
     size_t n;
     struct fork_snapshot *forks; /* heaps at forks, until the children claim them */
     size_t nforks;
+    bool children_followed;      /* fork children are traced: their heaps at the fork are kept for them */
 };
 
 struct run_proc *procs_add(struct run_procs *ps, pid_t pid, const char *path);

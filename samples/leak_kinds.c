@@ -62,6 +62,11 @@ __attribute__((noinline)) static void xored(void) { global_word = (uintptr_t)mak
 /* one past the end: definitely lost 64/1 */
 __attribute__((noinline)) static void past_end(void) { global = (char *)make(64) + 64; }
 
+/* a pointer to its last field (offset 16 of 24: where glibc keeps the next
+ * chunk's header, which malloc's own state points at too, but this one is the
+ * program's): possibly lost 24/1 */
+__attribute__((noinline)) static void tail(void) { global = (char *)make(24) + 16; }
+
 /* stored unaligned: definitely lost 64/1 */
 __attribute__((noinline)) static void unaligned(void)
 {
@@ -113,7 +118,7 @@ int main(int argc, char **argv)
         const char *name;
         void (*fn)(void);
     } modes[] = {{"plain", plain},     {"cycle", cycle},         {"chain", chain},         {"interior", interior},
-                 {"tag_low", tag_low}, {"tag_high", tag_high},   {"xor", xored},           {"past_end", past_end},
+                 {"tag_low", tag_low}, {"tag_high", tag_high},   {"xor", xored},           {"past_end", past_end}, {"tail", tail},
                  {"unaligned", unaligned}, {"reachable", reachable}, {"tls", tls},         {"mapped", mapped},
                  {"thread", thread}};
     for (int i = 1; i < argc; i++) {

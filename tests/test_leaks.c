@@ -128,6 +128,30 @@ Test(leaks, high_bit_tag) { expect_like_memcheck("tag_high", &(struct summary)KI
 Test(leaks, xor_hidden) { expect_like_memcheck("xor", &(struct summary)KINDS(64, 1, 0, 0, 0, 0, 0, 0)); }
 Test(leaks, one_past_the_end) { expect_like_memcheck("past_end", &(struct summary)KINDS(64, 1, 0, 0, 0, 0, 0, 0)); }
 Test(leaks, unaligned) { expect_like_memcheck("unaligned", &(struct summary)KINDS(64, 1, 0, 0, 0, 0, 0, 0)); }
+Test(leaks, pointer_to_the_last_field) { expect_like_memcheck("tail", &(struct summary)KINDS(0, 0, 0, 0, 24, 1, 0, 0)); }
+
+/* Without address randomization the brk heap starts right after the
+ * program's bss, inside the same 1 MiB: its globals are roots all the same. */
+Test(leaks, globals_next_to_the_heap)
+{
+    char *dir = temp_dir();
+    const char *argv[] = {heapsnap_bin(), "run", "-q", "--fail-on-leak", "--", "/usr/bin/setarch", "x86_64", "-R",
+                          sample("leak_kinds"), "reachable", NULL};
+    struct run_result r = run_in(dir, NULL, argv);
+    cr_expect_eq(r.exit_code, 0, "%s", r.err);
+    run_free(&r);
+    char **names;
+    size_t n = list_traces(dir, &names);
+    const char *kinds = NULL;
+    for (size_t i = 0; i < n; i++)
+        if (strstr(names[i], "heapsnap.leak_kinds.")) kinds = names[i];
+    cr_assert(kinds, "no trace of leak_kinds");
+    struct json *j = leaks_json_in(dir, kinds, NULL);
+    cr_expect_eq(leak_bytes(j, "still_reachable"), 32);
+    cr_expect_eq(leak_bytes(j, "possibly_lost"), 32);
+    cr_expect_eq(leak_bytes(j, "definitely_lost"), 0);
+    json_free(j);
+}
 Test(leaks, reachable_and_interior_child)
 {
     expect_like_memcheck("reachable", &(struct summary)KINDS(0, 0, 0, 0, 32, 1, 32, 1));
