@@ -107,28 +107,43 @@ void follow_close(struct snap_follow *f)
     f->tail.fd = -1;
 }
 
+static int by_stack_id(const void *a, const void *b)
+{
+    uint32_t x = (*(const struct snap_stack *const *)a)->id, y = (*(const struct snap_stack *const *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
+static int by_id(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
 void fork_snapshot_take(struct fork_snapshot *fs, const struct snap *s, pid_t parent, uint64_t ticks)
 {
     memset(fs, 0, sizeof *fs);
     fs->parent = parent;
     fs->ticks = ticks;
     fs->blocks = xmalloc((s->live.count ? s->live.count : 1) * sizeof *fs->blocks);
-    uint8_t *seen = xcalloc(1, 1);
-    size_t nseen = 0;
+    const struct snap_stack **used = xmalloc((s->live.count ? s->live.count : 1) * sizeof *used);
     for (size_t i = 0; s->live.slots && i <= s->live.mask; i++) {
         const struct blockmap_entry *b = &s->live.slots[i];
         if (!b->ptr) continue;
-        uint32_t id = b->stack->id;
-        fs->blocks[fs->nblocks++] = (struct inherited_block){.ptr = b->ptr, .size = b->size, .stack = id, .ignored = b->ignored};
-        seen = xgrow_zeroed(seen, &nseen, id, 1);
-        if (seen[id] || !b->stack->key) continue;
-        seen[id] = 1;
-        size_t klen = (b->stack->key[0] + 1) * sizeof(uint64_t);
-        fs->stacks = xrealloc(fs->stacks, (fs->nstacks + 1) * sizeof *fs->stacks);
-        fs->stacks[fs->nstacks] = (struct snapshot_stack){.id = id, .key = xmalloc(klen)};
-        memcpy(fs->stacks[fs->nstacks++].key, b->stack->key, klen);
+        fs->blocks[fs->nblocks] = (struct inherited_block){.ptr = b->ptr, .size = b->size, .stack = b->stack->id,
+                                                           .ignored = b->ignored};
+        used[fs->nblocks++] = b->stack;
     }
-    free(seen);
+    /* Each stack once: ids come from the trace (any 32-bit value), so sorted, not indexed. */
+    qsort(used, fs->nblocks, sizeof *used, by_stack_id);
+    for (size_t i = 0; i < fs->nblocks; i++) {
+        const struct snap_stack *st = used[i];
+        if ((i && used[i - 1]->id == st->id) || !st->key) continue;
+        size_t klen = (st->key[0] + 1) * sizeof(uint64_t);
+        fs->stacks = xrealloc(fs->stacks, (fs->nstacks + 1) * sizeof *fs->stacks);
+        fs->stacks[fs->nstacks] = (struct snapshot_stack){.id = st->id, .key = xmalloc(klen)};
+        memcpy(fs->stacks[fs->nstacks++].key, st->key, klen);
+    }
+    free(used);
     for (const struct snap_module *m = s->modules; m; m = m->next) {
         if (m->unloaded_ticks != UINT64_MAX && m->unloaded_ticks <= ticks) continue;
         fs->modules = xrealloc(fs->modules, (fs->nmodules + 1) * sizeof *fs->modules);
@@ -233,18 +248,16 @@ void follow_inherited_records(const struct snap_follow *f, const struct fork_sna
     const struct snap *s = &f->s;
     for (size_t i = 0; i < fs->nmodules; i++) add_module_record(out, &fs->modules[i]);
     /* Each distinct stack once, before the blocks that name it. */
-    uint8_t *written = xcalloc(1, 1);
-    size_t nwritten = 0;
+    uint32_t *ids = xmalloc(f->ninherited * sizeof *ids);
+    for (size_t i = 0; i < f->ninherited; i++) ids[i] = f->inherited[i].stack;
+    qsort(ids, f->ninherited, sizeof *ids, by_id);
     for (size_t i = 0; i < f->ninherited; i++) {
-        uint32_t id = f->inherited[i].stack;
-        written = xgrow_zeroed(written, &nwritten, id, 1);
-        if (written[id]) continue;
-        written[id] = 1;
+        if (i && ids[i - 1] == ids[i]) continue;
         struct snap_stack *st = NULL;
-        HASH_FIND(hh, s->stacks, &id, sizeof id, st);
+        HASH_FIND(hh, s->stacks, &ids[i], sizeof ids[i], st);
         if (st && st->key) add_stack_records(out, st);
     }
-    free(written);
+    free(ids);
     uint64_t prev = 0;
     for (size_t i = 0; i < f->ninherited; i++) {
         const struct inherited_block *b = &f->inherited[i];

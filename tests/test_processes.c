@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -327,13 +328,20 @@ Test(processes, pack_removes_stale_temporaries)
     cr_assert(asprintf(&live, "%s.%d.packing", names[0], (int)getpid()) > 0);
     cr_assert(asprintf(&other, "%s.%d.packing.old", names[0], (int)gone) > 0); /* not a packer's name */
     const char *made[] = {stale, live, other};
+    int live_fd = -1;
     for (size_t i = 0; i < 3; i++) {
         int fd = open(made[i], O_WRONLY | O_CREAT, 0600);
         cr_assert(fd >= 0);
-        close(fd);
+        if (made[i] == live) { /* as a packer at work holds it */
+            cr_assert(flock(fd, LOCK_EX) == 0);
+            live_fd = fd;
+        } else {
+            close(fd);
+        }
     }
     const char *pack[] = {heapsnap_bin(), "pack", names[0], NULL};
     r = run_in(dir, NULL, pack);
+    close(live_fd);
     cr_expect_eq(r.exit_code, 0, "%s", r.err);
     char want[8192];
     snprintf(want, sizeof want, "heapsnap: removed %s, left by a packer (pid %d) that is gone\n", stale, (int)gone);

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stdatomic.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -75,10 +76,21 @@ static bool ensure_done(struct trace_packer *p, size_t nslots)
 
 /* ---- temporaries of other packers ---------------------------------------------- */
 
+/* A packer holds an exclusive lock on its temporary while it lives (the lock
+ * goes with it, however it dies; a pid may be reused). */
+static bool held_by_a_packer(const char *tmp)
+{
+    int fd = open(tmp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) return false;
+    bool held = flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+    close(fd);
+    return held;
+}
+
 /* Calls fn for each PATH.PID.packing (exactly the name packer_begin gives)
  * but our own, with its name and whether its packer is still alive, and for
  * each PATH.PID.left (one a packer handed over when it stopped early: it is
- * no one's, whoever has that pid). */
+ * no one's). */
 static void each_temporary(const char *path, void (*fn)(const char *tmp, long pid, bool alive, void *ctx), void *ctx)
 {
     const char *slash = strrchr(path, '/');
@@ -101,11 +113,9 @@ static void each_temporary(const char *path, void (*fn)(const char *tmp, long pi
         if (nd == 0 || nd > 9 || (!left && strcmp(digits + nd, ".packing") != 0)) continue;
         long pid = strtol(digits, NULL, 10);
         if (pid <= 0 || (!left && pid == (long)getpid())) continue;
-        /* EPERM: the pid is someone's; only ESRCH says no process has it. */
-        bool alive = !left && (kill((pid_t)pid, 0) == 0 || errno != ESRCH);
         char tmp[8192];
         snprintf(tmp, sizeof tmp, "%s%s", slash ? dir : "", name);
-        fn(tmp, pid, alive, ctx);
+        fn(tmp, pid, !left && held_by_a_packer(tmp), ctx);
     }
     closedir(d);
 }
@@ -128,9 +138,14 @@ static void adopt_one(const char *tmp, long pid, bool alive, void *ctx)
         return;
     }
     if (a->error) return;
-    int fd = open(tmp, O_RDONLY | O_CLOEXEC);
+    int fd = open(tmp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0) {
+    struct trace_header id;
+    /* Made for this very trace (a file of the same name from another run, or
+     * planted, is not): its first page is a copy of the trace's header. */
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || !read_at(fd, &id, sizeof id, 0) ||
+        memcmp(id.magic, TRACE_MAGIC, 8) != 0 || id.session != p->origin.session || id.pid != p->origin.pid ||
+        id.start_realtime_ns != p->origin.start_realtime_ns) {
         if (fd >= 0) close(fd);
         return;
     }
@@ -215,10 +230,17 @@ int packer_begin(struct trace_packer *p, const char *path, bool punch, char *err
         packer_abort(p);
         return fail(err, errlen, path, "corrupt trace header");
     }
+    p->origin = hdr;
     snprintf(p->tmp, sizeof p->tmp, "%s.%ld.packing", path, (long)getpid());
-    p->out = open(p->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (p->out < 0) {
+    /* Ours alone: not a file or link someone left under that name (a pid of
+     * ours before is dead, or it would be us). */
+    p->out = open(p->tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (p->out < 0 && errno == EEXIST && unlink(p->tmp) == 0)
+        p->out = open(p->tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (p->out < 0 || flock(p->out, LOCK_EX | LOCK_NB) != 0 ||
+        pwrite(p->out, &hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr) {
         int e = errno;
+        if (p->out < 0) p->tmp[0] = 0; /* not ours to remove */
         packer_abort(p);
         return fail(err, errlen, p->tmp, strerror(e));
     }

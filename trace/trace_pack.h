@@ -13,6 +13,7 @@
 
 struct trace_packer {
     char path[4096], tmp[4200];
+    struct trace_header origin; /* the trace's header when packing began: its identity */
     int in, out;
     bool punch;            /* free disk space of slots once packed */
     void *cctx, *zbuf, *slot;
