@@ -63,9 +63,6 @@ static bool read_header(const char *path, struct trace_header *h)
     return ok;
 }
 
-/* A trace this run does not know yet: one of its processes whose request
- * came without a datagram (the program closed the socket), or under
- * --no-leak-check, the program's own traces. */
 /* A trace of the session, new to us: followed once it asks (with checks),
  * packed beside it from now on. */
 static void add_proc(struct run_ctx *rc, pid_t pid, const char *path)
@@ -77,6 +74,9 @@ static void add_proc(struct run_ctx *rc, pid_t pid, const char *path)
     packing_add(&rc->packing, p);
 }
 
+/* The traces this run does not know yet: of its processes whose request
+ * came without a datagram (the program closed the socket), or under
+ * --no-leak-check, the program's own. */
 static void discover(struct run_ctx *rc)
 {
     DIR *d = opendir(rc->dir);
@@ -171,10 +171,17 @@ static void check_now(struct run_ctx *rc, struct run_proc *p, pid_t tid, uint64_
         rq.nleaks = &p->nfinal;
         rq.ticks = &ticks;
     }
-    if (leakcheck_run(&rq, &p->checks_out, err, sizeof err) < 0) check_failed(p, seq, err, ending);
-    else if (ending) {
-        p->final = (struct snap_leak_check){.seq = seq, .status = CHECK_DONE, .ticks = ticks};
-        p->have_final = true;
+    if (leakcheck_run(&rq, &p->checks_out, err, sizeof err) < 0) {
+        check_failed(p, seq, err, ending);
+    } else {
+        if (p->inherited_unknown)
+            leakcheck_note(seq, "the blocks it had from its parent at the fork are not known (its parent's trace "
+                           "could not be read up to the fork): their leaks are not reported, their frees count as "
+                           "unmatched", &p->checks_out);
+        if (ending) {
+            p->final = (struct snap_leak_check){.seq = seq, .status = CHECK_DONE, .ticks = ticks};
+            p->have_final = true;
+        }
     }
     free(tids);
     sup_resume_process(&rc->sup, p->pid);
@@ -264,14 +271,16 @@ static void supervise(struct run_ctx *rc, struct run_proc *p)
         found = read_to_fork(rc, parent, fork_ticks, &fs);
         if (hold) sup_resume_process(&rc->sup, parent->pid);
     }
-    if (!found) return;
+    if (!found) {
+        p->inherited_unknown = true;
+        return;
+    }
     follow_inherit(&p->follow, &fs);
     follow_inherited_records(&p->follow, &fs, &p->inherited);
     fork_snapshot_free(&fs);
 }
 
-
-/* by asked to let pid go: before an exec that gains privileges (set-user-ID
+/* A process (by) asked to let pid go: before an exec that gains privileges (set-user-ID
  * to another user: its image ends there and the next one is not traced), or
  * so that the program can trace it with ptrace itself. Then its end cannot be
  * stopped: the gate says so. */
@@ -324,7 +333,7 @@ static void freeze_others(struct run_ctx *rc, struct run_proc *p, pid_t tid, uin
     }
     free(tids);
     answer(p, seq, 1);
-    sup_resume(&rc->sup, tid);
+    sup_let_run(&rc->sup, tid);
     p->frozen_until = now_ms() + FREEZE_MS;
 }
 

@@ -30,6 +30,7 @@ struct run_proc {
     struct trace_header *hdr; /* mapped from the trace, shared with the process */
     enum proc_state state;
     bool exec_ended;          /* this image ended by an exec (it was PROC_REPLACED): no end to check */
+    bool inherited_unknown;   /* a fork child whose parent's heap at the fork could not be had */
     bool supervised;          /* traced with ptrace: its end is stopped and checked */
     bool following;
     struct snap_follow follow;

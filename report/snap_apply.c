@@ -129,8 +129,11 @@ bool snap_apply(struct snap *s, const struct snap_cursor *c, bool force, uint64_
             s->roots = xrealloc(s->roots, (s->nroots + 1) * sizeof *s->roots);
             s->roots[s->nroots++] = (struct snap_root){r->ptr, r->size};
         } else {
-            for (size_t i = 0; i < s->nroots; i++)
-                if (s->roots[i].ptr == r->ptr && s->roots[i].len == r->size) s->roots[i] = s->roots[--s->nroots];
+            for (size_t i = 0; i < s->nroots; i++) /* one registration undone, as LSan's unregister does */
+                if (s->roots[i].ptr == r->ptr && s->roots[i].len == r->size) {
+                    s->roots[i] = s->roots[--s->nroots];
+                    break;
+                }
         }
         return true;
     default:

@@ -191,6 +191,14 @@ static void resume_thread(struct sup_thread *t)
     t->state = SUP_RUNNING;
 }
 
+void sup_let_run(struct sup *s, pid_t tid)
+{
+    struct sup_thread *t = find(s, tid);
+    if (!t) return;
+    t->runs_while_held = true;
+    if (t->state == SUP_STOPPED) resume_thread(t);
+}
+
 void sup_resume(struct sup *s, pid_t tid)
 {
     struct sup_thread *t = find(s, tid);
@@ -276,7 +284,7 @@ static void on_status(struct sup *s, pid_t tid, int status)
     default:
         break;
     }
-    if (is_held(s, t->pid)) return; /* held still */
+    if (is_held(s, t->pid) && !t->runs_while_held) return; /* held still */
     resume_thread(t);
 }
 
@@ -349,8 +357,11 @@ bool sup_stop_process(struct sup *s, pid_t pid, int timeout_ms, char *err, size_
 void sup_resume_process(struct sup *s, pid_t pid)
 {
     unhold(s, pid);
-    for (struct sup_thread *t = s->threads; t; t = t->hh.next)
-        if (t->pid == pid && t->state == SUP_STOPPED) resume_thread(t);
+    for (struct sup_thread *t = s->threads; t; t = t->hh.next) {
+        if (t->pid != pid) continue;
+        t->runs_while_held = false;
+        if (t->state == SUP_STOPPED) resume_thread(t);
+    }
 }
 
 bool sup_step(struct sup *s, pid_t tid)

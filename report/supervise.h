@@ -33,6 +33,7 @@ struct sup_thread {
     int sig;              /* SUP_STOPPED at a signal: the signal to deliver on resume */
     bool group_stop;      /* the stop is a group-stop: resume with PTRACE_LISTEN */
     bool interrupted;     /* we asked it to stop (PTRACE_INTERRUPT) */
+    bool runs_while_held; /* its process is held, but not it (sup_let_run) */
     UT_hash_handle hh;
 };
 
@@ -73,6 +74,9 @@ void sup_resume(struct sup *s, pid_t tid);
 /* Holds every thread of pid in a ptrace-stop (threads already dying are
  * left alone), for at most timeout_ms. false with a reason in err. */
 bool sup_stop_process(struct sup *s, pid_t pid, int timeout_ms, char *err, size_t errlen);
+/* The one thread of a held process that runs on (it is exiting, and runs
+ * its cleanup while the others are held): its stops are served as usual. */
+void sup_let_run(struct sup *s, pid_t tid);
 /* Lets the threads sup_stop_process held go on (events still HELD stay). */
 void sup_resume_process(struct sup *s, pid_t pid);
 /* One instruction of a thread sup_stop_process holds (a blocking system
