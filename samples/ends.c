@@ -24,10 +24,17 @@
  *                      frees their raw slots meanwhile), creates FILE.waiting,
  *                      waits for FILE to exist (30 s at most; a test kills
  *                      heapsnap run meanwhile), 1000 pairs more, exit 0
+ *   exit_in_signal     a second thread sleeps; stdout has a buffer ("x" written
+ *                      to a pipe or file); malloc_stats() holds malloc's lock
+ *                      while it writes to stderr, here a stream whose write
+ *                      raises SIGUSR1, whose handler calls _exit(0) (which is
+ *                      async-signal-safe): the program exits 0 at once
  *   outlive_worker FILE the same, but the 2 million pairs are made by a second
  *                      thread while main waits for it (main's first trace slot
  *                      stays open all along) */
+#include <malloc.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,6 +116,41 @@ static int outlive(const char *file, bool in_worker)
     return 0;
 }
 
+static void exit_on_signal(int sig)
+{
+    (void)sig;
+    _exit(0);
+}
+
+static ssize_t raise_on_write(void *cookie, const char *buf, size_t n)
+{
+    (void)cookie;
+    (void)buf;
+    raise(SIGUSR1);
+    return (ssize_t)n;
+}
+
+static void *sleeper(void *arg)
+{
+    (void)arg;
+    pause();
+    return NULL;
+}
+
+static int exit_in_signal(void)
+{
+    pthread_t t;
+    pthread_create(&t, NULL, sleeper, NULL);
+    fputs("x", stdout);
+    signal(SIGUSR1, exit_on_signal);
+    FILE *f = fopencookie(NULL, "w", (cookie_io_functions_t){.write = raise_on_write});
+    if (!f) return 1;
+    setvbuf(f, NULL, _IONBF, 0);
+    stderr = f;
+    malloc_stats();
+    return 2;
+}
+
 static unsigned long mapped_bytes(void)
 {
     FILE *f = fopen("/proc/self/status", "r");
@@ -143,6 +185,7 @@ int main(int argc, char **argv)
         for (int i = 0; i < 300; i++) pthread_join(t[i], NULL);
         return 0;
     }
+    if (strcmp(mode, "exit_in_signal") == 0) return exit_in_signal();
     if (strcmp(mode, "outlive") == 0 && argc > 2) return outlive(argv[2], false);
     if (strcmp(mode, "outlive_worker") == 0 && argc > 2) return outlive(argv[2], true);
     if (strcmp(mode, "as_limit") == 0) {

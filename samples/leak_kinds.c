@@ -67,6 +67,11 @@ __attribute__((noinline)) static void past_end(void) { global = (char *)make(64)
  * program's): possibly lost 24/1 */
 __attribute__((noinline)) static void tail(void) { global = (char *)make(24) + 16; }
 
+/* a free of a block allocated where heapsnap does not see it (as before
+ * tracing began): one unmatched free, nothing live; modes after it run on */
+extern void *__libc_malloc(size_t);
+__attribute__((noinline)) static void foreign_free(void) { free(__libc_malloc(32)); }
+
 /* stored unaligned: definitely lost 64/1 */
 __attribute__((noinline)) static void unaligned(void)
 {
@@ -118,7 +123,7 @@ int main(int argc, char **argv)
         const char *name;
         void (*fn)(void);
     } modes[] = {{"plain", plain},     {"cycle", cycle},         {"chain", chain},         {"interior", interior},
-                 {"tag_low", tag_low}, {"tag_high", tag_high},   {"xor", xored},           {"past_end", past_end}, {"tail", tail},
+                 {"tag_low", tag_low}, {"tag_high", tag_high},   {"xor", xored},           {"past_end", past_end}, {"tail", tail}, {"foreign_free", foreign_free},
                  {"unaligned", unaligned}, {"reachable", reachable}, {"tls", tls},         {"mapped", mapped},
                  {"thread", thread}};
     for (int i = 1; i < argc; i++) {

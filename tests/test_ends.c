@@ -165,6 +165,24 @@ Test(ends, killed_heapsnap_run)
     run_free(&r);
 }
 
+/* _exit is async-signal-safe: from a handler that interrupted malloc with
+ * its lock held it ends the program at once; heapsnap's work at that end
+ * (glibc's cleanup, packing) would take that lock, and must not run there. */
+Test(ends, underscore_exit_from_a_signal_handler_inside_malloc)
+{
+    const char *argv[] = {heapsnap_bin(), "run", "-q", "--", sample("ends"), "exit_in_signal", NULL};
+    struct run_result r = run_in_limited(dir, NULL, argv, 20);
+    cr_expect(!r.timed_out, "the program hung at _exit (without heapsnap it exits 0 at once)");
+    cr_expect_eq(r.exit_code, 0, "%s", r.err);
+    run_free(&r);
+    /* and under a bare preload, where the shim packs its own trace */
+    const char *bare[] = {sample("ends"), "exit_in_signal", NULL};
+    r = run_in_limited(dir, bare_preload_env(dir), bare, 20);
+    cr_expect(!r.timed_out, "the program hung at _exit under a bare preload");
+    cr_expect_eq(r.exit_code, 0, "%s", r.err);
+    run_free(&r);
+}
+
 static bool header_of(const char *trace, struct trace_header *h)
 {
     int fd = open(trace, O_RDONLY);
