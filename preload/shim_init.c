@@ -15,6 +15,7 @@
 #include <string.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -48,6 +49,10 @@ static void shim_say(const char *fmt, const char *a, const char *b)
     }
 }
 
+/* glibc's and libstdc++'s end-of-process cleanups (free_runtime_state),
+ * resolved at init: dlsym allocates, which at exit would be the program's. */
+static void (*cxx_freeres)(void), (*libc_freeres)(void);
+
 static void resolve_real(void)
 {
 #define RESOLVE(f) shim_real.f = (__typeof__(shim_real.f))dlsym(RTLD_NEXT, #f)
@@ -63,6 +68,8 @@ static void resolve_real(void)
     RESOLVE(pvalloc);
     RESOLVE(malloc_usable_size);
 #undef RESOLVE
+    cxx_freeres = (void (*)(void))dlsym(RTLD_DEFAULT, "_ZN9__gnu_cxx9__freeresEv");
+    libc_freeres = (void (*)(void))dlsym(RTLD_DEFAULT, "__libc_freeres");
 }
 
 static bool read_config(void)
@@ -234,6 +241,61 @@ void shim_init(void)
     shim_tls.in_shim--;
 }
 
+/* The state letter of thread tid ('R', 'S', 'Z'...), from its stat file. */
+static char thread_state(const char *tid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/self/task/%s/stat", tid);
+    int fd = (int)shim_sys(SYS_openat, AT_FDCWD, (long)path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 'X';
+    long n = shim_sys(SYS_read, fd, (long)buf, sizeof buf - 1);
+    shim_sys(SYS_close, fd, 0, 0);
+    buf[n > 0 ? n : 0] = 0;
+    const char *p = strrchr(buf, ')'); /* the name may hold spaces and ')' */
+    return p && p[1] == ' ' ? p[2] : 'X';
+}
+
+/* The threads of this process still running (no allocation). Not the
+ * kernel's count: under ptrace, a thread that has exited stays counted, a
+ * zombie, until its tracer reaps it. */
+static long live_threads(void)
+{
+    int fd = (int)shim_sys(SYS_openat, AT_FDCWD, (long)"/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    char buf[4096];
+    long live = 0, n;
+    while ((n = shim_sys(SYS_getdents64, fd, (long)buf, sizeof buf)) > 0) {
+        for (long off = 0; off < n;) {
+            const struct linux_dirent64 {
+                uint64_t ino;
+                int64_t off;
+                unsigned short reclen;
+                unsigned char type;
+                char name[];
+            } *d = (const void *)(buf + off);
+            char st = d->name[0] == '.' ? 'Z' : thread_state(d->name);
+            if (st != 'Z' && st != 'X') live++;
+            off += d->reclen;
+        }
+    }
+    shim_sys(SYS_close, fd, 0, 0);
+    return live;
+}
+
+/* glibc and libstdc++ keep one-time allocations to the end (stdio buffers,
+ * the emergency exception pool, caches) and free them only when asked, as
+ * valgrind does at every exit through exit_group; memcheck's figures leave
+ * them out, and so must ours. Their frees are recorded like any. Only when
+ * no other thread runs (another might still use what they free): if some
+ * do, `heapsnap run` holds them still first, as valgrind's scheduler does;
+ * without it, the cleanup is left out. */
+static void free_runtime_state(void)
+{
+    if (live_threads() != 1 && !run_request(RUN_REQ_FREEZE, 0)) return;
+    if (cxx_freeres) cxx_freeres();
+    if (libc_freeres) libc_freeres();
+}
+
 /* Records how the process ended in the header, then packs the trace unless
  * `heapsnap run` will (it waits for this pid and packs after the real end, so
  * even frees in late destructors are kept). The leak check at the end is not
@@ -253,14 +315,22 @@ void shim_finish(uint32_t how, int code, uintptr_t stack_from, bool pack)
         h->exit_ctx = stack_from ? EXIT_CTX_STACK_FROM : EXIT_CTX_NONE;
         atomic_store((_Atomic uint32_t *)&h->end_how, how);
     }
+    static _Atomic bool freed;
+    if (how != END_SIGNAL && !atomic_exchange(&freed, true)) free_runtime_state();
     bool parent_will = shim_config.parent_packs == shim_pid || shim_config.parent_packs == -1;
     /* ...unless that `heapsnap run` is gone (killed): then no one else will. */
     if (parent_will && shim_config.run_pid > 0 && kill(shim_config.run_pid, 0) != 0 && errno == ESRCH) parent_will = false;
     if (!pack || parent_will) return;
     if (atomic_exchange(&shim_packed, true)) return;
     shim_tls.in_shim++;
+    /* Past a file size limit the packed file is refused (EFBIG), not paid
+     * for with the program's life (SIGXFSZ): it is ending, its signal
+     * disposition matters no more, but its exit status does. */
+    struct sigaction ignore = {.sa_handler = SIG_IGN}, old;
+    sigaction(SIGXFSZ, &ignore, &old);
     char err[1024];
     if (trace_pack(spool_path(), END_UNKNOWN, 0, err, sizeof err) < 0) shim_say("heapsnap: %s%s\n", err, "");
+    sigaction(SIGXFSZ, &old, NULL);
     shim_tls.in_shim--;
 }
 

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -37,6 +38,8 @@ static atomic_flag grow_lock = ATOMIC_FLAG_INIT;
 
 int spool_create(const char *path, const struct trace_header *hdr)
 {
+    struct rlimit fsize;
+    if (getrlimit(RLIMIT_FSIZE, &fsize) == 0 && fsize.rlim_cur < TRACE_HEADER_SIZE) return -EFBIG; /* see spool_reserve */
     int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) return -errno;
     int e = posix_fallocate(fd, 0, TRACE_HEADER_SIZE);
@@ -82,13 +85,18 @@ static SHIM_COLD void spool_stop(int err, const char *what)
  * disk is nearly full. */
 static bool spool_reserve(int fd, uint64_t idx)
 {
+    /* A file size limit (ulimit -f) is the program's: growing past it would
+     * raise SIGXFSZ, which kills the program. Stop at the limit instead. */
+    struct rlimit fsize;
+    uint64_t limit = getrlimit(RLIMIT_FSIZE, &fsize) == 0 && fsize.rlim_cur != RLIM_INFINITY ? fsize.rlim_cur : UINT64_MAX;
     while (atomic_load(&slots_reserved) <= idx) {
         uint64_t have = atomic_load(&slots_reserved);
         uint64_t want = SEG_SLOTS - have % SEG_SLOTS; /* up to the segment's end */
         int err = 0;
         for (; want >= 1; want /= 2) {
             off_t off = (off_t)TRACE_HEADER_SIZE + (off_t)have * TRACE_SLOT_SIZE;
-            err = posix_fallocate(fd, off, (off_t)(want * TRACE_SLOT_SIZE));
+            err = (uint64_t)off + want * TRACE_SLOT_SIZE > limit ? EFBIG
+                                                                : posix_fallocate(fd, off, (off_t)(want * TRACE_SLOT_SIZE));
             if (err == 0 || have + want / 2 <= idx) break; /* a smaller step would not reach idx */
         }
         if (err) {

@@ -34,7 +34,18 @@ struct stack_node {
 static _Atomic(struct stack_node *) stack_buckets[STACK_BUCKETS];
 static _Atomic uint32_t stack_next_id;
 
-void stack_init(void) { unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD); }
+/* One capture now, inside the shim, so that libunwind sets itself up before
+ * the program runs: its thread-specific key is then among the first (glibc
+ * keeps keys below 32 in each thread's descriptor, but makes a calloc'd
+ * array for the others at their first use, which would be our untraced
+ * allocation holding the program's values), and its pipe is ours from the
+ * start (shim_fd.c). */
+void stack_init(void)
+{
+    unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+    void *ips[4];
+    unw_backtrace(ips, 4);
+}
 
 static SHIM_HOT uint64_t stack_hash(const uintptr_t *ips, unsigned n)
 {

@@ -114,7 +114,12 @@ int cmd_leaks(int argc, char **argv)
     gate_load_suppressions(&g, &supps);
     struct leak_report r;
     char err[1024];
-    if (leaks_load(&r, source, &supps, (show & (1u << LEAK_REACHABLE)) != 0, err, sizeof err) < 0) die("%s", err);
+    int loaded = leaks_load(&r, source, &supps, (show & (1u << LEAK_REACHABLE)) != 0, err, sizeof err);
+    if (loaded == SNAP_NO_CHECK && g.fail) { /* nothing was looked at: the gate cannot pass */
+        warn("%s: --fail-on-leak fails", err);
+        return g.exitcode;
+    }
+    if (loaded < 0) die("%s", err);
     if (gen) leaks_print_suppressions(stdout, &r, show);
     else if (strcmp(format, "json") == 0) leaks_print_json(stdout, &r, show, &supps);
     else if (strcmp(format, "junit") == 0) leaks_print_junit(stdout, &r, show);

@@ -368,15 +368,28 @@ int cmd_run(int argc, char **argv)
             if (unlink(out_file) != 0) die("cannot replace %s: %s", out_file, strerror(errno));
         }
     }
-    struct run_ctx rc = {.dir = abs_dir, .named = out_file[0] ? out_file : NULL, .checks = o.leak_check, .control_fd = -1};
+    struct run_ctx rc = {.dir = abs_dir,
+                         .named = out_file[0] ? out_file : NULL,
+                         .checks = o.leak_check,
+                         .follow = o.follow,
+                         .quiet = o.quiet,
+                         .control_fd = -1};
     if (getrandom(&rc.session, sizeof rc.session, 0) != sizeof rc.session)
         rc.session = (uint64_t)getpid() << 32 ^ (uint64_t)time(NULL);
     rc.session |= 1; /* 0 means "not under heapsnap run" */
 
     prctl(PR_SET_CHILD_SUBREAPER, 1);
+    /* What heapsnap changes for itself, the program gets back as heapsnap
+     * found it (an ignored SIGHUP under nohup stays ignored). */
+    static const int touched[] = {SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGXFSZ, SIGCHLD};
+    struct sigaction found[sizeof touched / sizeof *touched];
+    for (size_t i = 0; i < sizeof touched / sizeof *touched; i++) sigaction(touched[i], NULL, &found[i]);
+    sigset_t found_mask;
+    sigprocmask(SIG_SETMASK, NULL, &found_mask);
     /* The terminal's ^C and ^\ reach the program directly; heapsnap stays to
      * report. A TERM or HUP sent to heapsnap alone is passed on. */
     signal(SIGQUIT, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN); /* past a file size limit, a write fails (and says so) instead of killing us */
     active = &rc;
     struct sigaction on = {.sa_handler = on_signal};
     sigemptyset(&on.sa_mask);
@@ -403,11 +416,8 @@ int cmd_run(int argc, char **argv)
     rc.root = fork();
     if (rc.root < 0) die("fork: %s", strerror(errno));
     if (rc.root == 0) {
-        signal(SIGINT, SIG_DFL);
-        signal(SIGQUIT, SIG_DFL);
-        signal(SIGTERM, SIG_DFL);
-        signal(SIGHUP, SIG_DFL);
-        sigprocmask(SIG_UNBLOCK, &chld, NULL);
+        for (size_t i = 0; i < sizeof touched / sizeof *touched; i++) sigaction(touched[i], &found[i], NULL);
+        sigprocmask(SIG_SETMASK, &found_mask, NULL);
         set_child_env(&o, shim, abs_dir, out_file, rc.session, child_fd, run_pid);
         execv(prog, o.argv);
         fprintf(stderr, "heapsnap: %s: %s\n", prog, strerror(errno));
@@ -433,6 +443,7 @@ int cmd_run(int argc, char **argv)
     int status = rc.root_status;
     procs_free(&rc.procs);
     free(rc.exits);
+    free(rc.pending);
     free(o.gate.supp_files);
     active = NULL;
     if (gate_failed) return o.gate.exitcode;

@@ -246,3 +246,9 @@ size_t json_len(const struct json *j, const char *path)
     const struct json *v = json_get(j, path);
     return v && v->type == JSON_ARRAY ? v->n : 0;
 }
+
+bool json_bool(const struct json *j, const char *path)
+{
+    const struct json *v = json_get(j, path);
+    return v && v->type == JSON_BOOL && v->boolean;
+}

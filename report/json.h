@@ -27,5 +27,6 @@ const struct json *json_get(const struct json *j, const char *path);
 long long json_int(const struct json *j, const char *path);       /* -1 when absent */
 const char *json_str(const struct json *j, const char *path);     /* NULL when absent or null */
 size_t json_len(const struct json *j, const char *path);          /* array length, 0 when absent */
+bool json_bool(const struct json *j, const char *path);           /* false when absent or not a boolean */
 
 #endif

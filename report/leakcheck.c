@@ -43,7 +43,11 @@ struct lc_block {
 };
 
 struct lc {
-    pid_t pid;
+    /* Whose memory is read: the thread that asked or is ending the process,
+     * held stopped. Not the process id: the main thread may have exited
+     * already (exit from another thread), and /proc and process_vm_readv
+     * see no memory through a thread that is gone. */
+    pid_t mem;
     struct lc_block *b;
     size_t n;
     uint64_t lo, hi; /* the blocks' address range: a quick filter */
@@ -53,11 +57,14 @@ struct lc {
     int pagemap; /* /proc/PID/pagemap: pages never touched are not read */
     struct thread {
         pid_t tid;
-        uint64_t sp;
+        uint64_t live_from; /* its stack is live from here up (0: registers not read) */
     } *threads;
     size_t nthreads;
     pid_t exiting_tid;   /* the thread that asked, or that is ending the process */
     uint64_t stack_from; /* if set, its stack counts only above here, and its registers not at all */
+    bool ending;         /* exiting_tid is ending the process */
+    const uint64_t *dead_sps;
+    size_t ndead;
 };
 
 /* ---- blocks and pointers ----------------------------------------------- */
@@ -156,7 +163,7 @@ static void scan_range(struct lc *lc, uint64_t addr, uint64_t len, word_fn fn, s
             if (run - (addr - page) < want) want = (size_t)(run - (addr - page));
         }
         struct iovec local = {lc->buf, want}, remote = {(void *)addr, want};
-        ssize_t got = process_vm_readv(lc->pid, &local, 1, &remote, 1, 0);
+        ssize_t got = process_vm_readv(lc->mem, &local, 1, &remote, 1, 0);
         if (got <= 0) {
             /* Unreadable here: skip to the next page. */
             uint64_t next = (addr | 4095) + 1;
@@ -287,7 +294,7 @@ static void scan_root_range(struct lc *lc, uint64_t lo, uint64_t hi, const struc
 static void scan_roots(struct lc *lc, const struct snap *s, const char *trace_path)
 {
     char path[64], line[8192];
-    snprintf(path, sizeof path, "/proc/%d/maps", lc->pid);
+    snprintf(path, sizeof path, "/proc/%d/maps", lc->mem);
     FILE *f = fopen(path, "r");
     if (!f) return;
     size_t nheap;
@@ -300,11 +307,17 @@ static void scan_roots(struct lc *lc, const struct snap *s, const char *trace_pa
         if (strcmp(file, "[vvar]") == 0 || strcmp(file, "[vdso]") == 0 || strcmp(file, "[vsyscall]") == 0) continue;
         if (strcmp(file, "[heap]") == 0) continue;
         if (file[0] == '/' && strncmp(file, trace_path, strlen(trace_path)) == 0) continue; /* our own trace */
-        uint64_t from = lo;
+        /* A thread's stack is live from its stack pointer up. A stack
+         * whose thread exited (glibc keeps it for the next one) is dead
+         * below where that thread left it, unless a live thread has it now. */
+        uint64_t from = lo, dead_from = lo;
         for (size_t i = 0; i < lc->nthreads; i++) {
-            uint64_t sp = lc->threads[i].sp;
-            if (sp >= lo && sp < hi && sp - 128 > from) from = sp - 128; /* the red zone is live too */
+            uint64_t live = lc->threads[i].live_from;
+            if (live >= lo && live < hi && live > from) from = live;
         }
+        for (size_t i = 0; from == lo && i < lc->ndead; i++)
+            if (lc->dead_sps[i] >= lo && lc->dead_sps[i] < hi && lc->dead_sps[i] > dead_from) dead_from = lc->dead_sps[i];
+        if (from == lo) from = dead_from;
         scan_root_range(lc, from, hi, heap, nheap);
         drain_marks(lc);
     }
@@ -318,14 +331,20 @@ static void scan_registers(struct lc *lc)
         struct thread *t = &lc->threads[i];
         struct user_regs_struct regs;
         if (ptrace(PTRACE_GETREGS, t->tid, 0, &regs) != 0) continue;
-        t->sp = regs.rsp;
-        if (t->tid == lc->exiting_tid && lc->stack_from > t->sp) {
+        /* A thread stopped anywhere may be in a leaf function that keeps data
+         * in the 128-byte red zone below its stack pointer. */
+        t->live_from = regs.rsp - 128;
+        if (t->tid == lc->exiting_tid && lc->stack_from > regs.rsp) {
             /* A normal exit: the program left at stack_from; below it run only
              * exit's and the destructors' frames, whose dead slots hold stale
              * pointers. The program's registers are gone too. */
-            t->sp = lc->stack_from + 128;
+            t->live_from = lc->stack_from;
             continue;
         }
+        /* The thread ending the process is in a system call (exit_group) or
+         * was killed where a signal found it: below its stack pointer lie
+         * only frames that returned (memcheck marks them undefined). */
+        if (t->tid == lc->exiting_tid && lc->ending) t->live_from = regs.rsp;
         const uint64_t *w = (const uint64_t *)&regs;
         for (size_t k = 0; k < sizeof regs / 8; k++) mark_word(lc, w[k], SIZE_MAX);
     }
@@ -391,10 +410,15 @@ void leakcheck_failed(uint32_t seq, const char *why, struct rec_chunks *out)
 int leakcheck_run(const struct leakcheck_request *rq, struct rec_chunks *out, char *err, size_t errlen)
 {
     const struct snap *s = rq->live;
-    struct lc lc = {.pid = rq->pid, .exiting_tid = rq->from_tid, .stack_from = rq->stack_from};
+    struct lc lc = {.mem = rq->from_tid > 0 ? rq->from_tid : rq->pid,
+                    .exiting_tid = rq->from_tid,
+                    .stack_from = rq->stack_from,
+                    .ending = rq->ending,
+                    .dead_sps = rq->dead_sps,
+                    .ndead = rq->ndead};
     uint64_t ticks = now_ticks();
     char path[64];
-    snprintf(path, sizeof path, "/proc/%d/pagemap", rq->pid);
+    snprintf(path, sizeof path, "/proc/%d/pagemap", lc.mem);
     lc.pagemap = open(path, O_RDONLY | O_CLOEXEC);
     lc.threads = xcalloc(rq->ntids ? rq->ntids : 1, sizeof *lc.threads);
     for (size_t i = 0; i < rq->ntids; i++) lc.threads[lc.nthreads++] = (struct thread){.tid = rq->tids[i]};

@@ -19,7 +19,10 @@ struct leakcheck_request {
     size_t ntids;
     pid_t from_tid;            /* the thread that asked, or that is ending the process */
     uint64_t stack_from;       /* its stack counts only above this (0: from its stack pointer) */
+    bool ending;               /* from_tid is ending the process (exit_group, a fatal signal) */
     const char *trace_path;    /* the trace's mapping is not a root */
+    const uint64_t *dead_sps;  /* exited threads' stack pointers at their exit: their stacks are dead below */
+    size_t ndead;
 };
 
 /* Scans the roots and the reached blocks, classifies the rest (memcheck's

@@ -82,7 +82,8 @@ int leaks_load(struct leak_report *r, const char *source, struct supp_list *supp
         snprintf(err, errlen, "%s: leaks are classified at a leak check: TRACE or TRACE@leak-check:N", source);
         return -1;
     }
-    if (snap_load(&r->snap, path, &point, NULL, NULL, err, errlen) < 0) return -1;
+    int rc = snap_load(&r->snap, path, &point, NULL, NULL, err, errlen);
+    if (rc < 0) return rc;
     struct snap *s = &r->snap;
     r->check_failed = s->check->status != 0;
     r->check_note = s->check->note;
@@ -257,8 +258,10 @@ void leaks_print_json(FILE *out, const struct leak_report *r, unsigned show_kind
     struct strbuf b = {0};
     static const char *const keys[KIND_COUNT] = {"still_reachable", "definitely_lost", "indirectly_lost",
                                                  "possibly_lost", "suppressed"};
-    sb_printf(&b, "{\n  \"schema\": 1,\n  \"pid\": %llu,\n  \"check\": {\"seq\": %u, \"ok\": %s},\n  \"summary\": {",
+    sb_printf(&b, "{\n  \"schema\": 1,\n  \"pid\": %llu,\n  \"check\": {\"seq\": %u, \"ok\": %s, \"note\": ",
               (unsigned long long)r->snap.hdr.pid, r->snap.check->seq, r->check_failed ? "false" : "true");
+    fmt_json_string(&b, r->check_note);
+    sb_puts(&b, "},\n  \"summary\": {");
     for (unsigned k = 0; k < KIND_COUNT; k++)
         sb_printf(&b, "%s\"%s\": {\"bytes\": %llu, \"blocks\": %llu}", k ? ", " : "", keys[k],
                   (unsigned long long)r->bytes[k], (unsigned long long)r->blocks[k]);

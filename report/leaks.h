@@ -29,7 +29,8 @@ struct leak_report {
     const char *check_note; /* why it could not run (in snap) */
 };
 
-/* Loads TRACE (its last leak check) or TRACE@leak-check:N. Still reachable
+/* Loads TRACE (its last leak check) or TRACE@leak-check:N; SNAP_NO_CHECK
+ * when the trace has none (err says why). Still reachable
  * records are symbolized (and matched against suppressions) only with
  * reachable_details: a summary and a gate never show them, and symbolizing a
  * large program's every stack costs more than the check. */

@@ -1,6 +1,6 @@
 /* leaks_formats.c - loss records for CI: JUnit XML (one failing testcase per
- * record; GitLab, Jenkins) and SARIF 2.1.0 (GitHub code scanning). The shapes
- * follow shared/reference/outputs.md. */
+ * record; GitLab, Jenkins) and SARIF 2.1.0 (GitHub code scanning); docs/LEAKS.md
+ * has the shapes. */
 #include "fmt.h"
 #include "leaks.h"
 

@@ -15,17 +15,26 @@ struct run_exit {
     int status;
 };
 
+struct run_pending {
+    pid_t pid;
+    uint64_t since; /* ms: when it was first seen not yet asking */
+};
+
 struct run_ctx {
     const char *dir;   /* where traces are written (absolute) */
     const char *named; /* -o FILE, or NULL */
     uint64_t session;
     bool checks;       /* leak checks: every traced process is supervised with ptrace */
+    bool follow;       /* fork children and exec'd programs are traced too */
+    bool quiet;
     pid_t root;        /* the program */
     int control_fd;    /* our end of the socket the processes ring (-1 without checks) */
     struct sup sup;
     struct run_procs procs;
     struct run_exit *exits; /* statuses of every child reaped */
     size_t nexits;
+    struct run_pending *pending; /* descendants seen running the shim before they asked */
+    size_t npending;
     bool root_done;
     int root_status;
     volatile sig_atomic_t stop_waiting; /* a signal asked us to stop waiting for processes that outlive the program */

@@ -25,13 +25,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ptrace.h>
 #include <sys/socket.h>
+#include <sys/user.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #define TICK_MS 20
 #define STOP_TIMEOUT_MS 10000
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 /* ---- finding traces --------------------------------------------------------- */
 
@@ -68,7 +77,17 @@ static void discover(struct run_ctx *rc)
 
 /* ---- leak checks -------------------------------------------------------------- */
 
-static void check_now(struct run_ctx *rc, struct run_proc *p, pid_t tid, uint64_t stack_from)
+/* A stack whose thread is gone, or will be before the check, is live only
+ * from sp up. A reused stack exits at the same depth: one entry per stack. */
+static void note_dead_sp(struct run_proc *p, uint64_t sp)
+{
+    for (size_t i = 0; i < p->ndead; i++)
+        if (p->dead_sps[i] == sp) return;
+    p->dead_sps = xrealloc(p->dead_sps, (p->ndead + 1) * sizeof *p->dead_sps);
+    p->dead_sps[p->ndead++] = sp;
+}
+
+static void check_now(struct run_ctx *rc, struct run_proc *p, pid_t tid, uint64_t stack_from, bool ending)
 {
     uint32_t seq = ++p->checks;
     char err[1024];
@@ -109,10 +128,14 @@ static void check_now(struct run_ctx *rc, struct run_proc *p, pid_t tid, uint64_
                                    .ntids = ntids,
                                    .from_tid = tid,
                                    .stack_from = stack_from,
+                                   .ending = ending,
+                                   .dead_sps = p->dead_sps,
+                                   .ndead = p->ndead,
                                    .trace_path = p->path};
     if (leakcheck_run(&rq, &p->checks_out, err, sizeof err) < 0) leakcheck_failed(seq, err, &p->checks_out);
     free(tids);
     sup_resume_process(&rc->sup, p->pid);
+    p->frozen_until = 0;
 }
 
 /* ---- requests ------------------------------------------------------------------ */
@@ -157,6 +180,32 @@ static void release(struct run_ctx *rc, struct run_proc *by, pid_t pid)
     p->why_unsupervised = xstrndup(why, strlen(why));
 }
 
+/* A multi-threaded process is exiting: its other threads are held still
+ * until its end (check_now lets them go), or for FREEZE_MS at most. */
+#define FREEZE_MS 2000
+
+static void freeze_others(struct run_ctx *rc, struct run_proc *p, pid_t tid, uint32_t seq)
+{
+    char err[256];
+    if (!p->supervised || !sup_stop_process(&rc->sup, p->pid, STOP_TIMEOUT_MS, err, sizeof err)) {
+        sup_resume_process(&rc->sup, p->pid);
+        atomic_store((_Atomic uint32_t *)&p->hdr->req_ack, seq); /* answered, but it may not count on the others */
+        return;
+    }
+    /* Where each held thread's stack begins: exit_group will kill them before
+     * the check at the end, and a dead thread's registers cannot be read. */
+    pid_t *tids;
+    size_t n = sup_stopped_threads(&rc->sup, p->pid, &tids);
+    for (size_t i = 0; i < n; i++) {
+        struct user_regs_struct regs;
+        if (tids[i] != tid && ptrace(PTRACE_GETREGS, tids[i], 0, &regs) == 0) note_dead_sp(p, regs.rsp - 128);
+    }
+    free(tids);
+    atomic_store((_Atomic uint32_t *)&p->hdr->req_ack, seq);
+    sup_resume(&rc->sup, tid);
+    p->frozen_until = now_ms() + FREEZE_MS;
+}
+
 static void serve_requests(struct run_ctx *rc)
 {
     for (size_t i = 0; i < rc->procs.n; i++) {
@@ -166,8 +215,9 @@ static void serve_requests(struct run_ctx *rc)
         if (seq == p->hdr->req_ack) continue;
         switch (p->hdr->req_kind) {
         case RUN_REQ_SUPERVISE: supervise(rc, p); break;
-        case RUN_REQ_LEAK_CHECK: check_now(rc, p, (pid_t)p->hdr->req_tid, p->hdr->req_arg); break;
+        case RUN_REQ_LEAK_CHECK: check_now(rc, p, (pid_t)p->hdr->req_tid, p->hdr->req_arg, false); break;
         case RUN_REQ_RELEASE: release(rc, p, (pid_t)p->hdr->req_arg); break;
+        case RUN_REQ_FREEZE: freeze_others(rc, p, (pid_t)p->hdr->req_tid, seq); continue; /* answered there */
         default: break;
         }
         atomic_store((_Atomic uint32_t *)&p->hdr->req_ack, seq);
@@ -235,7 +285,7 @@ static void on_event(struct run_ctx *rc, const struct sup_event *ev)
         if (p && !p->end_checked) {
             const struct trace_header *h = p->hdr;
             bool normal = h->exit_ctx == EXIT_CTX_STACK_FROM && (pid_t)h->exit_tid == ev->tid;
-            check_now(rc, p, ev->tid, normal ? h->exit_stack_from : 0);
+            check_now(rc, p, ev->tid, normal ? h->exit_stack_from : 0, true);
             p->end_checked = true;
         }
         sup_resume(&rc->sup, ev->tid);
@@ -244,7 +294,11 @@ static void on_event(struct run_ctx *rc, const struct sup_event *ev)
         if (p) p->state = PROC_REPLACED; /* the next image asks for itself */
         break;
     case SUP_GONE: on_gone(rc, ev->pid, ev->status); break;
-    case SUP_THREAD_EXIT: break;
+    case SUP_THREAD_EXIT:
+        /* glibc keeps the stack for the next thread; until then the dead
+         * frames below this point are not roots (memcheck: not addressable). */
+        if (p && ev->sp) note_dead_sp(p, ev->sp);
+        break;
     }
 }
 
@@ -283,6 +337,10 @@ static void step(struct run_ctx *rc)
             follow_close(&p->follow);
             p->following = false;
         }
+        if (p->frozen_until && now_ms() > p->frozen_until) { /* it did not get to its end: let the others go */
+            p->frozen_until = 0;
+            sup_resume_process(&rc->sup, p->pid);
+        }
         if (p->state == PROC_RUNNING) {
             proc_pack_step(p);
         } else {
@@ -311,6 +369,78 @@ static bool traced_running(struct run_ctx *rc)
     return false;
 }
 
+/* ---- processes yet to ask ---------------------------------------------------- */
+
+static bool maps_the_shim(pid_t pid)
+{
+    char path[64], line[4096];
+    snprintf(path, sizeof path, "/proc/%d/maps", pid);
+    FILE *f = fopen(path, "r");
+    bool found = false;
+    while (f && !found && fgets(line, sizeof line, f)) found = strstr(line, "/libheapsnap.so") != NULL;
+    if (f) fclose(f);
+    return found;
+}
+
+/* A descendant that runs the shim but has not asked to be traced yet: a
+ * daemon's grandchild just forked, a spawned program about to exec. It
+ * will ask within moments, so the run waits for it; one that has not asked
+ * within PENDING_MS never will (its shim could not start its trace). Every
+ * descendant of ours is found under us: we are a subreaper. */
+#define PENDING_MS 2000
+
+static bool descendant_pending(struct run_ctx *rc)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    struct link {
+        pid_t pid, ppid;
+    } *all = NULL;
+    size_t n = 0, cap = 0;
+    while (d && (e = readdir(d))) {
+        pid_t pid = (pid_t)atoi(e->d_name);
+        if (pid <= 0) continue;
+        char path[64], stat[512];
+        snprintf(path, sizeof path, "/proc/%d/stat", pid);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) continue;
+        ssize_t len = read(fd, stat, sizeof stat - 1);
+        close(fd);
+        if (len <= 0) continue;
+        stat[len] = 0;
+        const char *close_paren = strrchr(stat, ')'); /* the name may hold anything, ')' too */
+        char state;
+        int ppid;
+        if (!close_paren || sscanf(close_paren + 1, " %c %d", &state, &ppid) != 2 || state == 'Z') continue;
+        if (n == cap) all = xrealloc(all, (cap = cap ? cap * 2 : 256) * sizeof *all);
+        all[n++] = (struct link){pid, ppid};
+    }
+    if (d) closedir(d);
+    /* Ours: the closure of "parent is ours" from our own pid. */
+    pid_t *mine = xmalloc((n + 1) * sizeof *mine);
+    size_t nmine = 0;
+    mine[nmine++] = getpid();
+    for (size_t k = 0; k < nmine; k++)
+        for (size_t i = 0; i < n; i++)
+            if (all[i].ppid == mine[k]) mine[nmine++] = all[i].pid;
+    bool pending = false;
+    uint64_t now = now_ms();
+    for (size_t k = 1; k < nmine && !pending; k++) {
+        pid_t pid = mine[k];
+        if (procs_running(&rc->procs, pid) || !maps_the_shim(pid)) continue;
+        size_t j = 0;
+        while (j < rc->npending && rc->pending[j].pid != pid) j++;
+        if (j == rc->npending) {
+            rc->pending = xrealloc(rc->pending, (rc->npending + 1) * sizeof *rc->pending);
+            rc->pending[rc->npending++] = (struct run_pending){pid, now};
+        }
+        pending = now - rc->pending[j].since < PENDING_MS;
+    }
+    free(mine);
+    free(all);
+    return pending;
+}
+
 void run_loop(struct run_ctx *rc)
 {
     sigset_t waiting;
@@ -333,8 +463,9 @@ void run_loop(struct run_ctx *rc)
         }
         step(rc);
         if (!rc->root_done) continue;
-        if (!rc->checks || rc->stop_waiting || !traced_running(rc)) break;
-        if (!said_waiting) {
+        if (!rc->checks || rc->stop_waiting) break;
+        if (!traced_running(rc) && !(rc->follow && descendant_pending(rc))) break;
+        if (!said_waiting && !rc->quiet) {
             warn("the program has ended; waiting for the processes traced with it that are still running (a "
                  "signal to heapsnap stops waiting: they run on, unchecked)");
             said_waiting = true;

@@ -55,6 +55,7 @@ void procs_free(struct run_procs *ps)
         rec_chunks_free(&p->inherited);
         if (p->hdr) munmap(p->hdr, TRACE_HEADER_SIZE);
         free(p->why_unsupervised);
+        free(p->dead_sps);
         free(p);
     }
     free(ps->v);

@@ -38,6 +38,9 @@ struct run_proc {
     int status;               /* PROC_GONE: as waitpid gave it */
     bool reaped_status;       /* status is known */
     char *why_unsupervised;   /* why ptrace could not be used, if it could not */
+    uint64_t frozen_until;    /* ms: its other threads are held still while it exits (RUN_REQ_FREEZE) */
+    uint64_t *dead_sps;       /* stack pointers of its threads that exited, at their exit (distinct) */
+    size_t ndead;
 };
 
 struct run_procs {

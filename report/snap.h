@@ -113,7 +113,9 @@ bool snap_parse_point(const char *text, struct snap_point *p, char *err, size_t 
 void snap_figures(const struct snap *s, const struct snap_stack *st, uint64_t *bytes, uint64_t *blocks);
 
 /* Replays the trace up to point (NULL: the end). hook, if not NULL, sees
- * every event applied. */
+ * every event applied. Returns 0, or -1 with a reason in err, or
+ * SNAP_NO_CHECK when the point is the last leak check and there is none. */
+#define SNAP_NO_CHECK (-2)
 int snap_load(struct snap *s, const char *path, const struct snap_point *point, snap_event_hook hook, void *ctx,
               char *err, size_t errlen);
 /* The same, recording the regions the heap ever used (for leak checks). */

@@ -123,9 +123,17 @@ static int resolve_leak_check(struct snap *s, const char *path, char *err, size_
             break;
         }
     if (!s->check) {
-        if (s->point.nth) snprintf(err, errlen, "%s: no leak check number %u", path, s->point.nth);
-        else snprintf(err, errlen, "%s: no leak check in this trace (record it with heapsnap run; a bare LD_PRELOAD cannot scan memory)", path);
-        return -1;
+        if (s->point.nth) {
+            snprintf(err, errlen, "%s: no leak check number %u", path, s->point.nth);
+            return -1;
+        }
+        if (s->hdr.session)
+            snprintf(err, errlen, "%s: no leak check in this trace: the heapsnap run that recorded it did not see its "
+                     "process end (heapsnap run was killed, or stopped waiting for it)", path);
+        else
+            snprintf(err, errlen, "%s: no leak check in this trace: it was recorded with a bare LD_PRELOAD, which cannot "
+                     "scan memory (record it with heapsnap run)", path);
+        return SNAP_NO_CHECK;
     }
     char prefix[32];
     int len = snprintf(prefix, sizeof prefix, "leak-check:%u", s->check->seq);

@@ -1,4 +1,4 @@
-/* leak_kinds.c - one edge case of shared/reference/leak-kinds.md per mode
+/* leak_kinds.c - one edge case of leak classification (docs/LEAKS.md) per mode
  * (argv[1]); what memcheck and heapsnap must say is in each comment. Nothing
  * here uses stdio, so no other block is live at the end. */
 #include <pthread.h>

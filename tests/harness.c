@@ -167,3 +167,28 @@ const char *const *bare_preload_env(const char *dir)
     snprintf(pre, sizeof pre, "LD_PRELOAD=%s", shim_path());
     return env;
 }
+
+struct json *leaks_json_in(const char *dir, const char *source, const char *extra)
+{
+    const char *argv[] = {heapsnap_bin(), "leaks", "--format", "json", source, extra, NULL};
+    struct run_result r = run_in(dir, NULL, argv);
+    cr_assert_eq(r.exit_code, 0, "leaks %s: %s", source, r.err);
+    struct json *j = json_parse(r.out);
+    cr_assert(j, "%s", r.out);
+    run_free(&r);
+    return j;
+}
+
+long long leak_bytes(const struct json *leaks, const char *kind)
+{
+    char p[96];
+    snprintf(p, sizeof p, "summary.%s.bytes", kind);
+    return json_int(leaks, p);
+}
+
+long long leak_blocks(const struct json *leaks, const char *kind)
+{
+    char p[96];
+    snprintf(p, sizeof p, "summary.%s.blocks", kind);
+    return json_int(leaks, p);
+}

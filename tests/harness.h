@@ -35,6 +35,11 @@ int find_group(const struct json *j, const char *path, const char *fn);
 /* Field of the group whose stack starts in fn (e.g. "bytes", "stack.0.line"). */
 long long group_int(const struct json *j, const char *path, const char *fn, const char *field);
 const char *group_str(const struct json *j, const char *path, const char *fn, const char *field);
+/* `heapsnap leaks --format json SOURCE [extra]` run in dir, parsed; fails the test on error. */
+struct json *leaks_json_in(const char *dir, const char *source, const char *extra);
+/* Bytes (or blocks) of a leak kind ("definitely_lost", ...) in such a report. */
+long long leak_bytes(const struct json *leaks, const char *kind);
+long long leak_blocks(const struct json *leaks, const char *kind);
 /* Environment of a bare LD_PRELOAD run writing traces to dir (NULL-terminated, static). */
 const char *const *bare_preload_env(const char *dir);
 

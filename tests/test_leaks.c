@@ -1,7 +1,7 @@
-/* test_leaks.c - issue 4: reachability at the end of the process and on
- * demand, equal to memcheck's LEAK SUMMARY on every edge case of
- * shared/reference/leak-kinds.md (valgrind runs beside heapsnap here), the
- * gate, suppressions in both formats, and the report formats. */
+/* test_leaks.c - reachability at the end of the process and on demand, equal
+ * to memcheck's LEAK SUMMARY on every edge case in docs/LEAKS.md (valgrind
+ * runs beside heapsnap here), the gate, suppressions in both formats, and the
+ * report formats. */
 #include "harness.h"
 
 #include <criterion/criterion.h>
@@ -22,43 +22,42 @@ static char *dir;
 static void setup(void) { dir = temp_dir(); }
 TestSuite(leaks, .init = setup, .timeout = 120);
 
-static struct json *leaks_json(const char *trace, const char *extra)
+static struct json *leaks_json(const char *trace, const char *extra) { return leaks_json_in(dir, trace, extra); }
+
+/* "a b" -> argv words after prefix. */
+static const char **words_after(const char **argv, size_t k, const char *modes)
 {
-    const char *argv[] = {heapsnap_bin(), "leaks", "--format", "json", trace, extra, NULL};
-    struct run_result r = run_in(dir, NULL, argv);
-    cr_assert_eq(r.exit_code, 0, "%s", r.err);
-    struct json *j = json_parse(r.out);
-    cr_assert(j, "%s", r.out);
-    run_free(&r);
-    return j;
+    static char buf[256];
+    snprintf(buf, sizeof buf, "%s", modes);
+    for (char *w = strtok(buf, " "); w; w = strtok(NULL, " ")) argv[k++] = w;
+    argv[k] = NULL;
+    return argv;
 }
 
-static struct summary heapsnap_summary_of(const char *prog, const char *mode)
+/* heapsnap's summary for PROG MODES..., which must exit with status. */
+static struct summary heapsnap_summary_ending(const char *prog, const char *modes, int status)
 {
     char *trace = path_join(dir, "k.trace");
-    const char *argv[] = {heapsnap_bin(), "run", "-q", "-o", trace, "--", sample(prog), mode, NULL};
-    struct run_result r = run_in(dir, NULL, argv);
-    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    const char *argv[16] = {heapsnap_bin(), "run", "-q", "-o", trace, "--", sample(prog)};
+    struct run_result r = run_in(dir, NULL, words_after(argv, 7, modes));
+    cr_assert_eq(r.exit_code, status, "%s %s: %s", prog, modes, r.err);
     run_free(&r);
     struct json *j = leaks_json(trace, NULL);
     struct summary s;
     for (int k = 0; k < 5; k++) {
-        char p[96];
-        snprintf(p, sizeof p, "summary.%s.bytes", kinds[k]);
-        s.bytes[k] = json_int(j, p);
-        snprintf(p, sizeof p, "summary.%s.blocks", kinds[k]);
-        s.blocks[k] = json_int(j, p);
+        s.bytes[k] = leak_bytes(j, kinds[k]);
+        s.blocks[k] = leak_blocks(j, kinds[k]);
     }
     json_free(j);
     return s;
 }
 
-/* memcheck's LEAK SUMMARY for the same program and mode. */
-static struct summary memcheck_summary_of(const char *prog, const char *mode)
+/* memcheck's LEAK SUMMARY for the same program and modes. */
+static struct summary memcheck_summary_ending(const char *prog, const char *modes, int status)
 {
-    const char *argv[] = {"/usr/bin/valgrind", "--leak-check=full", sample(prog), mode, NULL};
-    struct run_result r = run_in(dir, NULL, argv);
-    cr_assert_eq(r.exit_code, 0, "valgrind: %s", r.err);
+    const char *argv[16] = {"/usr/bin/valgrind", "--leak-check=full", sample(prog)};
+    struct run_result r = run_in(dir, NULL, words_after(argv, 3, modes));
+    cr_assert_eq(r.exit_code, status, "valgrind %s %s: %s", prog, modes, r.err);
     static const char *const words[] = {"definitely lost:", "indirectly lost:", "possibly lost:", "still reachable:",
                                         "suppressed:"};
     struct summary s = {0};
@@ -85,15 +84,29 @@ static struct summary memcheck_summary_of(const char *prog, const char *mode)
     return s;
 }
 
-static void expect_like_memcheck_of(const char *prog, const char *mode, const struct summary *want)
+static struct summary heapsnap_summary_of(const char *prog, const char *mode)
 {
-    struct summary hs = heapsnap_summary_of(prog, mode), mc = memcheck_summary_of(prog, mode);
+    return heapsnap_summary_ending(prog, mode, 0);
+}
+static struct summary memcheck_summary_of(const char *prog, const char *mode)
+{
+    return memcheck_summary_ending(prog, mode, 0);
+}
+
+static void expect_like_memcheck_ending(const char *prog, const char *mode, int status, const struct summary *want)
+{
+    struct summary hs = heapsnap_summary_ending(prog, mode, status), mc = memcheck_summary_ending(prog, mode, status);
     for (int k = 0; k < 5; k++) {
         cr_expect_eq(hs.bytes[k], want->bytes[k], "%s: heapsnap %s bytes", mode, kinds[k]);
         cr_expect_eq(hs.blocks[k], want->blocks[k], "%s: heapsnap %s blocks", mode, kinds[k]);
         cr_expect_eq(mc.bytes[k], want->bytes[k], "%s: memcheck %s bytes", mode, kinds[k]);
         cr_expect_eq(mc.blocks[k], want->blocks[k], "%s: memcheck %s blocks", mode, kinds[k]);
     }
+}
+
+static void expect_like_memcheck_of(const char *prog, const char *mode, const struct summary *want)
+{
+    expect_like_memcheck_ending(prog, mode, 0, want);
 }
 
 static struct summary heapsnap_summary(const char *mode) { return heapsnap_summary_of("leak_kinds", mode); }
@@ -119,11 +132,22 @@ Test(leaks, reachable_and_interior_child)
 {
     expect_like_memcheck("reachable", &(struct summary)KINDS(0, 0, 0, 0, 32, 1, 32, 1));
 }
-/* 32768 lost blocks: their records span several chunks of the trace. */
+/* 32768 lost blocks: their records span several chunks of the trace.
+ * memcheck itself is not steady here: in about one run in four some stray
+ * word of its own (or the loader's) falls inside a lost chain, which it then
+ * calls possibly lost from that block on; the two add up the same. */
 Test(leaks, at_scale)
 {
-    expect_like_memcheck_of("bigheap", "64",
-                            &(struct summary)KINDS(16384, 16, 33538048, 32752, 0, 0, 33554432, 32768));
+    struct summary want = KINDS(16384, 16, 33538048, 32752, 0, 0, 33554432, 32768);
+    struct summary hs = heapsnap_summary_of("bigheap", "64"), mc = memcheck_summary_of("bigheap", "64");
+    for (int k = 0; k < 5; k++) {
+        cr_expect_eq(hs.bytes[k], want.bytes[k], "heapsnap %s bytes", kinds[k]);
+        cr_expect_eq(hs.blocks[k], want.blocks[k], "heapsnap %s blocks", kinds[k]);
+    }
+    cr_expect_eq(mc.bytes[0], want.bytes[0]);
+    cr_expect_eq(mc.bytes[3], want.bytes[3]);
+    cr_expect_eq(mc.bytes[1] + mc.bytes[2], want.bytes[1], "memcheck: the chains, indirectly or possibly lost");
+    cr_expect_eq(mc.blocks[1] + mc.blocks[2], want.blocks[1]);
 }
 
 Test(leaks, tls) { expect_like_memcheck("tls", &(struct summary)KINDS(0, 0, 0, 0, 0, 0, 48, 1)); }
@@ -447,4 +471,77 @@ Test(leaks, gate_fails_when_the_check_cannot_run)
     cr_expect(strstr(r.err, "was not traced with ptrace (cannot trace pid ") != NULL, "%s", r.err);
     cr_expect(strstr(r.err, "(Operation not permitted)), so its end could not be stopped), so --fail-on-leak fails") != NULL,
               "%s", r.err);
+}
+
+/* ---- what is a root, as memcheck has it (samples/roots.c) ------------------ */
+
+/* Dead frames below the stack pointer where the process dies are not roots:
+ * the check at its end scans from where it was, not from a signal handler. */
+Test(leaks, dead_frames_at_a_crash)
+{
+    expect_like_memcheck_ending("roots", "dead_shallow abort", 134, &(struct summary)KINDS(110, 1, 0, 0, 0, 0, 0, 0));
+    expect_like_memcheck_ending("roots", "dead_4k segv", 139, &(struct summary)KINDS(150, 1, 0, 0, 0, 0, 0, 0));
+    expect_like_memcheck_ending("roots", "live segv", 139, &(struct summary)KINDS(0, 0, 0, 0, 0, 0, 140, 1));
+}
+
+/* A thread that exited leaves its stack in glibc's cache: its dead frames are
+ * no roots, nor, once glibc's cleanup has freed the cache at exit, its TLS. */
+Test(leaks, exited_threads)
+{
+    expect_like_memcheck_of("roots", "thread_local", &(struct summary)KINDS(200, 1, 0, 0, 0, 0, 0, 0));
+    expect_like_memcheck_of("roots", "thread_local reuse", &(struct summary)KINDS(200, 1, 0, 0, 0, 0, 0, 0));
+    expect_like_memcheck_of("roots", "thread_tls", &(struct summary)KINDS(300, 1, 0, 0, 0, 0, 0, 0));
+    expect_like_memcheck_of("roots", "thread_tls reuse", &(struct summary)KINDS(300, 1, 0, 0, 0, 0, 0, 0));
+}
+
+/* glibc's second-level thread-specific array is allocated at a thread's first
+ * pthread_setspecific of a key >= 32: it must be a traced block (heapsnap's
+ * own libunwind key used to make it an untraced one). */
+Test(leaks, thread_specific_data)
+{
+    expect_like_memcheck_of("roots", "specific_main", &(struct summary)KINDS(0, 0, 0, 0, 0, 0, 912, 2));
+}
+
+/* glibc's and libstdc++'s one-time allocations are freed at every exit
+ * through exit_group (memcheck runs their cleanup too), kept at a fatal
+ * signal; when another thread still runs, it is held still for the cleanup. */
+Test(leaks, one_time_allocations)
+{
+    static const struct summary none = KINDS(0, 0, 0, 0, 0, 0, 0, 0);
+    expect_like_memcheck_of("roots", "printf", &none);
+    expect_like_memcheck_of("roots", "printf exit", &none);
+    expect_like_memcheck_of("roots", "printf _exit", &none);
+    expect_like_memcheck_ending("roots", "printf abort", 134, &(struct summary)KINDS(0, 0, 0, 0, 0, 0, 4096, 1));
+    expect_like_memcheck_of("roots_cxx", "cout", &none);
+    expect_like_memcheck_of("roots_cxx", "cout _exit", &none);
+    expect_like_memcheck_ending("roots_cxx", "cout abort", 134, &(struct summary)KINDS(0, 0, 0, 0, 0, 0, 76800, 2));
+}
+
+/* exit() from a second thread while the first runs: the same, but for the
+ * exiting thread's DTV. memcheck calls it possibly lost (its false alarm:
+ * the thread's descriptor points inside it); heapsnap suppresses that by
+ * default, or finds it still reachable when a stale copy of its address
+ * lies in a frame the main thread has live: never a leak either way. */
+Test(leaks, exit_from_a_thread)
+{
+    const char *progs[] = {"roots", "roots_cxx"}, *modes[] = {"printf thread_exit", "cout thread_exit"};
+    for (int i = 0; i < 2; i++) {
+        struct summary hs = heapsnap_summary_of(progs[i], modes[i]), mc = memcheck_summary_of(progs[i], modes[i]);
+        for (int k = 0; k < 3; k++) cr_expect_eq(hs.blocks[k], 0, "%s %s: %s", progs[i], modes[i], kinds[k]);
+        cr_expect_eq(hs.blocks[3] + hs.blocks[4], 1, "heapsnap: the DTV, and none of the one-time blocks");
+        cr_expect_eq(mc.blocks[2], 1, "memcheck: the DTV, possibly lost");
+        cr_expect_eq(mc.blocks[0] + mc.blocks[1] + mc.blocks[3], 0);
+    }
+}
+
+/* A leaked malloc(0) is 0 bytes in 1 block, and a leak: the gate counts blocks. */
+Test(leaks, malloc_zero)
+{
+    expect_like_memcheck_of("roots", "zero", &(struct summary)KINDS(0, 1, 0, 0, 0, 0, 0, 0));
+    expect_like_memcheck_of("roots", "zero_kept", &(struct summary)KINDS(0, 0, 0, 0, 0, 0, 0, 1));
+    const char *argv[] = {heapsnap_bin(), "run", "-q", "--fail-on-leak", "--", sample("roots"), "zero", NULL};
+    struct run_result r = run_in(dir, NULL, argv);
+    cr_expect_eq(r.exit_code, 23, "%s", r.err);
+    cr_expect(strstr(r.err, "leaked 0 bytes in 1 blocks") != NULL, "%s", r.err);
+    run_free(&r);
 }

@@ -89,10 +89,10 @@ Test(samples, cxx_new_delete)
     struct json *j = run_sample(dir, 0, SAMPLE(sample("cxx_leak")));
     cr_expect_eq(group_int(j, "leaks", "leak_widget()", "bytes"), 48);
     cr_expect_str_eq(group_str(j, "leaks", "leak_widget()", "stack.1.function"), "main");
-    /* new int[10] and new Widget were deleted: 2 frees; the Widget and
-     * libstdc++'s emergency exception pool stay. */
-    cr_expect_eq(json_int(j, "totals.frees"), 2);
-    cr_expect_eq(json_int(j, "totals.allocations") - json_int(j, "totals.frees"), 2);
+    /* new int[10] and new Widget were deleted: 2 frees, and libstdc++'s
+     * emergency exception pool by its cleanup at exit; the leaked Widget stays. */
+    cr_expect_eq(json_int(j, "totals.frees"), 3);
+    cr_expect_eq(json_int(j, "totals.allocations") - json_int(j, "totals.frees"), 1);
     json_free(j);
 }
 

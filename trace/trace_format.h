@@ -129,6 +129,8 @@ enum run_request {
     RUN_REQ_RELEASE = 3,    /* let a process go (req_arg: its pid, 0 for the requester): it is about to
                                exec a set-user-ID program, which ptrace would keep from its privileges,
                                or to be traced by the program itself (a debugger): one tracer only */
+    RUN_REQ_FREEZE = 4,     /* the process is exiting: hold its other threads still, so that glibc's and
+                               libstdc++'s end-of-process cleanup can run (as valgrind runs it) */
 };
 
 /* The doorbell: a datagram the shim sends to HEAPSNAP_CONTROL_FD with each
