@@ -44,3 +44,8 @@ void *arena_alloc(size_t size)
         atomic_flag_clear_explicit(&arena_lock, memory_order_release);
     }
 }
+
+/* A fork child has only the thread that forked: a lock another thread held
+ * at that moment would stay held forever. Our locks guard short, simple
+ * steps whose half-done state the next holder copes with. */
+void arena_after_fork(void) { atomic_flag_clear(&arena_lock); }

@@ -132,6 +132,7 @@ void emit_fork(void)
         t->last_ticks = now;
         emit_commit(t, p);
         t->fork_ticks = now;
+        t->fork_parent = getpid();
     }
     t->in_shim--;
 }

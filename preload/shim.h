@@ -84,6 +84,7 @@ struct shim_thread {
     uint32_t events_to_clock; /* events left before the next interval check */
     int leak_disabled;        /* heapsnap_disable() depth: allocations now are not leaks */
     uint64_t fork_ticks;      /* stamp of this thread's last REC_FORK: a fork child's inheritance point */
+    pid_t fork_parent;        /* the process that wrote it: the fork child's parent */
 };
 extern __thread struct shim_thread shim_tls __attribute__((tls_model("initial-exec")));
 
@@ -106,15 +107,18 @@ pid_t shim_traced_pid(void);
 
 /* arena.c: heapsnap's own memory, never from the intercepted allocator. */
 void *arena_alloc(size_t size);
+void arena_after_fork(void);
 
 /* Ticks are the trace's time unit: the TSC over 16 (about 5 ns), calibrated
- * against CLOCK_MONOTONIC by the CLOCK records. Plain rdtsc, not rdtscp (which
- * cost 10 ns a call here): a free is stamped before the real free, and rdtsc
- * retires before the free's stores can become visible; an allocation is
- * stamped after its stack capture, thousands of instructions past the real
- * call, beyond any out-of-order window. So a freed address handed to another
- * thread always sorts free-first (docs/DESIGN.md, "ordering"). The low 4 bits
- * are noise that would only cost trace bytes. */
+ * against CLOCK_MONOTONIC by the CLOCK records. Plain rdtsc (rdtscp cost 10 ns
+ * a call here, and would not help): within a thread the stamps follow program
+ * order, but across threads they only approximate it. Two cores' TSCs can
+ * disagree by hundreds of cycles (in a VM especially), and rdtsc is not
+ * ordered with the loads and stores around it, so a free on one thread can be
+ * stamped a few ticks after the allocation that received its address on
+ * another. The readers therefore never trust stamps for what the allocator
+ * itself orders (report/snap_merge.c, docs/DESIGN.md "Ordering"). The low 4
+ * bits are noise that would only cost trace bytes. */
 #define SHIM_TICK_SHIFT 4
 static SHIM_HOT uint64_t shim_ticks(void)
 {
@@ -162,6 +166,7 @@ int fd_reopen(enum fd_owned which, const char *path, int flags);
 int fd_use_begin(enum fd_owned which);
 void fd_use_end(void);
 void fd_forget(enum fd_owned which, bool close_it);
+void fd_after_fork(void);
 
 /* spool.c: the trace file. */
 int spool_create(const char *path, const struct trace_header *hdr);
@@ -192,7 +197,8 @@ void stack_init(void);
 
 /* modules.c */
 void modules_init(void);
-void modules_refresh(struct shim_thread *t, bool force);
+/* Writes the modules of a stack about to be written that the trace lacks. */
+void modules_note_stack(struct shim_thread *t, const uintptr_t *ips, unsigned n);
 void modules_reset(void);
 extern uintptr_t shim_own_lo, shim_own_hi; /* our own code: never a call site */
 static SHIM_HOT bool modules_is_own_ip(uintptr_t ip) { return ip - shim_own_lo < shim_own_hi - shim_own_lo; }
@@ -231,6 +237,7 @@ static SHIM_HOT void api_after_event(struct shim_thread *t, int64_t usable_delta
 /* shim_run.c: asks `heapsnap run` (enum run_request, with its req_arg) and
  * waits for its answer; false without one. */
 bool run_request(enum run_request kind, uint64_t arg);
+void run_after_fork(void);
 
 /* shim_process.c */
 void process_install_hooks(void);

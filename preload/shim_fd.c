@@ -316,3 +316,5 @@ SHIM_EXPORT long syscall(long number, ...)
     if (unlikely(!real_syscall)) return as_libc(shim_sys6(number, a1, a2, a3, a4, a5, a6));
     return real_syscall(number, a1, a2, a3, a4, a5, a6);
 }
+
+void fd_after_fork(void) { fd_lock_drop(); }

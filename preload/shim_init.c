@@ -11,9 +11,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <sys/auxv.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -162,7 +164,10 @@ void shim_open_trace(uint64_t fork_ticks)
     memcpy(hdr.magic, TRACE_MAGIC, 8);
     shim_pid = getpid();
     hdr.pid = (uint64_t)shim_pid;
-    hdr.ppid = (uint64_t)getppid();
+    /* A fork child's parent is the process that forked it, not whoever
+     * getppid() names by now: the parent may be gone already, the child
+     * adopted by a subreaper. The forking thread noted its pid. */
+    hdr.ppid = fork_ticks ? (uint64_t)shim_tls.fork_parent : (uint64_t)getppid();
     hdr.session = shim_config.session;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -193,7 +198,6 @@ void shim_open_trace(uint64_t fork_ticks)
     }
     struct shim_thread *t = &shim_tls;
     emit_process_record(t);
-    modules_refresh(t, true);
     /* Under `heapsnap run`: be traced with ptrace before the program runs on,
      * so that its end, however it comes, can be stopped and checked. */
     run_request(RUN_REQ_SUPERVISE, 0);
@@ -203,17 +207,40 @@ void shim_open_trace(uint64_t fork_ticks)
  * executable's own, or the first preloaded library's. If that is not ours
  * (LD_PRELOAD=libjemalloc.so:libheapsnap.so, an allocator linked into the
  * program), heapsnap sees none of the program's allocations: say so, in the
- * trace and on stderr, rather than report an empty heap. */
+ * trace and on stderr, rather than report an empty heap. The test is a call:
+ * the address the loader gives for "malloc" may be a stub in the executable
+ * (a non-PIE program that takes malloc's address) that leads to ours. While
+ * it runs, our malloc forwards through a probe that notes it was reached. */
+static _Atomic bool probe_reached;
+static void *(*probe_next)(size_t);
+
+static void *probe_malloc(size_t size)
+{
+    atomic_store(&probe_reached, true);
+    return probe_next(size);
+}
+
 static void check_allocator_binding(void)
 {
-    Dl_info bound, self;
-    void *m = dlsym(RTLD_DEFAULT, "malloc");
-    if (!m || !dladdr(m, &bound) || !dladdr((void *)check_allocator_binding, &self)) return;
-    if (bound.dli_fbase == self.dli_fbase) return;
+    void *(*m)(size_t) = (void *(*)(size_t))dlsym(RTLD_DEFAULT, "malloc");
+    void (*f)(void *) = (void (*)(void *))dlsym(RTLD_DEFAULT, "free");
+    if (!m || !f) return;
+    probe_next = shim_real.malloc;
+    shim_real.malloc = probe_malloc;
+    f(m(1));
+    shim_real.malloc = probe_next;
+    if (atomic_load(&probe_reached)) return;
+    /* The executable's own: its program headers (AT_PHDR) follow its ELF header. */
+    Dl_info bound;
+    bool own = dladdr((void *)m, &bound) && (uintptr_t)getauxval(AT_PHDR) - (uintptr_t)bound.dli_fbase < 4096;
     atomic_fetch_or((_Atomic uint32_t *)&spool_header()->flags, TRACE_F_ALLOCATOR_BEFORE);
-    shim_say("heapsnap: the program's malloc is %s's, which the loader finds before heapsnap: its allocations "
-             "cannot be traced (preload libheapsnap.so first%s)\n",
-             bound.dli_fname && *bound.dli_fname ? bound.dli_fname : "the program", ", e.g. with heapsnap run");
+    if (own)
+        shim_say("heapsnap: the program has its own malloc, which the loader binds before any preloaded library's: "
+                 "its allocations cannot be traced%s%s\n", "", "");
+    else
+        shim_say("heapsnap: the program's malloc is %s's, which the loader finds before heapsnap: its allocations "
+                 "cannot be traced (preload libheapsnap.so first%s)\n",
+                 bound.dli_fname && *bound.dli_fname ? bound.dli_fname : "another library", ", e.g. with heapsnap run");
 }
 
 void shim_init(void)
@@ -288,10 +315,19 @@ static long live_threads(void)
  * them out, and so must ours. Their frees are recorded like any. Only when
  * no other thread runs (another might still use what they free): if some
  * do, `heapsnap run` holds them still first, as valgrind's scheduler does;
- * without it, the cleanup is left out. */
-static void free_runtime_state(void)
+ * without it, the cleanup is left out.
+ * After _exit the cleanup must write nothing: glibc's flushes stdio, which
+ * _exit does not (a fork child would print its copy of the parent's
+ * buffered output a second time), and syncs input streams (moving a shared
+ * descriptor's offset under the parent). So every stream's buffers are
+ * dropped first, as _exit drops them. */
+extern FILE *_IO_list_all;
+
+static void free_runtime_state(bool underscore_exit)
 {
     if (live_threads() != 1 && !run_request(RUN_REQ_FREEZE, 0)) return;
+    if (underscore_exit)
+        for (FILE *f = _IO_list_all; f; f = f->_chain) __fpurge(f);
     if (cxx_freeres) cxx_freeres();
     if (libc_freeres) libc_freeres();
 }
@@ -316,10 +352,12 @@ void shim_finish(uint32_t how, int code, uintptr_t stack_from, bool pack)
         atomic_store((_Atomic uint32_t *)&h->end_how, how);
     }
     static _Atomic bool freed;
-    if (how != END_SIGNAL && !atomic_exchange(&freed, true)) free_runtime_state();
+    if (how != END_SIGNAL && !atomic_exchange(&freed, true)) free_runtime_state(how == END_UNDERSCORE_EXIT);
     bool parent_will = shim_config.parent_packs == shim_pid || shim_config.parent_packs == -1;
     /* ...unless that `heapsnap run` is gone (killed): then no one else will. */
     if (parent_will && shim_config.run_pid > 0 && kill(shim_config.run_pid, 0) != 0 && errno == ESRCH) parent_will = false;
+    /* ...or it has stopped waiting for us. */
+    if (atomic_load((_Atomic uint32_t *)&h->flags) & TRACE_F_SELF_PACK) parent_will = false;
     if (!pack || parent_will) return;
     if (atomic_exchange(&shim_packed, true)) return;
     shim_tls.in_shim++;

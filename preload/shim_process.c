@@ -100,6 +100,11 @@ static void on_fatal_signal(int sig)
 
 static void on_fork_child(void)
 {
+    /* First of all: the child has one thread, and the locks the parent's
+     * other threads held at the fork are held by no one now. */
+    arena_after_fork();
+    fd_after_fork();
+    run_after_fork();
     if (atomic_load(&shim_state) != SHIM_ACTIVE) return;
     spool_forget();
     if (!shim_config.follow) {

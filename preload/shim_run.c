@@ -30,6 +30,10 @@ static bool run_alive(void)
     return shim_config.run_pid <= 0 || kill(shim_config.run_pid, 0) == 0 || errno != ESRCH;
 }
 
+/* A fork child: a request another thread of the parent was making is not
+ * the child's to wait for. */
+void run_after_fork(void) { atomic_flag_clear(&req_busy); }
+
 bool run_request(enum run_request kind, uint64_t arg)
 {
     struct trace_header *h = spool_header();

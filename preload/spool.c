@@ -168,6 +168,7 @@ struct chunk_header *spool_take_slot(void)
  * must never write through them again. */
 void spool_forget(void)
 {
+    atomic_flag_clear(&grow_lock); /* held by a thread the child does not have, perhaps */
     uint32_t n = atomic_load(&segs_mapped);
     for (uint32_t s = 0; s < n; s++) {
         uint8_t *b = atomic_load(&seg_base[s]);

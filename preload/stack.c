@@ -9,7 +9,19 @@
  * The table is a fixed array of lock-free chains. A lookup only reads shared
  * memory; a new stack is pushed with one CAS and written to the trace by the
  * thread that found it. Two threads meeting the same new stack at once may both
- * insert it under two ids: harmless, the reporter merges equal stacks. */
+ * insert it under two ids: harmless, the reporter merges equal stacks.
+ *
+ * Locks: a capture runs inside the program's allocation, so it must not wait
+ * for anything while holding a lock that a thread holding the loader's lock
+ * could want (docs/DESIGN.md, "Locks"). unw_backtrace's per-thread cache takes
+ * no lock; a miss in it looks up unwind info through dl_iterate_phdr, i.e.
+ * under the loader's lock. libunwind's second-level cache of register rules
+ * would be taken *around* that call, and Debian's libunwind has no per-thread
+ * variant of it (UNW_CACHE_PER_THREAD silently becomes the global, locked
+ * cache), so two threads could wait for each other: one in a dl_iterate_phdr
+ * callback (loader lock held) missing its cache, one holding that lock while
+ * waiting for the loader's. We turn that cache off: a miss then costs one DWARF
+ * lookup, once per thread and return address. */
 #include "shim.h"
 #include "../trace/varint.h"
 
@@ -39,10 +51,10 @@ static _Atomic uint32_t stack_next_id;
  * keeps keys below 32 in each thread's descriptor, but makes a calloc'd
  * array for the others at their first use, which would be our untraced
  * allocation holding the program's values), and its pipe is ours from the
- * start (shim_fd.c). */
+ * start (shim_fd.c). The cache policy: see the top of this file. */
 void stack_init(void)
 {
-    unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+    unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_NONE);
     void *ips[4];
     unw_backtrace(ips, 4);
 }
@@ -83,9 +95,9 @@ static void stack_write(struct shim_thread *t, const struct stack_node *s)
 SHIM_COLD static struct stack_node *stack_insert(struct shim_thread *t, _Atomic(struct stack_node *) *bucket,
                                                  const uintptr_t *ips, unsigned n, uint64_t h)
 {
-    /* A stack we have never seen may run through a module loaded since the
-     * last look: keep the module map ahead of the stacks that need it. */
-    modules_refresh(t, false);
+    /* A stack we have never seen may run through a module the trace has not
+     * seen yet: keep the module map ahead of the stacks that need it. */
+    modules_note_stack(t, ips, n);
     struct stack_node *s = arena_alloc(sizeof *s + n * sizeof(uintptr_t));
     if (!s) return NULL;
     s->hash = h;
@@ -129,8 +141,10 @@ uint32_t stack_capture(struct shim_thread *t)
     }
     uint32_t gen = atomic_load_explicit(&shim_generation, memory_order_relaxed);
     if (unlikely(atomic_load_explicit(&s->written_generation, memory_order_relaxed) != gen)) {
-        /* Known from before a fork: the child's trace has not seen it yet. */
+        /* Known from before a fork: the child's trace has not seen it yet,
+         * nor its modules. */
         atomic_store_explicit(&s->written_generation, gen, memory_order_relaxed);
+        modules_note_stack(t, s->ips, s->nframes);
         stack_write(t, s);
     }
     return s->id;

@@ -80,6 +80,15 @@ void blockmap_remove(struct blockmap *m, struct blockmap_entry *e)
     m->count--;
 }
 
+bool blockmap_take(struct blockmap *m, uint64_t ptr, struct blockmap_entry *out)
+{
+    struct blockmap_entry *e = blockmap_find(m, ptr);
+    if (!e) return false;
+    *out = *e;
+    blockmap_remove(m, e);
+    return true;
+}
+
 void blockmap_free(struct blockmap *m)
 {
     free(m->slots);

@@ -16,9 +16,12 @@ struct blockmap_entry {
     uint64_t ptr; /* 0: empty (malloc never returns NULL for a block we track) */
     uint64_t size;
     struct snap_stack *stack;
-    uint64_t ticks; /* when it was allocated (0: before the process's first event, inherited) */
-    bool ignored;   /* heapsnap_ignore() or heapsnap_disable(): never a leak */
+    /* Two per cache line: a replay touches one entry per event. */
+    uint64_t ticks : 63; /* when it was allocated (0: before the process's first event, inherited) */
+    uint64_t ignored : 1; /* heapsnap_ignore() or heapsnap_disable(): never a leak */
 };
+
+_Static_assert(sizeof(struct blockmap_entry) == 32, "a blockmap entry is half a cache line");
 
 struct blockmap {
     struct blockmap_entry *slots;
@@ -31,6 +34,8 @@ struct blockmap_entry *blockmap_insert(struct blockmap *m, uint64_t ptr);
 /* The entry of ptr, new (*existed = false, to fill) or not: one probe. */
 struct blockmap_entry *blockmap_upsert(struct blockmap *m, uint64_t ptr, bool *existed);
 void blockmap_remove(struct blockmap *m, struct blockmap_entry *e);
+/* Finds ptr's entry, copies it to *out and removes it: one probe. */
+bool blockmap_take(struct blockmap *m, uint64_t ptr, struct blockmap_entry *out);
 void blockmap_free(struct blockmap *m);
 
 #endif

@@ -5,10 +5,12 @@
 #include "symbols.h"
 #include "../trace/trace_pack.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <unistd.h>
 
 size_t parse_count(const char *opt, const char *v)
 {
@@ -107,6 +109,22 @@ static int pack_one(const char *path)
 {
     char err[1024];
     packer_remove_stale(path, say_removed, NULL);
+    struct trace_header raw;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    bool punched = fd >= 0 && pread(fd, &raw, sizeof raw, 0) == (ssize_t)sizeof raw &&
+                   memcmp(raw.magic, TRACE_MAGIC, 8) == 0 && raw.state == TRACE_OPEN && (raw.flags & TRACE_F_PUNCHED);
+    if (fd >= 0) close(fd);
+    if (punched) { /* its packer died: what it packed is taken over */
+        if (mapped_by(path, raw.pid)) {
+            warn("%s: its process (pid %llu) is still writing it: not packed", path, (unsigned long long)raw.pid);
+            return -1;
+        }
+        if (trace_pack(path, END_UNKNOWN, 0, err, sizeof err) < 0) {
+            warn("%s", err);
+            return -1;
+        }
+        return 0;
+    }
     struct trace_file tf;
     if (trace_open(&tf, path, err, sizeof err) < 0) {
         warn("%s", err);
@@ -114,24 +132,24 @@ static int pack_one(const char *path)
     }
     struct trace_header hdr = tf.hdr;
     trace_close(&tf);
-    bool open = hdr.state == TRACE_OPEN;
+    bool is_open = hdr.state == TRACE_OPEN;
     if (hdr.flags & TRACE_F_CUT) {
         warn("%s: the file is cut short (it ends inside a slot): not packed, so that reports still say so "
              "(heapsnap report reads it as it is)", path);
         return -1;
     }
-    if (open && mapped_by(path, hdr.pid)) {
+    if (is_open && mapped_by(path, hdr.pid)) {
         warn("%s: its process (pid %llu) is still writing it: not packed", path, (unsigned long long)hdr.pid);
         return -1;
     }
     struct snap s;
     if (snap_load(&s, path, NULL, NULL, NULL, err, sizeof err) < 0) {
-        if (open) warn("%s: not packed", err);
+        if (is_open) warn("%s: not packed", err);
         else warn("%s", err);
         return -1;
     }
     snap_free(&s);
-    if (open && trace_pack(path, END_UNKNOWN, 0, err, sizeof err) < 0) {
+    if (is_open && trace_pack(path, END_UNKNOWN, 0, err, sizeof err) < 0) {
         warn("%s", err);
         return -1;
     }

@@ -298,45 +298,52 @@ static const struct run_proc *root_image(const struct run_ctx *rc)
 
 /* Leaks, per process: in full for the program, a line for the others. The
  * gate looks at every process of the run, and fails for any whose end
- * could not be checked, saying why. Returns whether it failed. */
-static bool report_leaks(const struct run_ctx *rc, const struct run_options *o, const struct run_proc *root)
+ * could not be checked, saying why. Verdicts come from what the run
+ * followed (run_loop.c), not from the traces read again. Returns whether
+ * the gate failed. */
+static bool report_leaks(struct run_ctx *rc, const struct run_options *o, const struct run_proc *root)
 {
     bool gate_failed = false;
-    struct supp_list supps;
-    gate_load_suppressions((struct leak_gate *)&o->gate, &supps);
     for (size_t i = 0; i < rc->procs.n; i++) {
-        const struct run_proc *p = rc->procs.v[i];
-        struct leak_report r;
-        char err[1024];
-        bool have = p->state == PROC_PACKED && leaks_load(&r, p->path, &supps, false, err, sizeof err) == 0;
-        bool replaced = p->state == PROC_PACKED && !p->end_checked && !p->checks; /* an image that exec'd: ended unchecked, as memcheck does */
-        bool fails = o->gate.fail && (have ? gate_fails(&o->gate, &r) : !replaced);
+        struct run_proc *p = rc->procs.v[i];
+        struct leak_report full, *r = NULL;
+        if (p->kept) {
+            leaks_of_snap(&full, p->kept, &p->final, p->final_leaks, p->nfinal, rc->supps);
+            free(p->kept);
+            p->kept = NULL;
+            p->final_leaks = NULL;
+            r = &full;
+        } else if (p->have_verdict) {
+            r = &p->verdict;
+        }
+        /* An image that exec'd ended unchecked, as under memcheck. */
+        bool replaced = p->state == PROC_PACKED && !p->have_final && !p->checks;
+        bool fails = o->gate.fail && (r ? gate_fails(&o->gate, r) : !replaced);
         gate_failed |= fails;
-        if (!o->quiet && have && p == root && o->format == FORMAT_TEXT) {
+        if (!o->quiet && r == &full && p == root && o->format == FORMAT_TEXT) {
             fputc('\n', stderr);
-            leaks_print_text(stderr, &r, (1u << LEAK_DEFINITE) | (1u << LEAK_INDIRECT) | (1u << LEAK_POSSIBLE));
+            leaks_print_text(stderr, r, (1u << LEAK_DEFINITE) | (1u << LEAK_INDIRECT) | (1u << LEAK_POSSIBLE));
         } else if (p != root && (!o->quiet || fails)) {
             fprintf(stderr, "heapsnap: also traced: %s (pid %d)", p->path, p->pid);
             if (p->state == PROC_LEFT) fprintf(stderr, ", still running, not checked");
-            if (have && !r.check_failed)
+            if (r && !r->check_failed)
                 fprintf(stderr, ", definitely lost %llu bytes, indirectly lost %llu, possibly lost %llu",
-                        (unsigned long long)r.bytes[LEAK_DEFINITE], (unsigned long long)r.bytes[LEAK_INDIRECT],
-                        (unsigned long long)r.bytes[LEAK_POSSIBLE]);
+                        (unsigned long long)r->bytes[LEAK_DEFINITE], (unsigned long long)r->bytes[LEAK_INDIRECT],
+                        (unsigned long long)r->bytes[LEAK_POSSIBLE]);
             fputc('\n', stderr);
         }
-        if (fails && have && r.check_failed)
+        if (fails && r && r->check_failed)
             fprintf(stderr, "heapsnap: pid %d: the leak check could not run (%s), so --fail-on-leak fails\n", p->pid,
-                    r.check_note ? r.check_note : "no reason recorded");
-        else if (fails && have)
+                    r->check_note ? r->check_note : "no reason recorded");
+        else if (fails && r)
             fprintf(stderr, "heapsnap: pid %d leaked %llu bytes in %llu blocks of the kinds --fail-on-leak counts (allowed: %llu bytes)\n",
-                    p->pid, (unsigned long long)leaks_bytes_of(&r, o->gate.kinds),
-                    (unsigned long long)leaks_blocks_of(&r, o->gate.kinds), (unsigned long long)o->gate.max_leaked);
+                    p->pid, (unsigned long long)leaks_bytes_of(r, o->gate.kinds),
+                    (unsigned long long)leaks_blocks_of(r, o->gate.kinds), (unsigned long long)o->gate.max_leaked);
         else if (fails)
             fprintf(stderr, "heapsnap: pid %d was not checked (%s), so --fail-on-leak fails\n", p->pid,
-                    p->state == PROC_LEFT ? "it was still running when heapsnap stopped waiting" : err);
-        if (have) leaks_free(&r);
+                    p->state == PROC_LEFT ? "it was still running when heapsnap stopped waiting" : "its end was not seen");
+        if (r == &full) leaks_free(&full);
     }
-    supp_free(&supps);
     return gate_failed;
 }
 
@@ -425,6 +432,9 @@ int cmd_run(int argc, char **argv)
     }
     if (child_fd >= 0) close(child_fd);
 
+    struct supp_list supps = {0};
+    if (o.leak_check) gate_load_suppressions(&o.gate, &supps);
+    rc.supps = &supps;
     run_loop(&rc);
     run_finish(&rc);
     if (rc.control_fd >= 0) close(rc.control_fd);
@@ -442,6 +452,7 @@ int cmd_run(int argc, char **argv)
     }
     int status = rc.root_status;
     procs_free(&rc.procs);
+    if (o.leak_check) supp_free(&supps);
     free(rc.exits);
     free(rc.pending);
     free(o.gate.supp_files);

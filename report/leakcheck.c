@@ -443,11 +443,18 @@ int leakcheck_run(const struct leakcheck_request *rq, struct rec_chunks *out, ch
     size_t lost = 0;
     for (size_t i = 0; i < lc.n; i++) lost += lc.b[i].state != ST_REACHABLE;
     check_record(out, ticks, rq->seq, CHECK_DONE, lost);
+    if (rq->ticks) *rq->ticks = ticks;
+    if (rq->leaks) {
+        *rq->leaks = xmalloc((lost ? lost : 1) * sizeof **rq->leaks);
+        *rq->nleaks = 0;
+    }
     uint64_t prev = 0;
     for (size_t i = 0; i < lc.n; i++) {
         const struct lc_block *b = &lc.b[i];
         if (b->state == ST_REACHABLE) continue;
         uint64_t kind = b->state == ST_POSSIBLE ? LEAK_POSSIBLE : b->state == ST_LEADER ? LEAK_DEFINITE : LEAK_INDIRECT;
+        if (rq->leaks)
+            (*rq->leaks)[(*rq->nleaks)++] = (struct snap_leak){.ptr = b->start, .indirect = b->indirect, .kind = (uint32_t)kind};
         /* Pointers are deltas within a chunk; a record that opens a new chunk
          * is encoded against 0, as the reader starts each chunk. */
         uint8_t r[40];

@@ -23,6 +23,10 @@ struct leakcheck_request {
     const char *trace_path;    /* the trace's mapping is not a root */
     const uint64_t *dead_sps;  /* exited threads' stack pointers at their exit: their stacks are dead below */
     size_t ndead;
+    /* If set: the lost blocks as an array too (the caller frees it), and the check's time. */
+    struct snap_leak **leaks;
+    size_t *nleaks;
+    uint64_t *ticks;
 };
 
 /* Scans the roots and the reached blocks, classifies the rest (memcheck's

@@ -62,6 +62,8 @@ static int by_size(const void *a, const void *b)
     return x->stack->id < y->stack->id ? -1 : x->stack->id > y->stack->id;
 }
 
+static void leaks_build(struct leak_report *r, struct supp_list *supps, bool reachable_details);
+
 int leaks_load(struct leak_report *r, const char *source, struct supp_list *supps, bool reachable_details, char *err,
                size_t errlen)
 {
@@ -84,6 +86,34 @@ int leaks_load(struct leak_report *r, const char *source, struct supp_list *supp
     }
     int rc = snap_load(&r->snap, path, &point, NULL, NULL, err, errlen);
     if (rc < 0) return rc;
+    leaks_build(r, supps, reachable_details);
+    return 0;
+}
+
+int leaks_of_snap(struct leak_report *r, struct snap *s, const struct snap_leak_check *check, struct snap_leak *leaks,
+                  size_t nleaks, struct supp_list *supps)
+{
+    memset(r, 0, sizeof *r);
+    ignored_by_program.used_records = ignored_by_program.used_blocks = ignored_by_program.used_bytes = 0;
+    r->snap = *s;
+    memset(s, 0, sizeof *s); /* the report owns it now */
+    s = &r->snap;
+    s->checks = xmalloc(sizeof *s->checks);
+    s->checks[0] = *check;
+    s->checks[0].first = 0;
+    s->checks[0].n = nleaks;
+    s->checks[0].note = check->note ? xstrndup(check->note, strlen(check->note)) : NULL;
+    s->nchecks = 1;
+    s->check = &s->checks[0];
+    s->leaks = leaks;
+    s->nleaks = nleaks;
+    snap_finish_stacks(s);
+    leaks_build(r, supps, false);
+    return 0;
+}
+
+static void leaks_build(struct leak_report *r, struct supp_list *supps, bool reachable_details)
+{
     struct snap *s = &r->snap;
     r->check_failed = s->check->status != 0;
     r->check_note = s->check->note;
@@ -151,7 +181,6 @@ int leaks_load(struct leak_report *r, const char *source, struct supp_list *supp
         free(e);
     }
     qsort(r->records, r->n, sizeof *r->records, by_size);
-    return 0;
 }
 
 void leaks_free(struct leak_report *r)

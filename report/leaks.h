@@ -36,6 +36,11 @@ struct leak_report {
  * large program's every stack costs more than the check. */
 int leaks_load(struct leak_report *r, const char *source, struct supp_list *supps, bool reachable_details, char *err,
                size_t errlen);
+/* The same from a snap already made (moved into the report, s is left
+ * empty) and a check's results (leaks: owned by the report), without
+ * reading a trace: `heapsnap run`'s verdicts, from what it followed. */
+int leaks_of_snap(struct leak_report *r, struct snap *s, const struct snap_leak_check *check, struct snap_leak *leaks,
+                  size_t nleaks, struct supp_list *supps);
 void leaks_free(struct leak_report *r);
 
 /* kinds: a bit per enum leak_kind. "definite,indirect" etc.; false if unknown. */

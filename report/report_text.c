@@ -105,8 +105,8 @@ void report_text(FILE *out, const struct snap *s, const struct report_options *o
         fprintf(out, "  recording stopped early (the disk was full, or the trace could not grow): figures cover what "
                      "came before\n");
     if (s->hdr.flags & TRACE_F_ALLOCATOR_BEFORE)
-        fprintf(out, "  the program's malloc is another library's, found before heapsnap's: its allocations were "
-                     "not seen\n");
+        fprintf(out, "  the program's malloc is not heapsnap's (its own, or a library's found first): its "
+                     "allocations were not seen\n");
     if (s->hdr.flags & TRACE_F_CUT)
         fprintf(out, "  the trace file is cut short (it ends inside a slot): "
                      "figures cover the records before the cut\n");

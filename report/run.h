@@ -7,6 +7,7 @@
 
 #include <signal.h>
 
+#include "run_pack.h"
 #include "run_procs.h"
 #include "supervise.h"
 
@@ -27,10 +28,12 @@ struct run_ctx {
     bool checks;       /* leak checks: every traced process is supervised with ptrace */
     bool follow;       /* fork children and exec'd programs are traced too */
     bool quiet;
+    struct supp_list *supps; /* the gate's suppressions: verdicts are made as processes end */
     pid_t root;        /* the program */
     int control_fd;    /* our end of the socket the processes ring (-1 without checks) */
     struct sup sup;
     struct run_procs procs;
+    struct run_packing packing;
     struct run_exit *exits; /* statuses of every child reaped */
     size_t nexits;
     struct run_pending *pending; /* descendants seen running the shim before they asked */

@@ -14,6 +14,7 @@
  * record that says why, so the gate fails with the reason and never passes
  * for want of a look. */
 #include "run.h"
+#include "run_pack.h"
 #include "leakcheck.h"
 
 #include <dirent.h>
@@ -33,6 +34,14 @@
 #include <unistd.h>
 
 #define TICK_MS 20
+#define DISCOVER_MS 200
+#define TURN_MS 5
+/* Events applied per slice (well under a millisecond): a turn of the loop
+ * is TURN_MS of slices, so that requests, doorbells and ends (a traced
+ * child's parent waits in waitpid until heapsnap has reaped it first) are
+ * served on time however fast the program writes; a check catches up the
+ * rest. */
+#define FOLLOW_BUDGET 10000
 #define STOP_TIMEOUT_MS 10000
 
 static uint64_t now_ms(void)
@@ -56,6 +65,17 @@ static bool read_header(const char *path, struct trace_header *h)
 /* A trace this run does not know yet: one of its processes whose request
  * came without a datagram (the program closed the socket), or under
  * --no-leak-check, the program's own traces. */
+/* A trace of the session, new to us: followed once it asks (with checks),
+ * packed beside it from now on. */
+static void add_proc(struct run_ctx *rc, pid_t pid, const char *path)
+{
+    struct run_proc *p = procs_add(&rc->procs, pid, path);
+    if (!p || p->pack_handed) return;
+    /* Without checks no follower reads the raw slots: packed, they may go at once. */
+    atomic_store(&p->punch_below, rc->checks ? 0 : SIZE_MAX);
+    packing_add(&rc->packing, p);
+}
+
 static void discover(struct run_ctx *rc)
 {
     DIR *d = opendir(rc->dir);
@@ -70,7 +90,7 @@ static void discover(struct run_ctx *rc)
         struct trace_header h;
         if (!read_header(path, &h) || h.session != rc->session || h.state != TRACE_OPEN) continue;
         if (!rc->checks && (pid_t)h.pid != rc->root) continue; /* the others pack their own */
-        procs_add(&rc->procs, (pid_t)h.pid, path);
+        add_proc(rc, (pid_t)h.pid, path);
     }
     if (d) closedir(d);
 }
@@ -87,6 +107,17 @@ static void note_dead_sp(struct run_proc *p, uint64_t sp)
     p->dead_sps[p->ndead++] = sp;
 }
 
+/* A check that could not run says why, in the trace; at the process's end,
+ * that is its verdict too. */
+static void check_failed(struct run_proc *p, uint32_t seq, const char *why, bool ending)
+{
+    leakcheck_failed(seq, why, &p->checks_out);
+    if (!ending) return;
+    free(p->final.note);
+    p->final = (struct snap_leak_check){.seq = seq, .status = CHECK_FAILED, .note = xstrndup(why, strlen(why))};
+    p->have_final = true;
+}
+
 static void check_now(struct run_ctx *rc, struct run_proc *p, pid_t tid, uint64_t stack_from, bool ending)
 {
     uint32_t seq = ++p->checks;
@@ -94,19 +125,18 @@ static void check_now(struct run_ctx *rc, struct run_proc *p, pid_t tid, uint64_
     if (!p->supervised || !p->following) {
         snprintf(err, sizeof err, "pid %d was not traced with ptrace (%s), so it could not be stopped and scanned",
                  p->pid, p->why_unsupervised ? p->why_unsupervised : "it never asked");
-        leakcheck_failed(seq, err, &p->checks_out);
+        check_failed(p, seq, err, ending);
         return;
     }
     if (!sup_stop_process(&rc->sup, p->pid, STOP_TIMEOUT_MS, err, sizeof err)) {
         sup_resume_process(&rc->sup, p->pid);
-        leakcheck_failed(seq, err, &p->checks_out);
+        check_failed(p, seq, err, ending);
         return;
     }
-    /* With every thread stopped, all it has committed is final: read it all.
-     * A second round settles what the first one had to leave parked. */
-    if (follow_poll(&p->follow, err, sizeof err) < 0 || follow_poll(&p->follow, err, sizeof err) < 0) {
+    /* With every thread stopped, all it has committed is final: read it all. */
+    if (follow_catch_up(&p->follow, err, sizeof err) < 0) {
         sup_resume_process(&rc->sup, p->pid);
-        leakcheck_failed(seq, err, &p->checks_out);
+        check_failed(p, seq, err, ending);
         return;
     }
     const struct trace_header *h = p->hdr;
@@ -116,7 +146,7 @@ static void check_now(struct run_ctx *rc, struct run_proc *p, pid_t tid, uint64_
                  "recording stopped in pid %d (%u events lost: the disk was full, or the trace could not grow): "
                  "the live blocks are not known, so no leak check can be trusted",
                  p->pid, h->lost_events);
-        leakcheck_failed(seq, err, &p->checks_out);
+        check_failed(p, seq, err, ending);
         return;
     }
     pid_t *tids;
@@ -132,13 +162,71 @@ static void check_now(struct run_ctx *rc, struct run_proc *p, pid_t tid, uint64_
                                    .dead_sps = p->dead_sps,
                                    .ndead = p->ndead,
                                    .trace_path = p->path};
-    if (leakcheck_run(&rq, &p->checks_out, err, sizeof err) < 0) leakcheck_failed(seq, err, &p->checks_out);
+    uint64_t ticks = 0;
+    if (ending) { /* kept for the verdict */
+        free(p->final_leaks);
+        p->final_leaks = NULL;
+        rq.leaks = &p->final_leaks;
+        rq.nleaks = &p->nfinal;
+        rq.ticks = &ticks;
+    }
+    if (leakcheck_run(&rq, &p->checks_out, err, sizeof err) < 0) check_failed(p, seq, err, ending);
+    else if (ending) {
+        p->final = (struct snap_leak_check){.seq = seq, .status = CHECK_DONE, .ticks = ticks};
+        p->have_final = true;
+    }
     free(tids);
     sup_resume_process(&rc->sup, p->pid);
     p->frozen_until = 0;
 }
 
+/* The verdict on a process that has ended, from the heap followed and the
+ * check at its end, not from its trace read again (for a large trace that
+ * would cost as much as the run did). The program's own process keeps its
+ * heap: its loss records are printed in full at the end. */
+static void make_verdict(struct run_ctx *rc, struct run_proc *p)
+{
+    if (!p->have_final || p->have_verdict) return;
+    p->have_verdict = true;
+    if (p->final.status != CHECK_DONE || !p->following) {
+        p->verdict.check_failed = true;
+        p->verdict.check_note = p->final.note ? p->final.note : "the leak check could not run";
+        return;
+    }
+    if (p->pid == rc->root) {
+        p->kept = xmalloc(sizeof *p->kept);
+        *p->kept = p->follow.s;
+        memset(&p->follow.s, 0, sizeof p->follow.s);
+        return;
+    }
+    struct leak_report r;
+    leaks_of_snap(&r, &p->follow.s, &p->final, p->final_leaks, p->nfinal, rc->supps);
+    p->final_leaks = NULL; /* the report's now, and freed with it */
+    memcpy(p->verdict.bytes, r.bytes, sizeof r.bytes);
+    memcpy(p->verdict.blocks, r.blocks, sizeof r.blocks);
+    leaks_free(&r);
+}
+
 /* ---- requests ------------------------------------------------------------------ */
+
+/* Reads the records of a parent (held still) up to its fork at ticks, no
+ * further: its heap there is what the child starts with. Held, all it wrote
+ * before the fork is committed, so the first round begun since has it all,
+ * and one more settles what that one parked. */
+static bool read_to_fork(struct run_ctx *rc, struct run_proc *parent, uint64_t ticks, struct fork_snapshot *fs)
+{
+    char err[1024];
+    for (int rounds = 0; rounds < 3;) {
+        int r = follow_poll(&parent->follow, FOLLOW_BUDGET, err, sizeof err);
+        if (r < 0) {
+            warn("%s: %s", parent->path, err);
+            return false;
+        }
+        if (procs_claim_fork(&rc->procs, parent->pid, ticks, fs)) return true;
+        if (r == 0) rounds++;
+    }
+    return false;
+}
 
 static void supervise(struct run_ctx *rc, struct run_proc *p)
 {
@@ -152,14 +240,32 @@ static void supervise(struct run_ctx *rc, struct run_proc *p)
         }
     }
     if (!p->following && !proc_follow(p, err, sizeof err)) warn("%s: %s", p->path, err);
-    /* A fork child has its parent's blocks, as they were when it forked. */
-    struct run_proc *parent = p->hdr->fork_ticks ? procs_running(&rc->procs, (pid_t)p->hdr->ppid) : NULL;
-    if (p->following && parent && parent->following && !p->follow.ninherited) {
-        if (follow_poll(&parent->follow, err, sizeof err) < 0) warn("%s: %s", parent->path, err);
-        follow_inherit(&p->follow, &parent->follow.s, p->hdr->fork_ticks);
-        follow_inherited_records(&p->follow, &p->inherited);
+    /* A fork child has its parent's blocks, as they were when it forked:
+     * the heap the parent's records had when they reached the fork. If they
+     * have not yet, the parent's trace is read up to the fork, the parent
+     * held still meanwhile: its other threads could write faster than one
+     * reader reads (a busy process forking again and again would then wait
+     * longer at every fork); held, its backlog is finite, and each event is
+     * read once over the whole run however many children it has. */
+    uint64_t fork_ticks = p->hdr->fork_ticks;
+    pid_t ppid = (pid_t)p->hdr->ppid;
+    if (!p->following || !fork_ticks || p->follow.ninherited) return;
+    struct fork_snapshot fs;
+    bool found = procs_claim_fork(&rc->procs, ppid, fork_ticks, &fs);
+    struct run_proc *parent = NULL;
+    for (size_t i = 0; !found && i < rc->procs.n; i++) /* its latest image still read (running, or not yet packed) */
+        if (rc->procs.v[i]->pid == ppid && rc->procs.v[i]->following) parent = rc->procs.v[i];
+    if (parent) {
+        bool held = parent->supervised && sup_stop_process(&rc->sup, parent->pid, STOP_TIMEOUT_MS, err, sizeof err);
+        found = read_to_fork(rc, parent, fork_ticks, &fs);
+        if (held) sup_resume_process(&rc->sup, parent->pid);
     }
+    if (!found) return;
+    follow_inherit(&p->follow, &fs);
+    follow_inherited_records(&p->follow, &fs, &p->inherited);
+    fork_snapshot_free(&fs);
 }
+
 
 /* by asked to let pid go: before a set-user-ID exec (its image ends there
  * and the next one is not traced), or so that the program can trace it with
@@ -234,7 +340,7 @@ static void take_doorbells(struct run_ctx *rc)
         if (procs_by_path(&rc->procs, bell.trace)) continue;
         struct trace_header h;
         if (read_header(bell.trace, &h) && h.session == rc->session && h.pid == bell.pid && h.state == TRACE_OPEN)
-            procs_add(&rc->procs, (pid_t)bell.pid, bell.trace);
+            add_proc(rc, (pid_t)bell.pid, bell.trace);
     }
 }
 
@@ -272,7 +378,7 @@ static void on_gone(struct run_ctx *rc, pid_t pid, int status)
             snprintf(why, sizeof why, "pid %d ended by SIG%s before its end could be stopped", pid, signal_name(WTERMSIG(status)));
         else
             snprintf(why, sizeof why, "pid %d ended before its end could be stopped", pid);
-        leakcheck_failed(++p->checks, why, &p->checks_out);
+        check_failed(p, ++p->checks, why, true);
         p->end_checked = true;
     }
 }
@@ -326,29 +432,58 @@ static uint32_t end_how_of(int status, int32_t *code)
     return END_EXIT;
 }
 
-static void step(struct run_ctx *rc)
+/* One slice of reading of a running process: true if it stopped at its
+ * budget with more to read. */
+static bool keep_up(struct run_ctx *rc, struct run_proc *p)
 {
     char err[1024];
+    int fr = p->following ? follow_poll(&p->follow, FOLLOW_BUDGET, err, sizeof err) : 0;
+    if (fr < 0) {
+        warn("%s: %s", p->path, err);
+        follow_close(&p->follow);
+        p->following = false;
+    }
+    if (p->following) proc_publish_read(p);
+    if (p->frozen_until && now_ms() > p->frozen_until) { /* it did not get to its end: let the others go */
+        p->frozen_until = 0;
+        sup_resume_process(&rc->sup, p->pid);
+    }
+    return fr > 0;
+}
+
+/* An image that ended: all of it read (the forks it made are heaps its
+ * children will ask for), judged, and handed to the packing thread. */
+static void finish(struct run_ctx *rc, struct run_proc *p)
+{
+    char err[1024];
+    if (p->following && follow_catch_up(&p->follow, err, sizeof err) < 0) warn("%s: %s", p->path, err);
+    if (rc->checks) make_verdict(rc, p);
+    int32_t code = 0;
+    uint32_t how = p->state == PROC_GONE && p->reaped_status ? end_how_of(p->status, &code) : END_UNKNOWN;
+    proc_release(p);
+    packing_end(&rc->packing, p, how, code);
+    p->state = PROC_PACKING;
+}
+
+/* Slices for every running process, round after round, for TURN_MS at most
+ * (the loop then serves doorbells, requests and ends); the ended ones are
+ * finished. True when reading was left over. */
+static bool step(struct run_ctx *rc)
+{
+    uint64_t until = now_ms() + TURN_MS;
+    bool busy;
+    do {
+        busy = false;
+        for (size_t i = 0; i < rc->procs.n; i++) {
+            struct run_proc *p = rc->procs.v[i];
+            if (p->state == PROC_RUNNING) busy |= keep_up(rc, p);
+        }
+    } while (busy && now_ms() < until);
     for (size_t i = 0; i < rc->procs.n; i++) {
         struct run_proc *p = rc->procs.v[i];
-        if (p->state == PROC_PACKED || p->state == PROC_LEFT) continue;
-        if (p->following && follow_poll(&p->follow, err, sizeof err) < 0) {
-            warn("%s: %s", p->path, err);
-            follow_close(&p->follow);
-            p->following = false;
-        }
-        if (p->frozen_until && now_ms() > p->frozen_until) { /* it did not get to its end: let the others go */
-            p->frozen_until = 0;
-            sup_resume_process(&rc->sup, p->pid);
-        }
-        if (p->state == PROC_RUNNING) {
-            proc_pack_step(p);
-        } else {
-            int32_t code = 0;
-            uint32_t how = p->state == PROC_GONE && p->reaped_status ? end_how_of(p->status, &code) : END_UNKNOWN;
-            proc_pack_final(p, how, code);
-        }
+        if (p->state == PROC_REPLACED || p->state == PROC_GONE) finish(rc, p);
     }
+    return busy;
 }
 
 /* Something traced is still running: supervised processes end through
@@ -446,13 +581,19 @@ void run_loop(struct run_ctx *rc)
     sigset_t waiting;
     sigprocmask(SIG_SETMASK, NULL, &waiting);
     sigdelset(&waiting, SIGCHLD);
-    const struct timespec tick = {.tv_nsec = TICK_MS * 1000 * 1000};
-    bool said_waiting = false;
-    for (unsigned ticks = 0;; ticks++) {
+    const struct timespec tick = {.tv_nsec = TICK_MS * 1000 * 1000}, now = {0};
+    bool said_waiting = false, busy = false;
+    uint64_t discovered = 0;
+    packing_start(&rc->packing);
+    for (;;) {
         struct pollfd pfd = {.fd = rc->control_fd, .events = POLLIN};
-        ppoll(&pfd, rc->control_fd >= 0 ? 1 : 0, &tick, &waiting);
+        /* With reading or packing left over, only look for news; else wait. */
+        ppoll(&pfd, rc->control_fd >= 0 ? 1 : 0, busy ? &now : &tick, &waiting);
         if (rc->control_fd >= 0) take_doorbells(rc);
-        if (ticks % 10 == 0) discover(rc);
+        if (now_ms() - discovered >= DISCOVER_MS) { /* doorbells are the fast path; this is for those that missed */
+            discover(rc);
+            discovered = now_ms();
+        }
         if (rc->checks) {
             sup_reap(&rc->sup);
             serve_requests(rc);
@@ -461,7 +602,7 @@ void run_loop(struct run_ctx *rc)
         } else {
             reap_untraced(rc);
         }
-        step(rc);
+        busy = step(rc);
         if (!rc->root_done) continue;
         if (!rc->checks || rc->stop_waiting) break;
         if (!traced_running(rc) && !(rc->follow && descendant_pending(rc))) break;
@@ -481,13 +622,16 @@ void run_finish(struct run_ctx *rc)
         struct run_proc *p = rc->procs.v[i];
         if (p->state != PROC_RUNNING) continue;
         /* Still running (we stopped waiting): let it go; its shim packs its
-         * own trace when it ends, as no one else will. */
+         * own trace when it ends, as no one else will (taking over what we
+         * packed of it, if its raw slots were freed). */
         if (p->supervised) sup_release(&rc->sup, p->pid);
-        if (p->following) follow_close(&p->follow);
-        p->following = false;
-        if (p->packing) packer_abort(&p->packer);
-        p->packing = false;
+        packing_abandon(&rc->packing, p);
+        if (p->hdr) atomic_fetch_or((_Atomic uint32_t *)&p->hdr->flags, TRACE_F_SELF_PACK);
+        proc_release(p);
         p->state = PROC_LEFT;
     }
     step(rc);
+    packing_finish(&rc->packing);
+    for (size_t i = 0; i < rc->procs.n; i++)
+        if (rc->procs.v[i]->state == PROC_PACKING) rc->procs.v[i]->state = PROC_PACKED;
 }

@@ -23,6 +23,7 @@ struct run_proc *procs_add(struct run_procs *ps, pid_t pid, const char *path)
     for (size_t i = 0; i < ps->n; i++)
         if (ps->v[i]->pid == pid && ps->v[i]->state == PROC_RUNNING) ps->v[i]->state = PROC_REPLACED;
     p = xcalloc(1, sizeof *p);
+    p->owner = ps;
     p->pid = pid;
     snprintf(p->path, sizeof p->path, "%s", path);
     p->hdr = h;
@@ -56,66 +57,60 @@ void procs_free(struct run_procs *ps)
         if (p->hdr) munmap(p->hdr, TRACE_HEADER_SIZE);
         free(p->why_unsupervised);
         free(p->dead_sps);
+        free(p->final.note);
+        free(p->final_leaks);
+        if (p->kept) snap_free(p->kept);
+        free(p->kept);
         free(p);
     }
+    for (size_t i = 0; i < ps->nforks; i++) fork_snapshot_free(&ps->forks[i]);
+    free(ps->forks);
     free(ps->v);
     memset(ps, 0, sizeof *ps);
 }
 
-static bool slot_read(void *ctx, size_t slot)
+bool procs_claim_fork(struct run_procs *ps, pid_t parent, uint64_t ticks, struct fork_snapshot *out)
 {
-    const struct run_proc *p = ctx;
-    return !p->following || tail_slot_done(&p->follow.tail, slot);
+    for (size_t i = 0; i < ps->nforks; i++) {
+        if (ps->forks[i].parent != parent || ps->forks[i].ticks != ticks) continue;
+        *out = ps->forks[i];
+        ps->forks[i] = ps->forks[--ps->nforks];
+        return true;
+    }
+    return false;
+}
+
+/* The merge of a process's records reached a fork: its heap now is the one
+ * the child starts with, which may ask for it only later (and the parent
+ * may have freed it all by then, or be gone). */
+static void on_fork(const struct snap *s, uint64_t ticks, void *ctx)
+{
+    struct run_proc *p = ctx;
+    struct run_procs *ps = p->owner;
+    ps->forks = xrealloc(ps->forks, (ps->nforks + 1) * sizeof *ps->forks);
+    fork_snapshot_take(&ps->forks[ps->nforks++], s, p->pid, ticks);
 }
 
 bool proc_follow(struct run_proc *p, char *err, size_t errlen)
 {
     if (p->following) return true;
     if (follow_open(&p->follow, p->path, err, errlen) < 0) return false;
+    p->follow.s.fork_hook = on_fork;
+    p->follow.s.fork_ctx = p;
     p->following = true;
     return true;
 }
 
-void proc_pack_step(struct run_proc *p)
+void proc_publish_read(struct run_proc *p)
 {
-    char err[1024];
-    if (!p->packing) {
-        /* Packed slots give their disk blocks back: the follower has read them. */
-        if (packer_begin(&p->packer, p->path, true, err, sizeof err) != 0) return;
-        p->packer.may_pack = slot_read;
-        p->packer.may_pack_ctx = p;
-        p->packing = true;
-    }
-    if (packer_step(&p->packer, false, err, sizeof err) < 0) {
-        warn("%s", err);
-        packer_abort(&p->packer);
-        p->packing = false;
-    }
+    size_t below = p->following ? tail_done_below(&p->follow.tail) : 0;
+    atomic_store_explicit(&p->punch_below, below, memory_order_release);
 }
 
-void proc_pack_final(struct run_proc *p, uint32_t how, int32_t code)
+void proc_release(struct run_proc *p)
 {
-    char err[1024];
-    int rc = 0;
-    if (!p->packing) {
-        rc = packer_begin(&p->packer, p->path, false, err, sizeof err);
-        p->packing = rc == 0;
-    }
-    if (rc == 0) rc = packer_step(&p->packer, true, err, sizeof err);
-    if (rc == 0) rc = packer_add_external(&p->packer, &p->inherited, TRACE_STREAM_INHERITED, err, sizeof err);
-    if (rc == 0) rc = packer_add_external(&p->packer, &p->checks_out, TRACE_STREAM_EXTERNAL, err, sizeof err);
-    if (rc == 0) {
-        rc = packer_commit(&p->packer, how, code, err, sizeof err);
-        p->packing = false; /* committed or aborted */
-    }
-    if (rc < 0) {
-        if (p->packing) packer_abort(&p->packer);
-        p->packing = false;
-        warn("%s", err);
-    }
     if (p->following) follow_close(&p->follow);
     p->following = false;
     if (p->hdr) munmap(p->hdr, TRACE_HEADER_SIZE);
     p->hdr = NULL;
-    p->state = PROC_PACKED;
 }

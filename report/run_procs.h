@@ -7,9 +7,11 @@
 #define HEAPSNAP_RUN_PROCS_H
 
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "leaks.h"
 #include "snap_follow.h"
 #include "../trace/trace_pack.h"
 
@@ -17,6 +19,7 @@ enum proc_state {
     PROC_RUNNING,
     PROC_REPLACED, /* the process exec'd: this image is over, the pid lives on */
     PROC_GONE,     /* the process ended and was reaped */
+    PROC_PACKING,  /* the loop is done with it; the packing thread packs the rest */
     PROC_PACKED,   /* its trace is packed: nothing left to do */
     PROC_LEFT,     /* still running when heapsnap run stopped waiting: its shim packs its own trace */
 };
@@ -29,8 +32,6 @@ struct run_proc {
     bool supervised;          /* traced with ptrace: its end is stopped and checked */
     bool following;
     struct snap_follow follow;
-    bool packing;
-    struct trace_packer packer;
     struct rec_chunks checks_out; /* leak-check results, written into the trace at packing */
     struct rec_chunks inherited;  /* a fork child's blocks from its parent, likewise */
     uint32_t checks;          /* leak checks recorded so far (their seq numbers count from 1) */
@@ -38,14 +39,45 @@ struct run_proc {
     int status;               /* PROC_GONE: as waitpid gave it */
     bool reaped_status;       /* status is known */
     char *why_unsupervised;   /* why ptrace could not be used, if it could not */
+    struct run_procs *owner;
+    /* The check at its end, kept to judge it without reading the trace again. */
+    struct snap_leak_check final;
+    struct snap_leak *final_leaks;
+    size_t nfinal;
+    bool have_final;
+    /* The verdict, made when the trace is packed (per kind, after
+     * suppressions); the program's own process keeps its followed heap for
+     * the full loss records instead (symbolized last, see report_leaks). */
+    struct leak_report verdict;
+    bool have_verdict;
+    struct snap *kept;
     uint64_t frozen_until;    /* ms: its other threads are held still while it exits (RUN_REQ_FREEZE) */
     uint64_t *dead_sps;       /* stack pointers of its threads that exited, at their exit (distinct) */
     size_t ndead;
+
+    /* Shared with the packing thread (run_pack.c). */
+    bool pack_handed;             /* the loop: it was handed over */
+    _Atomic int pack_phase;       /* enum pack_phase: the loop moves it on, the thread ends it */
+    _Atomic size_t punch_below;   /* the loop: slots its follower is past (SIZE_MAX: none reads them) */
+    uint32_t end_how;             /* for PACK_END, written before it */
+    int32_t end_code;
+    /* The packing thread's own. */
+    bool packing, pack_failed;
+    struct trace_packer packer;
+};
+
+enum pack_phase {
+    PACK_RUNNING, /* pack what is sealed */
+    PACK_END,     /* pack the rest, commit */
+    PACK_ABANDON, /* stop: the process runs on without us */
+    PACK_DONE,
 };
 
 struct run_procs {
     struct run_proc **v;
     size_t n;
+    struct fork_snapshot *forks; /* heaps at forks, until the children claim them */
+    size_t nforks;
 };
 
 struct run_proc *procs_add(struct run_procs *ps, pid_t pid, const char *path);
@@ -54,12 +86,15 @@ struct run_proc *procs_by_path(const struct run_procs *ps, const char *path);
 struct run_proc *procs_running(const struct run_procs *ps, pid_t pid);
 void procs_free(struct run_procs *ps);
 
+/* The heap pid had when it forked at ticks (the child's fork_ticks), taken
+ * from the list; false if there is none (yet). */
+bool procs_claim_fork(struct run_procs *ps, pid_t parent, uint64_t ticks, struct fork_snapshot *out);
+
 /* Starts keeping p's live blocks current. */
 bool proc_follow(struct run_proc *p, char *err, size_t errlen);
-/* Packs what p's threads have sealed (and the follower has read). */
-void proc_pack_step(struct run_proc *p);
-/* Packs all of p's trace, with the extra records, and the end as seen from
- * outside if the process recorded none (how: enum end_how). */
-void proc_pack_final(struct run_proc *p, uint32_t how, int32_t code);
+/* Tells the packing thread how far the follower has read (after a poll). */
+void proc_publish_read(struct run_proc *p);
+/* The loop is done with p: what it followed and mapped is let go. */
+void proc_release(struct run_proc *p);
 
 #endif

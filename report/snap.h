@@ -91,10 +91,15 @@ struct snap {
     bool at_peak;         /* figures are those at the peak (POINT_PEAK) */
     snap_event_hook hook;
     void *hook_ctx;
+    /* Called when the merge reaches a REC_FORK: the live blocks are the
+     * heap the child starts with (snap_follow.c keeps them for it). */
+    void (*fork_hook)(const struct snap *s, uint64_t ticks, void *ctx);
+    void *fork_ctx;
     /* Leak checks: the 1 MiB regions small blocks ever lived in (key region+1),
      * when asked for; and the classifications recorded by `heapsnap run`. */
     bool track_heap_regions;
     struct blockmap heap_regions;
+    uint64_t last_region;   /* the key last added to heap_regions */
     struct snap_leak_check *checks;
     size_t nchecks;
     struct snap_leak *leaks; /* every check's records, in order */
@@ -122,6 +127,10 @@ int snap_load(struct snap *s, const char *path, const struct snap_point *point, 
 int snap_load_opts(struct snap *s, const char *path, const struct snap_point *point, bool track_heap_regions,
                    char *err, size_t errlen);
 void snap_free(struct snap *s);
+/* Merges equal stacks (two ids, the same frames) and sums their figures at
+ * the point and at the peak: the last step of a load, for a snap built
+ * another way (snap_follow.c) too. */
+void snap_finish_stacks(struct snap *s);
 /* Seconds since the process started. */
 double snap_seconds(const struct snap *s, uint64_t ticks);
 struct snap_module *snap_module_for(const struct snap *s, uint64_t ip, uint64_t when);

@@ -35,14 +35,13 @@ static void block_unaccount(struct snap *s, const struct blockmap_entry *b)
 
 static bool apply_free(struct snap *s, uint64_t ptr, bool force)
 {
-    struct blockmap_entry *b = blockmap_find(&s->live, ptr);
-    if (!b) {
+    struct blockmap_entry b;
+    if (!blockmap_take(&s->live, ptr, &b)) {
         if (!force) return false;
         s->unmatched_frees++; /* allocated before tracing began, or by untraced code */
         return true;
     }
-    block_unaccount(s, b);
-    blockmap_remove(&s->live, b);
+    block_unaccount(s, &b);
     return true;
 }
 
@@ -61,9 +60,11 @@ static bool apply_alloc(struct snap *s, uint64_t ptr, uint64_t size, uint64_t st
     struct snap_stack *st = stack_get(s, stack_id);
     b->size = size;
     b->ticks = ticks;
-    if (s->track_heap_regions && size < SNAP_SMALL_BLOCK) {
+    uint64_t region = (ptr >> SNAP_HEAP_REGION_SHIFT) + 1;
+    if (s->track_heap_regions && size < SNAP_SMALL_BLOCK && region != s->last_region) {
         bool seen;
-        blockmap_upsert(&s->heap_regions, (ptr >> SNAP_HEAP_REGION_SHIFT) + 1, &seen);
+        blockmap_upsert(&s->heap_regions, region, &seen);
+        s->last_region = region; /* consecutive blocks mostly share one */
     }
     b->stack = st;
     stack_touch(s, st);
@@ -120,6 +121,9 @@ bool snap_apply(struct snap *s, const struct snap_cursor *c, bool force, uint64_
         if (b) b->ignored = true;
         return true; /* not an allocation event: no hook, no figures */
     }
+    case REC_FORK: /* the heap its child starts with is the heap now */
+        if (s->fork_hook) s->fork_hook(s, r->ticks, s->fork_ctx);
+        return true;
     case REC_ROOT:
         if (r->fn) {
             s->roots = xrealloc(s->roots, (s->nroots + 1) * sizeof *s->roots);

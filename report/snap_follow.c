@@ -37,7 +37,7 @@ int follow_open(struct snap_follow *f, const char *path, char *err, size_t errle
     return 0;
 }
 
-int follow_poll(struct snap_follow *f, char *err, size_t errlen)
+static int round_begin(struct snap_follow *f, char *err, size_t errlen)
 {
     /* Growing the mapping may move it: cursors hold positions in it. */
     const uint8_t *old = f->tail.map;
@@ -70,7 +70,27 @@ int follow_poll(struct snap_follow *f, char *err, size_t errlen)
         if (a < 0) return -1;
         if (a > 0) merge_push(&f->merge, c);
     }
-    return merge_run(&f->merge, MERGE_ROUND, err, errlen);
+    return 0;
+}
+
+int follow_poll(struct snap_follow *f, uint64_t budget, char *err, size_t errlen)
+{
+    if (!f->round_open && round_begin(f, err, errlen) < 0) return -1;
+    f->merge.budget = budget;
+    int rc = merge_run(&f->merge, MERGE_ROUND, err, errlen);
+    f->round_open = rc == 1;
+    return rc;
+}
+
+/* Two whole rounds from the moment of the call (after the one under way):
+ * the second settles what the first had to leave parked, whose partners
+ * were committed before them. */
+int follow_catch_up(struct snap_follow *f, char *err, size_t errlen)
+{
+    int rounds = f->round_open ? 3 : 2;
+    for (int i = 0; i < rounds; i++)
+        if (follow_poll(f, 0, err, errlen) < 0) return -1;
+    return 0;
 }
 
 void follow_close(struct snap_follow *f)
@@ -85,40 +105,82 @@ void follow_close(struct snap_follow *f)
     memset(f, 0, sizeof *f);
 }
 
-void follow_inherit(struct snap_follow *child, const struct snap *parent, uint64_t fork_ticks)
+void fork_snapshot_take(struct fork_snapshot *fs, const struct snap *s, pid_t parent, uint64_t ticks)
+{
+    memset(fs, 0, sizeof *fs);
+    fs->parent = parent;
+    fs->ticks = ticks;
+    fs->blocks = xmalloc((s->live.count ? s->live.count : 1) * sizeof *fs->blocks);
+    uint8_t *seen = xcalloc(1, 1);
+    size_t nseen = 0;
+    for (size_t i = 0; s->live.slots && i <= s->live.mask; i++) {
+        const struct blockmap_entry *b = &s->live.slots[i];
+        if (!b->ptr) continue;
+        uint32_t id = b->stack->id;
+        fs->blocks[fs->nblocks++] = (struct inherited_block){.ptr = b->ptr, .size = b->size, .stack = id, .ignored = b->ignored};
+        seen = xgrow_zeroed(seen, &nseen, id, 1);
+        if (seen[id] || !b->stack->key) continue;
+        seen[id] = 1;
+        size_t klen = (b->stack->key[0] + 1) * sizeof(uint64_t);
+        fs->stacks = xrealloc(fs->stacks, (fs->nstacks + 1) * sizeof *fs->stacks);
+        fs->stacks[fs->nstacks] = (struct snapshot_stack){.id = id, .key = xmalloc(klen)};
+        memcpy(fs->stacks[fs->nstacks++].key, b->stack->key, klen);
+    }
+    free(seen);
+    for (const struct snap_module *m = s->modules; m; m = m->next) {
+        if (m->unloaded_ticks != UINT64_MAX && m->unloaded_ticks <= ticks) continue;
+        fs->modules = xrealloc(fs->modules, (fs->nmodules + 1) * sizeof *fs->modules);
+        struct snapshot_module *c = &fs->modules[fs->nmodules++];
+        *c = (struct snapshot_module){.id = m->id, .bias = m->bias, .lo = m->lo, .hi = m->hi,
+                                      .path = xstrndup(m->path, strlen(m->path)), .build_id_len = m->build_id_len};
+        memcpy(c->build_id, m->build_id, m->build_id_len);
+    }
+    fs->regions = xmalloc((s->heap_regions.count ? s->heap_regions.count : 1) * sizeof *fs->regions);
+    for (size_t i = 0; s->heap_regions.slots && i <= s->heap_regions.mask; i++)
+        if (s->heap_regions.slots[i].ptr) fs->regions[fs->nregions++] = s->heap_regions.slots[i].ptr;
+}
+
+void fork_snapshot_free(struct fork_snapshot *fs)
+{
+    for (size_t i = 0; i < fs->nstacks; i++) free(fs->stacks[i].key);
+    free(fs->stacks);
+    free(fs->blocks);
+    free(fs->regions);
+    for (size_t i = 0; i < fs->nmodules; i++) free(fs->modules[i].path);
+    free(fs->modules);
+    memset(fs, 0, sizeof *fs);
+}
+
+void follow_inherit(struct snap_follow *child, const struct fork_snapshot *fs)
 {
     struct snap *s = &child->s;
-    size_t cap = 0;
-    for (size_t i = 0; parent->live.slots && i <= parent->live.mask; i++) {
-        const struct blockmap_entry *b = &parent->live.slots[i];
-        /* Allocated after the fork began: not in the child's memory. Freed
-         * since: gone from the parent's table, and the child may still have
-         * it; missing it is a missed leak at worst, never a false one. */
-        if (!b->ptr || b->ticks > fork_ticks) continue;
+    for (size_t i = 0; i < fs->nstacks; i++) {
+        struct snap_stack *st = stack_get(s, fs->stacks[i].id);
+        if (st->key) continue;
+        st->nframes = st->filled = (uint32_t)fs->stacks[i].key[0];
+        size_t klen = (st->nframes + 1) * sizeof *st->key;
+        st->key = xmalloc(klen);
+        memcpy(st->key, fs->stacks[i].key, klen);
+    }
+    child->inherited = xmalloc((fs->nblocks ? fs->nblocks : 1) * sizeof *child->inherited);
+    for (size_t i = 0; i < fs->nblocks; i++) {
+        const struct inherited_block *b = &fs->blocks[i];
         bool existed;
         struct blockmap_entry *e = blockmap_upsert(&s->live, b->ptr, &existed);
         if (existed) continue;
-        struct snap_stack *st = stack_get(s, b->stack->id);
-        if (!st->key && b->stack->key) {
-            st->nframes = st->filled = b->stack->nframes;
-            st->key = xmalloc((st->nframes + 1) * sizeof *st->key);
-            memcpy(st->key, b->stack->key, (st->nframes + 1) * sizeof *st->key);
-        }
+        struct snap_stack *st = stack_get(s, b->stack);
         *e = (struct blockmap_entry){.ptr = b->ptr, .size = b->size, .stack = st, .ticks = 0, .ignored = b->ignored};
         st->live_bytes += b->size;
         st->live_blocks++;
         s->cur_bytes += b->size;
         s->cur_blocks++;
         s->inherited_blocks++;
-        if (b->size < SNAP_SMALL_BLOCK) blockmap_upsert(&s->heap_regions, (b->ptr >> SNAP_HEAP_REGION_SHIFT) + 1, &existed);
-        if (child->ninherited == cap) child->inherited = xrealloc(child->inherited, (cap = cap ? cap * 2 : 256) * sizeof *child->inherited);
-        child->inherited[child->ninherited++] =
-            (struct inherited_block){.ptr = b->ptr, .size = b->size, .stack = st->id, .ignored = b->ignored};
+        child->inherited[child->ninherited++] = *b;
     }
-    /* The parent's heap regions are the child's too: the same arenas. */
-    for (size_t i = 0; parent->heap_regions.slots && i <= parent->heap_regions.mask; i++) {
+    /* The parent's arenas are the child's, free chunks and all: not roots. */
+    for (size_t i = 0; i < fs->nregions; i++) {
         bool existed;
-        if (parent->heap_regions.slots[i].ptr) blockmap_upsert(&s->heap_regions, parent->heap_regions.slots[i].ptr, &existed);
+        blockmap_upsert(&s->heap_regions, fs->regions[i], &existed);
     }
 }
 
@@ -143,10 +205,31 @@ static void add_stack_records(struct rec_chunks *out, const struct snap_stack *s
     } while (done < st->nframes);
 }
 
-void follow_inherited_records(const struct snap_follow *f, struct rec_chunks *out)
+static void add_module_record(struct rec_chunks *out, const struct snapshot_module *m)
+{
+    size_t plen = strlen(m->path);
+    if (plen > 4096) plen = 4096;
+    uint8_t *rec = xmalloc(16 + 6 * 10 + m->build_id_len + plen), *p = rec;
+    *p++ = REC_MODULE;
+    p = varint_put(p, 0); /* ticks 0: mapped before the child's first event */
+    p = varint_put(p, INHERITED_MODULE_ID | m->id);
+    p = varint_put(p, m->bias);
+    p = varint_put(p, m->lo);
+    p = varint_put(p, m->hi);
+    p = varint_put(p, m->build_id_len);
+    memcpy(p, m->build_id, m->build_id_len);
+    p += m->build_id_len;
+    p = varint_put(p, plen);
+    memcpy(p, m->path, plen);
+    rec_chunks_add(out, rec, (size_t)(p - rec) + plen);
+    free(rec);
+}
+
+void follow_inherited_records(const struct snap_follow *f, const struct fork_snapshot *fs, struct rec_chunks *out)
 {
     if (!f->ninherited) return;
     const struct snap *s = &f->s;
+    for (size_t i = 0; i < fs->nmodules; i++) add_module_record(out, &fs->modules[i]);
     /* Each distinct stack once, before the blocks that name it. */
     uint8_t *written = xcalloc(1, 1);
     size_t nwritten = 0;

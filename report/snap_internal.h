@@ -78,6 +78,7 @@ struct snap_merge {
     struct snap_cursor **parked;
     size_t np, parked_cap;
     unsigned round;
+    uint64_t budget;           /* events merge_run may still apply before it returns (0: no limit) */
     const char *path;          /* for messages */
 };
 
@@ -86,7 +87,8 @@ uint64_t cursor_key(const struct snap_cursor *c);
 int cursor_advance(struct snap_merge *m, struct snap_cursor *c, char *err, size_t errlen);
 /* A cursor whose current event is loaded joins the merge. */
 void merge_push(struct snap_merge *m, struct snap_cursor *c);
-/* Applies events in time order until none is left (or the point is passed). */
+/* Applies events in time order until none is left (or the point is passed):
+ * 0; 1 if it stopped because m->budget ran out (call again to go on); -1. */
 int merge_run(struct snap_merge *m, enum merge_end end, char *err, size_t errlen);
 void merge_free(struct snap_merge *m);
 

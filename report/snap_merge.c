@@ -50,7 +50,7 @@ static bool cursor_before(const struct snap_cursor *a, const struct snap_cursor 
 static bool is_event(uint8_t type)
 {
     return type == REC_ALLOC || type == REC_FREE || type == REC_REALLOC || type == REC_IGNORE ||
-           type == REC_ROOT || type == REC_INHERIT;
+           type == REC_ROOT || type == REC_INHERIT || type == REC_FORK;
 }
 
 int cursor_advance(struct snap_merge *m, struct snap_cursor *c, char *err, size_t errlen)
@@ -185,24 +185,26 @@ int merge_run(struct snap_merge *m, enum merge_end end, char *err, size_t errlen
                     continue;
                 }
             }
+            if (m->budget && --m->budget == 0) return 1;
             uint64_t ptr;
             if (!snap_apply(s, c, false, &ptr)) {
                 heap_pop(m);
                 park(m, c, ptr);
                 continue;
             }
-            if (m->np) wake(m, ptr);
+            /* c is settled at the top first: a woken stream may sort before it. */
             if (c->rec.type == REC_REALLOC && !c->realloc_alloc_half) {
                 c->realloc_alloc_half = true; /* its allocation half has its own, later stamp */
                 sift_down(m, 0);
-                continue;
+            } else {
+                int a = cursor_advance(m, c, err, errlen);
+                if (a < 0) return -1;
+                if (a == 0) {
+                    heap_pop(m);
+                    c->idle = true;
+                } else if (m->hn > 1) sift_down(m, 0); /* one stream left (or one thread): no merging to do */
             }
-            int a = cursor_advance(m, c, err, errlen);
-            if (a < 0) return -1;
-            if (a == 0) {
-                heap_pop(m);
-                c->idle = true;
-            } else if (m->hn > 1) sift_down(m, 0); /* one stream left (or one thread): no merging to do */
+            if (m->np) wake(m, ptr);
         }
         if (!m->np || end == MERGE_STOP) return 0;
         /* Out of events with some parked. Offline, at the end: the trace is

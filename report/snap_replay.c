@@ -319,9 +319,7 @@ static int resolve_point(struct snap *s, const char *path, char *err, size_t err
 
 static int snap_load_full(struct snap *s, const char *path, const struct snap_point *point, snap_event_hook hook,
                           void *ctx, bool track_heap_regions, char *err, size_t errlen);
-
-/* Merges equal stacks and sums their figures at the point and at the peak. */
-static void finish_stacks(struct snap *s)
+void snap_finish_stacks(struct snap *s)
 {
     for (struct snap_stack *st = s->stacks; st; st = st->hh.next) {
         if (!st->key) { /* named by an event, its record never came (cut short) */
@@ -384,7 +382,10 @@ static int snap_load_full(struct snap *s, const char *path, const struct snap_po
     if (rc == 0) rc = resolve_point(s, path, err, errlen);
     if (rc == 0) rc = pass_events(s, &tf, first_pass ? NULL : &m, err, errlen);
     if (rc == 0 && !first_pass) meta_finish(s, &m);
-    if (rc == 0) finish_stacks(s);
+    /* Blocks a fork child had from the start carry no time of their own:
+     * a peak made of them is at the child's start. */
+    if (rc == 0 && s->peak_ticks < s->origin_ticks) s->peak_ticks = s->origin_ticks;
+    if (rc == 0) snap_finish_stacks(s);
     trace_close(&tf);
     if (rc < 0) snap_free(s); /* a failed load leaves nothing to free */
     return rc;

@@ -18,7 +18,12 @@
  *   as_limit           an address space limit 8 MiB above what the process
  *                      maps (ulimit -v), then 2.5 million malloc/free pairs:
  *                      the trace's next 16 MiB segment cannot be mapped,
- *                      recording stops; nothing leaks; exit 0 */
+ *                      recording stops; nothing leaks; exit 0
+ *   outlive FILE       2 million malloc/free pairs of 16 B from churn_pair()
+ *                      (over 16 MiB of records: `heapsnap run` packs them and
+ *                      frees their raw slots meanwhile), then waits for FILE
+ *                      to exist (30 s at most; a test kills heapsnap run
+ *                      meanwhile), 1000 pairs more, exit 0 */
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -73,6 +78,22 @@ static int daemonize(bool leak)
     exit(0);
 }
 
+__attribute__((noinline)) static void churn_pair(void)
+{
+    void *p = malloc(16);
+    sink = p;
+    free(p);
+}
+
+static int outlive(const char *file)
+{
+    for (int i = 0; i < 2000000; i++) churn_pair();
+    struct timespec tick = {0, 10 * 1000 * 1000};
+    for (int i = 0; i < 3000 && access(file, F_OK) != 0; i++) nanosleep(&tick, NULL);
+    for (int i = 0; i < 1000; i++) churn_pair();
+    return 0;
+}
+
 static unsigned long mapped_bytes(void)
 {
     FILE *f = fopen("/proc/self/status", "r");
@@ -107,6 +128,7 @@ int main(int argc, char **argv)
         for (int i = 0; i < 300; i++) pthread_join(t[i], NULL);
         return 0;
     }
+    if (strcmp(mode, "outlive") == 0 && argc > 2) return outlive(argv[2]);
     if (strcmp(mode, "as_limit") == 0) {
         unsigned long limit = mapped_bytes() + (8ul << 20);
         struct rlimit rl = {limit, limit};

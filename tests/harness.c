@@ -4,10 +4,12 @@
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static char *slurp(const char *path)
@@ -24,13 +26,14 @@ static char *slurp(const char *path)
     return s;
 }
 
-struct run_result run_in(const char *cwd, const char *const *env, const char *const *argv)
+static struct run_result run_until(const char *cwd, const char *const *env, const char *const *argv, unsigned seconds)
 {
     char *dir = temp_dir();
     char *out = path_join(dir, "stdout"), *err = path_join(dir, "stderr");
     pid_t pid = fork();
     cr_assert(pid >= 0);
     if (pid == 0) {
+        if (seconds) setpgid(0, 0); /* its own group: the watchdog kills all of it */
         int o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600), e = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
         int in = open("/dev/null", O_RDONLY);
         dup2(in, 0);
@@ -41,9 +44,24 @@ struct run_result run_in(const char *cwd, const char *const *env, const char *co
         execv(argv[0], (char *const *)argv);
         _exit(124);
     }
-    int st;
-    waitpid(pid, &st, 0);
     struct run_result r = {0};
+    int st;
+    if (seconds) {
+        setpgid(pid, pid); /* also from here: the group exists before any kill */
+        struct timespec tick = {0, 10 * 1000 * 1000};
+        unsigned ticks = 0;
+        while (waitpid(pid, &st, WNOHANG) == 0) {
+            if (++ticks > seconds * 100u) {
+                r.timed_out = true;
+                kill(-pid, SIGKILL);
+                waitpid(pid, &st, 0);
+                break;
+            }
+            nanosleep(&tick, NULL);
+        }
+    } else {
+        waitpid(pid, &st, 0);
+    }
     r.signaled = WIFSIGNALED(st);
     r.exit_code = r.signaled ? 128 + WTERMSIG(st) : WEXITSTATUS(st);
     r.out = slurp(out);
@@ -55,6 +73,17 @@ struct run_result run_in(const char *cwd, const char *const *env, const char *co
     free(err);
     free(dir);
     return r;
+}
+
+struct run_result run_in(const char *cwd, const char *const *env, const char *const *argv)
+{
+    return run_until(cwd, env, argv, 0);
+}
+
+struct run_result run_in_limited(const char *cwd, const char *const *env, const char *const *argv, unsigned seconds)
+{
+    cr_assert(seconds > 0);
+    return run_until(cwd, env, argv, seconds);
 }
 
 void run_free(struct run_result *r)

@@ -12,11 +12,16 @@
 struct run_result {
     int exit_code; /* 128+N when killed by signal N */
     bool signaled;
+    bool timed_out; /* run_in_limited only: killed after its time limit */
     char *out, *err;
 };
 
 /* argv is NULL-terminated; env entries ("NAME=value") are added to ours. */
 struct run_result run_in(const char *cwd, const char *const *env, const char *const *argv);
+/* run_in, but the command and everything it started are killed (SIGKILL to
+ * its process group) if it has not ended after `seconds`: a hang fails a test
+ * instead of stalling the suite. */
+struct run_result run_in_limited(const char *cwd, const char *const *env, const char *const *argv, unsigned seconds);
 void run_free(struct run_result *r);
 
 char *temp_dir(void);                  /* a new empty directory */

@@ -3,8 +3,10 @@
  * every descriptor touches none of its files and loses nothing
  * (samples/close_fds.c). */
 #include "harness.h"
+#include "../trace/trace_format.h"
 
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -160,6 +162,105 @@ Test(ends, killed_heapsnap_run)
     cr_expect(strstr(r.err, "the heapsnap run that recorded it did not see its process end") != NULL, "%s", r.err);
     cr_expect(strstr(r.err, "--fail-on-leak fails") != NULL, "%s", r.err);
     run_free(&r);
+}
+
+static bool header_of(const char *trace, struct trace_header *h)
+{
+    int fd = open(trace, O_RDONLY);
+    bool ok = fd >= 0 && pread(fd, h, sizeof *h, 0) == (ssize_t)sizeof *h;
+    if (fd >= 0) close(fd);
+    return ok;
+}
+
+static size_t temporaries_in(const char *d)
+{
+    DIR *dd = opendir(d);
+    size_t n = 0;
+    for (struct dirent *e; dd && (e = readdir(dd));) {
+        size_t len = strlen(e->d_name);
+        if (len > 8 && strcmp(e->d_name + len - 8, ".packing") == 0) n++;
+    }
+    if (dd) closedir(dd);
+    return n;
+}
+
+/* Starts `heapsnap run ends outlive GO` on trace, waits until it has freed
+ * a packed slot, and kills it. Returns the program's pid. */
+static pid_t kill_run_after_packing(const char *trace, const char *go)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        setpgid(0, 0);
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, 1);
+        dup2(null, 2);
+        execl(heapsnap_bin(), heapsnap_bin(), "run", "-q", "-o", trace, "--", sample("ends"), "outlive", go, NULL);
+        _exit(127);
+    }
+    struct trace_header h = {0};
+    bool punched = false;
+    for (int i = 0; i < 6000 && !punched; i++) {
+        usleep(10 * 1000);
+        punched = header_of(trace, &h) && (h.flags & TRACE_F_PUNCHED);
+    }
+    cr_assert(punched, "heapsnap run never freed a packed slot of %s", trace);
+    kill(pid, SIGKILL);
+    int st;
+    waitpid(pid, &st, 0);
+    return (pid_t)h.pid;
+}
+
+static void expect_pairs(const char *trace, long pairs)
+{
+    struct json *rep = report_json_of(trace);
+    long allocs = json_int(rep, "totals.allocations");
+    cr_expect_geq(allocs, pairs);
+    cr_expect_lt(allocs, pairs + 100, "%ld", allocs);
+    cr_expect_eq(json_int(rep, "totals.unmatched_frees"), 0);
+    cr_expect_eq(json_int(rep, "totals.lost_events"), 0);
+    cr_expect_eq(allocs - json_int(rep, "totals.frees"), json_int(rep, "totals.leaked_blocks"));
+    cr_expect_eq(temporaries_in(dir), 0, "a temporary was left behind");
+    json_free(rep);
+}
+
+/* heapsnap run killed after it packed part of a long trace and freed those
+ * raw slots: the program, running on, packs its own trace and takes over
+ * what heapsnap run had packed. Not one pair is lost. */
+Test(ends, killed_heapsnap_run_after_packing, .timeout = 120)
+{
+    char *trace = path_join(dir, "long.trace");
+    char *go = path_join(dir, "go");
+    kill_run_after_packing(trace, go);
+    close(open(go, O_WRONLY | O_CREAT, 0600));
+    struct trace_header h = {0};
+    bool packed = false;
+    for (int i = 0; i < 6000 && !packed; i++) {
+        usleep(10 * 1000);
+        packed = header_of(trace, &h) && h.state == TRACE_PACKED;
+    }
+    cr_assert(packed, "the program did not pack its own trace");
+    expect_pairs(trace, 2001000);
+}
+
+/* Both killed: the raw trace alone is not whole, and reports say so; `heapsnap
+ * pack` puts it together with heapsnap run's temporary. */
+Test(ends, killed_heapsnap_run_and_program, .timeout = 120)
+{
+    char *trace = path_join(dir, "long.trace");
+    pid_t prog = kill_run_after_packing(trace, path_join(dir, "never"));
+    cr_assert_gt(prog, 0);
+    kill(prog, SIGKILL);
+    for (int i = 0; i < 500 && kill(prog, 0) == 0; i++) usleep(10 * 1000);
+    const char *report[] = {heapsnap_bin(), "report", trace, NULL};
+    struct run_result r = run_in(dir, NULL, report);
+    cr_expect_eq(r.exit_code, 1, "%s", r.err);
+    cr_expect(strstr(r.err, "heapsnap pack") != NULL, "%s", r.err);
+    run_free(&r);
+    const char *pack[] = {heapsnap_bin(), "pack", trace, NULL};
+    r = run_in(dir, NULL, pack);
+    cr_expect_eq(r.exit_code, 0, "%s", r.err);
+    run_free(&r);
+    expect_pairs(trace, 2000000);
 }
 
 static char *slurp_file(const char *path)

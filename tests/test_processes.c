@@ -51,6 +51,30 @@ Test(processes, fork_child_gets_its_own_trace)
     json_free(child);
 }
 
+/* The child's trace has none of the parent's module records: a stack the
+ * parent met first must bring its modules into the child's trace too. */
+Test(processes, fork_child_names_a_stack_its_parent_met_first)
+{
+    char *dir = temp_dir();
+    char *trace = path_join(dir, "parent.trace");
+    char plugin[4096];
+    snprintf(plugin, sizeof plugin, "%s", sample("libhsplugin.so"));
+    const char *argv[] = {heapsnap_bin(), "run", "-q", "-o", trace, "--", sample("fork_plugin"), plugin, NULL};
+    struct run_result r = run_in(dir, NULL, argv);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    char **names;
+    cr_assert_eq(list_traces(dir, &names), 2);
+    for (int i = 0; i < 2; i++) {
+        /* The child has its parent's block too, from the same frames. */
+        bool child = strcmp(names[i], trace) != 0;
+        struct json *j = report_json_of(names[i]);
+        cr_expect_eq(group_int(j, "leaks", "plugin_leak", "bytes"), child ? 512 : 256, "%s", names[i]);
+        cr_expect_str_eq(group_str(j, "leaks", "plugin_leak", "stack.0.module"), "libhsplugin.so", "%s", names[i]);
+        json_free(j);
+    }
+    run_free(&r);
+}
+
 Test(processes, no_follow)
 {
     char *dir = temp_dir();
@@ -189,4 +213,80 @@ Test(processes, pack_removes_stale_temporaries)
     cr_expect_eq(access(other, F_OK), 0);
     cr_expect_eq(trace_state(names[0]), TRACE_PACKED);
     run_free(&r);
+}
+
+/* The child has what its parent had at the fork, though the parent frees it
+ * all and leaves right after: the child's dropped copy is its leak. */
+Test(processes, fork_child_keeps_what_its_parent_frees_after)
+{
+    char *dir = temp_dir();
+    char *trace = path_join(dir, "parent.trace");
+    const char *argv[] = {heapsnap_bin(), "run", "-q", "--fail-on-leak", "-o", trace, "--", sample("fork_after"),
+                          "free_after", NULL};
+    struct run_result r = run_in(dir, NULL, argv);
+    cr_expect_eq(r.exit_code, 23, "[%s] [%s]", r.err, r.out);
+    run_free(&r);
+    char **names;
+    cr_assert_eq(list_traces(dir, &names), 2);
+    const char *child = strcmp(names[0], trace) == 0 ? names[1] : names[0];
+    struct json *j = report_json_of(child);
+    cr_expect_eq(json_int(j, "totals.inherited_blocks"), 1);
+    cr_expect_eq(json_int(j, "totals.unmatched_frees"), 0);
+    cr_expect_geq(json_int(j, "totals.peak_time_s"), 0, "a peak of inherited blocks is at the child's start");
+    json_free(j);
+    j = leaks_json_in(dir, child, NULL);
+    cr_expect_eq(leak_bytes(j, "definitely_lost"), 64);
+    cr_expect_str_eq(json_str(j, "records.0.stack.0.function"), "parent_block");
+    json_free(j);
+    j = leaks_json_in(dir, trace, NULL);
+    cr_expect_eq(leak_blocks(j, "definitely_lost"), 0, "the parent freed its block");
+    json_free(j);
+}
+
+/* A fork child's _exit writes nothing: not its copy of the parent's buffered
+ * output, nor the offset of the stdin it shares (glibc's cleanup, run at
+ * every exit for memcheck's figures, must not flush there). */
+Test(processes, fork_child_exit_writes_nothing)
+{
+    char *dir = temp_dir();
+    char *in = path_join(dir, "in.txt");
+    FILE *f = fopen(in, "w");
+    fputs("first\nsecond\n", f);
+    fclose(f);
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "%s run -q -- %s stdio < %s", heapsnap_bin(), sample("fork_after"), in);
+    const char *argv[] = {"/bin/sh", "-c", cmd, NULL};
+    struct run_result r = run_in(dir, NULL, argv);
+    cr_expect_eq(r.exit_code, 0, "%s", r.err);
+    cr_expect_str_eq(r.out, "parent done second\n");
+    run_free(&r);
+}
+
+/* A program with its own malloc binds every call to it: heapsnap says it saw
+ * none, in one line and in the trace, rather than report an empty heap. */
+Test(processes, allocator_bound_before_heapsnap)
+{
+    char *dir = temp_dir();
+    char *trace = path_join(dir, "own.trace");
+    const char *argv[] = {heapsnap_bin(), "run", "-q", "-o", trace, "--", sample("own_malloc"), NULL};
+    struct run_result r = run_in(dir, NULL, argv);
+    cr_expect_eq(r.exit_code, 0, "%s", r.err);
+    cr_expect_str_eq(r.err, "heapsnap: the program has its own malloc, which the loader binds before any preloaded "
+                            "library's: its allocations cannot be traced\n");
+    run_free(&r);
+    struct json *j = report_json_of(trace);
+    cr_expect(json_bool(j, "totals.allocator_before_heapsnap"));
+    json_free(j);
+    /* A non-PIE program that takes malloc's address sees a stub of its own,
+     * which leads to heapsnap's malloc: no warning, every call seen. */
+    const char *ptr[] = {heapsnap_bin(), "run", "-q", "-o", trace, "--", sample("malloc_pointer"), NULL};
+    r = run_in(dir, NULL, ptr);
+    cr_expect_eq(r.exit_code, 0, "%s", r.err);
+    cr_expect_str_eq(r.err, "");
+    cr_expect_str_eq(r.out, "ok\n");
+    run_free(&r);
+    j = report_json_of(trace);
+    cr_expect(!json_bool(j, "totals.allocator_before_heapsnap"));
+    cr_expect_eq(json_int(j, "totals.allocations"), 2, "100 B and stdout's buffer");
+    json_free(j);
 }

@@ -27,6 +27,13 @@ enum trace_flags {
     TRACE_F_TRUNCATED = 1u << 0,       /* the shim stopped recording (disk full, descriptor lost) */
     TRACE_F_REOPENED = 1u << 1,        /* the program closed the trace's descriptor; it was reopened */
     TRACE_F_ALLOCATOR_BEFORE = 1u << 2, /* malloc is bound to a library loaded before heapsnap */
+    /* OPEN: slots already packed beside the program (TRACE.PID.packing) had
+     * their raw records freed; a packer that finds that file's packer gone
+     * takes its chunks over (trace_pack.c). */
+    TRACE_F_PUNCHED = 1u << 3,
+    /* Set by `heapsnap run` when it stops waiting for the process: no one
+     * else will pack its trace, the shim must at the end. */
+    TRACE_F_SELF_PACK = 1u << 4,
 };
 
 /* What the exit fields of the header say about the thread that ended the process. */
@@ -86,7 +93,7 @@ struct chunk_header {
     uint32_t tid;        /* kernel thread id, for display */
     uint32_t raw_len;    /* bytes of records (OPEN: committed so far) */
     uint32_t stored_len; /* bytes that follow the header in a PACKED trace */
-    uint32_t reserved;
+    uint32_t slot;       /* PACKED: the OPEN slot it was packed from, plus one (0: made outside the process) */
 };
 
 _Static_assert(sizeof(struct chunk_header) == 32, "docs/FORMAT.md documents a 32-byte chunk header");

@@ -2,8 +2,16 @@
  * growing), compresses each used slot as one zstd frame into a temporary file,
  * and renames it over the original at the end, so a reader never sees a
  * half-packed trace. Every slot is bound-checked: the file may be the remains
- * of a crash. A packer that dies leaves its temporary; packer_remove_stale
- * clears those whose packer is gone. */
+ * of a crash.
+ *
+ * A packer beside a running program (`heapsnap run`) frees the disk blocks of
+ * the slots it has packed, so a long run does not hold its records twice.
+ * Those records then exist only in its temporary, PATH.PID.packing, where each
+ * chunk names the slot it came from. If that packer dies (killed, or it stopped
+ * waiting for a daemon), the next one (the shim at the program's end, `heapsnap
+ * pack`) takes those chunks over and packs only the slots they lack: nothing
+ * the program recorded is lost. Temporaries of dead packers that hold no
+ * such records are removed by packer_remove_stale. */
 #include "trace_pack.h"
 
 #include <dirent.h>
@@ -13,11 +21,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zstd.h>
 
 #define PACK_LEVEL 1 /* packing runs at exit or beside the program: the fastest level */
+#define PUNCH_SLOTS 256u /* 16 MiB */
 
 static bool write_all(int fd, const void *buf, size_t len)
 {
@@ -41,6 +52,128 @@ static int fail(char *err, size_t errlen, const char *path, const char *why)
 {
     snprintf(err, errlen, "%s: %s", path, why);
     return -1;
+}
+
+static size_t slots_of(const struct stat *st)
+{
+    return st->st_size > TRACE_HEADER_SIZE ? ((size_t)st->st_size - TRACE_HEADER_SIZE) / TRACE_SLOT_SIZE : 0;
+}
+
+static bool ensure_done(struct trace_packer *p, size_t nslots)
+{
+    if (nslots <= p->done_cap) return true;
+    uint8_t *d = realloc(p->done, nslots);
+    if (!d) return false;
+    memset(d + p->done_cap, 0, nslots - p->done_cap);
+    p->done = d;
+    p->done_cap = nslots;
+    return true;
+}
+
+/* ---- temporaries of other packers ---------------------------------------------- */
+
+/* Calls fn for each PATH.PID.packing (exactly the name packer_begin gives)
+ * but our own, with its name and whether its packer is still alive. */
+static void each_temporary(const char *path, void (*fn)(const char *tmp, long pid, bool alive, void *ctx), void *ctx)
+{
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) + 1 : 1, slash ? path : ".");
+    size_t blen = strlen(base);
+    DIR *d = opendir(dir);
+    if (!d || !blen) {
+        if (d) closedir(d);
+        return;
+    }
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        const char *name = e->d_name;
+        if (strncmp(name, base, blen) != 0 || name[blen] != '.') continue;
+        const char *digits = name + blen + 1;
+        size_t nd = strspn(digits, "0123456789");
+        if (nd == 0 || nd > 9 || strcmp(digits + nd, ".packing") != 0) continue;
+        long pid = strtol(digits, NULL, 10);
+        if (pid <= 0 || pid == (long)getpid()) continue;
+        /* EPERM: the pid is someone's; only ESRCH says no process has it. */
+        bool alive = kill((pid_t)pid, 0) == 0 || errno != ESRCH;
+        char tmp[8192];
+        snprintf(tmp, sizeof tmp, "%s%s", slash ? dir : "", name);
+        fn(tmp, pid, alive, ctx);
+    }
+    closedir(d);
+}
+
+struct adopt_ctx {
+    struct trace_packer *p;
+    size_t nslots;
+    long busy_pid; /* a live packer that punched: we must not pack beside it */
+    int error;
+};
+
+/* Copies the chunks of a dead packer's temporary that came from raw slots
+ * and are not ours yet, up to the first that is not whole (it died writing). */
+static void adopt_one(const char *tmp, long pid, bool alive, void *ctx)
+{
+    struct adopt_ctx *a = ctx;
+    struct trace_packer *p = a->p;
+    if (alive) {
+        a->busy_pid = pid;
+        return;
+    }
+    if (a->error) return;
+    int fd = open(tmp, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        if (fd >= 0) close(fd);
+        return;
+    }
+    const size_t hs = sizeof(struct chunk_header);
+    size_t size = (size_t)st.st_size;
+    for (size_t off = TRACE_HEADER_SIZE; off + hs <= size;) {
+        struct chunk_header ch;
+        if (!read_at(fd, &ch, hs, (off_t)off)) break;
+        if (ch.magic != TRACE_CHUNK_MAGIC || ch.flags != CHUNK_ZSTD || ch.raw_len > TRACE_MAX_CHUNK_RAW ||
+            ch.stored_len > p->zcap || ch.stored_len > size - off - hs)
+            break;
+        size_t slot = (size_t)ch.slot - 1;
+        if (ch.slot != 0 && slot < a->nslots && !p->done[slot]) {
+            if (!read_at(fd, p->zbuf, ch.stored_len, (off_t)(off + hs))) break;
+            if (!write_all(p->out, &ch, hs) || !write_all(p->out, p->zbuf, ch.stored_len)) {
+                a->error = errno ? errno : EIO;
+                break;
+            }
+            p->done[slot] = 1;
+        }
+        off += hs + ch.stored_len;
+    }
+    close(fd);
+    char **v = realloc(p->adopted, (p->nadopted + 1) * sizeof *v);
+    if (v) {
+        p->adopted = v;
+        if ((v[p->nadopted] = strdup(tmp))) p->nadopted++;
+    }
+}
+
+/* The trace says some slots were packed elsewhere and freed: their chunks
+ * are in a temporary, which we take over. */
+static int adopt_temporaries(struct trace_packer *p, char *err, size_t errlen)
+{
+    struct stat st;
+    if (fstat(p->in, &st) != 0) return fail(err, errlen, p->path, strerror(errno));
+    struct adopt_ctx a = {.p = p, .nslots = slots_of(&st)};
+    if (!ensure_done(p, a.nslots)) return fail(err, errlen, p->path, "out of memory");
+    each_temporary(p->path, adopt_one, &a);
+    if (a.error) {
+        snprintf(err, errlen, "%s: cannot write the packed trace: %s", p->tmp, strerror(a.error));
+        return -1;
+    }
+    if (a.busy_pid) {
+        char why[160];
+        snprintf(why, sizeof why, "being packed by pid %ld, which holds part of its records: let it finish", a.busy_pid);
+        return fail(err, errlen, p->path, why);
+    }
+    return 0;
 }
 
 int packer_begin(struct trace_packer *p, const char *path, bool punch, char *err, size_t errlen)
@@ -86,10 +219,16 @@ int packer_begin(struct trace_packer *p, const char *path, bool punch, char *err
         packer_abort(p);
         return fail(err, errlen, path, "out of memory");
     }
+    if ((hdr.flags & TRACE_F_PUNCHED) && adopt_temporaries(p, err, errlen) < 0) {
+        packer_abort(p);
+        return -1;
+    }
     return 0;
 }
 
-static bool pack_slot(struct trace_packer *p, const struct chunk_header *in, const void *records, uint32_t raw_len)
+/* slot: the raw slot's index plus one, 0 for records made outside the process. */
+static bool pack_slot(struct trace_packer *p, const struct chunk_header *in, const void *records, uint32_t raw_len,
+                      uint32_t slot)
 {
     size_t z = ZSTD_compressCCtx(p->cctx, p->zbuf, p->zcap, records, raw_len, PACK_LEVEL);
     if (ZSTD_isError(z)) return false;
@@ -98,7 +237,21 @@ static bool pack_slot(struct trace_packer *p, const struct chunk_header *in, con
     h.flags = CHUNK_ZSTD;
     h.raw_len = raw_len;
     h.stored_len = (uint32_t)z;
+    h.slot = slot;
     return write_all(p->out, &h, sizeof h) && write_all(p->out, p->zbuf, z);
+}
+
+/* Before the first hole: the trace says where those records went. The
+ * header is shared with the running shim, which sets flags of its own: an
+ * atomic or through a shared mapping, never a read-modify-write of the file. */
+static bool say_punched(struct trace_packer *p)
+{
+    if (p->punched) return true;
+    struct trace_header *h = mmap(NULL, TRACE_HEADER_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, p->in, 0);
+    if (h == MAP_FAILED) return false;
+    atomic_fetch_or((_Atomic uint32_t *)&h->flags, TRACE_F_PUNCHED);
+    munmap(h, TRACE_HEADER_SIZE);
+    return true;
 }
 
 int packer_step(struct trace_packer *p, bool everything, char *err, size_t errlen)
@@ -106,34 +259,50 @@ int packer_step(struct trace_packer *p, bool everything, char *err, size_t errle
     struct stat st;
     if (fstat(p->in, &st) != 0) return fail(err, errlen, p->path, strerror(errno));
     const size_t hs = sizeof(struct chunk_header);
-    size_t nslots = st.st_size > TRACE_HEADER_SIZE ? ((size_t)st.st_size - TRACE_HEADER_SIZE) / TRACE_SLOT_SIZE : 0;
-    if (nslots > p->done_cap) {
-        uint8_t *d = realloc(p->done, nslots);
-        if (!d) return fail(err, errlen, p->path, "out of memory");
-        memset(d + p->done_cap, 0, nslots - p->done_cap);
-        p->done = d;
-        p->done_cap = nslots;
-    }
-    for (size_t i = 0; i < nslots; i++) {
+    size_t nslots = slots_of(&st);
+    if (!ensure_done(p, nslots)) return fail(err, errlen, p->path, "out of memory");
+    size_t packed = 0;
+    bool more = false;
+    while (p->first_open < nslots && p->done[p->first_open]) p->first_open++;
+    for (size_t i = p->first_open; i < nslots; i++) {
         if (p->done[i]) continue;
+        if (!everything && p->step_slots && packed == p->step_slots) {
+            more = true;
+            break;
+        }
         off_t off = (off_t)TRACE_HEADER_SIZE + (off_t)i * TRACE_SLOT_SIZE;
         struct chunk_header ch;
         if (!read_at(p->in, &ch, hs, off)) break;
         if (ch.magic != TRACE_CHUNK_MAGIC) continue; /* not taken yet */
-        if (!everything && (!(ch.flags & CHUNK_SEALED) || (p->may_pack && !p->may_pack(p->may_pack_ctx, i)))) continue;
+        if (!everything && !(ch.flags & CHUNK_SEALED)) continue;
         uint32_t raw_len = ch.raw_len > TRACE_SLOT_SIZE - hs ? (uint32_t)(TRACE_SLOT_SIZE - hs) : ch.raw_len;
         if (raw_len > 0) {
             if (!read_at(p->in, p->slot, raw_len, off + (off_t)hs)) return fail(err, errlen, p->path, "read error");
-            if (!pack_slot(p, &ch, p->slot, raw_len)) {
+            if (!pack_slot(p, &ch, p->slot, raw_len, (uint32_t)i + 1)) {
                 snprintf(err, errlen, "%s: cannot write the packed trace: %s", p->tmp, strerror(errno));
                 return -1;
             }
         }
         p->done[i] = 1;
-        /* The writer never returns to a sealed slot: give its blocks back. */
-        if (p->punch) fallocate(p->in, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, TRACE_SLOT_SIZE);
+        packed++;
     }
-    return 0;
+    /* The writer never returns to a sealed slot: give the blocks of packed
+     * ones back, a long run at a time. A hole punched in a file mapped by
+     * the program's threads takes those pages from their page tables (every
+     * one of their CPUs is interrupted): once per 16 MiB, not per slot. */
+    while (p->first_open < nslots && p->done[p->first_open]) p->first_open++;
+    size_t limit = p->first_open;
+    if (p->punch_limit) {
+        size_t read_below = p->punch_limit(p->punch_ctx);
+        if (read_below < limit) limit = read_below;
+    }
+    if (p->punch && limit > p->punched && limit - p->punched >= PUNCH_SLOTS && say_punched(p)) {
+        off_t off = (off_t)TRACE_HEADER_SIZE + (off_t)p->punched * TRACE_SLOT_SIZE;
+        if (fallocate(p->in, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off,
+                      (off_t)(limit - p->punched) * TRACE_SLOT_SIZE) == 0)
+            p->punched = limit;
+    }
+    return more ? 1 : 0;
 }
 
 #define EXTERNAL_CHUNK (TRACE_MAX_CHUNK_RAW - 1024)
@@ -173,7 +342,7 @@ int packer_add_external(struct trace_packer *p, const struct rec_chunks *c, uint
 {
     for (size_t i = 0; i < c->n; i++) {
         struct chunk_header h = {.stream = stream, .seq = (uint32_t)i};
-        if (!pack_slot(p, &h, c->buf[i], (uint32_t)c->len[i])) {
+        if (!pack_slot(p, &h, c->buf[i], (uint32_t)c->len[i], 0)) {
             snprintf(err, errlen, "%s: cannot write the packed trace: %s", p->tmp, strerror(errno));
             return -1;
         }
@@ -209,6 +378,7 @@ int packer_commit(struct trace_packer *p, uint32_t end_how, int32_t end_code, ch
         return -1;
     }
     p->tmp[0] = 0;
+    for (size_t i = 0; i < p->nadopted; i++) unlink(p->adopted[i]); /* all in the trace now */
     packer_abort(p); /* frees what is left; the temporary is gone */
     return 0;
 }
@@ -216,7 +386,9 @@ int packer_commit(struct trace_packer *p, uint32_t end_how, int32_t end_code, ch
 void packer_abort(struct trace_packer *p)
 {
     if (p->out >= 0) close(p->out);
-    if (p->tmp[0]) unlink(p->tmp);
+    if (p->tmp[0] && !p->punched) unlink(p->tmp);
+    for (size_t i = 0; i < p->nadopted; i++) free(p->adopted[i]);
+    free(p->adopted);
     if (p->in >= 0) close(p->in);
     if (p->cctx) ZSTD_freeCCtx(p->cctx);
     free(p->zbuf);
@@ -226,37 +398,30 @@ void packer_abort(struct trace_packer *p)
     p->in = p->out = -1;
 }
 
+struct stale_ctx {
+    void (*removed)(const char *tmp, long pid, void *ctx);
+    void *ctx;
+    size_t count;
+};
+
+static void remove_one(const char *tmp, long pid, bool alive, void *ctx)
+{
+    struct stale_ctx *c = ctx;
+    if (alive || unlink(tmp) != 0) return;
+    c->count++;
+    if (c->removed) c->removed(tmp, pid, c->ctx);
+}
+
 size_t packer_remove_stale(const char *path, void (*removed)(const char *tmp, long pid, void *ctx), void *ctx)
 {
-    const char *slash = strrchr(path, '/');
-    const char *base = slash ? slash + 1 : path;
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) + 1 : 1, slash ? path : ".");
-    size_t blen = strlen(base), removed_count = 0;
-    DIR *d = opendir(dir);
-    if (!d || !blen) {
-        if (d) closedir(d);
-        return 0;
-    }
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        /* Exactly the name packer_begin gives: BASE.PID.packing */
-        const char *name = e->d_name;
-        if (strncmp(name, base, blen) != 0 || name[blen] != '.') continue;
-        const char *digits = name + blen + 1;
-        size_t nd = strspn(digits, "0123456789");
-        if (nd == 0 || nd > 9 || strcmp(digits + nd, ".packing") != 0) continue;
-        long pid = strtol(digits, NULL, 10);
-        /* EPERM: the pid is someone's; only ESRCH says no process has it. */
-        if (pid <= 0 || kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
-        char tmp[8192];
-        snprintf(tmp, sizeof tmp, "%s%s", slash ? dir : "", name);
-        if (unlink(tmp) != 0) continue;
-        removed_count++;
-        if (removed) removed(tmp, pid, ctx);
-    }
-    closedir(d);
-    return removed_count;
+    struct trace_header h;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    bool keep = fd >= 0 && read_at(fd, &h, sizeof h, 0) && h.state == TRACE_OPEN && (h.flags & TRACE_F_PUNCHED);
+    if (fd >= 0) close(fd);
+    if (keep) return 0; /* they hold records found nowhere else: packing takes them over */
+    struct stale_ctx c = {.removed = removed, .ctx = ctx};
+    each_temporary(path, remove_one, &c);
+    return c.count;
 }
 
 int trace_pack(const char *path, uint32_t end_how, int32_t end_code, char *err, size_t errlen)

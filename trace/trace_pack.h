@@ -19,16 +19,30 @@ struct trace_packer {
     size_t zcap;
     uint8_t *done;         /* per slot: already packed */
     size_t done_cap;
-    /* While the program runs, a sealed slot is packed (and its blocks freed)
-     * only once this says its records have been read elsewhere too. */
-    bool (*may_pack)(void *ctx, size_t slot);
-    void *may_pack_ctx;
+    size_t first_open;     /* slots below are all packed */
+    size_t punched;        /* slots below have their disk blocks given back */
+    /* While the program runs: slots below this have been read by whoever
+     * else reads the raw trace, and may lose their raw records once packed
+     * (NULL: no one else reads it). */
+    size_t (*punch_limit)(void *ctx);
+    void *punch_ctx;
+    /* Temporaries of dead packers whose chunks were taken over: removed
+     * when this packer commits. */
+    char **adopted;
+    size_t nadopted;
+    /* While the program runs: slots packed per packer_step at most (0: all),
+     * so that one step stays short whatever the program writes. */
+    size_t step_slots;
 };
 
-/* Returns 0, 1 if the trace is packed already, -1 with a reason in err. */
+/* Returns 0, 1 if the trace is packed already, -1 with a reason in err.
+ * Takes over the chunks of the temporaries that packers of this trace left
+ * when they died (their raw slots may be gone); refuses if one that punched
+ * is still at work. */
 int packer_begin(struct trace_packer *p, const char *path, bool punch, char *err, size_t errlen);
 /* Packs the slots their threads have sealed (everything=false, while the
- * program runs) or every used slot (everything=true, once it has ended). */
+ * program runs) or every used slot (everything=true, once it has ended).
+ * 1 when it stopped at step_slots with more to pack, 0, or -1. */
 int packer_step(struct trace_packer *p, bool everything, char *err, size_t errlen);
 /* Chunks of records made outside the process (leak-check results by
  * `heapsnap run`), appended to the packed trace as stream TRACE_STREAM_EXTERNAL.
@@ -51,11 +65,15 @@ int packer_add_external(struct trace_packer *p, const struct rec_chunks *c, uint
 /* Writes the header (with end_how/end_code if the process recorded no end of
  * its own, as `heapsnap run` saw it) and renames the result over the trace. */
 int packer_commit(struct trace_packer *p, uint32_t end_how, int32_t end_code, char *err, size_t errlen);
+/* Stops. The temporary is removed, unless slots were punched: it then holds
+ * the only copy of their records, for the next packer to take over. */
 void packer_abort(struct trace_packer *p);
 
 /* A packer that dies (SIGKILL, a crash) leaves its temporary, PATH.PID.packing,
  * behind. Removes those of PATH whose packer is gone and calls removed() for
- * each; a live packer's is left alone. Returns how many were removed. */
+ * each; a live packer's is left alone, and so is every one of a trace still
+ * OPEN with TRACE_F_PUNCHED (they hold records found nowhere else: packing
+ * the trace takes them over). Returns how many were removed. */
 size_t packer_remove_stale(const char *path, void (*removed)(const char *tmp, long pid, void *ctx), void *ctx);
 
 /* All of the above at once. */

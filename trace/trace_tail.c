@@ -130,6 +130,14 @@ int tail_refresh(struct trace_tail *t, char *err, size_t errlen)
         t->slot_state[i] = SLOT_INDEXED;
         if (all_seen) t->scan_from = i + 1;
     }
+    for (size_t k = 0; k < t->nstreams; k++) {
+        struct tail_stream *s = &t->streams[k];
+        int64_t last = s->nqueue ? (int64_t)s->queue[s->nqueue - 1] : s->slot;
+        if (last < 0) continue; /* nothing new to read: the old limit stands */
+        const struct chunk_header *c = slot_header(t, (size_t)last);
+        s->limit_seq = c->seq;
+        s->limit_len = atomic_load_explicit((const _Atomic uint32_t *)&c->raw_len, memory_order_acquire);
+    }
     return 0;
 }
 
@@ -143,9 +151,11 @@ bool tail_next(struct trace_tail *t, struct tail_stream *s, const uint8_t **p, s
             s->consumed = 0;
         }
         const struct chunk_header *c = slot_header(t, (size_t)s->slot);
+        if (c->seq > s->limit_seq) return false; /* begun after this round did */
         /* flags before raw_len: once SEALED is seen, the length read after it is final. */
         uint32_t flags = atomic_load_explicit((const _Atomic uint32_t *)&c->flags, memory_order_acquire);
         uint32_t raw = atomic_load_explicit((const _Atomic uint32_t *)&c->raw_len, memory_order_acquire);
+        if (c->seq == s->limit_seq && raw > s->limit_len) raw = s->limit_len;
         if (raw > TRACE_SLOT_SIZE - chunk_hs) raw = (uint32_t)(TRACE_SLOT_SIZE - chunk_hs);
         if (raw > s->consumed) {
             *fresh = s->consumed == 0;
@@ -154,11 +164,12 @@ bool tail_next(struct trace_tail *t, struct tail_stream *s, const uint8_t **p, s
             s->consumed = raw;
             return true;
         }
-        if (!(flags & CHUNK_SEALED)) return false;
+        if (!(flags & CHUNK_SEALED) || c->seq == s->limit_seq) return false;
         t->slot_state[s->slot] = SLOT_DONE;
+        while (t->done_below < t->nslots && t->slot_state[t->done_below] == SLOT_DONE) t->done_below++;
         s->slot = -1;
         s->next_seq++;
     }
 }
 
-bool tail_slot_done(const struct trace_tail *t, size_t i) { return i < t->nslots && t->slot_state[i] == SLOT_DONE; }
+size_t tail_done_below(const struct trace_tail *t) { return t->done_below; }

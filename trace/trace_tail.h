@@ -24,6 +24,9 @@ struct tail_stream {
     uint32_t consumed;   /* record bytes of the current chunk handed out */
     uint64_t *queue;     /* slots of later chunks, in seq order (a thread takes slots in order) */
     size_t nqueue, capqueue;
+    /* How far this round reads: what was committed when it began. A thread
+     * writing faster than we read must not keep a round from ending. */
+    uint32_t limit_seq, limit_len;
 };
 
 struct trace_tail {
@@ -33,6 +36,7 @@ struct trace_tail {
     size_t nslots;       /* slots the file holds now */
     size_t scan_from;    /* slots below it are all known (taken and indexed) */
     uint8_t *slot_state; /* per slot: 0 unseen, 1 indexed, 2 done (consumed whole) */
+    size_t done_below;   /* slots below it are all done */
     size_t slot_cap;
     struct tail_stream *streams;
     size_t nstreams;
@@ -41,13 +45,15 @@ struct trace_tail {
 /* Returns 0, or -1 with a reason in err. */
 int tail_open(struct trace_tail *t, const char *path, char *err, size_t errlen);
 void tail_close(struct trace_tail *t);
-/* Looks for new slots and grown chunks (cheap: reads chunk headers only). */
+/* Looks for new slots and grown chunks (cheap: reads chunk headers only),
+ * and starts a round: tail_next hands out what is committed now, no more. */
 int tail_refresh(struct trace_tail *t, char *err, size_t errlen);
 /* The stream's next committed bytes: [*p, *p + *len) continue the records of
  * chunk *seq (fresh: a new chunk starts there, decoding restarts). false when
  * the stream has nothing new now. The bytes stay valid until tail_refresh. */
 bool tail_next(struct trace_tail *t, struct tail_stream *s, const uint8_t **p, size_t *len, bool *fresh);
-/* Slot i is consumed whole and will not be read again (the packer may free its disk blocks). */
-bool tail_slot_done(const struct trace_tail *t, size_t i);
+/* Slots below this are consumed whole and will not be read again (a packer
+ * may free their disk blocks). */
+size_t tail_done_below(const struct trace_tail *t);
 
 #endif
