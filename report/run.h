@@ -48,7 +48,8 @@ struct run_ctx {
  * with it have ended (or stop_waiting). */
 void run_loop(struct run_ctx *rc);
 /* After the loop: every trace packed, with its results; processes still
- * running are let go (their shims pack their own traces). */
+ * running are let go, their traces whole on their own (their shims pack them
+ * at their ends, but for a fatal signal: then `heapsnap pack` does). */
 void run_finish(struct run_ctx *rc);
 
 #endif

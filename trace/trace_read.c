@@ -92,9 +92,9 @@ int trace_open(struct trace_file *tf, const char *path, char *err, size_t errlen
     if (h->state == TRACE_OPEN && (h->flags & TRACE_F_PUNCHED)) {
         trace_close(tf);
         return fail(err, errlen, path,
-                    "part of its records are in a TRACE.PID.packing beside it (heapsnap run packs a trace while "
-                    "the program runs): read it once the run has ended, or put it together with heapsnap pack "
-                    "if that run was killed");
+                    "part of its records are in a .packing or .left file beside it (heapsnap run packs a trace "
+                    "while the program runs): read it once the run has ended, or, if that run was killed, put "
+                    "it together with heapsnap pack");
     }
     size_t cap = 0;
     const size_t hs = sizeof(struct chunk_header);
