@@ -25,8 +25,19 @@
 
 static atomic_flag req_busy = ATOMIC_FLAG_INIT; /* one request at a time: the header has one slot */
 
+/* Whether `heapsnap run` is still there to answer. Its end of the socket
+ * says so best (a datagram to a closed peer is refused; a pid may be reused
+ * once it is gone); without the socket, its pid. A one-byte datagram is no
+ * doorbell: it reads and drops it. */
 static bool run_alive(void)
 {
+    int fd = fd_use_begin(FD_CONTROL);
+    if (fd >= 0) {
+        char ping = 0;
+        bool refused = send(fd, &ping, 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 && errno == ECONNREFUSED;
+        fd_use_end();
+        return !refused;
+    }
     return shim_config.run_pid <= 0 || kill(shim_config.run_pid, 0) == 0 || errno != ESRCH;
 }
 
@@ -61,12 +72,14 @@ bool run_ask(enum run_request kind, uint64_t arg, uint64_t *answer)
     struct run_doorbell bell = {.magic = RUN_DOORBELL_MAGIC, .pid = (uint32_t)getpid(), .seq = seq, .kind = kind};
     snprintf(bell.trace, sizeof bell.trace, "%s", spool_path());
     int fd = fd_use_begin(FD_CONTROL);
+    bool gone = false;
     if (fd >= 0) { /* MSG_NOSIGNAL: if `heapsnap run` is gone, an error, never SIGPIPE */
-        send(fd, &bell, offsetof(struct run_doorbell, trace) + strlen(bell.trace) + 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+        gone = send(fd, &bell, offsetof(struct run_doorbell, trace) + strlen(bell.trace) + 1,
+                    MSG_NOSIGNAL | MSG_DONTWAIT) < 0 && errno == ECONNREFUSED;
         fd_use_end();
     }
     bool answered = false;
-    for (unsigned waited = 0; waited < shim_config.leak_check_timeout_ms; waited++) {
+    for (unsigned waited = 0; !gone && waited < shim_config.leak_check_timeout_ms; waited++) {
         if (atomic_load_explicit((_Atomic uint32_t *)&h->req_ack, memory_order_acquire) >= seq) {
             answered = true;
             if (answer) *answer = h->req_arg; /* written before the ack */

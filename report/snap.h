@@ -98,6 +98,7 @@ struct snap {
     /* Leak checks: the 1 MiB regions small blocks ever lived in (key region+1),
      * when asked for; and the classifications recorded by `heapsnap run`. */
     bool track_heap_regions;
+    bool live_only;         /* only the live blocks, with their stacks: no figures (a follower for leak checks) */
     struct blockmap heap_regions;
     uint64_t last_region;   /* the key last added to heap_regions */
     struct snap_leak_check *checks;

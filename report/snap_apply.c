@@ -41,7 +41,7 @@ static bool apply_free(struct snap *s, uint64_t ptr, bool force)
         s->unmatched_frees++; /* allocated before tracing began, or by untraced code */
         return true;
     }
-    block_unaccount(s, &b);
+    if (!s->live_only) block_unaccount(s, &b);
     return true;
 }
 
@@ -54,7 +54,7 @@ static bool apply_alloc(struct snap *s, uint64_t ptr, uint64_t size, uint64_t st
         if (!force) return false;
         /* Allocated twice without a free in between: the free was not seen. */
         s->replaced_blocks++;
-        block_unaccount(s, b);
+        if (!s->live_only) block_unaccount(s, b);
         b->ignored = false; /* a new block: heapsnap_ignore() was about the old one */
     }
     struct snap_stack *st = stack_get(s, stack_id);
@@ -67,6 +67,7 @@ static bool apply_alloc(struct snap *s, uint64_t ptr, uint64_t size, uint64_t st
         s->last_region = region; /* consecutive blocks mostly share one */
     }
     b->stack = st;
+    if (s->live_only) return true;
     stack_touch(s, st);
     st->live_bytes += size;
     st->live_blocks++;

@@ -34,6 +34,7 @@ int follow_open(struct snap_follow *f, const char *path, char *err, size_t errle
     memcpy(&s->hdr, f->tail.map, sizeof s->hdr);
     s->stop_ticks = UINT64_MAX;
     s->track_heap_regions = true; /* a leak check leaves the heap's regions out of its roots */
+    s->live_only = true;          /* what a check needs; the reports read the trace itself */
     f->merge = (struct snap_merge){.s = s, .meta = &f->meta, .path = f->path};
     return 0;
 }

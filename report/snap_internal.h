@@ -48,6 +48,7 @@ struct snap_cursor {
     struct rec_decoder dec;
     struct trace_rec rec;            /* the current event */
     bool realloc_alloc_half;         /* the free half of rec was applied */
+    uint64_t order;                  /* cursor_key * 2, + 1 unless a free: the merge's sort key (cursor_settle) */
     struct stack_pending pending;
     cursor_refill_fn refill;
     void *src;                       /* the source's state */

@@ -41,12 +41,12 @@ static bool is_free_half(const struct snap_cursor *c)
     return c->rec.type == REC_FREE || (c->rec.type == REC_REALLOC && !c->realloc_alloc_half);
 }
 
+/* After c's event (or its half) changed: its place in time order, once. */
+static void cursor_settle(struct snap_cursor *c) { c->order = cursor_key(c) << 1 | (is_free_half(c) ? 0 : 1); }
+
 static bool cursor_before(const struct snap_cursor *a, const struct snap_cursor *b)
 {
-    uint64_t ka = cursor_key(a), kb = cursor_key(b);
-    if (ka != kb) return ka < kb;
-    bool fa = is_free_half(a), fb = is_free_half(b);
-    if (fa != fb) return fa;
+    if (a->order != b->order) return a->order < b->order;
     return a->stream < b->stream;
 }
 
@@ -61,7 +61,10 @@ int cursor_advance(struct snap_merge *m, struct snap_cursor *c, char *err, size_
     c->realloc_alloc_half = false;
     for (;;) {
         int rc = rec_next(&c->dec, &c->rec);
-        if (rc > 0 && is_event(c->rec.type)) return 1; /* applied in time order, IGNORE/ROOT after the block they name */
+        if (rc > 0 && is_event(c->rec.type)) { /* applied in time order, IGNORE/ROOT after the block they name */
+            cursor_settle(c);
+            return 1;
+        }
         if (rc > 0 && m->meta && meta_record(m->s, m->meta, &c->pending, &c->rec, c->dec.ticks) < 0) rc = -1;
         if (rc < 0) {
             snprintf(err, errlen, "%s: corrupt trace (bad record in stream %u)", m->path, c->stream);
@@ -155,8 +158,12 @@ static int force_at(struct snap_merge *m, size_t i, char *err, size_t errlen)
     snap_apply(m->s, c, true, &ptr);
     wake(m, ptr);
     int a = 1;
-    if (c->rec.type == REC_REALLOC && !c->realloc_alloc_half) c->realloc_alloc_half = true;
-    else a = cursor_advance(m, c, err, errlen);
+    if (c->rec.type == REC_REALLOC && !c->realloc_alloc_half) {
+        c->realloc_alloc_half = true;
+        cursor_settle(c);
+    } else {
+        a = cursor_advance(m, c, err, errlen);
+    }
     if (a < 0) return -1;
     if (a > 0) merge_push(m, c);
     else c->idle = true;
@@ -209,6 +216,7 @@ int merge_run(struct snap_merge *m, enum merge_end end, char *err, size_t errlen
             /* c is settled at the top first: a woken stream may sort before it. */
             if (c->rec.type == REC_REALLOC && !c->realloc_alloc_half) {
                 c->realloc_alloc_half = true; /* its allocation half has its own, later stamp */
+                cursor_settle(c);
                 sift_down(m, 0);
             } else {
                 int a = cursor_advance(m, c, err, errlen);

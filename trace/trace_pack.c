@@ -25,6 +25,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <zstd.h>
 
@@ -346,9 +347,15 @@ int packer_step(struct trace_packer *p, bool everything, char *err, size_t errle
         p->packed_unpunched += raw_len > 0;
         packed++;
     }
-    /* Caught up (the program writes slowly, or waits): the rest too. */
-    if (p->punch && (p->packed_unpunched >= PUNCH_SLOTS || (packed == 0 && p->packed_unpunched > 0)))
+    /* A second without a punch (the program writes slowly, or waits): the
+     * rest too. */
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    bool while_ago = now.tv_sec > p->punched_at + 1;
+    if (p->punch && (p->packed_unpunched >= PUNCH_SLOTS || (while_ago && p->packed_unpunched > 0))) {
         punch_packed(p, nslots);
+        p->punched_at = now.tv_sec;
+    }
     return more ? 1 : 0;
 }
 

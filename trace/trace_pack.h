@@ -24,6 +24,7 @@ struct trace_packer {
     size_t punched;        /* slots whose disk blocks were given back (their records are in tmp only) */
     size_t punch_from;     /* no slot below is packed and still holds its blocks */
     size_t packed_unpunched;
+    long punched_at;       /* CLOCK_MONOTONIC seconds of the last punching */
     /* While the program runs: whether a packed slot has been read by
      * whoever else reads the raw trace, so that its disk blocks may go
      * (NULL: no one else reads it). */
