@@ -55,7 +55,10 @@
 
     // "1 block", "2 blocks"; bytes also say their size in binary units.
     function quantity(n, unit) {
-        if (unit === 'bytes') return groupDigits(n) + (Math.abs(n) === 1 ? ' byte' : ' bytes') + ' (' + humanBytes(n) + ')';
+        if (unit === 'bytes') {
+            const exact = groupDigits(n) + (Math.abs(n) === 1 ? ' byte' : ' bytes');
+            return Math.abs(n) < 1024 ? exact : exact + ' (' + humanBytes(n) + ')';
+        }
         const singular = unit.replace(/s$/, '');
         return groupDigits(n) + ' ' + (Math.abs(n) === 1 ? singular : unit);
     }
@@ -90,7 +93,9 @@
     function loadDocument() {
         const text = $('heapsnap-data').textContent;
         if (text.trim() === '@HEAPSNAP_' + 'DATA@') {
-            throw new ReportError('This is the report template without data: make a report with "heapsnap html TRACE -o report.html".');
+            throw new ReportError(
+                'This is the report template without data: make a report with "heapsnap html TRACE -o report.html".'
+            );
         }
         let doc;
         try {
@@ -99,10 +104,14 @@
             throw new ReportError('The report data is not valid JSON: ' + e.message);
         }
         if (!doc || doc.version !== 1) {
-            throw new ReportError('This page reads version 1 of the report data, the file has version ' + (doc && doc.version) + '.');
+            throw new ReportError(
+                'This page reads version 1 of the report data, the file has version ' + (doc && doc.version) + '.'
+            );
         }
-        if (doc.kind !== 'report' && doc.kind !== 'diff') throw new ReportError('Unknown report kind "' + doc.kind + '".');
-        if (!Array.isArray(doc.frames) || !Array.isArray(doc.stacks)) throw new ReportError('The report data has no frames or stacks.');
+        if (doc.kind !== 'report' && doc.kind !== 'diff')
+            throw new ReportError('Unknown report kind "' + doc.kind + '".');
+        if (!Array.isArray(doc.frames) || !Array.isArray(doc.stacks))
+            throw new ReportError('The report data has no frames or stacks.');
         return doc;
     }
 
@@ -181,10 +190,20 @@
         end: { tab: 'Live at end', value: 'bytes', count: 'blocks', what: 'Live at the end' },
         allocated: { tab: 'Allocated', value: 'bytes', count: 'calls', what: 'Allocated over the whole run' },
         calls: { tab: 'Calls', value: 'calls', count: 'bytes', what: 'Allocation calls over the whole run' },
-        temporary: { tab: 'Temporary', value: 'calls', count: 'bytes', what: 'Temporary allocations (freed with no other allocation in between on their thread)' },
+        temporary: {
+            tab: 'Temporary',
+            value: 'calls',
+            count: 'bytes',
+            what: 'Temporary allocations (freed with no other allocation in between on their thread)',
+        },
     };
     const LEAK_KINDS = ['definite', 'indirect', 'possible', 'reachable'];
-    const LEAK_WORDS = { definite: 'definitely lost', indirect: 'indirectly lost', possible: 'possibly lost', reachable: 'still reachable' };
+    const LEAK_WORDS = {
+        definite: 'definitely lost',
+        indirect: 'indirectly lost',
+        possible: 'possibly lost',
+        reachable: 'still reachable',
+    };
 
     function viewInfo(name) {
         if (name.startsWith('leaked:')) {
@@ -268,9 +287,24 @@
     // keeps one shape for the hundreds of thousands of them.
     function newNode(func, frame, name) {
         return {
-            func, frame, name, frames: null, children: null,
-            value: 0, count: 0, selfValue: 0, selfCount: 0,
-            old: 0, new: 0, oldCount: 0, newCount: 0, selfOld: 0, selfNew: 0, selfOldCount: 0, selfNewCount: 0, delta: 0,
+            func,
+            frame,
+            name,
+            frames: null,
+            children: null,
+            value: 0,
+            count: 0,
+            selfValue: 0,
+            selfCount: 0,
+            old: 0,
+            new: 0,
+            oldCount: 0,
+            newCount: 0,
+            selfOld: 0,
+            selfNew: 0,
+            selfOldCount: 0,
+            selfNewCount: 0,
+            delta: 0,
         };
     }
 
@@ -436,7 +470,9 @@
             this.maxDelta = 0;
             this.container.classList.toggle('is-empty', tree.value <= 0);
             if (tree.value <= 0) {
-                this.container.replaceChildren(el('p', { class: 'empty' }, opts.empty || 'Nothing to show in this view.'));
+                this.container.replaceChildren(
+                    el('p', { class: 'empty' }, opts.empty || 'Nothing to show in this view.')
+                );
                 this.searchResult = { matches: 0, value: 0, count: 0, total: 0 };
                 return;
             }
@@ -671,15 +707,34 @@
             if (this.diff) {
                 const delta = d.new - d.old;
                 const word = delta > 0 ? 'grown by ' : delta < 0 ? 'shrunk by ' : 'unchanged';
-                lines.push({ cls: 'tt-value', text: 'new ' + quantity(d.new, 'bytes') + ' in ' + quantity(d.newCount, 'blocks') });
-                lines.push({ cls: 'tt-value', text: 'old ' + quantity(d.old, 'bytes') + ' in ' + quantity(d.oldCount, 'blocks') });
+                lines.push({
+                    cls: 'tt-value',
+                    text: 'new ' + quantity(d.new, 'bytes') + ' in ' + quantity(d.newCount, 'blocks'),
+                });
+                lines.push({
+                    cls: 'tt-value',
+                    text: 'old ' + quantity(d.old, 'bytes') + ' in ' + quantity(d.oldCount, 'blocks'),
+                });
                 lines.push({
                     cls: delta > 0 ? 'tt-grown' : delta < 0 ? 'tt-shrunk' : 'tt-share',
-                    text: word + (delta ? signed(quantity(delta, 'bytes'), delta) + ', ' + signed(groupDigits(d.newCount - d.oldCount), d.newCount - d.oldCount) + ' blocks' : ''),
+                    text:
+                        word +
+                        (delta
+                            ? signed(quantity(delta, 'bytes'), delta) +
+                              ', ' +
+                              signed(groupDigits(d.newCount - d.oldCount), d.newCount - d.oldCount) +
+                              ' blocks'
+                            : ''),
                 });
             } else {
-                lines.push({ cls: 'tt-value', text: quantity(d.value, this.units.value) + ' · ' + quantity(d.count, this.units.count) });
-                lines.push({ cls: 'tt-share', text: percent(d.value, total) + ' of ' + quantity(total, this.units.value).replace(/ \(.*\)$/, '') });
+                lines.push({
+                    cls: 'tt-value',
+                    text: quantity(d.value, this.units.value) + ' · ' + quantity(d.count, this.units.count),
+                });
+                lines.push({
+                    cls: 'tt-share',
+                    text: percent(d.value, total) + ' of ' + quantity(total, this.units.value).replace(/ \(.*\)$/, ''),
+                });
             }
             return lines;
         }
@@ -769,7 +824,9 @@
             const g = this.setFocusClass(node);
             if (g && document.activeElement === this.container) {
                 this.showTooltip(node, g, true);
-                this.live.textContent = this.tooltipLines(node).map((l) => l.text).join('. ');
+                this.live.textContent = this.tooltipLines(node)
+                    .map((l) => l.text)
+                    .join('. ');
             }
         }
 
@@ -865,11 +922,25 @@
                 });
             }
             if (this.show.bytes) {
-                series.push({ label: 'Live bytes', scale: 'bytes', stroke: SERIES.bytes.colour, fill: SERIES.bytes.fill, width: 1.5, points: { show: false } });
+                series.push({
+                    label: 'Live bytes',
+                    scale: 'bytes',
+                    stroke: SERIES.bytes.colour,
+                    fill: SERIES.bytes.fill,
+                    width: 1.5,
+                    points: { show: false },
+                });
                 data.push(tl.bytes);
             }
             if (this.show.rss) {
-                series.push({ label: 'RSS', scale: 'bytes', stroke: SERIES.rss.colour, dash: [5, 4], width: 1.25, points: { show: false } });
+                series.push({
+                    label: 'RSS',
+                    scale: 'bytes',
+                    stroke: SERIES.rss.colour,
+                    dash: [5, 4],
+                    width: 1.25,
+                    points: { show: false },
+                });
                 data.push(tl.rss);
             }
             if (this.show.blocks) {
@@ -883,7 +954,13 @@
                     grid: { show: onlyBlocks, stroke: '#e6e8eb' },
                     ticks: { stroke: '#c9ced6' },
                 });
-                series.push({ label: 'Live blocks', scale: 'blocks', stroke: SERIES.blocks.colour, width: 1.5, points: { show: false } });
+                series.push({
+                    label: 'Live blocks',
+                    scale: 'blocks',
+                    stroke: SERIES.blocks.colour,
+                    width: 1.5,
+                    points: { show: false },
+                });
                 data.push(tl.blocks);
             }
             /* global uPlot */
@@ -1060,7 +1137,8 @@
         onKey(e) {
             const last = this.tl.t.length - 1;
             const sel = this.selection;
-            let k = sel && sel.kind === 'point' ? sel.k : sel && sel.kind === 'range' ? sel.j : this.doc.peak_point || 0;
+            let k =
+                sel && sel.kind === 'point' ? sel.k : sel && sel.kind === 'range' ? sel.j : this.doc.peak_point || 0;
             if (e.key === 'ArrowLeft') k = Math.max(0, k - (e.shiftKey ? 10 : 1));
             else if (e.key === 'ArrowRight') k = Math.min(last, k + (e.shiftKey ? 10 : 1));
             else if (e.key === 'Home') k = 0;
@@ -1081,6 +1159,18 @@
                 if (sel && sel.kind === 'point') {
                     k = sel.k;
                     prefix = 'Selected: ';
+                } else if (sel && sel.kind === 'range') {
+                    this.readout.textContent =
+                        'Selected range: after ' +
+                        seconds(tl.t[sel.i]) +
+                        ' up to ' +
+                        seconds(tl.t[sel.j]) +
+                        ' (points ' +
+                        sel.i +
+                        '–' +
+                        sel.j +
+                        ')';
+                    return;
                 } else {
                     k = this.doc.peak_point;
                     prefix = 'Peak: ';
@@ -1090,7 +1180,15 @@
                 this.readout.textContent = '';
                 return;
             }
-            let text = prefix + seconds(tl.t[k]) + ' (point ' + k + ') · ' + quantity(tl.bytes[k], 'bytes') + ' in ' + quantity(tl.blocks[k], 'blocks');
+            let text =
+                prefix +
+                seconds(tl.t[k]) +
+                ' (point ' +
+                k +
+                ') · ' +
+                quantity(tl.bytes[k], 'bytes') +
+                ' in ' +
+                quantity(tl.blocks[k], 'blocks');
             if (Array.isArray(tl.rss)) text += ' · RSS ' + humanBytes(tl.rss[k]);
             this.readout.textContent = text;
         }
@@ -1148,8 +1246,22 @@
                     const active = c.key === this.sortKey;
                     return el(
                         'th',
-                        { scope: 'col', class: c.num ? 'num' : null, 'aria-sort': active ? (this.desc ? 'descending' : 'ascending') : 'none', dataset: { key: c.key } },
-                        el('button', { type: 'button', class: 'sort', onclick: () => this.sortBy(c.key) }, c.label, el('span', { class: 'sort-mark', 'aria-hidden': 'true' }, active ? (this.desc ? ' ▼' : ' ▲') : ''))
+                        {
+                            scope: 'col',
+                            class: c.num ? 'num' : null,
+                            'aria-sort': active ? (this.desc ? 'descending' : 'ascending') : 'none',
+                            dataset: { key: c.key },
+                        },
+                        el(
+                            'button',
+                            { type: 'button', class: 'sort', onclick: () => this.sortBy(c.key) },
+                            c.label,
+                            el(
+                                'span',
+                                { class: 'sort-mark', 'aria-hidden': 'true' },
+                                active ? (this.desc ? ' ▼' : ' ▲') : ''
+                            )
+                        )
                     );
                 })
             );
@@ -1179,7 +1291,11 @@
             if (!this.rows.length) parts.push(el('p', { class: 'empty' }, this.opts.empty || 'No rows.'));
             if (sorted.length > shown.length) {
                 parts.push(
-                    el('button', { type: 'button', class: 'button more', onclick: () => ((this.showAll = true), this.render()) }, 'Show all ' + groupDigits(sorted.length) + ' rows')
+                    el(
+                        'button',
+                        { type: 'button', class: 'button more', onclick: () => ((this.showAll = true), this.render()) },
+                        'Show all ' + groupDigits(sorted.length) + ' rows'
+                    )
                 );
             }
             this.container.replaceChildren(...parts);
@@ -1190,7 +1306,8 @@
         shownRows() {
             return Array.from(this.container.querySelectorAll('tbody tr')).map((tr) => {
                 const o = {};
-                for (const td of tr.children) o[td.dataset.key] = td.dataset.value !== undefined ? Number(td.dataset.value) : td.textContent;
+                for (const td of tr.children)
+                    o[td.dataset.key] = td.dataset.value !== undefined ? Number(td.dataset.value) : td.textContent;
                 return o;
             });
         }
@@ -1238,7 +1355,13 @@
                 title: (r) => quantity(r[key], unit),
             });
         }
-        cols.push({ key: 'share', label: 'Share', num: true, value: (r) => (total ? r.value / total : 0), text: (r) => percent(r.value, total) });
+        cols.push({
+            key: 'share',
+            label: 'Share',
+            num: true,
+            value: (r) => (total ? r.value / total : 0),
+            text: (r) => percent(r.value, total),
+        });
         return cols;
     }
 
@@ -1260,20 +1383,53 @@
     // ----------------------------------------------------------------- summary
 
     function card(title, main, lines, extraClass) {
-        return el('div', { class: 'card ' + (extraClass || '') }, el('div', { class: 'card-title' }, title), el('div', { class: 'card-main' }, main), lines.filter(Boolean).map((l) => el('div', { class: 'card-line' }, l)));
+        return el(
+            'div',
+            { class: 'card ' + (extraClass || '') },
+            el('div', { class: 'card-title' }, title),
+            el('div', { class: 'card-main' }, main),
+            lines.filter(Boolean).map((l) => el('div', { class: 'card-line' }, l))
+        );
     }
 
     function renderReportSummary(doc) {
         const h = doc.header || {};
         $('page-title').textContent = 'Heap report: ' + (h.exe || 'program');
         document.title = 'heapsnap: ' + (h.command || h.exe || 'report');
-        $('page-subtitle').replaceChildren(el('code', null, h.command || ''), h.pid ? ' · pid ' + h.pid : '', ' · ran ' + seconds(h.duration_s), h.ended ? ' · ' + h.ended : '');
+        $('page-subtitle').replaceChildren(
+            el('code', null, h.command || ''),
+            h.pid ? ' · pid ' + h.pid : '',
+            ' · ran ' + seconds(h.duration_s),
+            h.ended ? ' · ' + h.ended : ''
+        );
         const cards = [];
         if (h.peak) {
-            cards.push(card('Peak heap', humanBytes(h.peak.bytes), [quantity(h.peak.bytes, 'bytes').replace(/ \(.*\)/, '') + ' in ' + quantity(h.peak.blocks, 'blocks'), 'at ' + seconds(h.peak.time_s)], 'card-peak'));
+            cards.push(
+                card(
+                    'Peak heap',
+                    humanBytes(h.peak.bytes),
+                    [
+                        quantity(h.peak.bytes, 'bytes').replace(/ \(.*\)/, '') +
+                            ' in ' +
+                            quantity(h.peak.blocks, 'blocks'),
+                        'at ' + seconds(h.peak.time_s),
+                    ],
+                    'card-peak'
+                )
+            );
         }
-        if (h.end) cards.push(card('Live at the end', humanBytes(h.end.bytes), [quantity(h.end.bytes, 'bytes').replace(/ \(.*\)/, '') + ' in ' + quantity(h.end.blocks, 'blocks')]));
-        cards.push(card('Allocation calls', groupDigits(h.calls || 0), [groupDigits(h.frees || 0) + ' frees · ' + groupDigits(h.reallocs || 0) + ' reallocs', groupDigits(h.temporary || 0) + ' temporary']));
+        if (h.end)
+            cards.push(
+                card('Live at the end', humanBytes(h.end.bytes), [
+                    quantity(h.end.bytes, 'bytes').replace(/ \(.*\)/, '') + ' in ' + quantity(h.end.blocks, 'blocks'),
+                ])
+            );
+        cards.push(
+            card('Allocation calls', groupDigits(h.calls || 0), [
+                groupDigits(h.frees || 0) + ' frees · ' + groupDigits(h.reallocs || 0) + ' reallocs',
+                groupDigits(h.temporary || 0) + ' temporary',
+            ])
+        );
         cards.push(card('Run', seconds(h.duration_s), [h.ended || '', h.pid ? 'pid ' + h.pid : '']));
         if (h.leaks) {
             const l = h.leaks;
@@ -1282,7 +1438,9 @@
                 card(
                     'Leaks',
                     def.bytes ? humanBytes(def.bytes) + ' lost' : 'none lost',
-                    LEAK_KINDS.filter((k) => l[k]).map((k) => LEAK_WORDS[k] + ': ' + humanBytes(l[k].bytes) + ' in ' + quantity(l[k].blocks, 'blocks')),
+                    LEAK_KINDS.filter((k) => l[k]).map(
+                        (k) => LEAK_WORDS[k] + ': ' + humanBytes(l[k].bytes) + ' in ' + quantity(l[k].blocks, 'blocks')
+                    ),
                     def.bytes ? 'card-leak' : 'card-ok'
                 )
             );
@@ -1299,7 +1457,11 @@
         const nh = n.header || {};
         $('page-title').textContent = 'Heap difference';
         document.title = 'heapsnap diff: ' + (o.source || '') + ' → ' + (n.source || '');
-        $('page-subtitle').replaceChildren(el('code', null, o.source || 'old'), ' → ', el('code', null, n.source || 'new'));
+        $('page-subtitle').replaceChildren(
+            el('code', null, o.source || 'old'),
+            ' → ',
+            el('code', null, n.source || 'new')
+        );
         let oldBytes = 0;
         let newBytes = 0;
         let oldBlocks = 0;
@@ -1312,9 +1474,28 @@
         }
         const delta = newBytes - oldBytes;
         const cards = [
-            card('Old', humanBytes(oldBytes), [groupDigits(oldBytes) + ' bytes in ' + quantity(oldBlocks, 'blocks'), o.source, oh.command ? 'of ' + oh.command : '']),
-            card('New', humanBytes(newBytes), [groupDigits(newBytes) + ' bytes in ' + quantity(newBlocks, 'blocks'), n.source, nh.command ? 'of ' + nh.command : '']),
-            card('Change', signed(humanBytes(delta), delta), [signed(groupDigits(delta), delta) + ' bytes, ' + signed(groupDigits(newBlocks - oldBlocks), newBlocks - oldBlocks) + ' blocks', delta > 0 ? 'grown' : delta < 0 ? 'shrunk' : 'unchanged'], delta > 0 ? 'card-leak' : 'card-ok'),
+            card('Old', humanBytes(oldBytes), [
+                groupDigits(oldBytes) + ' bytes in ' + quantity(oldBlocks, 'blocks'),
+                o.source,
+                oh.command ? 'of ' + oh.command : '',
+            ]),
+            card('New', humanBytes(newBytes), [
+                groupDigits(newBytes) + ' bytes in ' + quantity(newBlocks, 'blocks'),
+                n.source,
+                nh.command ? 'of ' + nh.command : '',
+            ]),
+            card(
+                'Change',
+                signed(humanBytes(delta), delta),
+                [
+                    signed(groupDigits(delta), delta) +
+                        ' bytes, ' +
+                        signed(groupDigits(newBlocks - oldBlocks), newBlocks - oldBlocks) +
+                        ' blocks',
+                    delta > 0 ? 'grown' : delta < 0 ? 'shrunk' : 'unchanged',
+                ],
+                delta > 0 ? 'card-leak' : 'card-ok'
+            ),
         ];
         $('summary').replaceChildren(...cards);
     }
@@ -1353,7 +1534,8 @@
             else renderReportSummary(this.doc);
             this.buildTabs();
             this.wireToolbar();
-            if (!this.isDiff && this.doc.timeline && Array.isArray(this.doc.timeline.t) && this.doc.timeline.t.length) this.buildTimeline();
+            if (!this.isDiff && this.doc.timeline && Array.isArray(this.doc.timeline.t) && this.doc.timeline.t.length)
+                this.buildTimeline();
             this.buildTables();
             this.refresh();
             let resizeTimer = 0;
@@ -1383,10 +1565,23 @@
             const buttons = [];
             for (const name of Object.keys(VIEW_INFO)) {
                 if (!this.views.includes(name)) continue;
-                buttons.push(el('button', { type: 'button', class: 'tab', dataset: { view: name }, 'aria-pressed': 'false', onclick: () => this.show(name) }, VIEW_INFO[name].tab));
+                buttons.push(
+                    el(
+                        'button',
+                        {
+                            type: 'button',
+                            class: 'tab',
+                            dataset: { view: name },
+                            'aria-pressed': 'false',
+                            onclick: () => this.show(name),
+                        },
+                        VIEW_INFO[name].tab
+                    )
+                );
                 if (name === 'end' && this.state.leakKind) buttons.push(this.leakTab());
             }
-            if (this.state.leakKind && !buttons.some((b) => b.classList.contains('leak-tab'))) buttons.push(this.leakTab());
+            if (this.state.leakKind && !buttons.some((b) => b.classList.contains('leak-tab')))
+                buttons.push(this.leakTab());
             tabs.replaceChildren(...buttons);
         }
 
@@ -1397,13 +1592,28 @@
                 { id: 'leak-kind', 'aria-label': 'Leak kind', onchange: (e) => this.show('leaked:' + e.target.value) },
                 kinds.map((k) => el('option', { value: k }, LEAK_WORDS[k] || k))
             );
-            const button = el('button', { type: 'button', class: 'tab', dataset: { view: 'leaked' }, 'aria-pressed': 'false', onclick: () => this.show('leaked:' + select.value) }, 'Leaked');
+            const button = el(
+                'button',
+                {
+                    type: 'button',
+                    class: 'tab',
+                    dataset: { view: 'leaked' },
+                    'aria-pressed': 'false',
+                    onclick: () => this.show('leaked:' + select.value),
+                },
+                'Leaked'
+            );
             return el('span', { class: 'leak-tab' }, button, select);
         }
 
         markTabs() {
-            const active = this.state.temporal ? null : this.state.view.startsWith('leaked:') ? 'leaked' : this.state.view;
-            for (const b of $('view-tabs').querySelectorAll('button.tab')) b.setAttribute('aria-pressed', String(b.dataset.view === active));
+            const active = this.state.temporal
+                ? null
+                : this.state.view.startsWith('leaked:')
+                  ? 'leaked'
+                  : this.state.view;
+            for (const b of $('view-tabs').querySelectorAll('button.tab'))
+                b.setAttribute('aria-pressed', String(b.dataset.view === active));
             const sel = $('leak-kind');
             if (sel && this.state.view.startsWith('leaked:')) sel.value = this.state.view.slice(7);
         }
@@ -1472,17 +1682,38 @@
             const markers = this.doc.markers || [];
             const items = [];
             if (Number.isInteger(this.doc.peak_point)) {
-                items.push(el('button', { type: 'button', class: 'marker marker-peak', onclick: () => this.selectPoint(this.doc.peak_point) }, el('span', { class: 'marker-dot' }), 'peak', el('span', { class: 'marker-meta' }, seconds(tl.t[this.doc.peak_point]))));
+                items.push(
+                    el(
+                        'button',
+                        {
+                            type: 'button',
+                            class: 'marker marker-peak',
+                            onclick: () => this.selectPoint(this.doc.peak_point),
+                        },
+                        el('span', { class: 'marker-dot' }),
+                        'peak',
+                        el('span', { class: 'marker-meta' }, seconds(tl.t[this.doc.peak_point]))
+                    )
+                );
             }
             for (const m of markers) {
                 const style = MARKER_STYLE[m.kind] || MARKER_DEFAULT;
                 items.push(
                     el(
                         'button',
-                        { type: 'button', class: 'marker', dataset: { label: m.label }, onclick: () => this.selectMarker(m.label) },
+                        {
+                            type: 'button',
+                            class: 'marker',
+                            dataset: { label: m.label },
+                            onclick: () => this.selectMarker(m.label),
+                        },
                         el('span', { class: 'marker-dot', style: 'background:' + style.colour }),
                         m.label,
-                        el('span', { class: 'marker-meta' }, m.kind + ' · ' + seconds(m.t !== undefined ? m.t : tl.t[m.point]))
+                        el(
+                            'span',
+                            { class: 'marker-meta' },
+                            m.kind + ' · ' + seconds(m.t !== undefined ? m.t : tl.t[m.point])
+                        )
                     )
                 );
             }
@@ -1537,41 +1768,110 @@
             if (tmp) {
                 const t = doc.timeline.t;
                 if (tmp.kind === 'point') {
-                    const at = tmp.marker ? 'at marker “' + tmp.marker.label + '” (' + tmp.marker.kind + ', ' + seconds(t[tmp.k]) + ', point ' + tmp.k + ')' : 'at ' + seconds(t[tmp.k]) + ' (point ' + tmp.k + ')';
-                    return { rows: this.temporal.liveAt(tmp.k), units: { value: 'bytes', count: 'blocks' }, what: 'Live ' + at };
+                    const at = tmp.marker
+                        ? 'at marker “' +
+                          tmp.marker.label +
+                          '” (' +
+                          tmp.marker.kind +
+                          ', ' +
+                          seconds(t[tmp.k]) +
+                          ', point ' +
+                          tmp.k +
+                          ')'
+                        : 'at ' + seconds(t[tmp.k]) + ' (point ' + tmp.k + ')';
+                    return {
+                        rows: this.temporal.liveAt(tmp.k),
+                        units: { value: 'bytes', count: 'blocks' },
+                        what: 'Live ' + at,
+                    };
                 }
                 return {
                     rows: this.temporal.allocatedIn(tmp.i, tmp.j),
                     units: { value: 'bytes', count: 'blocks' },
-                    what: 'Allocated after ' + seconds(t[tmp.i]) + ' up to ' + seconds(t[tmp.j]) + ' and still live at ' + seconds(t[tmp.j]) + ' (points ' + tmp.i + '–' + tmp.j + ')',
+                    what:
+                        'Allocated after ' +
+                        seconds(t[tmp.i]) +
+                        ' up to ' +
+                        seconds(t[tmp.j]) +
+                        ' and still live at ' +
+                        seconds(t[tmp.j]) +
+                        ' (points ' +
+                        tmp.i +
+                        '–' +
+                        tmp.j +
+                        ')',
                 };
             }
             const info = viewInfo(this.state.view);
             let what = info.what;
-            if (this.state.view === 'peak' && doc.header && doc.header.peak) what += ' (' + seconds(doc.header.peak.time_s) + ')';
-            return { rows: viewRows(doc, this.state.view) || [], units: { value: info.value, count: info.count }, what };
+            if (this.state.view === 'peak' && doc.header && doc.header.peak)
+                what += ' (' + seconds(doc.header.peak.time_s) + ')';
+            return {
+                rows: viewRows(doc, this.state.view) || [],
+                units: { value: info.value, count: info.count },
+                what,
+            };
         }
 
         refresh() {
             const cur = this.currentRows();
             this.current = cur;
-            const tree = buildTree(this.model, cur.rows, { callers: this.state.callers, fold: this.state.fold, diff: cur.diff, widths: this.state.widths });
-            this.flame.render(tree, { units: cur.units, diff: cur.diff, empty: 'Nothing in this view: no ' + (cur.units.value === 'calls' ? 'calls' : 'bytes') + ' to draw.' });
+            const tree = buildTree(this.model, cur.rows, {
+                callers: this.state.callers,
+                fold: this.state.fold,
+                diff: cur.diff,
+                widths: this.state.widths,
+            });
+            this.flame.render(tree, {
+                units: cur.units,
+                diff: cur.diff,
+                empty: 'Nothing in this view: no ' + (cur.units.value === 'calls' ? 'calls' : 'bytes') + ' to draw.',
+            });
             this.showTitle(tree, cur);
             this.showTemporal();
             this.markTabs();
             this.showLegend(cur);
             this.fillTables(cur);
-            if (this.chart) this.chart.setSelection(this.state.temporal);
+            if (this.chart) {
+                this.chart.setSelection(this.state.temporal);
+                this.markMarkers();
+            }
+        }
+
+        // The marker (or peak) whose point is shown is pressed in the list.
+        markMarkers() {
+            const tmp = this.state.temporal;
+            for (const b of $('markers').querySelectorAll('button.marker')) {
+                let on = false;
+                if (tmp && tmp.kind === 'point') {
+                    on =
+                        b.dataset.label !== undefined
+                            ? !!tmp.marker && tmp.marker.label === b.dataset.label
+                            : !tmp.marker && tmp.k === this.doc.peak_point;
+                }
+                b.setAttribute('aria-pressed', String(on));
+            }
         }
 
         showTitle(tree, cur) {
             let text;
             if (cur.diff) {
                 const d = tree.new - tree.old;
-                text = 'Change from ' + (this.doc.old.source || 'old') + ' to ' + (this.doc.new.source || 'new') + ': ' + signed(quantity(d, 'bytes'), d) + (this.state.widths === 'old' ? ' (widths: old bytes)' : ' (widths: new bytes)');
+                text =
+                    'Change from ' +
+                    (this.doc.old.source || 'old') +
+                    ' to ' +
+                    (this.doc.new.source || 'new') +
+                    ': ' +
+                    signed(quantity(d, 'bytes'), d) +
+                    (this.state.widths === 'old' ? ' (widths: old bytes)' : ' (widths: new bytes)');
             } else {
-                text = cur.what + ': ' + quantity(tree.value, cur.units.value) + ' · ' + quantity(tree.count, cur.units.count);
+                text =
+                    cur.what +
+                    ': ' +
+                    quantity(tree.value, cur.units.value) +
+                    ' · ' +
+                    quantity(tree.count, cur.units.count);
             }
             if (this.state.callers) text += ' · callers view';
             if (this.state.fold) text += ' · library frames folded';
@@ -1582,7 +1882,10 @@
             const tmp = this.state.temporal;
             $('temporal-banner').hidden = !tmp;
             if (tmp) {
-                $('temporal-text').textContent = tmp.kind === 'point' ? 'Showing the heap at a moment you picked on the chart.' : 'Showing what a range you picked on the chart allocated and kept.';
+                $('temporal-text').textContent =
+                    tmp.kind === 'point'
+                        ? 'Showing the heap at a moment you picked on the chart.'
+                        : 'Showing what a range you picked on the chart allocated and kept.';
             }
         }
 
@@ -1596,7 +1899,19 @@
                 return;
             }
             const units = this.current ? this.current.units : { value: 'bytes', count: 'blocks' };
-            out.textContent = r.matches ? '“' + term + '” matches ' + groupDigits(r.matches) + (r.matches === 1 ? ' frame: ' : ' frames: ') + quantity(r.value, units.value) + ' · ' + quantity(r.count, units.count) + ' · ' + percent(r.value, r.total) + ' of the total' : '“' + term + '” matches no frame';
+            out.textContent = r.matches
+                ? '“' +
+                  term +
+                  '” matches ' +
+                  groupDigits(r.matches) +
+                  (r.matches === 1 ? ' frame: ' : ' frames: ') +
+                  quantity(r.value, units.value) +
+                  ' · ' +
+                  quantity(r.count, units.count) +
+                  ' · ' +
+                  percent(r.value, r.total) +
+                  ' of the total'
+                : '“' + term + '” matches no frame';
         }
 
         showZoom() {
@@ -1606,15 +1921,40 @@
 
         showLegend(cur) {
             const items = [];
-            const swatch = (colour, text) => el('span', { class: 'legend-item' }, el('span', { class: 'legend-swatch', style: 'background:' + colour }), text);
+            const swatch = (colour, text) =>
+                el(
+                    'span',
+                    { class: 'legend-item' },
+                    el('span', { class: 'legend-swatch', style: 'background:' + colour }),
+                    text
+                );
             if (cur.diff) {
-                items.push(el('span', { class: 'legend-item' }, el('span', { class: 'legend-gradient' }), 'blue: shrunk · white: unchanged · red: grown (colour by change, width by ' + this.state.widths + ' bytes)'));
+                items.push(
+                    el(
+                        'span',
+                        { class: 'legend-item' },
+                        el('span', { class: 'legend-gradient' }),
+                        'blue: shrunk · white: unchanged · red: grown (colour by change, width by ' +
+                            this.state.widths +
+                            ' bytes)'
+                    )
+                );
             } else {
-                items.push(swatch('hsl(30, 85%, 64%)', 'your code'), swatch('hsl(206, 55%, 69%)', 'library frames'), swatch('hsl(220, 8%, 74%)', 'unsymbolized'));
+                items.push(
+                    swatch('hsl(30, 85%, 64%)', 'your code'),
+                    swatch('hsl(206, 55%, 69%)', 'library frames'),
+                    swatch('hsl(220, 8%, 74%)', 'unsymbolized')
+                );
                 items.push(el('span', { class: 'legend-item' }, 'width: ' + cur.units.value));
             }
             items.push(swatch(COLOURS.match, 'search match'));
-            items.push(el('span', { class: 'legend-item legend-help' }, 'Click a frame to zoom; Escape or “Reset zoom” to go back.'));
+            items.push(
+                el(
+                    'span',
+                    { class: 'legend-item legend-help' },
+                    'Click a frame to zoom; Escape or “Reset zoom” to go back.'
+                )
+            );
             $('legend').replaceChildren(...items);
             this.showZoom();
         }
@@ -1637,7 +1977,12 @@
                 this.sites = new SortableTable(
                     $('sites-table'),
                     [
-                        { key: 'function', label: 'Function', text: (r) => nameCell(model, r.frame), cls: () => 'mono fn' },
+                        {
+                            key: 'function',
+                            label: 'Function',
+                            text: (r) => nameCell(model, r.frame),
+                            cls: () => 'mono fn',
+                        },
                         { key: 'site', label: 'Location', text: (r) => model.location(r.frame), cls: () => 'mono loc' },
                         num('old', 'Old bytes', 'bytes'),
                         num('new', 'New bytes', 'bytes'),
@@ -1656,16 +2001,45 @@
                 const table = new SortableTable(
                     $('leaks-table'),
                     [
-                        { key: 'kind', label: 'Kind', text: (r) => LEAK_WORDS[r.kind] || r.kind, value: (r) => kindOrder(r.kind), cls: (r) => 'kind kind-' + r.kind },
-                        { key: 'bytes', label: 'Bytes', num: true, value: (r) => r.bytes, text: (r) => humanBytes(r.bytes), title: (r) => quantity(r.bytes, 'bytes') },
-                        { key: 'blocks', label: 'Blocks', num: true, value: (r) => r.blocks, text: (r) => groupDigits(r.blocks) },
-                        { key: 'stack', label: 'Allocated at (innermost first)', text: (r) => stackSummary(model, r.stack, 4), title: (r) => fullStack(model, r.stack), cls: () => 'mono stack' },
+                        {
+                            key: 'kind',
+                            label: 'Kind',
+                            text: (r) => LEAK_WORDS[r.kind] || r.kind,
+                            value: (r) => kindOrder(r.kind),
+                            cls: (r) => 'kind kind-' + r.kind,
+                        },
+                        {
+                            key: 'bytes',
+                            label: 'Bytes',
+                            num: true,
+                            value: (r) => r.bytes,
+                            text: (r) => humanBytes(r.bytes),
+                            title: (r) => quantity(r.bytes, 'bytes'),
+                        },
+                        {
+                            key: 'blocks',
+                            label: 'Blocks',
+                            num: true,
+                            value: (r) => r.blocks,
+                            text: (r) => groupDigits(r.blocks),
+                        },
+                        {
+                            key: 'stack',
+                            label: 'Allocated at (innermost first)',
+                            text: (r) => stackSummary(model, r.stack, 4),
+                            title: (r) => fullStack(model, r.stack),
+                            cls: () => 'mono stack',
+                        },
                     ],
                     { sortKey: 'bytes', desc: true }
                 );
                 table.setRows(this.doc.leak_records);
                 const l = this.doc.header && this.doc.header.leaks;
-                $('leaks-note').textContent = l ? LEAK_KINDS.filter((k) => l[k]).map((k) => LEAK_WORDS[k] + ' ' + humanBytes(l[k].bytes)).join(' · ') : '';
+                $('leaks-note').textContent = l
+                    ? LEAK_KINDS.filter((k) => l[k])
+                          .map((k) => LEAK_WORDS[k] + ' ' + humanBytes(l[k].bytes))
+                          .join(' · ')
+                    : '';
             }
         }
 
@@ -1690,7 +2064,11 @@
             const key = cur.units.value + '/' + cur.units.count;
             // A view with other units gets a new table; the same units keep the reader's sort.
             if (!this.sites || this.sitesKey !== key) {
-                this.sites = new SortableTable($('sites-table'), siteColumns(model, cur.units, total), { sortKey: cur.units.value, desc: true, empty: 'No allocations in this view.' });
+                this.sites = new SortableTable($('sites-table'), siteColumns(model, cur.units, total), {
+                    sortKey: cur.units.value,
+                    desc: true,
+                    empty: 'No allocations in this view.',
+                });
                 this.sitesKey = key;
             }
             // The share column divides by this view's total.
@@ -1700,7 +2078,8 @@
                 g.count = (g.count || 0) + r[2];
             });
             this.sites.setRows(groups);
-            $('sites-note').textContent = cur.what + ', grouped by the innermost frame of each stack that is not a library’s.';
+            $('sites-note').textContent =
+                cur.what + ', grouped by the innermost frame of each stack that is not a library’s.';
         }
     }
 
@@ -1733,7 +2112,8 @@
                 const rows = [];
                 for (const tr of document.querySelectorAll('#leaks-table tbody tr')) {
                     const o = {};
-                    for (const td of tr.children) o[td.dataset.key] = td.dataset.value !== undefined ? Number(td.dataset.value) : td.textContent;
+                    for (const td of tr.children)
+                        o[td.dataset.key] = td.dataset.value !== undefined ? Number(td.dataset.value) : td.textContent;
                     rows.push(o);
                 }
                 return rows;
@@ -1743,11 +2123,19 @@
             // tooltip's lines as the page shows them.
             tooltip: (fnName) => {
                 if (!page || !page.flame.root) return null;
-                const node = page.flame.root.descendants().find((n) => n.depth > 0 && n.data.name === fnName && n.value > 0 && page.flame.elementOf(n));
+                const node = page.flame.root
+                    .descendants()
+                    .find((n) => n.depth > 0 && n.data.name === fnName && n.value > 0 && page.flame.elementOf(n));
                 if (!node) return null;
                 const rect = page.flame.elementOf(node).querySelector('rect');
                 const r = rect.getBoundingClientRect();
-                const opts = { bubbles: true, cancelable: true, view: window, clientX: r.left + Math.min(r.width / 2, 8), clientY: r.top + r.height / 2 };
+                const opts = {
+                    bubbles: true,
+                    cancelable: true,
+                    view: window,
+                    clientX: r.left + Math.min(r.width / 2, 8),
+                    clientY: r.top + r.height / 2,
+                };
                 rect.dispatchEvent(new MouseEvent('mouseover', opts));
                 const tip = $('tooltip');
                 const text = tip.hidden ? null : Array.from(tip.children, (c) => c.textContent).join('\n');
@@ -1759,12 +2147,19 @@
                 $('search').value = term;
                 page.flame.search(term);
                 const out = $('search-result').dataset;
-                return { matches: Number(out.matches), value: Number(out.value), count: Number(out.count), text: $('search-result').textContent };
+                return {
+                    matches: Number(out.matches),
+                    value: Number(out.value),
+                    count: Number(out.count),
+                    text: $('search-result').textContent,
+                };
             },
             // Zooms into the first drawn node of fnName as a click does.
             zoom: (fnName) => {
                 if (!page || !page.flame.root) return false;
-                const node = page.flame.root.descendants().find((n) => n.depth > 0 && n.data.name === fnName && n.value > 0 && page.flame.elementOf(n));
+                const node = page.flame.root
+                    .descendants()
+                    .find((n) => n.depth > 0 && n.data.name === fnName && n.value > 0 && page.flame.elementOf(n));
                 if (!node) return false;
                 page.flame.elementOf(node).dispatchEvent(new MouseEvent('click', { bubbles: true, view: window }));
                 return true;

@@ -149,7 +149,7 @@ async function main() {
     try {
         fs.accessSync(chromium, fs.constants.X_OK);
     } catch {
-        fail('no Chromium at ' + chromium + ' (scripts/setup installs Debian\'s chromium package)');
+        fail('no Chromium at ' + chromium + " (scripts/setup installs Debian's chromium package)");
     }
     if (opts.screenshots) fs.mkdirSync(opts.screenshots, { recursive: true });
 
@@ -180,7 +180,9 @@ async function main() {
     try {
         const { targetInfos } = await conn.send('Target.getTargets');
         let page = targetInfos.find((t) => t.type === 'page');
-        const targetId = page ? page.targetId : (await conn.send('Target.createTarget', { url: 'about:blank' })).targetId;
+        const targetId = page
+            ? page.targetId
+            : (await conn.send('Target.createTarget', { url: 'about:blank' })).targetId;
         const { sessionId } = await conn.send('Target.attachToTarget', { targetId, flatten: true });
         const send = (method, params) => conn.send(method, params, sessionId);
 
@@ -191,10 +193,13 @@ async function main() {
                 case 'Fetch.requestPaused':
                     // Everything but the report itself is blocked, data: URLs included:
                     // the page is meant to need nothing.
-                    if (p.request.url === fileUrl) send('Fetch.continueRequest', { requestId: p.requestId }).catch(() => {});
+                    if (p.request.url === fileUrl)
+                        send('Fetch.continueRequest', { requestId: p.requestId }).catch(() => {});
                     else {
                         recordRequest(p.request.url);
-                        send('Fetch.failRequest', { requestId: p.requestId, errorReason: 'BlockedByClient' }).catch(() => {});
+                        send('Fetch.failRequest', { requestId: p.requestId, errorReason: 'BlockedByClient' }).catch(
+                            () => {}
+                        );
                     }
                     break;
                 case 'Network.requestWillBeSent':
@@ -202,7 +207,11 @@ async function main() {
                     break;
                 case 'Runtime.consoleAPICalled':
                     if (p.type === 'error' || p.type === 'assert') {
-                        consoleErrors.push(p.args.map((a) => (a.value !== undefined ? String(a.value) : a.description || a.type)).join(' '));
+                        consoleErrors.push(
+                            p.args
+                                .map((a) => (a.value !== undefined ? String(a.value) : a.description || a.type))
+                                .join(' ')
+                        );
                     }
                     break;
                 case 'Runtime.exceptionThrown': {
@@ -211,7 +220,8 @@ async function main() {
                     break;
                 }
                 case 'Log.entryAdded':
-                    if (p.entry.level === 'error') consoleErrors.push(p.entry.text + (p.entry.url ? ' (' + p.entry.url + ')' : ''));
+                    if (p.entry.level === 'error')
+                        consoleErrors.push(p.entry.text + (p.entry.url ? ' (' + p.entry.url + ')' : ''));
                     break;
             }
         });
@@ -221,15 +231,25 @@ async function main() {
         await send('Network.enable');
         await send('Page.enable');
         await send('Fetch.enable', { patterns: [{ urlPattern: '*' }] });
-        await send('Emulation.setDeviceMetricsOverride', { width: VIEWPORT.width, height: VIEWPORT.height, deviceScaleFactor: 1, mobile: false });
+        await send('Emulation.setDeviceMetricsOverride', {
+            width: VIEWPORT.width,
+            height: VIEWPORT.height,
+            deviceScaleFactor: 1,
+            mobile: false,
+        });
         // Requests the Content Security Policy stops never reach the network
         // layer: the page's own violation events report them.
         await send('Page.addScriptToEvaluateOnNewDocument', {
-            source: "window.__probeBlocked = []; document.addEventListener('securitypolicyviolation', (e) => window.__probeBlocked.push(e.blockedURI + ' (' + e.violatedDirective + ')'));",
+            source: "window.__probeBlocked = []; document.addEventListener('securitypolicyviolation', (e) => window.__probeBlocked.push(e.blockedURI));",
         });
 
         const evaluate = async (expression) => {
-            const r = await send('Runtime.evaluate', { expression, awaitPromise: true, returnByValue: true, userGesture: true });
+            const r = await send('Runtime.evaluate', {
+                expression,
+                awaitPromise: true,
+                returnByValue: true,
+                userGesture: true,
+            });
             if (r.exceptionDetails) {
                 const d = r.exceptionDetails;
                 return { error: (d.exception && d.exception.description) || d.text };
@@ -264,7 +284,9 @@ async function main() {
         const blocked = await evaluate('window.__probeBlocked || []');
         for (const b of blocked || []) recordRequest(b);
 
-        process.stdout.write(JSON.stringify({ ready_ms: readyMs, console_errors: consoleErrors, requests, results }) + '\n');
+        process.stdout.write(
+            JSON.stringify({ ready_ms: readyMs, console_errors: consoleErrors, requests, results }) + '\n'
+        );
         process.exit(0);
     } catch (e) {
         fail((spawnError ? 'could not start ' + chromium + ': ' + spawnError.message : e.message).split('\n')[0]);
@@ -277,7 +299,9 @@ async function main() {
 async function screenshots(send, evaluate, dir) {
     const shoot = async (name) => {
         // Let d3's transitions and the layout settle.
-        await evaluate('new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(r, 400))))');
+        await evaluate(
+            'new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(r, 400))))'
+        );
         const metrics = await send('Page.getLayoutMetrics');
         const size = metrics.cssContentSize || metrics.contentSize;
         const shot = await send('Page.captureScreenshot', {
@@ -285,7 +309,10 @@ async function screenshots(send, evaluate, dir) {
             captureBeyondViewport: true,
             clip: { x: 0, y: 0, width: Math.ceil(size.width), height: Math.ceil(size.height), scale: 1 },
         });
-        fs.writeFileSync(path.join(dir, name.replace(/[^A-Za-z0-9_.-]/g, '-') + '.png'), Buffer.from(shot.data, 'base64'));
+        fs.writeFileSync(
+            path.join(dir, name.replace(/[^A-Za-z0-9_.-]/g, '-') + '.png'),
+            Buffer.from(shot.data, 'base64')
+        );
     };
     await evaluate('window.heapsnapTest.reset()');
     const views = (await evaluate('window.heapsnapTest.views()')) || [];
@@ -295,11 +322,15 @@ async function screenshots(send, evaluate, dir) {
     }
     const hasTimeline = await evaluate('!!document.querySelector("#timeline-section:not([hidden])")');
     if (hasTimeline) {
-        const marker = await evaluate('(document.querySelector("#markers .marker[data-label]") || {dataset: {}}).dataset.label || null');
+        const marker = await evaluate(
+            '(document.querySelector("#markers .marker[data-label]") || {dataset: {}}).dataset.label || null'
+        );
         if (marker) await evaluate('window.heapsnapTest.selectMarker(' + JSON.stringify(marker) + ')');
         else await evaluate('window.heapsnapTest.selectPoint(0)');
         await shoot('temporal');
-        await evaluate('(() => { const n = window.heapsnapTest.pointCount(); return window.heapsnapTest.selectRange(Math.floor(n / 4), Math.floor(n / 2)); })()');
+        await evaluate(
+            '(() => { const n = window.heapsnapTest.pointCount(); return window.heapsnapTest.selectRange(Math.floor(n / 4), Math.floor(n / 2)); })()'
+        );
         await shoot('temporal-range');
         await evaluate('window.heapsnapTest.reset()');
     }
