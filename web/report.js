@@ -501,6 +501,7 @@
             this.root = d3.select(this.container).datum();
             this.nodes = this.root.descendants();
             this.zoomed = this.root;
+            this.settle();
             // Unzoomed, every node's numbers are the tree's own.
             for (const n of this.nodes) {
                 const d = n.data;
@@ -514,6 +515,23 @@
             this.chart.transitionDuration(ZOOM_MS);
             if (this.term) this.search(this.term);
             else this.clearSearchResult();
+        }
+
+        // d3-flame-graph gives new frames their width and label in
+        // transitions, even of zero length, that land a frame or two later.
+        // The first drawing is set here at once, so that a browser taking a
+        // picture at load (Firefox's --screenshot) or a test reading the
+        // boxes right away sees the graph as drawn.
+        settle() {
+            const kx = this.chart.width();
+            d3.select(this.container)
+                .selectAll('g')
+                .each(function (d) {
+                    const rect = this.querySelector('rect');
+                    if (rect) rect.setAttribute('width', (d.x1 - d.x0) * kx);
+                    const label = this.querySelector('foreignObject div');
+                    if (label) label.textContent = d.data.name;
+                });
         }
 
         clearSearchResult() {
