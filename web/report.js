@@ -1564,6 +1564,20 @@
                     if (this.chart) this.chart.resize();
                 }, 120);
             });
+            // Paper is narrower than the screen: the flame graph scales to
+            // it (a viewBox) instead of being cut at the page's edge.
+            window.addEventListener('beforeprint', () => {
+                const svg = $('flame').querySelector('svg');
+                if (!svg) return;
+                svg.setAttribute('viewBox', '0 0 ' + svg.getAttribute('width') + ' ' + svg.getAttribute('height'));
+                svg.classList.add('print-fit');
+            });
+            window.addEventListener('afterprint', () => {
+                const svg = $('flame').querySelector('svg');
+                if (!svg) return;
+                svg.removeAttribute('viewBox');
+                svg.classList.remove('print-fit');
+            });
             document.addEventListener('keydown', (e) => {
                 if (e.key === '/' && !/^(INPUT|SELECT|TEXTAREA)$/.test(document.activeElement.tagName)) {
                     e.preventDefault();
