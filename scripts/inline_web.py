@@ -94,7 +94,9 @@ def licence_comment(web_dir, entry, deps):
     by_text = {}
     for package in entry.get("bundles", []):
         text = licence_text(web_dir, package, deps)
-        by_text.setdefault(text, []).append(f"{package} {package_version(web_dir, package, deps)}")
+        by_text.setdefault(text, []).append(package)
+    # No versions: the bundle holds those its authors built it with, the
+    # licence texts come from the versions npm installed beside it.
     for text, names in by_text.items():
         parts.append(f"Bundled in this file: {', '.join(names)}\n\n{text}")
     body = "\n\n----\n\n".join(parts)

@@ -474,6 +474,7 @@
                     el('p', { class: 'empty' }, opts.empty || 'Nothing to show in this view.')
                 );
                 this.searchResult = { matches: 0, value: 0, count: 0, total: 0 };
+                if (this.hooks.onSearch) this.hooks.onSearch(this.searchResult, this.term);
                 return;
             }
             this.container.replaceChildren();
