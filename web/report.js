@@ -419,7 +419,8 @@
     }
 
     const CELL_HEIGHT = 18;
-    const ZOOM_MS = 250;
+    // Zooms animate, unless the reader asked their system for less motion.
+    const ZOOM_MS = window.matchMedia && window.matchMedia('(prefers-reduced-motion: reduce)').matches ? 0 : 250;
 
     class FlameGraph {
         // hooks.onZoom(node) after any zoom; hooks.onSearch(result).

@@ -166,6 +166,8 @@ async function main() {
         fs.rmSync(profileDir, { recursive: true, force: true });
     };
     process.on('exit', cleanup);
+    // A test runner's timeout must not leave the browser behind.
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => fail('stopped by ' + signal));
 
     const conn = new Connection(child.stdio[3], child.stdio[4]);
     const consoleErrors = [];
