@@ -614,10 +614,6 @@
             if (this.chart) this.chart.resetZoom();
         }
 
-        zoomOut() {
-            if (this.zoomed && this.zoomed.parent) this.zoomTo(this.zoomed.parent);
-        }
-
         setOrientation(icicle) {
             this.icicle = icicle;
             if (!this.chart) return;
@@ -642,10 +638,24 @@
                 if (this.hooks.onSearch) this.hooks.onSearch(this.searchResult, this.term);
                 return this.searchResult;
             }
-            if (this.term) this.chart.search(this.term);
-            else {
-                this.chart.clear();
-                this.clearSearchResult();
+            try {
+                if (this.term) this.chart.search(this.term);
+                else {
+                    this.chart.clear();
+                    this.clearSearchResult();
+                }
+            } catch (e) {
+                // d3-flame-graph searches by recursion: stacks of some ten
+                // thousand frames exhaust the JavaScript stack.
+                if (!(e instanceof RangeError)) throw e;
+                this.searchResult = {
+                    matches: 0,
+                    value: 0,
+                    count: 0,
+                    total: this.root.originalValue,
+                    error: 'stacks too deep to search',
+                };
+                if (this.hooks.onSearch) this.hooks.onSearch(this.searchResult, this.term);
             }
             if (this.focused) this.setFocusClass(this.focused);
             return this.searchResult;
@@ -673,13 +683,20 @@
         functionTotals() {
             const out = {};
             if (!this.root) return out;
+            // How many frames of each name are open on the current path; an
+            // explicit stack, since stacks may be thousands of frames deep.
             const open = new Map();
-            const walk = (n) => {
-                if (!n.value && n.depth > 0) return;
+            const todo = [[this.root, true]];
+            while (todo.length) {
+                const [n, entering] = todo.pop();
                 const name = n.data.name;
-                const counted = n.depth > 0 && !open.get(name);
+                if (!entering) {
+                    open.set(name, open.get(name) - 1);
+                    continue;
+                }
                 if (n.depth > 0) {
-                    if (counted) {
+                    if (!n.value) continue;
+                    if (!open.get(name)) {
                         const t = out[name] || (out[name] = { value: 0, count: 0 });
                         t.value += n.value;
                         t.count += n.count;
@@ -689,11 +706,10 @@
                         }
                     }
                     open.set(name, (open.get(name) || 0) + 1);
+                    todo.push([n, false]);
                 }
-                if (n.children) for (const c of n.children) walk(c);
-                if (n.depth > 0) open.set(name, open.get(name) - 1);
-            };
-            walk(this.root);
+                if (n.children) for (let i = n.children.length - 1; i >= 0; i--) todo.push([n.children[i], true]);
+            }
             return out;
         }
 
@@ -1930,6 +1946,10 @@
             out.dataset.count = String(r.count);
             if (!term) {
                 out.textContent = '';
+                return;
+            }
+            if (r.error) {
+                out.textContent = 'Search failed: ' + r.error + '.';
                 return;
             }
             const units = this.current ? this.current.units : { value: 'bytes', count: 'blocks' };

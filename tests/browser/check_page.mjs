@@ -41,7 +41,15 @@ function equal(name, got, want) {
 
 function page(fixture) {
     const html = path.join(tmp, path.basename(fixture, '.json') + '.html');
-    execFileSync('python3', [path.join(root, 'scripts', 'inline_web.py'), '--web-dir', path.join(root, 'web'), '--html-out', html, '--data', fixture]);
+    execFileSync('python3', [
+        path.join(root, 'scripts', 'inline_web.py'),
+        '--web-dir',
+        path.join(root, 'web'),
+        '--html-out',
+        html,
+        '--data',
+        fixture,
+    ]);
     return html;
 }
 
@@ -113,7 +121,17 @@ const sum = (rows, i = 1) => rows.reduce((a, r) => a + r[i], 0);
 function checkReport() {
     const fixture = path.join(here, 'fixtures', 'report.json');
     const doc = JSON.parse(fs.readFileSync(fixture, 'utf8'));
-    const views = ['peak', 'end', 'allocated', 'calls', 'temporary', 'leaked:definite', 'leaked:indirect', 'leaked:possible', 'leaked:reachable'];
+    const views = [
+        'peak',
+        'end',
+        'allocated',
+        'calls',
+        'temporary',
+        'leaked:definite',
+        'leaked:indirect',
+        'leaked:possible',
+        'leaked:reachable',
+    ];
     const exprs = { views: 'heapsnapTest.views()' };
     for (const v of views) {
         exprs['frames ' + v] = `(heapsnapTest.show(${JSON.stringify(v)}), heapsnapTest.frames())`;
@@ -121,7 +139,8 @@ function checkReport() {
     }
     exprs['frames folded'] = '(heapsnapTest.show("peak"), heapsnapTest.set("fold", true), heapsnapTest.frames())';
     exprs['title folded'] = 'heapsnapTest.title()';
-    exprs['frames callers'] = '(heapsnapTest.set("fold", false), heapsnapTest.set("callers", true), heapsnapTest.frames())';
+    exprs['frames callers'] =
+        '(heapsnapTest.set("fold", false), heapsnapTest.set("callers", true), heapsnapTest.frames())';
     exprs['reset'] = '(heapsnapTest.set("callers", false), heapsnapTest.reset())';
     exprs['tooltip build_cache'] = 'heapsnapTest.tooltip("build_cache")';
     exprs['tooltip unsymbolized'] = 'heapsnapTest.tooltip("0x7f12a3b4c5d6")';
@@ -136,9 +155,12 @@ function checkReport() {
     exprs['total zoomed'] = 'heapsnapTest.total()';
     exprs['frames zoomed'] = 'heapsnapTest.frames()';
     exprs['reset zoom'] = 'heapsnapTest.reset()';
-    for (let k = 0; k < doc.timeline.t.length; k++) exprs['point ' + k] = `(heapsnapTest.selectPoint(${k}), [heapsnapTest.total(), heapsnapTest.frames()])`;
+    for (let k = 0; k < doc.timeline.t.length; k++)
+        exprs['point ' + k] = `(heapsnapTest.selectPoint(${k}), [heapsnapTest.total(), heapsnapTest.frames()])`;
     exprs['title point'] = '(heapsnapTest.selectPoint(8), heapsnapTest.title())';
-    for (const m of doc.markers) exprs['marker ' + m.label] = `(heapsnapTest.selectMarker(${JSON.stringify(m.label)}), [heapsnapTest.total(), heapsnapTest.title()])`;
+    for (const m of doc.markers)
+        exprs['marker ' + m.label] =
+            `(heapsnapTest.selectMarker(${JSON.stringify(m.label)}), [heapsnapTest.total(), heapsnapTest.title()])`;
     exprs['range'] = '(heapsnapTest.selectRange(10, 20), [heapsnapTest.frames(), heapsnapTest.title()])';
     exprs['range table'] = 'heapsnapTest.table()';
     exprs['back'] = '(document.getElementById("temporal-back").click(), heapsnapTest.title())';
@@ -165,9 +187,17 @@ function checkReport() {
         equal('report: frames of ' + v, sorted(r['frames ' + v]), sorted(expectedFrames(doc, rows)));
         equal('report: total of ' + v, r['total ' + v], sum(rows));
     }
-    equal('report: frames folded', sorted(r['frames folded']), sorted(expectedFrames(doc, doc.views.peak, { fold: true })));
+    equal(
+        'report: frames folded',
+        sorted(r['frames folded']),
+        sorted(expectedFrames(doc, doc.views.peak, { fold: true }))
+    );
     check('report: title says folded', /library frames folded/.test(r['title folded']), r['title folded']);
-    equal('report: frames of the callers view', sorted(r['frames callers']), sorted(expectedFrames(doc, doc.views.peak)));
+    equal(
+        'report: frames of the callers view',
+        sorted(r['frames callers']),
+        sorted(expectedFrames(doc, doc.views.peak))
+    );
     equal(
         'report: tooltip of build_cache',
         r['tooltip build_cache'],
@@ -175,54 +205,104 @@ function checkReport() {
     );
     equal('report: tooltip of an unsymbolized frame', r['tooltip unsymbolized'], null); // not live at the peak
     equal('report: tooltip of no function', r['tooltip absent'], null);
-    equal('report: search BUILD', [r['search build'].matches, r['search build'].value, r['search build'].count], [1, 104000, 53]);
+    equal(
+        'report: search BUILD',
+        [r['search build'].matches, r['search build'].value, r['search build'].count],
+        [1, 104000, 53]
+    );
     // recurse is three frames deep in one stack: three matches, counted once.
     equal('report: search recurse', [r['search recurse'].matches, r['search recurse'].value], [3, 8000]);
-    equal('report: search with no match', [r['search none'].matches, r['search none'].value, r['search none'].text], [0, 0, '“zzz” matches no frame']);
+    equal(
+        'report: search with no match',
+        [r['search none'].matches, r['search none'].value, r['search none'].text],
+        [0, 0, '“zzz” matches no frame']
+    );
     equal('report: search cleared', [r['search clear'].matches, r['search clear'].text], [0, '']);
-    equal('report: call sites at the peak', r['table peak'].map((x) => [x.function, x.site, x.bytes, x.blocks]), [
-        ['xstrdup', 'samples/util.c:12', 47000, 65],
-        ['build_cache', 'samples/phases.c:47', 40000, 1],
-        ['build_cache', 'samples/phases.c:42', 16000, 4],
-        ['make_node', 'samples/tree.cc:15', 8480, 10],
-        ['_dl_allocate_tls', 'ld-linux-x86-64.so.2', 4096, 1],
-        ['parse_line', 'samples/phases.c:30', 3000, 3],
-        ['leak_some', 'samples/phases.c:80', 1000, 1],
-    ]);
-    equal('report: title of the peak', r['title peak'], 'Live at the peak (0.250 s): 119,576 bytes (117 KiB) · 85 blocks');
-    equal('report: zoom into recurse', [r['zoom recurse'], r['total zoomed'], r['frames zoomed'].main], [true, 8000, { value: 8000, count: 4 }]);
+    equal(
+        'report: call sites at the peak',
+        r['table peak'].map((x) => [x.function, x.site, x.bytes, x.blocks]),
+        [
+            ['xstrdup', 'samples/util.c:12', 47000, 65],
+            ['build_cache', 'samples/phases.c:47', 40000, 1],
+            ['build_cache', 'samples/phases.c:42', 16000, 4],
+            ['make_node', 'samples/tree.cc:15', 8480, 10],
+            ['_dl_allocate_tls', 'ld-linux-x86-64.so.2', 4096, 1],
+            ['parse_line', 'samples/phases.c:30', 3000, 3],
+            ['leak_some', 'samples/phases.c:80', 1000, 1],
+        ]
+    );
+    equal(
+        'report: title of the peak',
+        r['title peak'],
+        'Live at the peak (0.250 s): 119,576 bytes (117 KiB) · 85 blocks'
+    );
+    equal(
+        'report: zoom into recurse',
+        [r['zoom recurse'], r['total zoomed'], r['frames zoomed'].main],
+        [true, 8000, { value: 8000, count: 4 }]
+    );
     for (let k = 0; k < doc.timeline.t.length; k++) {
         const [total, frames] = r['point ' + k];
-        equal('report: live at point ' + k, [total, sorted(frames)], [doc.timeline.bytes[k], sorted(expectedFrames(doc, liveAt(doc, k)))]);
+        equal(
+            'report: live at point ' + k,
+            [total, sorted(frames)],
+            [doc.timeline.bytes[k], sorted(expectedFrames(doc, liveAt(doc, k)))]
+        );
     }
-    equal('report: title of a point', r['title point'], 'Live at 0.100 s (point 8): 41,736 bytes (40.8 KiB) · 66 blocks');
+    equal(
+        'report: title of a point',
+        r['title point'],
+        'Live at 0.100 s (point 8): 41,736 bytes (40.8 KiB) · 66 blocks'
+    );
     for (const m of doc.markers) {
         const [total, title] = r['marker ' + m.label];
         equal('report: marker ' + m.label, total, doc.timeline.bytes[m.point]);
-        check('report: title names marker ' + m.label, title.startsWith('Live at marker “' + m.label + '” (' + m.kind + ', '), title);
+        check(
+            'report: title names marker ' + m.label,
+            title.startsWith('Live at marker “' + m.label + '” (' + m.kind + ', '),
+            title
+        );
     }
     equal('report: range 10-20', sorted(r['range'][0]), sorted(expectedFrames(doc, allocatedIn(doc, 10, 20))));
-    equal('report: title of range 10-20', r['range'][1], 'Allocated after 0.125 s up to 0.250 s and still live at 0.250 s (points 10–20): 68,480 bytes (66.9 KiB) · 19 blocks');
-    equal('report: call sites of range 10-20', r['range table'].map((x) => [x.function, x.bytes]), [
-        ['build_cache', 40000],
-        ['build_cache', 16000],
-        ['make_node', 8480],
-        ['parse_line', 3000],
-        ['leak_some', 1000],
-    ]);
+    equal(
+        'report: title of range 10-20',
+        r['range'][1],
+        'Allocated after 0.125 s up to 0.250 s and still live at 0.250 s (points 10–20): 68,480 bytes (66.9 KiB) · 19 blocks'
+    );
+    equal(
+        'report: call sites of range 10-20',
+        r['range table'].map((x) => [x.function, x.bytes]),
+        [
+            ['build_cache', 40000],
+            ['build_cache', 16000],
+            ['make_node', 8480],
+            ['parse_line', 3000],
+            ['leak_some', 1000],
+        ]
+    );
     equal('report: back to the views', r['back'], 'Live at the peak (0.250 s): 119,576 bytes (117 KiB) · 85 blocks');
-    equal('report: leak records', r['leak records'].map((x) => [x.kind, x.bytes, x.blocks, x.stack]), [
-        ['still reachable', 4096, 1, '_dl_allocate_tls'],
-        ['still reachable', 3000, 3, 'parse_line ← build_cache ← main'],
-        ['still reachable', 2000, 20, 'xstrdup ← load_config ← main'],
-        ['possibly lost', 1200, 2, 'make_node ← recurse ← recurse ← recurse ← …'],
-        ['definitely lost', 1000, 1, 'leak_some ← main'],
-        ['indirectly lost', 480, 6, 'make_node ← leak_some ← main'],
-    ]);
+    equal(
+        'report: leak records',
+        r['leak records'].map((x) => [x.kind, x.bytes, x.blocks, x.stack]),
+        [
+            ['still reachable', 4096, 1, '_dl_allocate_tls'],
+            ['still reachable', 3000, 3, 'parse_line ← build_cache ← main'],
+            ['still reachable', 2000, 20, 'xstrdup ← load_config ← main'],
+            ['possibly lost', 1200, 2, 'make_node ← recurse ← recurse ← recurse ← …'],
+            ['definitely lost', 1000, 1, 'leak_some ← main'],
+            ['indirectly lost', 480, 6, 'make_node ← leak_some ← main'],
+        ]
+    );
     const [onMarker, onPoint, onRange] = r['chart click'];
     check('report: a click on a marker line picks the marker', onMarker.startsWith('Live at marker “warm”'), onMarker);
     check('report: a click picks the nearest point', onPoint.startsWith('Live at 0.150 s (point 12): '), onPoint);
-    check('report: a drag picks a range', onRange.startsWith('Allocated after 0.100 s up to 0.300 s and still live at 0.300 s (points 8–24): 54,880 bytes'), onRange);
+    check(
+        'report: a drag picks a range',
+        onRange.startsWith(
+            'Allocated after 0.100 s up to 0.300 s and still live at 0.300 s (points 8–24): 54,880 bytes'
+        ),
+        onRange
+    );
 }
 
 function checkDiff() {
@@ -246,9 +326,21 @@ function checkDiff() {
     for (const [k, v] of Object.entries(r.frames)) got[k] = { value: v.value, count: v.count };
     equal('diff: frames (new bytes)', sorted(got), sorted(want));
     equal('diff: total', r.total, sum(doc.diff, 2));
-    equal('diff: tooltip of build_cache', r.tooltip, 'build_cache\nsamples/phases.c:42 · phases\nnew 3,000 bytes (2.93 KiB) in 3 blocks\nold 45,000 bytes (43.9 KiB) in 45 blocks\nshrunk by -42,000 bytes (-41.0 KiB), -42 blocks');
-    equal('diff: first row (largest growth)', [r.table[0].function, r.table[0].old, r.table[0].new, r.table[0].delta], ['parse_line', 0, 3000, 3000]);
-    equal('diff: last row (largest shrink)', [r.table.at(-1).function, r.table.at(-1).delta, r.table.at(-1).deltaBlocks], ['xstrdup', -45000, -45]);
+    equal(
+        'diff: tooltip of build_cache',
+        r.tooltip,
+        'build_cache\nsamples/phases.c:42 · phases\nnew 3,000 bytes (2.93 KiB) in 3 blocks\nold 45,000 bytes (43.9 KiB) in 45 blocks\nshrunk by -42,000 bytes (-41.0 KiB), -42 blocks'
+    );
+    equal(
+        'diff: first row (largest growth)',
+        [r.table[0].function, r.table[0].old, r.table[0].new, r.table[0].delta],
+        ['parse_line', 0, 3000, 3000]
+    );
+    equal(
+        'diff: last row (largest shrink)',
+        [r.table.at(-1).function, r.table.at(-1).delta, r.table.at(-1).deltaBlocks],
+        ['xstrdup', -45000, -45]
+    );
     equal('diff: widths by old bytes', r.old[0], sum(doc.diff, 1));
 }
 
