@@ -1562,7 +1562,7 @@
             });
             this.chart = null;
             this.sites = null;
-            this.current = null; // what is drawn: {rows, units, title}
+            this.current = null; // what is drawn: {rows, units, what, diff}
         }
 
         start() {
