@@ -7,6 +7,7 @@
  * With leak checks (the default) it is also the ptrace tracer of every
  * process it traces, to stop each at its end (supervise.c). */
 #include "cmds.h"
+#include "html_report.h"
 #include "fmt.h"
 #include "../trace/trace_format.h"
 #include "../trace/trace_pack.h"
@@ -36,6 +37,7 @@ struct run_options {
     const char *output;
     int snapshot_signal;
     const char *snapshot_interval, *snapshot_growth; /* validated, passed on as text */
+    const char *html; /* --html FILE: the HTML report of the program's trace, at the end */
     unsigned frames;
     bool follow, quiet, leak_check;
     struct leak_gate gate;
@@ -231,6 +233,7 @@ static void parse(int argc, char **argv, struct run_options *o)
         else if (strcmp(a, "--top") == 0 && v) o->top = parse_count("--top", argv[++i]);
         else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) o->quiet = true;
         else if (strcmp(a, "--no-leak-check") == 0) o->leak_check = false;
+        else if (strcmp(a, "--html") == 0 && v) o->html = argv[++i];
         else if (strcmp(a, "--snapshot-signal") == 0 && v) o->snapshot_signal = parse_signal(argv[++i]);
         else if (strcmp(a, "--snapshot-interval") == 0 && v) o->snapshot_interval = check_seconds(argv[++i]);
         else if (strcmp(a, "--snapshot-growth") == 0 && v) o->snapshot_growth = parse_growth(argv[++i], growth, sizeof growth);
@@ -377,6 +380,22 @@ static bool report_leaks(struct run_ctx *rc, const struct run_options *o, const 
     return gate_failed;
 }
 
+/* A failed page is said, and changes nothing else: the program's status stands. */
+static void write_html(const struct run_options *o, const struct run_proc *root)
+{
+    if (!root || root->state != PROC_PACKED) {
+        warn("no HTML report: %s left no complete trace", o->argv[0]);
+        return;
+    }
+    char err[1024];
+    struct strbuf json = {0};
+    if (html_report_data(&json, root->path, err, sizeof err) < 0 || html_write_page(o->html, &json, err, sizeof err) < 0)
+        warn("no HTML report: %s", err);
+    else if (!o->quiet)
+        fprintf(stderr, "heapsnap: HTML report: %s\n", o->html);
+    sb_free(&json);
+}
+
 int cmd_run(int argc, char **argv)
 {
     struct run_options o;
@@ -476,6 +495,7 @@ int cmd_run(int argc, char **argv)
     }
     bool gate_failed = false;
     if (o.leak_check) gate_failed = report_leaks(&rc, &o, root);
+    if (o.html) write_html(&o, root);
     if (o.gate.fail && !root) {
         fprintf(stderr, "heapsnap: %s left no trace, so nothing was checked: --fail-on-leak fails\n", o.argv[0]);
         gate_failed = true;

@@ -17,6 +17,11 @@ int cmd_snapshot(int argc, char **argv);
 int cmd_timeline(int argc, char **argv);
 int cmd_leaks(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+int cmd_html(int argc, char **argv);
+int cmd_flamegraph(int argc, char **argv);
+/* The HTML page with json as its data, to path ("-": stdout). */
+struct strbuf;
+int html_write_page(const char *path, const struct strbuf *json, char *err, size_t errlen);
 
 /* The leak gate, shared by `heapsnap leaks` and `heapsnap run`. */
 struct leak_gate {

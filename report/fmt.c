@@ -74,3 +74,18 @@ bool fmt_parse_bytes(const char *v, uint64_t *bytes)
     *bytes = (uint64_t)(d * mult);
     return true;
 }
+
+void fmt_xml_text(struct strbuf *b, const char *s)
+{
+    for (; s && *s; s++) {
+        switch (*s) {
+        case '&': sb_puts(b, "&amp;"); break;
+        case '<': sb_puts(b, "&lt;"); break;
+        case '>': sb_puts(b, "&gt;"); break;
+        case '"': sb_puts(b, "&quot;"); break;
+        default:
+            if ((unsigned char)*s < 0x20 && *s != '\n' && *s != '\t') sb_puts(b, "?");
+            else sb_add(b, s, 1);
+        }
+    }
+}

@@ -90,6 +90,19 @@ int leaks_load(struct leak_report *r, const char *source, struct supp_list *supp
     return 0;
 }
 
+int leaks_of_replay(struct leak_report *r, struct snap *s, struct supp_list *supps, bool reachable_details)
+{
+    /* The last check saw the heap this replay ends with only if no event came after it. */
+    if (!s->nchecks || s->stop_ticks != UINT64_MAX || s->checks[s->nchecks - 1].ticks < s->last_ticks) return -1;
+    memset(r, 0, sizeof *r);
+    ignored_by_program.used_records = ignored_by_program.used_blocks = ignored_by_program.used_bytes = 0;
+    r->snap = *s;
+    memset(s, 0, sizeof *s); /* the report owns it now */
+    r->snap.check = &r->snap.checks[r->snap.nchecks - 1];
+    leaks_build(r, supps, reachable_details);
+    return 0;
+}
+
 int leaks_of_snap(struct leak_report *r, struct snap *s, const struct snap_leak_check *check, struct snap_leak *leaks,
                   size_t nleaks, struct supp_list *supps)
 {

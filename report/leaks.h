@@ -41,6 +41,10 @@ int leaks_load(struct leak_report *r, const char *source, struct supp_list *supp
  * reading a trace: `heapsnap run`'s verdicts, from what it followed. */
 int leaks_of_snap(struct leak_report *r, struct snap *s, const struct snap_leak_check *check, struct snap_leak *leaks,
                   size_t nleaks, struct supp_list *supps);
+/* From a whole trace already replayed to its end (s, moved into the report),
+ * when its last leak check came after its last event: the check's heap is
+ * the one at hand, no second replay. -1 (s untouched) otherwise. */
+int leaks_of_replay(struct leak_report *r, struct snap *s, struct supp_list *supps, bool reachable_details);
 void leaks_free(struct leak_report *r);
 
 /* kinds: a bit per enum leak_kind. "definite,indirect" etc.; false if unknown. */

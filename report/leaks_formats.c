@@ -9,21 +9,6 @@
 static const char *const rule_ids[4] = {"leak/reachable", "leak/definite", "leak/indirect", "leak/possible"};
 static const char *const kind_words[4] = {"still reachable", "definitely lost", "indirectly lost", "possibly lost"};
 
-static void xml_text(struct strbuf *b, const char *s)
-{
-    for (; s && *s; s++) {
-        switch (*s) {
-        case '&': sb_puts(b, "&amp;"); break;
-        case '<': sb_puts(b, "&lt;"); break;
-        case '>': sb_puts(b, "&gt;"); break;
-        case '"': sb_puts(b, "&quot;"); break;
-        default:
-            if ((unsigned char)*s < 0x20 && *s != '\n' && *s != '\t') sb_puts(b, "?");
-            else sb_add(b, s, 1);
-        }
-    }
-}
-
 static void headline(struct strbuf *b, const struct leak_record *r)
 {
     sb_printf(b, "%llu bytes in %llu blocks %s", (unsigned long long)(r->bytes + r->indirect_bytes),
@@ -49,7 +34,7 @@ void leaks_print_junit(FILE *out, const struct leak_report *r, unsigned kinds)
     struct strbuf b = {0};
     const char *exe = r->snap.exe ? r->snap.exe : "?";
     sb_puts(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n  <testsuite name=\"heapsnap leaks: ");
-    xml_text(&b, exe);
+    fmt_xml_text(&b, exe);
     sb_printf(&b, " (pid %llu)\" tests=\"%zu\" failures=\"%zu\" errors=\"0\" time=\"0\">\n",
               (unsigned long long)r->snap.hdr.pid, n ? n : 1, n);
     if (!n) sb_puts(&b, "    <testcase classname=\"heapsnap.leaks\" name=\"no leaks\" time=\"0\"/>\n");
@@ -67,13 +52,13 @@ void leaks_print_junit(FILE *out, const struct leak_report *r, unsigned kinds)
             frame_line(&stack, &rec->frames[k]);
         }
         sb_puts(&b, "    <testcase classname=\"heapsnap.leaks\" name=\"");
-        xml_text(&b, name.s);
+        fmt_xml_text(&b, name.s);
         sb_puts(&b, "\" time=\"0\">\n      <failure message=\"");
         struct strbuf msg = {0};
         headline(&msg, rec);
-        xml_text(&b, msg.s);
+        fmt_xml_text(&b, msg.s);
         sb_printf(&b, "\" type=\"%s\">", rule_ids[rec->kind]);
-        xml_text(&b, stack.s);
+        fmt_xml_text(&b, stack.s);
         sb_puts(&b, "</failure>\n    </testcase>\n");
         sb_free(&name);
         sb_free(&stack);

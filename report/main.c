@@ -20,6 +20,7 @@ static const char usage[] =
     "      --snapshot-signal SIG      a marker each time the program gets SIG (e.g. USR2)\n"
     "      --snapshot-interval SECS   a marker every SECS seconds\n"
     "      --snapshot-growth BYTES    a marker each time the heap passes its peak by BYTES (K, M, G suffixes)\n"
+    "      --html FILE                write the HTML report of the program's trace (heapsnap html) at the end\n"
     "  report TRACE [--format text|json] [--top N] [--max-frames N]   the report of a trace, on stdout\n"
     "      --top N               allocation stacks listed per section (default 10, 0: all)\n"
     "      --max-frames N        frames listed per stack, innermost first (default 256, 0: all)\n"
@@ -38,6 +39,9 @@ static const char usage[] =
     "        [--gen-suppressions] [--fail-on-leak[=KINDS]] ...   memcheck's loss records and LEAK SUMMARY\n"
     "  check OLD NEW --max-growth BYTES [--by KEY] [--exitcode N]   fail (23) when a group grew more\n"
     "  timeline TRACE [--resolution SECONDS] [--format text|json|csv]   heap over time, with markers\n"
+    "  html SOURCE [-o FILE.html]     one self-contained page: the heap over time, flame graphs, leaks\n"
+    "  html OLD NEW [-o FILE.html]    a differential flame graph of two sources\n"
+    "  flamegraph SOURCE [--value inuse|allocated|calls|leaked] [-o FILE.svg]   a static flame graph\n"
     "\n"
     "Without `run`: LD_PRELOAD=/path/to/libheapsnap.so HEAPSNAP_OUTPUT=DIR PROGRAM\n";
 
@@ -60,5 +64,7 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "timeline") == 0) return cmd_timeline(argc - 1, argv + 1);
     if (strcmp(argv[1], "leaks") == 0) return cmd_leaks(argc - 1, argv + 1);
     if (strcmp(argv[1], "check") == 0) return cmd_check(argc - 1, argv + 1);
+    if (strcmp(argv[1], "html") == 0) return cmd_html(argc - 1, argv + 1);
+    if (strcmp(argv[1], "flamegraph") == 0) return cmd_flamegraph(argc - 1, argv + 1);
     die_usage("unknown command '%s' (see heapsnap --help)", argv[1]);
 }

@@ -33,6 +33,23 @@ struct snap_stack {
     uint64_t live_bytes, live_blocks;
     uint64_t peak_bytes, peak_blocks, saved_gen; /* see stack_touch() */
     uint64_t fig_bytes[2], fig_blocks[2];        /* canonical: [0] at the point, [1] at the peak */
+    /* Up to the point: allocation calls and bytes, and of them the temporary
+     * ones (freed before the thread allocated again, heaptrack's measure). */
+    uint64_t calls, bytes_allocated, temporary, temporary_bytes;
+    uint64_t fig_calls, fig_bytes_allocated, fig_temporary, fig_temporary_bytes; /* canonical: summed */
+};
+
+/* What an event hook (snap->hook) is called for. A realloc is two events: a
+ * free, then an allocation (realloc set on both). */
+struct snap_event {
+    enum { SNAP_EV_ALLOC, SNAP_EV_FREE } kind;
+    bool realloc;
+    bool known;                /* a free: of a block that was live (else unmatched) */
+    bool temporary;            /* a free: of the thread's latest allocation, with none since */
+    uint32_t stream;
+    uint64_t ptr, size;        /* a free: the block's size (0 when unknown) */
+    struct snap_stack *stack;  /* the block's allocation stack (NULL: unknown) */
+    uint64_t born_ticks;       /* a free: when the block was allocated */
 };
 
 struct snap_leak_check {
@@ -76,6 +93,7 @@ struct snap {
     struct snap_stack **stack_index; /* by id, for ids up to nstack_index */
     size_t nstack_index;
     uint64_t allocations, frees, reallocs, unmatched_frees, replaced_blocks, events;
+    uint64_t temporary; /* allocations freed before their thread allocated again */
     uint64_t inherited_blocks; /* a fork child's blocks from its parent (REC_INHERIT) */
     uint64_t cur_bytes, cur_blocks, peak_bytes, peak_blocks, peak_ticks, gen;
     uint64_t first_ticks, last_ticks;
@@ -91,6 +109,7 @@ struct snap {
     bool at_peak;         /* figures are those at the peak (POINT_PEAK) */
     snap_event_hook hook;
     void *hook_ctx;
+    struct snap_event ev; /* the event the hook is called for */
     /* Called when the merge reaches a REC_FORK: the live blocks are the
      * heap the child starts with (snap_follow.c keeps them for it). */
     void (*fork_hook)(const struct snap *s, uint64_t ticks, void *ctx);
@@ -132,8 +151,12 @@ void snap_free(struct snap *s);
  * the point and at the peak: the last step of a load, for a snap built
  * another way (snap_follow.c) too. */
 void snap_finish_stacks(struct snap *s);
-/* Seconds since the process started. */
+/* Seconds since the process started, and back (as TRACE@SECONDSs reads them). */
 double snap_seconds(const struct snap *s, uint64_t ticks);
+uint64_t snap_ticks_at(const struct snap *s, double seconds);
+/* "signal", "interval", "growth" or "leak-check" for the markers heapsnap
+ * writes itself; NULL for the program's own. */
+const char *snap_marker_kind(const char *label);
 struct snap_module *snap_module_for(const struct snap *s, uint64_t ip, uint64_t when);
 /* Canonical stacks with blocks at the point (at_peak: at the peak), largest
  * first; the caller frees the array. */

@@ -39,10 +39,34 @@ static bool apply_free(struct snap *s, uint64_t ptr, bool force)
     if (!blockmap_take(&s->live, ptr, &b)) {
         if (!force) return false;
         s->unmatched_frees++; /* allocated before tracing began, or by untraced code */
+        s->ev = (struct snap_event){.kind = SNAP_EV_FREE, .ptr = ptr};
         return true;
     }
-    if (!s->live_only) block_unaccount(s, &b);
+    if (s->live_only) return true;
+    block_unaccount(s, &b);
+    s->ev = (struct snap_event){
+        .kind = SNAP_EV_FREE, .known = true, .ptr = ptr, .size = b.size, .stack = b.stack, .born_ticks = b.ticks};
     return true;
+}
+
+/* An allocation call of the process (not a block a fork child inherited). */
+static void count_call(struct snap *s, struct snap_cursor *c, uint64_t ptr)
+{
+    s->allocations++;
+    c->last_alloc = ptr;
+    if (s->live_only) return;
+    s->ev.stack->calls++;
+    s->ev.stack->bytes_allocated += s->ev.size;
+}
+
+/* heaptrack's temporary allocation: freed before its thread allocated again. */
+static void count_temporary(struct snap *s, struct snap_cursor *c)
+{
+    if (!s->ev.known || c->last_alloc != s->ev.ptr) return;
+    s->ev.temporary = true;
+    s->temporary++;
+    s->ev.stack->temporary++;
+    s->ev.stack->temporary_bytes += s->ev.size;
 }
 
 static bool apply_alloc(struct snap *s, uint64_t ptr, uint64_t size, uint64_t stack_id, uint64_t ticks, bool force)
@@ -68,6 +92,7 @@ static bool apply_alloc(struct snap *s, uint64_t ptr, uint64_t size, uint64_t st
     }
     b->stack = st;
     if (s->live_only) return true;
+    s->ev = (struct snap_event){.kind = SNAP_EV_ALLOC, .ptr = ptr, .size = size, .stack = st, .born_ticks = ticks};
     stack_touch(s, st);
     st->live_bytes += size;
     st->live_blocks++;
@@ -82,7 +107,7 @@ static bool apply_alloc(struct snap *s, uint64_t ptr, uint64_t size, uint64_t st
     return true;
 }
 
-bool snap_apply(struct snap *s, const struct snap_cursor *c, bool force, uint64_t *ptr)
+bool snap_apply(struct snap *s, struct snap_cursor *c, bool force, uint64_t *ptr)
 {
     const struct trace_rec *r = &c->rec;
     uint64_t t = cursor_key(c);
@@ -91,7 +116,7 @@ bool snap_apply(struct snap *s, const struct snap_cursor *c, bool force, uint64_
     case REC_ALLOC:
         *ptr = r->ptr;
         if (!apply_alloc(s, r->ptr, r->size, r->stack, t, force)) return false;
-        s->allocations++;
+        count_call(s, c, r->ptr);
         break;
     case REC_INHERIT: {
         *ptr = r->ptr;
@@ -105,17 +130,24 @@ bool snap_apply(struct snap *s, const struct snap_cursor *c, bool force, uint64_
         *ptr = r->ptr;
         if (!apply_free(s, r->ptr, force)) return false;
         s->frees++;
+        if (s->live_only) break;
+        count_temporary(s, c);
+        c->last_alloc = 0;
         break;
     case REC_REALLOC:
         if (!c->realloc_alloc_half) {
             *ptr = r->ptr;
             if (!apply_free(s, r->ptr, force)) return false;
+            if (s->live_only) break;
+            count_temporary(s, c);
+            c->last_alloc = 0;
         } else {
             *ptr = r->ptr2;
             if (!apply_alloc(s, r->ptr2, r->size, r->stack, t, force)) return false;
-            s->allocations++;
+            count_call(s, c, r->ptr2);
             s->reallocs++;
         }
+        s->ev.realloc = true;
         break;
     case REC_IGNORE: {
         struct blockmap_entry *b = blockmap_find(&s->live, r->ptr);
@@ -142,6 +174,9 @@ bool snap_apply(struct snap *s, const struct snap_cursor *c, bool force, uint64_
     }
     if (!s->events++ || t < s->first_ticks) s->first_ticks = t;
     if (t > s->last_ticks) s->last_ticks = t;
-    if (s->hook) s->hook(s, t, s->hook_ctx);
+    if (s->hook) {
+        s->ev.stream = c->stream;
+        s->hook(s, t, s->hook_ctx);
+    }
     return true;
 }

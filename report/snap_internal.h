@@ -54,6 +54,7 @@ struct snap_cursor {
     void *src;                       /* the source's state */
     size_t src_index;
     bool idle;                       /* out of the merge: no event loaded (its source had none) */
+    uint64_t last_alloc;             /* the thread's latest allocation, until its free or the next one */
     /* Following: the round whose reading gave the bytes of the current
      * event (all committed before that round began). */
     unsigned read_round;
@@ -102,6 +103,6 @@ void merge_free(struct snap_merge *m);
 /* Applies c's current event. Without force, an allocation of an address
  * still live, or a free of one not live, is refused (false): the event that
  * orders it has not been applied yet. *ptr is the address it concerns. */
-bool snap_apply(struct snap *s, const struct snap_cursor *c, bool force, uint64_t *ptr);
+bool snap_apply(struct snap *s, struct snap_cursor *c, bool force, uint64_t *ptr);
 
 #endif

@@ -107,7 +107,7 @@ static int pass_events(struct snap *s, struct trace_file *tf, struct meta_state 
     return rc;
 }
 
-static uint64_t ticks_at(const struct snap *s, double seconds)
+uint64_t snap_ticks_at(const struct snap *s, double seconds)
 {
     double t = (double)s->origin_ticks + (seconds * 1e9 + (double)s->start_mono - (double)s->origin_mono) / s->ns_per_tick;
     return t <= 0 ? 0 : t >= 1.8e19 ? UINT64_MAX : (uint64_t)t;
@@ -213,7 +213,7 @@ static int resolve_time(struct snap *s, const char *path, char *err, size_t errl
                  length);
         return -1;
     }
-    s->stop_ticks = ticks_at(s, want);
+    s->stop_ticks = snap_ticks_at(s, want);
     return 0;
 }
 
@@ -221,7 +221,7 @@ static int resolve_time(struct snap *s, const char *path, char *err, size_t errl
  * label: "signal#2" is the second "signal:SECONDSs" marker, whose label a user
  * cannot know before reading the report. A program's own markers are
  * labels only. */
-static const char *generated_kind(const char *label)
+const char *snap_marker_kind(const char *label)
 {
     static const char *const kinds[] = {"signal", "interval", "growth", "leak-check"};
     for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++) {
@@ -243,7 +243,7 @@ static bool is_kind_name(const char *name)
 /* Whether marker i answers to name: its label, or for a generated marker, its kind. */
 static bool marker_answers(const struct snap *s, size_t i, const char *name, bool by_kind)
 {
-    const char *kind = generated_kind(s->markers[i].label);
+    const char *kind = snap_marker_kind(s->markers[i].label);
     return by_kind ? kind && strcmp(kind, name) == 0 : strcmp(s->markers[i].label, name) == 0;
 }
 
@@ -251,7 +251,7 @@ static bool marker_answers(const struct snap *s, size_t i, const char *name, boo
  * when the label repeats) for the program's own. */
 static void marker_name(const struct snap *s, size_t i, struct strbuf *out)
 {
-    const char *kind = generated_kind(s->markers[i].label);
+    const char *kind = snap_marker_kind(s->markers[i].label);
     const char *name = kind ? kind : s->markers[i].label;
     unsigned nth = 0, total = 0;
     for (size_t k = 0; k < s->nmarkers; k++) {
@@ -339,6 +339,10 @@ void snap_finish_stacks(struct snap *s)
         }
         st->canon = canon;
         bool peaked = st->saved_gen == s->gen; /* changed since the last peak: saved */
+        canon->fig_calls += st->calls;
+        canon->fig_bytes_allocated += st->bytes_allocated;
+        canon->fig_temporary += st->temporary;
+        canon->fig_temporary_bytes += st->temporary_bytes;
         canon->fig_bytes[0] += st->live_bytes;
         canon->fig_blocks[0] += st->live_blocks;
         canon->fig_bytes[1] += peaked ? st->peak_bytes : st->live_bytes;

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static bool is_snapshot_file(const char *path)
+bool symsnap_is_file(const char *path)
 {
     FILE *f = fopen(path, "rb");
     if (!f) return false;
@@ -219,7 +219,7 @@ int symsnap_load(struct symsnap *ss, const char *source, char *err, size_t errle
     int rc;
     if (stat(source, &st) == 0) {
         /* The whole argument names a file: a snapshot file, or a trace at its end. */
-        rc = is_snapshot_file(source) ? from_file(ss, source, err, errlen) : from_trace(ss, source, "exit", err, errlen);
+        rc = symsnap_is_file(source) ? from_file(ss, source, err, errlen) : from_trace(ss, source, "exit", err, errlen);
     } else {
         char *at = strrchr(ss->source, '@');
         if (!at) {
@@ -230,7 +230,7 @@ int symsnap_load(struct symsnap *ss, const char *source, char *err, size_t errle
             if (stat(ss->source, &st) != 0) {
                 snprintf(err, errlen, "%s: %s", ss->source, strerror(errno));
                 rc = -1;
-            } else if (is_snapshot_file(ss->source)) {
+            } else if (symsnap_is_file(ss->source)) {
                 snprintf(err, errlen, "%s: a snapshot file is one moment already: drop '@%s'", ss->source, at + 1);
                 rc = -1;
             } else {

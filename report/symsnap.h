@@ -32,6 +32,8 @@ struct symsnap {
     struct sym_frame *owned_frames;
 };
 
+/* Whether path is a snapshot file (JSON), not a trace. */
+bool symsnap_is_file(const char *path);
 /* SOURCE is TRACE[@POINT] or a snapshot file. Returns 0, or -1 with a reason. */
 int symsnap_load(struct symsnap *ss, const char *source, char *err, size_t errlen);
 int symsnap_write(const struct symsnap *ss, const char *path, char *err, size_t errlen);

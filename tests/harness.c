@@ -121,6 +121,19 @@ static void remove_made_dirs(void)
     for (size_t i = 0; i < nmade; i++) nftw(made_dirs[i], remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+char *trace_program(const char *dir, const char *name, const char *const *prog)
+{
+    char *trace = path_join(dir, name);
+    const char *argv[32] = {heapsnap_bin(), "run", "-q", "-o", trace, "--"};
+    size_t k = 6;
+    for (size_t i = 0; prog[i] && k + 1 < 32; i++) argv[k++] = prog[i];
+    argv[k] = NULL;
+    struct run_result r = run_in(dir, NULL, argv);
+    cr_assert_eq(r.exit_code, 0, "heapsnap run %s: %s", prog[0], r.err);
+    run_free(&r);
+    return trace;
+}
+
 char *temp_dir(void)
 {
     char tmpl[] = "/tmp/heapsnap-test-XXXXXX";

@@ -30,6 +30,9 @@ struct run_result run_in_limited(const char *cwd, const char *const *env, const 
 void run_free(struct run_result *r);
 
 char *temp_dir(void);                  /* a new empty directory */
+/* `heapsnap run -q -o dir/name -- prog...` in dir; fails the test unless it
+ * exits 0. Returns the trace's path. */
+char *trace_program(const char *dir, const char *name, const char *const *prog);
 char *path_join(const char *dir, const char *name);
 const char *sample(const char *name);  /* absolute path of a built sample */
 const char *heapsnap_bin(void);

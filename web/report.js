@@ -110,9 +110,32 @@
         }
         if (doc.kind !== 'report' && doc.kind !== 'diff')
             throw new ReportError('Unknown report kind "' + doc.kind + '".');
-        if (!Array.isArray(doc.frames) || !Array.isArray(doc.stacks))
+        if (!Array.isArray(doc.frames) || !Array.isArray(doc.stacks) || !Array.isArray(doc.stack_nodes))
             throw new ReportError('The report data has no frames or stacks.');
+        doc.stacks = expandStacks(doc.stack_nodes, doc.stacks, doc.frames.length);
         return doc;
+    }
+
+    // The document writes stacks as a tree of shared prefixes (stack_nodes:
+    // parent, frame pairs; stacks: leaf nodes), so a deep recursion costs
+    // nodes, not frames squared. The rest of the page wants each stack as its
+    // frames, root first.
+    function expandStacks(nodes, leaves, nframes) {
+        const n = nodes.length >> 1;
+        const depth = new Int32Array(n);
+        for (let i = 0; i < n; i++) {
+            const parent = nodes[2 * i], frame = nodes[2 * i + 1];
+            if (parent >= i || parent < -1 || !(frame >= 0 && frame < nframes))
+                throw new ReportError('The report data has a malformed stack tree (node ' + i + ').');
+            depth[i] = parent < 0 ? 1 : depth[parent] + 1;
+        }
+        return leaves.map((leaf) => {
+            if (leaf < 0) return [];
+            if (!(leaf < n)) throw new ReportError('The report data names a stack node it does not have.');
+            const path = new Array(depth[leaf]);
+            for (let node = leaf, k = depth[leaf] - 1; node >= 0; node = nodes[2 * node], k--) path[k] = nodes[2 * node + 1];
+            return path;
+        });
     }
 
     // What the flame graphs and tables need from frames and stacks, computed
@@ -939,13 +962,22 @@
             const data = [tl.t];
             const axes = [
                 {
-                    values: (u, splits) => splits.map((s) => seconds(s)),
+                    // Ticks to the precision their spacing needs: a 10 ms run labels 0.001 s apart, not "0.001 s" twice.
+                values: (u, splits) => {
+                    const step = splits.length > 1 ? Math.abs(splits[1] - splits[0]) : 1;
+                    const digits = Math.min(6, Math.max(0, Math.ceil(-Math.log10(step) + 1e-9)));
+                    return splits.map((s) => s.toFixed(digits) + ' s');
+                },
                     grid: { stroke: '#e6e8eb' },
                     ticks: { stroke: '#c9ced6' },
                 },
             ];
             const scales = { x: { time: false } };
             const zeroBased = (u, min, max) => [0, max > 0 ? max * 1.08 : 1];
+            const dashedBytes = (label, stroke, dash, w, values) => {
+                series.push({ label, scale: 'bytes', stroke, dash, width: w, points: { show: false } });
+                data.push(values);
+            };
             if (this.show.bytes || this.show.rss) {
                 scales.bytes = { range: zeroBased };
                 axes.push({
@@ -967,18 +999,11 @@
                     points: { show: false },
                 });
                 data.push(tl.bytes);
+                // The most bytes live between two points: a spike between them
+                // (the peak itself, mostly) is drawn, not lost.
+                if (Array.isArray(tl.high)) dashedBytes('Highest between points', SERIES.bytes.colour, [2, 3], 1, tl.high);
             }
-            if (this.show.rss) {
-                series.push({
-                    label: 'RSS',
-                    scale: 'bytes',
-                    stroke: SERIES.rss.colour,
-                    dash: [5, 4],
-                    width: 1.25,
-                    points: { show: false },
-                });
-                data.push(tl.rss);
-            }
+            if (this.show.rss) dashedBytes('RSS', SERIES.rss.colour, [5, 4], 1.25, tl.rss);
             if (this.show.blocks) {
                 scales.blocks = { range: zeroBased };
                 const onlyBlocks = !this.show.bytes && !this.show.rss;
@@ -1107,19 +1132,20 @@
                 ctx.stroke();
             };
 
-            const peak = this.doc.peak_point;
+            // The exact peak, at its own time and height: it is seldom on a point.
+            const peak = this.doc.header && this.doc.header.peak;
             const labels = [];
-            if (Number.isInteger(peak) && peak >= 0 && peak < this.tl.t.length) {
-                const x = this.xOf(u, peak);
+            if (peak && isFinite(peak.time_s) && isFinite(peak.bytes)) {
+                const x = u.valToPos(peak.time_s, 'x', true);
                 vline(x, '#000', [], 1.25);
                 if (this.show.bytes) {
-                    const y = u.valToPos(this.tl.bytes[peak], 'bytes', true);
+                    const y = u.valToPos(peak.bytes, 'bytes', true);
                     ctx.fillStyle = '#000';
                     ctx.beginPath();
                     ctx.arc(x, y, 3.5 * pr, 0, 2 * Math.PI);
                     ctx.fill();
                 }
-                labels.push({ x, text: 'peak ' + humanBytes(this.tl.bytes[peak]), colour: '#000' });
+                labels.push({ x, text: 'peak ' + humanBytes(peak.bytes), colour: '#000' });
             }
             for (const m of this.doc.markers || []) {
                 if (!(m.point >= 0 && m.point < this.tl.t.length)) continue;
@@ -1208,8 +1234,10 @@
                         ')';
                     return;
                 } else {
-                    k = this.doc.peak_point;
-                    prefix = 'Peak: ';
+                    const peak = this.doc.header.peak;
+                    this.readout.textContent =
+                        'Peak: ' + seconds(peak.time_s) + ' · ' + quantity(peak.bytes, 'bytes') + ' in ' + quantity(peak.blocks, 'blocks');
+                    return;
                 }
             }
             if (!(k >= 0 && k < tl.t.length)) {
@@ -1731,18 +1759,20 @@
             const list = $('markers');
             const markers = this.doc.markers || [];
             const items = [];
-            if (Number.isInteger(this.doc.peak_point)) {
+            // The peak is seldom on a point: its button shows the exact "live at the peak" view.
+            const peak = this.doc.header && this.doc.header.peak;
+            if (peak && isFinite(peak.time_s)) {
                 items.push(
                     el(
                         'button',
                         {
                             type: 'button',
                             class: 'marker marker-peak',
-                            onclick: () => this.selectPoint(this.doc.peak_point),
+                            onclick: () => this.show('peak'),
                         },
                         el('span', { class: 'marker-dot' }),
                         'peak',
-                        el('span', { class: 'marker-meta' }, seconds(tl.t[this.doc.peak_point]))
+                        el('span', { class: 'marker-meta' }, seconds(peak.time_s))
                     )
                 );
             }
@@ -1893,12 +1923,8 @@
             const tmp = this.state.temporal;
             for (const b of $('markers').querySelectorAll('button.marker')) {
                 let on = false;
-                if (tmp && tmp.kind === 'point') {
-                    on =
-                        b.dataset.label !== undefined
-                            ? !!tmp.marker && tmp.marker.label === b.dataset.label
-                            : !tmp.marker && tmp.k === this.doc.peak_point;
-                }
+                if (b.dataset.label === undefined) on = !tmp && this.state.view === 'peak';
+                else if (tmp && tmp.kind === 'point') on = !!tmp.marker && tmp.marker.label === b.dataset.label;
                 b.setAttribute('aria-pressed', String(on));
             }
         }
@@ -2067,8 +2093,13 @@
                             label: 'Bytes',
                             num: true,
                             value: (r) => r.bytes,
-                            text: (r) => humanBytes(r.bytes),
-                            title: (r) => quantity(r.bytes, 'bytes'),
+                            text: (r) => humanBytes(r.bytes) + (r.indirect_bytes ? ' *' : ''),
+                            // memcheck's words: a definitely lost block counts what it alone held.
+                            title: (r) =>
+                                quantity(r.bytes, 'bytes') +
+                                (r.indirect_bytes
+                                    ? ' (' + groupDigits(r.direct_bytes) + ' direct, ' + groupDigits(r.indirect_bytes) + ' indirect)'
+                                    : ''),
                         },
                         {
                             key: 'blocks',

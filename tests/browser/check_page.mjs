@@ -71,6 +71,17 @@ function probe(html, exprs) {
     return { ...out, results };
 }
 
+// Each stack as its frames, root first, from the document's prefix tree.
+function withPaths(doc) {
+    const nodes = doc.stack_nodes;
+    const path = (leaf) => {
+        const out = [];
+        for (let n = leaf; n >= 0; n = nodes[2 * n]) out.unshift(nodes[2 * n + 1]);
+        return out;
+    };
+    return { ...doc, stacks: doc.stacks.map(path) };
+}
+
 // The fixture's own answer: per function name, the rows' values summed over
 // the stacks that hold the name (once per stack, whatever the recursion).
 function expectedFrames(doc, rows, { fold = false } = {}) {
@@ -120,7 +131,7 @@ const sum = (rows, i = 1) => rows.reduce((a, r) => a + r[i], 0);
 
 function checkReport() {
     const fixture = path.join(here, 'fixtures', 'report.json');
-    const doc = JSON.parse(fs.readFileSync(fixture, 'utf8'));
+    const doc = withPaths(JSON.parse(fs.readFileSync(fixture, 'utf8')));
     const views = [
         'peak',
         'end',
@@ -307,7 +318,7 @@ function checkReport() {
 
 function checkDiff() {
     const fixture = path.join(here, 'fixtures', 'diff.json');
-    const doc = JSON.parse(fs.readFileSync(fixture, 'utf8'));
+    const doc = withPaths(JSON.parse(fs.readFileSync(fixture, 'utf8')));
     const out = probe(page(fixture), {
         views: 'heapsnapTest.views()',
         frames: 'heapsnapTest.frames()',

@@ -113,7 +113,7 @@ def timeline_of(rows, t, rss_base=None):
         by.append(cb)
         bl.append(cn)
     rss = None if rss_base is None else [rss_base + 4096 * ((by[k] + 4095) // 4096) + 512 * k for k in range(n)]
-    return {"t": t, "bytes": by, "blocks": bl, "rss": rss}
+    return {"t": t, "bytes": by, "blocks": bl, "high": list(by), "rss": rss}
 
 
 def header(command, timeline, peak_point, calls, frees, temporary, leaks, duration):
@@ -261,7 +261,26 @@ def big_document(n_stacks=50000, n_rows=200000, n_points=2000, n_functions=6000,
     }
 
 
+def as_tree(doc):
+    """Stacks as the document writes them: a tree of shared prefixes
+    (stack_nodes: parent, frame pairs) and each stack's leaf node."""
+    nodes, index, leaves = [], {}, []
+    for stack in doc["stacks"]:
+        node = -1
+        for frame in stack:
+            key = (node, frame)
+            if key not in index:
+                index[key] = len(nodes) // 2
+                nodes += [node, frame]
+            node = index[key]
+        leaves.append(node)
+    out = dict(doc)
+    out["stack_nodes"], out["stacks"] = nodes, leaves
+    return out
+
+
 def write(path, doc):
+    doc = as_tree(doc)
     with open(path, "w") as f:
         if "big" in path:
             json.dump(doc, f, separators=(",", ":"))

@@ -1,0 +1,299 @@
+/* flame_svg.c - `heapsnap flamegraph`: a static flame graph as SVG, as
+ * flamegraph.pl draws one (root at the bottom, callees above, width by
+ * value, a tooltip per frame), with the HTML report's colours, for docs and
+ * tickets. The stacks come from html_doc.c, as the page's do. */
+#include "cmds.h"
+#include "fmt.h"
+#include "html_doc.h"
+#include "leaks.h"
+#include "symsnap.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define SVG_WIDTH 1200.0
+#define SVG_PAD 10.0
+#define FRAME_H 17.0
+#define MIN_WIDTH 0.3 /* pixels: narrower frames are not drawn (their value is in their parent) */
+
+enum flame_value { VALUE_INUSE, VALUE_ALLOCATED, VALUE_CALLS, VALUE_LEAKED };
+
+struct flame_node {
+    uint32_t frame;
+    uint64_t value, count;
+    struct flame_node *child, *next; /* children in first-seen order */
+};
+
+/* Siblings are merged by function and module, as flamegraph.pl and
+ * heaptrack do: a caller that allocates from two of its lines is one frame. */
+static bool same_function(const struct html_doc *d, uint32_t a, uint32_t b)
+{
+    const struct html_frame *x = d->frames[a], *y = d->frames[b];
+    return a == b || (strcmp(x->function, y->function) == 0 && strcmp(x->module, y->module) == 0);
+}
+
+static struct flame_node *child_of(const struct html_doc *d, struct flame_node *n, uint32_t frame)
+{
+    struct flame_node **p = &n->child;
+    for (; *p; p = &(*p)->next)
+        if (same_function(d, (*p)->frame, frame)) return *p;
+    *p = xcalloc(1, sizeof **p);
+    (*p)->frame = frame;
+    return *p;
+}
+
+static void tree_add(struct flame_node *root, const struct html_doc *d, const struct html_row *r)
+{
+    struct flame_node *n = root;
+    n->value += r->value;
+    n->count += r->count;
+    const struct html_stack *s = d->stacks[r->stack];
+    for (uint32_t i = 0; i < s->n; i++) {
+        n = child_of(d, n, s->frames[i]);
+        n->value += r->value;
+        n->count += r->count;
+    }
+}
+
+static void tree_free(struct flame_node *n)
+{
+    while (n) {
+        struct flame_node *next = n->next;
+        tree_free(n->child);
+        free(n);
+        n = next;
+    }
+}
+
+static int tree_depth(const struct flame_node *n)
+{
+    int best = 0;
+    for (const struct flame_node *c = n->child; c; c = c->next) {
+        int d = tree_depth(c) + 1;
+        if (d > best) best = d;
+    }
+    return best;
+}
+
+/* The page's palette (web/report.js): warm hues for the program's frames,
+ * blue-grey for the C and C++ runtimes; the hue from the name, so a
+ * function keeps its colour from one graph to the next. */
+static void frame_colour(char *out, size_t cap, const struct html_frame *f)
+{
+    uint32_t h = 2166136261u;
+    for (const unsigned char *p = (const unsigned char *)f->function; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    if (f->lib)
+        snprintf(out, cap, "hsl(%u,18%%,%u%%)", 200 + h % 20, 62 + (h >> 8) % 14);
+    else
+        snprintf(out, cap, "hsl(%u,%u%%,%u%%)", 18 + h % 28, 75 + (h >> 8) % 20, 55 + (h >> 16) % 12);
+}
+
+struct svg_ctx {
+    struct strbuf *b;
+    const struct html_doc *d;
+    double scale; /* pixels per unit of value */
+    uint64_t total;
+    double height;
+    const char *unit;
+};
+
+static void draw(struct svg_ctx *c, const struct flame_node *n, double x, int depth)
+{
+    double w = (double)n->value * c->scale;
+    if (w < MIN_WIDTH) return;
+    double y = c->height - SVG_PAD - FRAME_H * (depth + 1) - 20;
+    const struct html_frame *f = c->d->frames[n->frame];
+    char colour[48], size[32];
+    frame_colour(colour, sizeof colour, f);
+    fmt_size(size, sizeof size, (double)n->value, false);
+    sb_puts(c->b, "<g><title>");
+    fmt_xml_text(c->b, f->function);
+    if (*f->file) {
+        sb_printf(c->b, " (");
+        fmt_xml_text(c->b, f->file);
+        sb_printf(c->b, ":%d)", f->line);
+    }
+    if (strcmp(c->unit, "calls") == 0)
+        sb_printf(c->b, " %llu calls, %.2f%%", (unsigned long long)n->value,
+                  100.0 * (double)n->value / (double)c->total);
+    else
+        sb_printf(c->b, " %llu bytes (%s) in %llu blocks, %.2f%%", (unsigned long long)n->value, size,
+                  (unsigned long long)n->count, 100.0 * (double)n->value / (double)c->total);
+    sb_printf(c->b, "</title><rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\" rx=\"2\"/>", x, y,
+              w, FRAME_H - 1, colour);
+    size_t fit = (size_t)(w / 7);
+    if (fit >= 3) {
+        sb_printf(c->b, "<text x=\"%.1f\" y=\"%.1f\">", x + 3, y + FRAME_H - 5);
+        char label[256];
+        size_t len = strlen(f->function);
+        if (len <= fit)
+            snprintf(label, sizeof label, "%s", f->function);
+        else
+            snprintf(label, sizeof label, "%.*s..", (int)(fit - 2 < sizeof label - 3 ? fit - 2 : sizeof label - 3),
+                     f->function);
+        fmt_xml_text(c->b, label);
+        sb_puts(c->b, "</text>");
+    }
+    sb_puts(c->b, "</g>\n");
+    for (const struct flame_node *k = n->child; k; k = k->next) {
+        draw(c, k, x, depth + 1);
+        x += (double)k->value * c->scale;
+    }
+}
+
+static void svg_write(struct strbuf *b, const struct html_doc *d, const struct html_view *v, const char *title,
+                      const char *unit)
+{
+    struct flame_node root = {0};
+    for (size_t i = 0; i < v->n; i++)
+        tree_add(&root, d, &v->rows[i]);
+    int depth = tree_depth(&root);
+    double height = FRAME_H * (depth + 1) + 2 * SVG_PAD + 44;
+    sb_printf(b,
+              "<?xml version=\"1.0\" standalone=\"no\"?>\n"
+              "<svg version=\"1.1\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
+              "xmlns=\"http://www.w3.org/2000/svg\">\n"
+              "<style>text { font: 12px ui-monospace, monospace; fill: #1a1a1a; pointer-events: none; } "
+              ".title { font: 16px sans-serif; }</style>\n"
+              "<rect x=\"0\" y=\"0\" width=\"100%%\" height=\"100%%\" fill=\"#fbfbf8\"/>\n"
+              "<text class=\"title\" x=\"%.0f\" y=\"24\" text-anchor=\"middle\">",
+              SVG_WIDTH, height, SVG_WIDTH, height, SVG_WIDTH / 2);
+    fmt_xml_text(b, title);
+    sb_puts(b, "</text>\n");
+    if (root.value == 0) {
+        sb_printf(b, "<text x=\"%.0f\" y=\"60\" text-anchor=\"middle\">nothing to draw: no %s</text>\n", SVG_WIDTH / 2,
+                  unit);
+    } else {
+        struct svg_ctx c = {b, d, (SVG_WIDTH - 2 * SVG_PAD) / (double)root.value, root.value, height, unit};
+        char size[32];
+        fmt_size(size, sizeof size, (double)root.value, false);
+        double y = height - SVG_PAD - FRAME_H - 20;
+        sb_printf(b,
+                  "<g><title>all: %llu %s</title><rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" "
+                  "fill=\"#d9d4c7\" rx=\"2\"/><text x=\"%.1f\" y=\"%.1f\">all (%s)</text></g>\n",
+                  (unsigned long long)root.value, unit, SVG_PAD, y, SVG_WIDTH - 2 * SVG_PAD, FRAME_H - 1, SVG_PAD + 3,
+                  y + FRAME_H - 5, strcmp(unit, "calls") == 0 ? "calls" : size);
+        double x = SVG_PAD;
+        for (const struct flame_node *k = root.child; k; k = k->next) {
+            draw(&c, k, x, 1);
+            x += (double)k->value * c.scale;
+        }
+    }
+    sb_puts(b, "</svg>\n");
+    tree_free(root.child);
+}
+
+static bool parse_value(const char *v, enum flame_value *out)
+{
+    static const char *const names[] = {"inuse", "allocated", "calls", "leaked"};
+    for (int i = 0; i < 4; i++)
+        if (strcmp(v, names[i]) == 0) return (*out = (enum flame_value)i), true;
+    return false;
+}
+
+/* The stacks and their values for one --value. */
+static int flame_rows(struct html_doc *d, struct html_view *v, const char *source, enum flame_value value, char *title,
+                      size_t tcap, char *err, size_t errlen)
+{
+    if (value == VALUE_INUSE) {
+        struct symsnap ss;
+        if (symsnap_load(&ss, source, err, errlen) < 0) return -1;
+        for (size_t i = 0; i < ss.ntraces; i++)
+            html_view_add(v, html_intern_stack(d, ss.traces[i].frames, ss.traces[i].nframes), ss.traces[i].size,
+                          ss.traces[i].count);
+        snprintf(title, tcap, "Live heap of %s at %s", ss.command ? ss.command : source, ss.point ? ss.point : "exit");
+        symsnap_free(&ss);
+        return 0;
+    }
+    if (value == VALUE_LEAKED) {
+        struct leak_report r;
+        int rc = leaks_load(&r, source, NULL, false, err, errlen);
+        if (rc < 0) return -1;
+        for (size_t i = 0; i < r.n; i++) {
+            const struct leak_record *rec = &r.records[i];
+            if (rec->kind == LEAK_REACHABLE || rec->kind > LEAK_POSSIBLE) continue;
+            size_t n = rec->nframes;
+            const struct sym_frame *frames = rec->frames ? rec->frames : symbols_stack(&r.snap, rec->stack, &n);
+            html_view_add(v, html_intern_stack(d, frames, n), rec->bytes, rec->blocks);
+        }
+        snprintf(title, tcap, "Leaked (definitely, indirectly and possibly lost) in %s", source);
+        leaks_free(&r);
+        return 0;
+    }
+    /* allocated, calls: totals over the run, up to the point if one is given */
+    char *path = xstrndup(source, strlen(source));
+    struct snap_point point = {.kind = POINT_EXIT};
+    struct stat st;
+    char *at = stat(path, &st) == 0 ? NULL : strrchr(path, '@');
+    if (at) {
+        *at = 0;
+        if (!snap_parse_point(at + 1, &point, err, errlen)) {
+            free(path);
+            return -1;
+        }
+        if (point.kind == POINT_PEAK) point.kind = POINT_EXIT; /* totals have no peak: the whole run */
+    }
+    struct snap s;
+    if (snap_load(&s, path, &point, NULL, NULL, err, errlen) < 0) {
+        free(path);
+        return -1;
+    }
+    for (const struct snap_stack *c = s.canon_stacks; c; c = c->hh_frames.next) {
+        if (!c->fig_calls) continue;
+        size_t n;
+        const struct sym_frame *frames = symbols_stack(&s, c, &n);
+        uint32_t k = html_intern_stack(d, frames, n);
+        if (value == VALUE_CALLS)
+            html_view_add(v, k, c->fig_calls, c->fig_bytes_allocated);
+        else
+            html_view_add(v, k, c->fig_bytes_allocated, c->fig_calls);
+    }
+    snprintf(title, tcap, "%s in %s", value == VALUE_CALLS ? "Allocation calls" : "Bytes allocated", source);
+    symbols_end(&s);
+    snap_free(&s);
+    free(path);
+    return 0;
+}
+
+int cmd_flamegraph(int argc, char **argv)
+{
+    const char *source = NULL, *output = "heapsnap.svg";
+    enum flame_value value = VALUE_INUSE;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if ((strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) && v)
+            output = argv[++i];
+        else if (strcmp(a, "--value") == 0 && v) {
+            if (!parse_value(v, &value)) die_usage("--value takes inuse, allocated, calls or leaked, not '%s'", v);
+            i++;
+        } else if (a[0] == '-' && a[1])
+            die_usage("flamegraph: unknown option or missing value '%s'", a);
+        else if (!source)
+            source = a;
+        else
+            die_usage("flamegraph: one SOURCE at a time");
+    }
+    if (!source) die_usage("usage: heapsnap flamegraph SOURCE [--value inuse|allocated|calls|leaked] [-o FILE.svg]");
+    char err[1024], title[1024];
+    struct html_doc d = {0};
+    struct html_view v = {.name = "flame"};
+    if (flame_rows(&d, &v, source, value, title, sizeof title, err, sizeof err) < 0) die("%s", err);
+    html_view_finish(&v);
+    struct strbuf b = {0};
+    svg_write(&b, &d, &v, title, value == VALUE_CALLS ? "calls" : "bytes");
+    bool to_stdout = strcmp(output, "-") == 0;
+    FILE *f = to_stdout ? stdout : fopen(output, "wb");
+    bool ok = f && fwrite(b.s, 1, b.len, f) == b.len;
+    if (f && (to_stdout ? fflush(f) : fclose(f)) != 0) ok = false;
+    if (!ok) die("%s: %s", output, strerror(errno ? errno : EIO));
+    if (!to_stdout) fprintf(stderr, "heapsnap: wrote %s\n", output);
+    sb_free(&b);
+    html_view_free(&v);
+    html_doc_free(&d);
+    return 0;
+}
