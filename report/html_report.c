@@ -25,7 +25,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define TIMELINE_STEPS 500 /* points on the time axis, beside the markers */
+#define TIMELINE_STEPS 500    /* points on the time axis, beside the markers */
+#define TIMELINE_MARKERS 2000 /* markers that are points of their own; later ones go to the next point */
 #define NO_FREE UINT32_MAX
 
 struct html_point {
@@ -77,12 +78,13 @@ static void timeline_start(struct timeline_build *tb, const struct snap *s)
     if (step_us == 0) step_us = 1;
     size_t steps = (size_t)(duration * 1e6 / (double)step_us);
     if (steps > TIMELINE_STEPS) steps = TIMELINE_STEPS;
-    tb->pts = xcalloc(steps + 2 + s->nmarkers, sizeof *tb->pts);
+    size_t nmarkers = s->nmarkers < TIMELINE_MARKERS ? s->nmarkers : TIMELINE_MARKERS;
+    tb->pts = xcalloc(steps + 2 + nmarkers, sizeof *tb->pts);
     for (size_t k = 0; k <= steps; k++) {
         double t = (double)(k * step_us) / 1e6;
         tb->pts[tb->npts++] = (struct html_point){.ticks = snap_ticks_at(s, t), .t = t};
     }
-    for (size_t i = 0; i < s->nmarkers; i++)
+    for (size_t i = 0; i < nmarkers; i++)
         if (s->markers[i].ticks <= s->stop_ticks)
             tb->pts[tb->npts++] =
                 (struct html_point){.ticks = s->markers[i].ticks, .t = snap_seconds(s, s->markers[i].ticks)};
@@ -311,8 +313,9 @@ static void write_timeline(struct strbuf *b, const struct snap *s, const struct 
         const char *kind = snap_marker_kind(s->markers[i].label);
         sb_puts(b, shown++ ? ",\n{\"label\": " : "\n{\"label\": ");
         fmt_json_string(b, s->markers[i].label);
-        sb_printf(b, ", \"kind\": \"%s\", \"t\": %.6f, \"point\": %u}", kind ? kind : "snapshot",
-                  snap_seconds(s, s->markers[i].ticks), point_of(tb, s->markers[i].ticks));
+        uint32_t k = point_of(tb, s->markers[i].ticks);
+        sb_printf(b, ", \"kind\": \"%s\", \"t\": %.6f, \"point\": %u, \"exact\": %s}", kind ? kind : "snapshot",
+                  snap_seconds(s, s->markers[i].ticks), k, tb->pts[k].ticks == s->markers[i].ticks ? "true" : "false");
     }
     sb_puts(b, "]");
 }
@@ -353,7 +356,7 @@ int html_report_data(struct strbuf *out, const char *source, char *err, size_t e
 {
     char *path = xstrndup(source, strlen(source));
     struct snap_point point = {.kind = POINT_TIME, .seconds = HUGE_VAL}; /* all of it, its clock read first */
-    const char *initial = "end";
+    const char *initial = "peak";                                        /* where the memory went, as heaptrack opens */
     struct stat st;
     char *at = stat(path, &st) == 0 ? NULL : strrchr(path, '@');
     if (at) {
@@ -363,10 +366,8 @@ int html_report_data(struct strbuf *out, const char *source, char *err, size_t e
             free(path);
             return -1;
         }
-        if (p.kind == POINT_PEAK)
-            initial = "peak";
-        else if (p.kind != POINT_EXIT)
-            point = p; /* the run up to there */
+        if (p.kind != POINT_PEAK) initial = "end";                   /* the heap at the point given */
+        if (p.kind != POINT_PEAK && p.kind != POINT_EXIT) point = p; /* the run up to there */
     }
     if (symsnap_is_file(path)) {
         snprintf(err, errlen,

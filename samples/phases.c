@@ -1,7 +1,7 @@
 /* phases.c - a program in phases, with exactly known figures, for snapshots,
  * stats and diffs. Arguments: "more" (40 sessions, not 30), "nolabel" (skip
  * make_label), "slow" (sleep between phases, churning small blocks), "signal"
- * (raise SIGUSR2 after the warm phase).
+ * (raise SIGUSR2 after the warm phase), "ticks" (2500 markers "tick" after "warm").
  *
  *   load_config     10 x 1000 B kept                         marker "warm" after it
  *   build_cache     50 x 2000 B, all freed by drop_cache     global peak: 110000 B in 60 blocks
@@ -72,16 +72,18 @@ __attribute__((noinline)) void recurse(int depth)
 
 int main(int argc, char **argv)
 {
-    int more = 0, nolabel = 0, slow = 0, sig = 0;
+    int more = 0, nolabel = 0, slow = 0, sig = 0, ticks = 0;
     for (int i = 1; i < argc; i++) {
         more |= strcmp(argv[i], "more") == 0;
         nolabel |= strcmp(argv[i], "nolabel") == 0;
         slow |= strcmp(argv[i], "slow") == 0;
         sig |= strcmp(argv[i], "signal") == 0;
+        ticks |= strcmp(argv[i], "ticks") == 0;
     }
     load_config();
     heapsnap_snapshot("warm");
     if (sig) raise(SIGUSR2);
+    for (int i = 0; ticks && i < 2500; i++) heapsnap_snapshot("tick"); /* more markers than a picture keeps points for */
     pause_a_little(slow);
     build_cache();
     drop_cache();

@@ -127,14 +127,16 @@ Test(browser, report_of_phases_equals_stats, .init = setup, .timeout = 180)
     char *trace = trace_program(dir, "phases.trace", ARGS(sample("phases")));
     char *page = page_of(ARGS(trace), "phases.html");
     char *shots = screenshots("phases");
-    struct json *p = probe(page, shots,
-                           ARGS("heapsnapTest.views()", "heapsnapTest.show('peak') && heapsnapTest.frames()",
-                                "heapsnapTest.tooltip('build_cache')", "heapsnapTest.tooltip('grow_sessions')",
-                                "heapsnapTest.selectMarker('warm') && heapsnapTest.frames()",
-                                "heapsnapTest.selectMarker('done') && heapsnapTest.frames()",
-                                "heapsnapTest.show('end') && heapsnapTest.frames()",
-                                "heapsnapTest.show('calls') && heapsnapTest.frames()['build_cache'].value",
-                                "heapsnapTest.show('end') && heapsnapTest.search('recurse')"));
+    struct json *p =
+        probe(page, shots,
+              ARGS("heapsnapTest.views()", "heapsnapTest.show('peak') && heapsnapTest.frames()",
+                   "heapsnapTest.tooltip('build_cache')", "heapsnapTest.tooltip('grow_sessions')",
+                   "heapsnapTest.selectMarker('warm') && heapsnapTest.frames()",
+                   "heapsnapTest.selectMarker('done') && heapsnapTest.frames()",
+                   "heapsnapTest.show('end') && heapsnapTest.frames()",
+                   "heapsnapTest.show('calls') && heapsnapTest.frames()['build_cache'].value",
+                   "heapsnapTest.show('end') && heapsnapTest.search('recurse')",
+                   "heapsnapTest.reset(), heapsnapTest.show('end') && heapsnapTest.tooltip('grow_sessions')"));
     cr_assert_str_eq(json_str(p, "results.0.0"), "peak");
     char *peak, *warm, *done;
     cr_assert(asprintf(&peak, "%s@peak", trace) > 0 && asprintf(&warm, "%s@warm", trace) > 0 &&
@@ -157,6 +159,9 @@ Test(browser, report_of_phases_equals_stats, .init = setup, .timeout = 180)
     cr_assert(tip && strstr(tip, "build_cache\n") && strstr(tip, want), "tooltip: %s\nwant: %s", tip, want);
     cr_assert(strstr(tip, "phases.c:"), "file:line in the tooltip: %s", tip);
     cr_assert_eq(json_get(p, "results.3")->type, JSON_NULL, "grow_sessions is not live at the peak");
+    const char *grow = json_str(p, "results.9");
+    cr_assert(grow && strstr(grow, "90,000 bytes (87.9 KiB) · 30 blocks"), "grow_sessions at the end, as stats: %s",
+              grow);
     /* The temporal view at a marker is `stats TRACE@marker`. */
     frames_match_stats(p, 4, warm);
     frames_match_stats(p, 5, done);
@@ -247,4 +252,34 @@ Test(browser, diff_page, .init = setup, .timeout = 180)
     free(new_src);
     free(a);
     free(b);
+}
+
+Test(browser, many_markers_and_a_point_source, .init = setup, .timeout = 180)
+{
+    char *trace = trace_program(dir, "ticks.trace", ARGS(sample("phases"), "ticks"));
+    char *page = page_of(ARGS(trace), "ticks.html");
+    /* 2,503 markers: the list shows 60 and a button for the rest; each button picks its own marker. */
+    struct json *p = probe(page, NULL,
+                           ARGS("document.querySelectorAll('#markers button').length",
+                                "document.querySelectorAll('#markers button')[5].click(), heapsnapTest.title()",
+                                "document.querySelector('.marker-more').click(), "
+                                "document.querySelectorAll('#markers button').length"));
+    cr_assert_eq(json_int(p, "results.0"), 1 + 60 + 1, "peak, 60 markers, 'all 2,503 markers'");
+    const char *title = json_str(p, "results.1");
+    cr_assert(title && strstr(title, "marker \xe2\x80\x9ctick\xe2\x80\x9d") && strstr(title, "10,000 bytes"), "%s",
+              title);
+    cr_assert_eq(json_int(p, "results.2"), 1 + 2503);
+    json_free(p);
+    /* TRACE@POINT opens on the heap at that point. */
+    char *warm;
+    cr_assert(asprintf(&warm, "%s@warm", trace) > 0);
+    char *wpage = page_of(ARGS(warm), "warm.html");
+    p = probe(wpage, NULL, ARGS("heapsnapTest.title()", "heapsnapTest.frames()['load_config'].value"));
+    cr_assert(strstr(json_str(p, "results.0"), "10,000 bytes"), "%s", json_str(p, "results.0"));
+    cr_assert_eq(json_int(p, "results.1"), 10000);
+    json_free(p);
+    free(wpage);
+    free(warm);
+    free(page);
+    free(trace);
 }

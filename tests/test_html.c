@@ -402,3 +402,19 @@ Test(html, deep_stacks_stay_small, .init = setup)
     free(page);
     free(trace);
 }
+
+Test(html, thousands_of_markers_stay_bounded, .init = setup)
+{
+    char *trace = trace_program(dir, "ticks.trace", ARGS(sample("phases"), "ticks"));
+    struct json *d = html_of(trace, "ticks.html");
+    size_t n = json_len(d, "markers");
+    cr_assert_eq(n, 2502 + 1, "warm, 2500 ticks, done and the leak check: %zu", n);
+    cr_assert_lt(json_len(d, "timeline.t"), 2000 + 520, "points: the uniform ones and 2000 markers");
+    cr_assert(json_bool(d, "markers.1999.exact"), "the first 2000 markers are points");
+    cr_assert_not(json_bool(d, "markers.2000.exact"), "later ones are not");
+    cr_assert_str_eq(json_str(d, "markers.2501.label"), "done");
+    /* A marker that is a point is exactly stats at it. */
+    agrees_with_stats(trace, d, json_int(d, "markers.0.point"), "warm");
+    json_free(d);
+    free(trace);
+}

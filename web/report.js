@@ -1573,7 +1573,13 @@
             this.isDiff = doc.kind === 'diff';
             this.views = availableViews(doc);
             this.state = {
-                view: this.isDiff ? 'diff' : this.views.includes('peak') ? 'peak' : this.views[0],
+                view: this.isDiff
+                    ? 'diff'
+                    : this.views.includes(doc.initial)
+                      ? doc.initial
+                      : this.views.includes('peak')
+                        ? 'peak'
+                        : this.views[0],
                 leakKind: null,
                 temporal: null, // {kind: 'point', k, marker} | {kind: 'range', i, j}
                 icicle: true,
@@ -1776,26 +1782,39 @@
                     )
                 );
             }
-            for (const m of markers) {
+            // Each button picks its own marker (labels repeat: "tick" 2,500 times).
+            const button = (m, i) => {
                 const style = MARKER_STYLE[m.kind] || MARKER_DEFAULT;
-                items.push(
-                    el(
-                        'button',
-                        {
-                            type: 'button',
-                            class: 'marker',
-                            dataset: { label: m.label },
-                            onclick: () => this.selectMarker(m.label),
-                        },
-                        el('span', { class: 'marker-dot', style: 'background:' + style.colour }),
-                        m.label,
-                        el(
-                            'span',
-                            { class: 'marker-meta' },
-                            m.kind + ' · ' + seconds(m.t !== undefined ? m.t : tl.t[m.point])
-                        )
-                    )
+                return el(
+                    'button',
+                    {
+                        type: 'button',
+                        class: 'marker',
+                        dataset: { label: m.label, index: String(i) },
+                        onclick: () => this.selectPoint(m.point, m),
+                    },
+                    el('span', { class: 'marker-dot', style: 'background:' + style.colour }),
+                    m.label,
+                    el('span', { class: 'marker-meta' }, m.kind + ' · ' + seconds(m.t !== undefined ? m.t : tl.t[m.point]))
                 );
+            };
+            // A long list is cut: the chart has every marker, the list the first ones and a button for the rest.
+            const LISTED = 60;
+            markers.slice(0, LISTED).forEach((m, i) => items.push(button(m, i)));
+            if (markers.length > LISTED) {
+                const rest = el(
+                    'button',
+                    {
+                        type: 'button',
+                        class: 'marker marker-more',
+                        onclick: () => {
+                            rest.replaceWith(...markers.slice(LISTED).map((m, i) => button(m, LISTED + i)));
+                            this.markMarkers();
+                        },
+                    },
+                    'all ' + groupDigits(markers.length) + ' markers'
+                );
+                items.push(rest);
             }
             list.replaceChildren(...items);
         }
@@ -1923,8 +1942,10 @@
             const tmp = this.state.temporal;
             for (const b of $('markers').querySelectorAll('button.marker')) {
                 let on = false;
-                if (b.dataset.label === undefined) on = !tmp && this.state.view === 'peak';
-                else if (tmp && tmp.kind === 'point') on = !!tmp.marker && tmp.marker.label === b.dataset.label;
+                if (b.classList.contains('marker-more')) continue;
+                if (b.dataset.index === undefined) on = !tmp && this.state.view === 'peak';
+                else if (tmp && tmp.kind === 'point')
+                    on = !!tmp.marker && tmp.marker === (this.doc.markers || [])[Number(b.dataset.index)];
                 b.setAttribute('aria-pressed', String(on));
             }
         }
