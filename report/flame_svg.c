@@ -5,8 +5,7 @@
 #include "cmds.h"
 #include "fmt.h"
 #include "html_doc.h"
-#include "leaks.h"
-#include "symsnap.h"
+#include "profile.h"
 
 #include <errno.h>
 #include <math.h>
@@ -19,8 +18,6 @@
 #define SVG_PAD 10.0
 #define FRAME_H 17.0
 #define MIN_WIDTH 0.3 /* pixels: narrower frames are not drawn (their value is in their parent) */
-
-enum flame_value { VALUE_INUSE, VALUE_ALLOCATED, VALUE_CALLS, VALUE_LEAKED };
 
 struct flame_node {
     uint32_t frame;
@@ -188,88 +185,28 @@ static void svg_write(struct strbuf *b, const struct html_doc *d, const struct h
     tree_free(root.child);
 }
 
-static bool parse_value(const char *v, enum flame_value *out)
+static void title_of(char *out, size_t cap, const struct profile *p, enum profile_value value, const char *source)
 {
-    static const char *const names[] = {"inuse", "allocated", "calls", "leaked"};
-    for (int i = 0; i < 4; i++)
-        if (strcmp(v, names[i]) == 0) return (*out = (enum flame_value)i), true;
-    return false;
-}
-
-/* The stacks and their values for one --value. */
-static int flame_rows(struct html_doc *d, struct html_view *v, const char *source, enum flame_value value, char *title,
-                      size_t tcap, char *err, size_t errlen)
-{
-    if (value == VALUE_INUSE) {
-        struct symsnap ss;
-        if (symsnap_load(&ss, source, err, errlen) < 0) return -1;
-        for (size_t i = 0; i < ss.ntraces; i++)
-            html_view_add(v, html_intern_stack(d, ss.traces[i].frames, ss.traces[i].nframes), ss.traces[i].size,
-                          ss.traces[i].count);
-        snprintf(title, tcap, "Live heap of %s at %s", ss.command ? ss.command : source, ss.point ? ss.point : "exit");
-        symsnap_free(&ss);
-        return 0;
+    const char *what = p->ss.command ? p->ss.command : source;
+    switch (value) {
+    case VALUE_INUSE: snprintf(out, cap, "Live heap of %s at %s", what, p->ss.point ? p->ss.point : "exit"); break;
+    case VALUE_ALLOCATED: snprintf(out, cap, "Bytes allocated by %s up to %s", what, p->ss.point); break;
+    case VALUE_CALLS: snprintf(out, cap, "Allocation calls of %s up to %s", what, p->ss.point); break;
+    default: snprintf(out, cap, "Leaked (definitely, indirectly and possibly lost) by %s", what);
     }
-    if (value == VALUE_LEAKED) {
-        struct leak_report r;
-        int rc = leaks_load(&r, source, NULL, false, err, errlen);
-        if (rc < 0) return -1;
-        for (size_t i = 0; i < r.n; i++) {
-            const struct leak_record *rec = &r.records[i];
-            if (rec->kind == LEAK_REACHABLE || rec->kind > LEAK_POSSIBLE) continue;
-            size_t n = rec->nframes;
-            const struct sym_frame *frames = rec->frames ? rec->frames : symbols_stack(&r.snap, rec->stack, &n);
-            html_view_add(v, html_intern_stack(d, frames, n), rec->bytes, rec->blocks);
-        }
-        snprintf(title, tcap, "Leaked (definitely, indirectly and possibly lost) in %s", source);
-        leaks_free(&r);
-        return 0;
-    }
-    /* allocated, calls: totals over the run, up to the point if one is given */
-    char *path = xstrndup(source, strlen(source));
-    struct snap_point point = {.kind = POINT_EXIT};
-    struct stat st;
-    char *at = stat(path, &st) == 0 ? NULL : strrchr(path, '@');
-    if (at) {
-        *at = 0;
-        if (!snap_parse_point(at + 1, &point, err, errlen)) {
-            free(path);
-            return -1;
-        }
-        if (point.kind == POINT_PEAK) point.kind = POINT_EXIT; /* totals have no peak: the whole run */
-    }
-    struct snap s;
-    if (snap_load(&s, path, &point, NULL, NULL, err, errlen) < 0) {
-        free(path);
-        return -1;
-    }
-    for (const struct snap_stack *c = s.canon_stacks; c; c = c->hh_frames.next) {
-        if (!c->fig_calls) continue;
-        size_t n;
-        const struct sym_frame *frames = symbols_stack(&s, c, &n);
-        uint32_t k = html_intern_stack(d, frames, n);
-        if (value == VALUE_CALLS)
-            html_view_add(v, k, c->fig_calls, c->fig_bytes_allocated);
-        else
-            html_view_add(v, k, c->fig_bytes_allocated, c->fig_calls);
-    }
-    snprintf(title, tcap, "%s in %s", value == VALUE_CALLS ? "Allocation calls" : "Bytes allocated", source);
-    symbols_end(&s);
-    snap_free(&s);
-    free(path);
-    return 0;
 }
 
 int cmd_flamegraph(int argc, char **argv)
 {
     const char *source = NULL, *output = "heapsnap.svg";
-    enum flame_value value = VALUE_INUSE;
+    enum profile_value value = VALUE_INUSE;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if ((strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) && v)
             output = argv[++i];
         else if (strcmp(a, "--value") == 0 && v) {
-            if (!parse_value(v, &value)) die_usage("--value takes inuse, allocated, calls or leaked, not '%s'", v);
+            if (!profile_parse_value(v, &value))
+                die_usage("--value takes inuse, allocated, calls or leaked, not '%s'", v);
             i++;
         } else if (a[0] == '-' && a[1])
             die_usage("flamegraph: unknown option or missing value '%s'", a);
@@ -280,12 +217,15 @@ int cmd_flamegraph(int argc, char **argv)
     }
     if (!source) die_usage("usage: heapsnap flamegraph SOURCE [--value inuse|allocated|calls|leaked] [-o FILE.svg]");
     char err[1024], title[1024];
-    struct html_doc d = {0};
-    struct html_view v = {.name = "flame"};
-    if (flame_rows(&d, &v, source, value, title, sizeof title, err, sizeof err) < 0) die("%s", err);
-    html_view_finish(&v);
+    struct profile p;
+    if (profile_load(&p, source, NULL, err, sizeof err) < 0) die("%s", err);
+    if ((value == VALUE_ALLOCATED || value == VALUE_CALLS) && !p.has_totals)
+        die("%s: a snapshot file holds the live heap only: --value inuse", source);
+    if (value == VALUE_LEAKED && !p.has_leaks)
+        die("%s: no leak check ran in this trace (heapsnap run checks at the end)", source);
+    title_of(title, sizeof title, &p, value, source);
     struct strbuf b = {0};
-    svg_write(&b, &d, &v, title, value == VALUE_CALLS ? "calls" : "bytes");
+    svg_write(&b, &p.doc, &p.views[value], title, value == VALUE_CALLS ? "calls" : "bytes");
     bool to_stdout = strcmp(output, "-") == 0;
     FILE *f = to_stdout ? stdout : fopen(output, "wb");
     bool ok = f && fwrite(b.s, 1, b.len, f) == b.len;
@@ -293,7 +233,6 @@ int cmd_flamegraph(int argc, char **argv)
     if (!ok) die("%s: %s", output, strerror(errno ? errno : EIO));
     if (!to_stdout) fprintf(stderr, "heapsnap: wrote %s\n", output);
     sb_free(&b);
-    html_view_free(&v);
-    html_doc_free(&d);
+    profile_free(&p);
     return 0;
 }

@@ -42,6 +42,8 @@ static const char usage[] =
     "  html SOURCE [-o FILE.html]     one self-contained page: the heap over time, flame graphs, leaks\n"
     "  html OLD NEW [-o FILE.html]    a differential flame graph of two sources\n"
     "  flamegraph SOURCE [--value inuse|allocated|calls|leaked] [-o FILE.svg]   a static flame graph\n"
+    "  export SOURCE --format pprof|folded|massif|speedscope -o FILE [--value V] [--include P]... [--exclude P]...\n"
+    "                            for go tool pprof, flamegraph.pl, ms_print, speedscope (docs/EXPORTS.md)\n"
     "\n"
     "Without `run`: LD_PRELOAD=/path/to/libheapsnap.so HEAPSNAP_OUTPUT=DIR PROGRAM\n";
 
@@ -66,5 +68,6 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "check") == 0) return cmd_check(argc - 1, argv + 1);
     if (strcmp(argv[1], "html") == 0) return cmd_html(argc - 1, argv + 1);
     if (strcmp(argv[1], "flamegraph") == 0) return cmd_flamegraph(argc - 1, argv + 1);
+    if (strcmp(argv[1], "export") == 0) return cmd_export(argc - 1, argv + 1);
     die_usage("unknown command '%s' (see heapsnap --help)", argv[1]);
 }

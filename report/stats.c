@@ -91,6 +91,11 @@ static bool kept(const struct stats_options *o, const struct symsnap_trace *t, s
     return !have_inclusive || included;
 }
 
+bool stats_keeps(const struct stats_options *o, const struct symsnap_trace *t)
+{
+    return kept(o, t, call_site(o, t));
+}
+
 static char *frame_key(enum stats_key key, const struct sym_frame *f)
 {
     struct strbuf b = {0};

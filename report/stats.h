@@ -47,6 +47,8 @@ struct stats_result {
  * tracebacks). */
 bool stats_check(const struct stats_options *o, char *err, size_t errlen);
 bool stats_parse_key(const char *name, enum stats_key *key);
+/* Whether the --include/--exclude filters of o keep this trace (tracemalloc's filter_traces). */
+bool stats_keeps(const struct stats_options *o, const struct symsnap_trace *t);
 const char *stats_key_name(enum stats_key key);
 void stats_compute(const struct symsnap *ss, const struct stats_options *o, struct stats_result *out);
 void stats_compare(const struct symsnap *old, const struct symsnap *new, const struct stats_options *o,

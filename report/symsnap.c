@@ -21,7 +21,7 @@ bool symsnap_is_file(const char *path)
     return c == '{';
 }
 
-static int from_trace(struct symsnap *ss, const char *path, const char *point_text, char *err, size_t errlen)
+static int from_trace(struct symsnap *ss, const char *path, const char *point_text, bool all, char *err, size_t errlen)
 {
     struct snap_point point;
     if (!snap_parse_point(point_text, &point, err, errlen)) return -1;
@@ -42,11 +42,14 @@ static int from_trace(struct symsnap *ss, const char *path, const char *point_te
     for (struct snap_stack *st = s->canon_stacks; st; st = st->hh_frames.next) {
         uint64_t bytes, blocks;
         snap_figures(s, st, &bytes, &blocks);
-        if (!blocks) continue;
+        if (!blocks && !(all && st->fig_calls)) continue;
         struct symsnap_trace *t = &ss->traces[ss->ntraces++];
         t->frames = symbols_stack(s, st, &t->nframes);
         t->size = bytes;
         t->count = blocks;
+        t->calls = st->fig_calls;
+        t->allocated = st->fig_bytes_allocated;
+        t->stack = st;
         ss->total_size += bytes;
         ss->total_count += blocks;
     }
@@ -211,7 +214,7 @@ static int from_file(struct symsnap *ss, const char *path, char *err, size_t err
     return 0;
 }
 
-int symsnap_load(struct symsnap *ss, const char *source, char *err, size_t errlen)
+static int load(struct symsnap *ss, const char *source, bool all, char *err, size_t errlen)
 {
     memset(ss, 0, sizeof *ss);
     ss->source = xstrndup(source, strlen(source));
@@ -219,7 +222,7 @@ int symsnap_load(struct symsnap *ss, const char *source, char *err, size_t errle
     int rc;
     if (stat(source, &st) == 0) {
         /* The whole argument names a file: a snapshot file, or a trace at its end. */
-        rc = symsnap_is_file(source) ? from_file(ss, source, err, errlen) : from_trace(ss, source, "exit", err, errlen);
+        rc = symsnap_is_file(source) ? from_file(ss, source, err, errlen) : from_trace(ss, source, "exit", all, err, errlen);
     } else {
         char *at = strrchr(ss->source, '@');
         if (!at) {
@@ -234,13 +237,23 @@ int symsnap_load(struct symsnap *ss, const char *source, char *err, size_t errle
                 snprintf(err, errlen, "%s: a snapshot file is one moment already: drop '@%s'", ss->source, at + 1);
                 rc = -1;
             } else {
-                rc = from_trace(ss, ss->source, at + 1, err, errlen);
+                rc = from_trace(ss, ss->source, at + 1, all, err, errlen);
             }
             *at = '@';
         }
     }
     if (rc < 0) symsnap_free(ss);
     return rc;
+}
+
+int symsnap_load(struct symsnap *ss, const char *source, char *err, size_t errlen)
+{
+    return load(ss, source, false, err, errlen);
+}
+
+int symsnap_load_all(struct symsnap *ss, const char *source, char *err, size_t errlen)
+{
+    return load(ss, source, true, err, errlen);
 }
 
 int symsnap_write(const struct symsnap *ss, const char *path, char *err, size_t errlen)

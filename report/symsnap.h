@@ -17,6 +17,10 @@ struct symsnap_trace {
     const struct sym_frame *frames; /* innermost first, allocator frames removed */
     size_t nframes;
     uint64_t size, count;
+    /* From a trace (0 from a snapshot file): allocation calls and bytes up
+     * to the point, and the stack they were replayed as. */
+    uint64_t calls, allocated;
+    const struct snap_stack *stack;
 };
 
 struct symsnap {
@@ -36,6 +40,9 @@ struct symsnap {
 bool symsnap_is_file(const char *path);
 /* SOURCE is TRACE[@POINT] or a snapshot file. Returns 0, or -1 with a reason. */
 int symsnap_load(struct symsnap *ss, const char *source, char *err, size_t errlen);
+/* The same, with every stack that allocated up to the point, live or not
+ * (exports: allocation totals beside the live heap). */
+int symsnap_load_all(struct symsnap *ss, const char *source, char *err, size_t errlen);
 int symsnap_write(const struct symsnap *ss, const char *path, char *err, size_t errlen);
 void symsnap_free(struct symsnap *ss);
 
