@@ -283,3 +283,27 @@ Test(browser, many_markers_and_a_point_source, .init = setup, .timeout = 180)
     free(page);
     free(trace);
 }
+
+/* Defect found in review: the page prints a point's time to the millisecond
+ * (0.014 s), and `heapsnap stats TRACE@Ts` is exact only at the time of the
+ * point itself: two neighbouring points with different heaps printed alike
+ * cannot both be what stats says at that time. Every point the page prints
+ * must be named by its own time. */
+Test(browser, neighbouring_points_are_printed_at_different_times, .init = setup, .timeout = 180)
+{
+    char *trace = trace_program(dir, "phases.trace", ARGS(sample("phases")));
+    char *page = page_of(ARGS(trace), "phases.html");
+    struct json *j = probe(page, NULL,
+                           ARGS("(() => { const n = heapsnapTest.pointCount(), out = []; let prev = null;"
+                                " for (let k = 0; k < n; k++) { heapsnapTest.selectPoint(k);"
+                                " const t = document.getElementById('chart-readout').textContent;"
+                                " const m = t.match(/^Selected: (\\S+ s) \\(point \\d+\\) · ([\\d,]+) byte/);"
+                                " if (prev && m && prev[1] === m[1] && prev[2] !== m[2]) out.push(prev[0] + ' | ' + t);"
+                                " prev = m; } return out.length ? out.join('\\n') : ''; })()"));
+    const char *same = json_str(j, "results.0");
+    cr_assert(same, "no answer");
+    cr_expect_str_eq(same, "", "points printed at the same time, with different heaps:\n%s", same);
+    json_free(j);
+    free(page);
+    free(trace);
+}
