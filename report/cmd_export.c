@@ -13,16 +13,6 @@ enum export_format { EXPORT_PPROF, EXPORT_FOLDED, EXPORT_MASSIF, EXPORT_SPEEDSCO
 
 static const char *const format_names[] = {"pprof", "folded", "massif", "speedscope"};
 
-int export_write_file(const char *path, const struct strbuf *b, char *err, size_t errlen)
-{
-    bool to_stdout = strcmp(path, "-") == 0;
-    FILE *f = to_stdout ? stdout : fopen(path, "wb");
-    bool ok = f && (!b->len || fwrite(b->s, 1, b->len, f) == b->len);
-    if (f && (to_stdout ? fflush(f) : fclose(f)) != 0) ok = false;
-    if (!ok) snprintf(err, errlen, "%s: %s", path, strerror(errno ? errno : EIO));
-    return ok ? 0 : -1;
-}
-
 int cmd_export(int argc, char **argv)
 {
     const char *usage = "usage: heapsnap export SOURCE --format pprof|folded|massif|speedscope [-o FILE] "
@@ -77,7 +67,7 @@ int cmd_export(int argc, char **argv)
             rc = export_pprof(&b, &p, value, err, sizeof err);
         profile_free(&p);
     }
-    if (rc < 0 || export_write_file(output, &b, err, sizeof err) < 0) die("%s", err);
+    if (rc < 0 || write_whole_file(output, b.s, b.len, err, sizeof err) < 0) die("%s", err);
     if (strcmp(output, "-") != 0) fprintf(stderr, "heapsnap: wrote %s\n", output);
     sb_free(&b);
     free(filters.filters);

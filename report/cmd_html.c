@@ -45,13 +45,9 @@ int html_write_page(const char *path, const struct strbuf *json, char *err, size
     add_escaped(&page, json);
     const char *rest = mark + strlen(DATA_PLACEHOLDER);
     sb_add(&page, rest, heapsnap_html_template_len - (size_t)(rest - tpl));
-    bool to_stdout = strcmp(path, "-") == 0;
-    FILE *f = to_stdout ? stdout : fopen(path, "wb");
-    bool ok = f && fwrite(page.s, 1, page.len, f) == page.len;
-    if (f && (to_stdout ? fflush(f) : fclose(f)) != 0) ok = false;
-    if (!ok) snprintf(err, errlen, "%s: %s", path, strerror(errno ? errno : EIO));
+    int rc = write_whole_file(path, page.s, page.len, err, errlen);
     sb_free(&page);
-    return ok ? 0 : -1;
+    return rc;
 }
 
 /* ---- the diff of two sources --------------------------------------------- */

@@ -20,8 +20,7 @@ int cmd_check(int argc, char **argv);
 int cmd_html(int argc, char **argv);
 int cmd_flamegraph(int argc, char **argv);
 int cmd_export(int argc, char **argv);
-/* Writes b to path ("-": standard output); -1 with a reason. */
-int export_write_file(const char *path, const struct strbuf *b, char *err, size_t errlen);
+
 /* The HTML page with json as its data, to path ("-": stdout). */
 struct strbuf;
 int html_write_page(const char *path, const struct strbuf *json, char *err, size_t errlen);

@@ -97,6 +97,7 @@ struct svg_ctx {
     uint64_t total;
     double height;
     const char *unit;
+    const char *count_unit; /* what a value's count counts: "block" (live, leaked) or "call" (allocated) */
 };
 
 static void draw(struct svg_ctx *c, const struct flame_node *n, double x, int depth)
@@ -119,20 +120,19 @@ static void draw(struct svg_ctx *c, const struct flame_node *n, double x, int de
         sb_printf(c->b, " %llu calls, %.2f%%", (unsigned long long)n->value,
                   100.0 * (double)n->value / (double)c->total);
     else
-        sb_printf(c->b, " %llu bytes (%s) in %llu blocks, %.2f%%", (unsigned long long)n->value, size,
-                  (unsigned long long)n->count, 100.0 * (double)n->value / (double)c->total);
+        sb_printf(c->b, " %llu bytes (%s) in %llu %s%s, %.2f%%", (unsigned long long)n->value, size,
+                  (unsigned long long)n->count, c->count_unit, n->count == 1 ? "" : "s",
+                  100.0 * (double)n->value / (double)c->total);
     sb_printf(c->b, "</title><rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\" rx=\"2\"/>", x, y,
               w, FRAME_H - 1, colour);
     size_t fit = (size_t)(w / 7);
     if (fit >= 3) {
         sb_printf(c->b, "<text x=\"%.1f\" y=\"%.1f\">", x + 3, y + FRAME_H - 5);
         char label[256];
-        size_t len = strlen(f->function);
-        if (len <= fit)
-            snprintf(label, sizeof label, "%s", f->function);
-        else
-            snprintf(label, sizeof label, "%.*s..", (int)(fit - 2 < sizeof label - 3 ? fit - 2 : sizeof label - 3),
-                     f->function);
+        size_t len = strlen(f->function), cut = len <= fit ? len : fit - 2;
+        if (cut > sizeof label - 3) cut = sizeof label - 3;
+        while (cut > 0 && cut < len && ((unsigned char)f->function[cut] & 0xc0) == 0x80) cut--; /* whole characters */
+        snprintf(label, sizeof label, "%.*s%s", (int)cut, f->function, cut < len ? ".." : "");
         fmt_xml_text(c->b, label);
         sb_puts(c->b, "</text>");
     }
@@ -144,6 +144,7 @@ static void draw(struct svg_ctx *c, const struct flame_node *n, double x, int de
 }
 
 static void svg_write(struct strbuf *b, const struct html_doc *d, const struct html_view *v, const char *title,
+                      const char *count_unit,
                       const char *unit)
 {
     struct flame_node root = {0};
@@ -166,7 +167,7 @@ static void svg_write(struct strbuf *b, const struct html_doc *d, const struct h
         sb_printf(b, "<text x=\"%.0f\" y=\"60\" text-anchor=\"middle\">nothing to draw: no %s</text>\n", SVG_WIDTH / 2,
                   unit);
     } else {
-        struct svg_ctx c = {b, d, (SVG_WIDTH - 2 * SVG_PAD) / (double)root.value, root.value, height, unit};
+        struct svg_ctx c = {b, d, (SVG_WIDTH - 2 * SVG_PAD) / (double)root.value, root.value, height, unit, count_unit};
         char size[32];
         fmt_size(size, sizeof size, (double)root.value, false);
         double y = height - SVG_PAD - FRAME_H - 20;
@@ -225,13 +226,10 @@ int cmd_flamegraph(int argc, char **argv)
         die("%s: no leak check ran in this trace (heapsnap run checks at the end)", source);
     title_of(title, sizeof title, &p, value, source);
     struct strbuf b = {0};
-    svg_write(&b, &p.doc, &p.views[value], title, value == VALUE_CALLS ? "calls" : "bytes");
-    bool to_stdout = strcmp(output, "-") == 0;
-    FILE *f = to_stdout ? stdout : fopen(output, "wb");
-    bool ok = f && fwrite(b.s, 1, b.len, f) == b.len;
-    if (f && (to_stdout ? fflush(f) : fclose(f)) != 0) ok = false;
-    if (!ok) die("%s: %s", output, strerror(errno ? errno : EIO));
-    if (!to_stdout) fprintf(stderr, "heapsnap: wrote %s\n", output);
+    svg_write(&b, &p.doc, &p.views[value], title, value == VALUE_ALLOCATED ? "call" : "block",
+              value == VALUE_CALLS ? "calls" : "bytes");
+    if (write_whole_file(output, b.s, b.len, err, sizeof err) < 0) die("%s", err);
+    if (strcmp(output, "-") != 0) fprintf(stderr, "heapsnap: wrote %s\n", output);
     sb_free(&b);
     profile_free(&p);
     return 0;

@@ -31,6 +31,26 @@ void fmt_duration(char *out, size_t cap, double s)
     else snprintf(out, cap, "%.3f s", s);
 }
 
+/* The length of the well-formed UTF-8 sequence at p (1 to 4), or 0: JSON
+ * and XML are UTF-8, and names, paths and labels come from programs that
+ * may hold any bytes. */
+static size_t utf8_len(const unsigned char *p)
+{
+    unsigned c = p[0];
+    if (c < 0x80) return 1;
+    size_t n = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+    if (!n) return 0;
+    unsigned lo = 0x80, hi = 0xbf; /* the second byte's range: no overlong forms, no surrogates, nothing past U+10FFFF */
+    if (c == 0xe0) lo = 0xa0;
+    else if (c == 0xed) hi = 0x9f;
+    else if (c == 0xf0) lo = 0x90;
+    else if (c == 0xf4) hi = 0x8f;
+    if (p[1] < lo || p[1] > hi) return 0;
+    for (size_t i = 2; i < n; i++)
+        if ((p[i] & 0xc0) != 0x80) return 0;
+    return n;
+}
+
 void fmt_json_string(struct strbuf *b, const char *s)
 {
     if (!s) {
@@ -45,7 +65,10 @@ void fmt_json_string(struct strbuf *b, const char *s)
         } else if (*p < 0x20) {
             sb_printf(b, "\\u%04x", *p);
         } else {
-            sb_add(b, (const char *)p, 1);
+            size_t n = utf8_len(p);
+            if (n) sb_add(b, (const char *)p, n);
+            else sb_puts(b, "\\ufffd"); /* a byte that is not UTF-8: the replacement character */
+            if (n > 1) p += n - 1;
         }
     }
     sb_puts(b, "\"");
@@ -84,8 +107,14 @@ void fmt_xml_text(struct strbuf *b, const char *s)
         case '>': sb_puts(b, "&gt;"); break;
         case '"': sb_puts(b, "&quot;"); break;
         default:
-            if ((unsigned char)*s < 0x20 && *s != '\n' && *s != '\t') sb_puts(b, "?");
-            else sb_add(b, s, 1);
+            if ((unsigned char)*s < 0x20 && *s != '\n' && *s != '\t') {
+                sb_puts(b, "?");
+            } else {
+                size_t n = utf8_len((const unsigned char *)s);
+                if (n) sb_add(b, s, n);
+                else sb_puts(b, "\xef\xbf\xbd"); /* U+FFFD */
+                if (n > 1) s += n - 1;
+            }
         }
     }
 }

@@ -25,14 +25,18 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define TIMELINE_STEPS 500    /* points on the time axis, beside the markers */
-#define TIMELINE_MARKERS 2000 /* markers that are points of their own; later ones go to the next point */
+#define TIMELINE_STEPS 500     /* points on the time axis, beside the markers */
+#define TIMELINE_MARKERS 2000  /* markers that are points of their own; later ones go to the next point */
+#define TIMELINE_MIN_POINTS 60 /* fewest points a page is thinned to */
+/* Temporal rows a page carries (about 25 bytes each) before its points are thinned: it stays under 10 MB. */
+#define TEMPORAL_ROW_BUDGET 250000
 #define NO_FREE UINT32_MAX
 
 struct html_point {
     uint64_t ticks; /* the point's state is every event stamped at or before it */
     double t;
     uint64_t bytes, blocks, high; /* high: the most bytes live since the point before */
+    bool marker;                  /* a marker's moment: kept however the timeline is thinned */
 };
 
 struct temporal_row {
@@ -45,6 +49,7 @@ struct temporal_row {
 };
 
 struct timeline_build {
+    const char *path; /* the trace: its last records say where the run ended */
     struct html_point *pts;
     size_t npts, cur;
     bool started;
@@ -72,7 +77,10 @@ static uint64_t run_end_ticks(const struct snap *s)
 static void timeline_start(struct timeline_build *tb, const struct snap *s)
 {
     tb->started = true;
-    double duration = snap_seconds(s, run_end_ticks(s));
+    /* A trace left open (killed, a bare preload) records no end: its last records are. */
+    uint64_t end = run_end_ticks(s), last = snap_trace_end_ticks(s, tb->path);
+    if (last > end) end = s->stop_ticks < last ? s->stop_ticks : last;
+    double duration = snap_seconds(s, end);
     if (!(duration > 0) || !isfinite(duration)) duration = 0;
     uint64_t step_us = (uint64_t)ceil(duration * 1e6 / TIMELINE_STEPS);
     if (step_us == 0) step_us = 1;
@@ -86,12 +94,16 @@ static void timeline_start(struct timeline_build *tb, const struct snap *s)
     }
     for (size_t i = 0; i < nmarkers; i++)
         if (s->markers[i].ticks <= s->stop_ticks)
-            tb->pts[tb->npts++] =
-                (struct html_point){.ticks = s->markers[i].ticks, .t = snap_seconds(s, s->markers[i].ticks)};
+            tb->pts[tb->npts++] = (struct html_point){
+                .ticks = s->markers[i].ticks, .t = snap_seconds(s, s->markers[i].ticks), .marker = true};
     qsort(tb->pts, tb->npts, sizeof *tb->pts, by_ticks);
     size_t k = 0;
-    for (size_t i = 0; i < tb->npts; i++)
-        if (!k || tb->pts[k - 1].ticks != tb->pts[i].ticks) tb->pts[k++] = tb->pts[i];
+    for (size_t i = 0; i < tb->npts; i++) {
+        if (k && tb->pts[k - 1].ticks == tb->pts[i].ticks)
+            tb->pts[k - 1].marker |= tb->pts[i].marker;
+        else
+            tb->pts[k++] = tb->pts[i];
+    }
     tb->npts = k;
     /* The end: whatever comes after the last point (the clock's last reading may precede the last event). */
     if (tb->pts[tb->npts - 1].ticks != UINT64_MAX)
@@ -167,6 +179,11 @@ static void timeline_finish(struct timeline_build *tb, const struct snap *s)
         tb->high = tb->prev_bytes;
     }
     tb->cur = tb->npts;
+    /* The end point is printed at or after the last event, to the microsecond, as TRACE@Ts reads it. */
+    double last_t =
+        ceil(snap_seconds(s, s->last_ticks > run_end_ticks(s) ? s->last_ticks : run_end_ticks(s)) * 1e6) / 1e6;
+    struct html_point *end = &tb->pts[tb->npts - 1];
+    if (last_t > end->t) end->t = last_t;
     for (size_t i = 0; s->live.slots && i <= s->live.mask; i++) {
         const struct blockmap_entry *b = &s->live.slots[i];
         if (b->ptr) temporal_add(tb, b->stack, point_of(tb, b->ticks), NO_FREE, b->size);
@@ -210,6 +227,49 @@ static int by_temporal(const void *x, const void *y)
     return a->f < b->f ? -1 : a->f > b->f;
 }
 
+/* Sorted, equal (stack, a, f) summed: ids with equal frames are one stack in the document. */
+static size_t merge_rows(struct temporal_out *v, size_t n)
+{
+    qsort(v, n, sizeof *v, by_temporal);
+    size_t w = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (v[i].a == v[i].f) continue; /* allocated and freed between the same two points */
+        if (w && v[w - 1].stack == v[i].stack && v[w - 1].a == v[i].a && v[w - 1].f == v[i].f) {
+            v[w - 1].bytes += v[i].bytes;
+            v[w - 1].blocks += v[i].blocks;
+        } else {
+            v[w++] = v[i];
+        }
+    }
+    return w;
+}
+
+/* Keeps the first and last points, the markers and every other uniform
+ * point; a row's points become the first kept point at or after them, so
+ * "live at point k" is unchanged at every kept k. False when nothing can go. */
+static bool drop_every_other_point(struct timeline_build *tb, struct temporal_out *v, size_t n)
+{
+    uint32_t *to = xmalloc(tb->npts * sizeof *to);
+    size_t kept = 0;
+    bool odd = false;
+    for (size_t i = 0; i < tb->npts; i++) {
+        bool keep = i == 0 || i + 1 == tb->npts || tb->pts[i].marker || (odd = !odd) == false;
+        if (!keep) continue;
+        for (size_t j = kept ? 0 : 0; j <= i; j++)
+            (void)j;
+        to[i] = (uint32_t)kept;
+        tb->pts[kept++] = tb->pts[i];
+    }
+    if (kept == tb->npts) {
+        free(to);
+        return false;
+    }
+    free(to);
+    return true;
+    (void)v;
+    (void)n;
+}
+
 static void write_temporal(struct strbuf *b, struct html_doc *d, struct stack_index **map, const struct snap *s,
                            struct timeline_build *tb)
 {
@@ -222,18 +282,12 @@ static void write_temporal(struct strbuf *b, struct html_doc *d, struct stack_in
         HASH_DEL(tb->rows, r);
         free(r);
     }
-    /* Ids with equal frames are one stack in the document: one row each. */
-    qsort(v, n, sizeof *v, by_temporal);
+    size_t w = merge_rows(v, n);
+    /* Rows grow with stacks times pairs of points: past the budget, every
+     * other point between markers goes, and what stays is as exact. */
+    while (w > TEMPORAL_ROW_BUDGET && drop_every_other_point(tb, v, w))
+        w = merge_rows(v, w);
     sb_puts(b, ",\n\"temporal\": [");
-    size_t w = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (w && v[w - 1].stack == v[i].stack && v[w - 1].a == v[i].a && v[w - 1].f == v[i].f) {
-            v[w - 1].bytes += v[i].bytes;
-            v[w - 1].blocks += v[i].blocks;
-        } else {
-            v[w++] = v[i];
-        }
-    }
     for (size_t i = 0; i < w; i++)
         sb_printf(b, "%s[%u,%u,%d,%llu,%llu]", i ? "," : "", v[i].stack, v[i].a, v[i].f == NO_FREE ? -1 : (int)v[i].f,
                   (unsigned long long)v[i].bytes, (unsigned long long)v[i].blocks);
@@ -328,7 +382,7 @@ static void write_leaks(struct strbuf *b, struct strbuf *recs, struct html_doc *
         kinds[k] = (struct html_view){.name = names[k]};
     for (size_t i = 0; i < lr->n; i++) {
         const struct leak_record *r = &lr->records[i];
-        if (r->kind > LEAK_POSSIBLE) continue; /* suppressed: not a leak the page shows */
+        if (r->kind > LEAK_POSSIBLE || r->suppressed_by) continue; /* suppressed (or ignored): not a leak */
         size_t n = r->nframes;
         const struct sym_frame *frames = r->frames ? r->frames : symbols_stack(&lr->snap, r->stack, &n);
         uint32_t stack = html_intern_stack(d, frames, n);
@@ -377,7 +431,7 @@ int html_report_data(struct strbuf *out, const char *source, char *err, size_t e
         free(path);
         return -1;
     }
-    struct timeline_build tb = {0};
+    struct timeline_build tb = {.path = path};
     struct snap s;
     if (snap_load(&s, path, &point, on_event, &tb, err, errlen) < 0) {
         free(path);
@@ -429,7 +483,7 @@ int html_report_data(struct strbuf *out, const char *source, char *err, size_t e
     sb_puts(out, "{\"version\": 1, \"kind\": \"report\", \"source\": ");
     fmt_json_string(out, source);
     sb_printf(out, ", \"initial\": \"%s\",\n", initial);
-    write_header(out, sp, have_leaks ? &lr : NULL, snap_seconds(sp, run_end_ticks(sp)));
+    write_header(out, sp, have_leaks ? &lr : NULL, tb.pts[tb.npts - 1].t); /* the run ends where its chart does */
     write_timeline(out, sp, &tb);
     /* Every frame and stack is interned by now: written before the rows that name them. */
     sb_puts(out, ",\n");

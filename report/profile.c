@@ -39,7 +39,7 @@ static void add_leaks(struct profile *p, const char *source, const struct stats_
         p->has_leaks = true;
         for (size_t i = 0; i < r.n; i++) {
             const struct leak_record *rec = &r.records[i];
-            if (rec->kind == LEAK_REACHABLE || rec->kind > LEAK_POSSIBLE) continue;
+            if (rec->kind == LEAK_REACHABLE || rec->kind > LEAK_POSSIBLE || rec->suppressed_by) continue;
             struct symsnap_trace t = {.nframes = rec->nframes, .frames = rec->frames};
             if (!t.frames) t.frames = symbols_stack(&r.snap, rec->stack, &t.nframes);
             if (filters && !stats_keeps(filters, &t)) continue;

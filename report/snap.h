@@ -154,6 +154,9 @@ void snap_finish_stacks(struct snap *s);
 /* Seconds since the process started, and back (as TRACE@SECONDSs reads them). */
 double snap_seconds(const struct snap *s, uint64_t ticks);
 uint64_t snap_ticks_at(const struct snap *s, double seconds);
+/* The stamp of the trace's last record (its streams' last chunks read), or
+ * its recorded end: where a run without a recorded end really stopped. */
+uint64_t snap_trace_end_ticks(const struct snap *s, const char *path);
 /* "signal", "interval", "growth" or "leak-check" for the markers heapsnap
  * writes itself; NULL for the program's own. */
 const char *snap_marker_kind(const char *label);

@@ -124,7 +124,13 @@ bool snap_apply(struct snap *s, struct snap_cursor *c, bool force, uint64_t *ptr
         struct blockmap_entry *b = blockmap_find(&s->live, r->ptr);
         if (b) b->ignored = (r->fn & 1) != 0;
         s->inherited_blocks++;
-        return true; /* the process had it from the start: not an event of its own */
+        /* Not an event of its own (no count, no time), but the heap grew:
+         * a hook that draws the heap over time sees it, at time 0. */
+        if (s->hook && !s->live_only) {
+            s->ev.stream = c->stream;
+            s->hook(s, 0, s->hook_ctx);
+        }
+        return true;
     }
     case REC_FREE:
         *ptr = r->ptr;

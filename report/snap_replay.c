@@ -163,7 +163,7 @@ static int by_stream_then_seq(const void *a, const void *b)
  * after SIGKILL the header has no end and the last clock point is where the
  * last chunk began, not where it stopped. A chunk that does not decode
  * counts for what came before its fault (the events pass names the fault). */
-static uint64_t trace_end_ticks(const struct snap *s, const char *path)
+uint64_t snap_trace_end_ticks(const struct snap *s, const char *path)
 {
     uint64_t end = s->last_clock_ticks;
     if (s->hdr.end_how != END_UNKNOWN && s->hdr.end_ticks > end) end = s->hdr.end_ticks;
@@ -201,7 +201,7 @@ static int resolve_time(struct snap *s, const char *path, char *err, size_t errl
     }
     /* Rounded up to the microsecond it is printed with, so the figure a
      * message gives is a point that works. */
-    double length = ceil(snap_seconds(s, trace_end_ticks(s, path)) * 1e6) / 1e6;
+    double length = ceil(snap_seconds(s, snap_trace_end_ticks(s, path)) * 1e6) / 1e6;
     if (!(length > 0)) length = 0;
     if (want < 0) {
         snprintf(err, errlen, "%s: %gs is before the start of the trace: times count from 0s, and it is %.6fs long",

@@ -1,9 +1,12 @@
 /* util.c - see util.h. */
 #include "util.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 void *xmalloc(size_t n)
 {
@@ -119,4 +122,42 @@ void sb_free(struct strbuf *b)
     free(b->s);
     b->s = NULL;
     b->len = b->cap = 0;
+}
+
+int write_whole_file(const char *path, const void *data, size_t len, char *err, size_t errlen)
+{
+    if (strcmp(path, "-") == 0) {
+        bool ok = (!len || fwrite(data, 1, len, stdout) == len) && fflush(stdout) == 0;
+        if (!ok) snprintf(err, errlen, "standard output: %s", strerror(errno ? errno : EIO));
+        return ok ? 0 : -1;
+    }
+    /* Beside the target, so the rename stays on one file system. */
+    char tmp[4096];
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid()) >= sizeof tmp) {
+        snprintf(err, errlen, "%s: the name is too long", path);
+        return -1;
+    }
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    const char *p = data;
+    size_t left = len;
+    while (left) {
+        ssize_t n = write(fd, p, left);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        p += n;
+        left -= (size_t)n;
+    }
+    int saved = left ? (errno ? errno : ENOSPC) : 0;
+    if (close(fd) != 0 && !saved) saved = errno;
+    if (!saved && rename(tmp, path) != 0) saved = errno;
+    if (saved) {
+        unlink(tmp);
+        snprintf(err, errlen, "%s: %s", path, strerror(saved));
+        return -1;
+    }
+    return 0;
 }

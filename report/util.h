@@ -41,6 +41,10 @@ void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 #define uthash_nonfatal_oom(obj) die("out of memory")
 #include <uthash.h>
 
+/* data as path's whole content, or the file as it was: written beside it and
+ * renamed over it ("-": standard output). -1 with a reason in err. */
+int write_whole_file(const char *path, const void *data, size_t len, char *err, size_t errlen);
+
 /* A growable byte buffer for building output. */
 struct strbuf {
     char *s;

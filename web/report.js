@@ -46,6 +46,14 @@
         return s.toFixed(a < 10 ? 3 : a < 100 ? 2 : 1) + ' s';
     }
 
+    // A timeline point's time as `heapsnap stats TRACE@Ts` takes it: to the
+    // microsecond, the precision its points are placed at, so two points
+    // with different heaps never read alike.
+    function pointTime(s) {
+        if (s === null || s === undefined || !isFinite(s)) return '?';
+        return s.toFixed(6) + ' s';
+    }
+
     function percent(part, whole) {
         if (!whole) return '0%';
         const p = (100 * part) / whole;
@@ -1157,7 +1165,7 @@
             if (sel && sel.kind === 'point') {
                 const x = this.xOf(u, sel.k);
                 vline(x, '#111', [], 2.5);
-                labels.push({ x, text: 'selected ' + seconds(this.tl.t[sel.k]), colour: '#111', first: true });
+                labels.push({ x, text: 'selected ' + pointTime(this.tl.t[sel.k]), colour: '#111', first: true });
             }
             // The selection's label first, so that it always finds a row.
             labels.sort((a, b) => (b.first ? 1 : 0) - (a.first ? 1 : 0));
@@ -1224,9 +1232,9 @@
                 } else if (sel && sel.kind === 'range') {
                     this.readout.textContent =
                         'Selected range: after ' +
-                        seconds(tl.t[sel.i]) +
+                        pointTime(tl.t[sel.i]) +
                         ' up to ' +
-                        seconds(tl.t[sel.j]) +
+                        pointTime(tl.t[sel.j]) +
                         ' (points ' +
                         sel.i +
                         '–' +
@@ -1246,7 +1254,7 @@
             }
             let text =
                 prefix +
-                seconds(tl.t[k]) +
+                pointTime(tl.t[k]) +
                 ' (point ' +
                 k +
                 ') · ' +
@@ -1873,11 +1881,11 @@
                           '” (' +
                           tmp.marker.kind +
                           ', ' +
-                          seconds(t[tmp.k]) +
+                          pointTime(t[tmp.k]) +
                           ', point ' +
                           tmp.k +
                           ')'
-                        : 'at ' + seconds(t[tmp.k]) + ' (point ' + tmp.k + ')';
+                        : 'at ' + pointTime(t[tmp.k]) + ' (point ' + tmp.k + ')';
                     return {
                         rows: this.temporal.liveAt(tmp.k),
                         units: { value: 'bytes', count: 'blocks' },
@@ -1889,11 +1897,11 @@
                     units: { value: 'bytes', count: 'blocks' },
                     what:
                         'Allocated after ' +
-                        seconds(t[tmp.i]) +
+                        pointTime(t[tmp.i]) +
                         ' up to ' +
-                        seconds(t[tmp.j]) +
+                        pointTime(t[tmp.j]) +
                         ' and still live at ' +
-                        seconds(t[tmp.j]) +
+                        pointTime(t[tmp.j]) +
                         ' (points ' +
                         tmp.i +
                         '–' +

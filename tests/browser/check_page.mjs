@@ -263,7 +263,7 @@ function checkReport() {
     equal(
         'report: title of a point',
         r['title point'],
-        'Live at 0.100 s (point 8): 41,736 bytes (40.8 KiB) · 66 blocks'
+        'Live at 0.100000 s (point 8): 41,736 bytes (40.8 KiB) · 66 blocks'
     );
     for (const m of doc.markers) {
         const [total, title] = r['marker ' + m.label];
@@ -278,7 +278,7 @@ function checkReport() {
     equal(
         'report: title of range 10-20',
         r['range'][1],
-        'Allocated after 0.125 s up to 0.250 s and still live at 0.250 s (points 10–20): 68,480 bytes (66.9 KiB) · 19 blocks'
+        'Allocated after 0.125000 s up to 0.250000 s and still live at 0.250000 s (points 10–20): 68,480 bytes (66.9 KiB) · 19 blocks'
     );
     equal(
         'report: call sites of range 10-20',
@@ -306,11 +306,11 @@ function checkReport() {
     );
     const [onMarker, onPoint, onRange] = r['chart click'];
     check('report: a click on a marker line picks the marker', onMarker.startsWith('Live at marker “warm”'), onMarker);
-    check('report: a click picks the nearest point', onPoint.startsWith('Live at 0.150 s (point 12): '), onPoint);
+    check('report: a click picks the nearest point', onPoint.startsWith('Live at 0.150000 s (point 12): '), onPoint);
     check(
         'report: a drag picks a range',
         onRange.startsWith(
-            'Allocated after 0.100 s up to 0.300 s and still live at 0.300 s (points 8–24): 54,880 bytes'
+            'Allocated after 0.100000 s up to 0.300000 s and still live at 0.300000 s (points 8–24): 54,880 bytes'
         ),
         onRange
     );
