@@ -30,24 +30,27 @@ static void add_leaks(struct profile *p, const char *source, const struct stats_
     struct supp_list supps;
     gate_defaults(&g);
     gate_load_suppressions(&g, &supps);
-    struct leak_report r;
-    int rc = leaks_load(&r, path, &supps, false, err, sizeof err);
+    struct leak_report *lr = xcalloc(1, sizeof *lr);
+    int rc = leaks_load(lr, path, &supps, false, err, sizeof err);
     supp_free(&supps);
     free(g.supp_files);
-    if (rc < 0) return;
-    if (!r.check_failed) {
+    if (rc < 0) {
+        free(lr);
+        return;
+    }
+    p->leaks = lr;
+    if (!lr->check_failed) {
         p->has_leaks = true;
-        for (size_t i = 0; i < r.n; i++) {
-            const struct leak_record *rec = &r.records[i];
+        for (size_t i = 0; i < lr->n; i++) {
+            const struct leak_record *rec = &lr->records[i];
             if (rec->kind == LEAK_REACHABLE || rec->kind > LEAK_POSSIBLE || rec->suppressed_by) continue;
             struct symsnap_trace t = {.nframes = rec->nframes, .frames = rec->frames};
-            if (!t.frames) t.frames = symbols_stack(&r.snap, rec->stack, &t.nframes);
+            if (!t.frames) t.frames = symbols_stack(&lr->snap, rec->stack, &t.nframes);
             if (filters && !stats_keeps(filters, &t)) continue;
             html_view_add(&p->views[VALUE_LEAKED], html_intern_stack(&p->doc, t.frames, t.nframes), rec->bytes,
                           rec->blocks);
         }
     }
-    leaks_free(&r);
 }
 
 int profile_load(struct profile *p, const char *source, const struct stats_options *filters, char *err, size_t errlen)
@@ -76,6 +79,8 @@ int profile_load(struct profile *p, const char *source, const struct stats_optio
 
 void profile_free(struct profile *p)
 {
+    if (p->leaks) leaks_free(p->leaks);
+    free(p->leaks);
     for (int i = 0; i < VALUE_COUNT; i++)
         html_view_free(&p->views[i]);
     html_doc_free(&p->doc);

@@ -7,6 +7,7 @@
 #define HEAPSNAP_PROFILE_H
 
 #include "html_doc.h"
+#include "leaks.h"
 #include "stats.h"
 #include "symsnap.h"
 
@@ -22,6 +23,9 @@ struct profile {
     bool has_leaks;  /* the trace had a leak check that ran */
     /* Per kept trace of ss, its stack in doc (UINT32_MAX: filtered out). */
     uint32_t *stack_of;
+    /* The leak check read for VALUE_LEAKED: kept to the end, as freeing it
+     * ends the symbol session ss's frames point into. */
+    struct leak_report *leaks;
 };
 
 bool profile_parse_value(const char *text, enum profile_value *v);

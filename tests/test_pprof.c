@@ -1,0 +1,462 @@
+/* test_pprof.c - `heapsnap export --format pprof` read back by `go tool
+ * pprof` (Debian's golang-go): on samples/phases.c, whose figures are known
+ * to the byte, each function's and line's bytes equal `heapsnap stats`'s, the
+ * allocation counts are the calls made, a -diff_base equals `heapsnap diff`;
+ * inline chains are one location; the leaked view, a snapshot file, a
+ * stripped copy's mapping (build ID, file, range) and bad options. */
+#include "harness.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char *dir;
+static char *trace; /* phases, traced once per test */
+
+static void setup(void)
+{
+    dir = temp_dir();
+    trace = trace_program(dir, "phases.trace", (const char *const[]){sample("phases"), NULL});
+}
+
+#define ARGS(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+/* Runs heapsnap with args; asserts exit 0 and returns stdout. */
+static char *hs(const char *const *args)
+{
+    const char *argv[32] = {heapsnap_bin()};
+    size_t k = 1;
+    for (size_t i = 0; args[i]; i++)
+        argv[k++] = args[i];
+    argv[k] = NULL;
+    struct run_result r = run_in(dir, NULL, argv);
+    cr_assert_eq(r.exit_code, 0, "heapsnap %s %s: exit %d: %s", args[0], args[1], r.exit_code, r.err);
+    free(r.err);
+    return r.out;
+}
+
+static struct json *hs_json(const char *const *args)
+{
+    char *out = hs(args);
+    struct json *j = json_parse(out);
+    cr_assert(j, "not JSON:\n%s", out);
+    free(out);
+    return j;
+}
+
+static char *at(const char *source, const char *point)
+{
+    char *s;
+    cr_assert(asprintf(&s, "%s@%s", source, point) > 0);
+    return s;
+}
+
+/* `heapsnap export SOURCE --format pprof [--value V] -o dir/NAME`; returns the path. */
+static char *export_pprof(const char *source, const char *value, const char *name)
+{
+    char *out = path_join(dir, name);
+    if (value)
+        free(hs(ARGS("export", source, "--format", "pprof", "--value", value, "-o", out)));
+    else
+        free(hs(ARGS("export", source, "--format", "pprof", "-o", out)));
+    return out;
+}
+
+/* `go tool pprof ARGS`, its caches and home inside the test's directory and
+ * no network (a toolchain or module download would fail, not hang). */
+static char *pprof(const char *const *args)
+{
+    static char home[4200], cache[4200], gopath[4200], tmp[4200], bins[4200];
+    snprintf(home, sizeof home, "HOME=%s/go-home", dir);
+    snprintf(cache, sizeof cache, "GOCACHE=%s/go-cache", dir);
+    snprintf(gopath, sizeof gopath, "GOPATH=%s/go-path", dir);
+    snprintf(tmp, sizeof tmp, "PPROF_TMPDIR=%s/pprof-tmp", dir);
+    snprintf(bins, sizeof bins, "PPROF_BINARY_PATH=%s/pprof-binaries", dir);
+    const char *env[] = {home, cache, gopath, tmp, bins, "GOTOOLCHAIN=local", "GOPROXY=off", "GOFLAGS=", NULL};
+    const char *argv[32] = {GO_BIN, "tool", "pprof"};
+    size_t k = 3;
+    for (size_t i = 0; args[i]; i++)
+        argv[k++] = args[i];
+    argv[k] = NULL;
+    struct run_result r = run_in_limited(dir, env, argv, 120);
+    cr_assert_eq(r.exit_code, 0, "go tool pprof %s: exit %d: %s", args[0], r.exit_code, r.err);
+    free(r.err);
+    return r.out;
+}
+
+/* A row of `pprof -top`: the node's name and its flat value. */
+struct top_row {
+    char name[512];
+    long long flat;
+};
+
+/* The rows under the "flat  flat%" heading; values as printed with
+ * -unit=B ("90000B", "-13B") or as counts ("50"). */
+static size_t top_rows(const char *out, struct top_row *rows, size_t max)
+{
+    const char *p = strstr(out, "flat  flat%");
+    cr_assert(p, "no table in:\n%s", out);
+    p = strchr(p, '\n');
+    size_t n = 0;
+    while (p && *++p) {
+        const char *end = strchr(p, '\n');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        char line[1024];
+        cr_assert_lt(len, sizeof line);
+        memcpy(line, p, len);
+        line[len] = 0;
+        char flat[64], f1[64], f2[64], cum[64], c1[64];
+        int name_at = 0;
+        cr_assert_eq(sscanf(line, "%63s %63s %63s %63s %63s %n", flat, f1, f2, cum, c1, &name_at), 5, "row: %s", line);
+        cr_assert_lt(n, max);
+        snprintf(rows[n].name, sizeof rows[n].name, "%s", line + name_at);
+        rows[n].flat = strtoll(flat, NULL, 10);
+        n++;
+        p = end;
+    }
+    return n;
+}
+
+static long long flat_of(const struct top_row *rows, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(rows[i].name, name) == 0) return rows[i].flat;
+    cr_assert_fail("no row '%s' in pprof's table", name);
+    return 0;
+}
+
+/* Every group of a stats/diff JSON (field "size" or "size_diff") is a row of
+ * pprof's table with that flat value, and every row with a flat value is
+ * such a group: the same figures, nothing more, nothing less. */
+static void expect_same_as_stats(const struct json *j, const char *field, const struct top_row *rows, size_t n)
+{
+    size_t groups = json_len(j, "stats");
+    cr_assert_gt(groups, 0);
+    for (size_t g = 0; g < groups; g++) {
+        char p[64];
+        snprintf(p, sizeof p, "stats.%zu.key", g);
+        const char *key = json_str(j, p);
+        snprintf(p, sizeof p, "stats.%zu.%s", g, field);
+        long long want = json_int(j, p);
+        if (want == 0) continue; /* pprof leaves out a node whose bytes cancel */
+        cr_expect_eq(flat_of(rows, n, key), want, "%s: pprof %lld, heapsnap %lld", key, flat_of(rows, n, key), want);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!rows[i].flat) continue;
+        bool found = false;
+        for (size_t g = 0; g < groups && !found; g++) {
+            char p[64];
+            snprintf(p, sizeof p, "stats.%zu.key", g);
+            found = strcmp(json_str(j, p), rows[i].name) == 0;
+        }
+        cr_expect(found, "pprof gives %s %lld, heapsnap has no such group", rows[i].name, rows[i].flat);
+    }
+}
+
+TestSuite(pprof, .init = setup, .timeout = 120);
+
+Test(pprof, inuse_space_by_function_is_stats_at_the_peak)
+{
+    char *peak = at(trace, "peak");
+    char *file = export_pprof(peak, NULL, "peak.pb.gz");
+    char *out = pprof(ARGS("-top", "-sample_index=inuse_space", "-unit=B", "-nodefraction=0", "-nodecount=1000", file));
+    struct top_row rows[200];
+    size_t n = top_rows(out, rows, 200);
+    cr_expect_eq(flat_of(rows, n, "build_cache"), 100000);
+    cr_expect_eq(flat_of(rows, n, "load_config"), 10000);
+    struct json *j = hs_json(ARGS("stats", peak, "--by", "function", "--limit", "0", "--format", "json"));
+    cr_expect_eq(json_len(j, "stats"), 2);
+    expect_same_as_stats(j, "size", rows, n);
+    json_free(j);
+    /* --value inuse is the default type: pprof shows it without -sample_index */
+    free(out);
+    out = pprof(ARGS("-top", file));
+    cr_expect(strstr(out, "\nType: inuse_space\n"), "%s", out);
+    free(out);
+}
+
+Test(pprof, alloc_objects_are_the_calls_made)
+{
+    char *file = export_pprof(trace, "calls", "calls.pb.gz");
+    char *out = pprof(ARGS("-top", "-nodefraction=0", "-nodecount=1000", file));
+    cr_expect(strstr(out, "\nType: alloc_objects\n"), "%s", out);
+    struct top_row rows[200];
+    size_t n = top_rows(out, rows, 200);
+    cr_expect_eq(flat_of(rows, n, "build_cache"), 50);
+    cr_expect_eq(flat_of(rows, n, "grow_sessions"), 30);
+    cr_expect_eq(flat_of(rows, n, "load_config"), 10);
+    cr_expect_eq(flat_of(rows, n, "recurse"), 4);
+    cr_expect_eq(flat_of(rows, n, "make_label"), 1); /* strdup allocated on its behalf */
+    cr_expect_eq(flat_of(rows, n, "my_alloc"), 1);
+    long long total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += rows[i].flat;
+    struct json *report = report_json_of(trace);
+    cr_expect_eq(total, json_int(report, "totals.allocations"));
+    json_free(report);
+    free(out);
+    /* the bytes those calls asked for, freed or not: the cache's too */
+    out = pprof(ARGS("-top", "-sample_index=alloc_space", "-unit=B", "-nodefraction=0", "-nodecount=1000", file));
+    n = top_rows(out, rows, 200);
+    cr_expect_eq(flat_of(rows, n, "build_cache"), 100000);
+    cr_expect_eq(flat_of(rows, n, "grow_sessions"), 90000);
+    cr_expect_eq(flat_of(rows, n, "make_label"), 13);
+    free(out);
+    free(file);
+    file = export_pprof(trace, "allocated", "allocated.pb.gz");
+    out = pprof(ARGS("-top", file));
+    cr_expect(strstr(out, "\nType: alloc_space\n"), "%s", out);
+    free(out);
+}
+
+/* pprof -lines names a row "function file:line" (" (inline)" after an
+ * inlined one) and cleans "./x" to "x"; stats --by lineno keys a frame with
+ * a file "file:line", one without "function [module]". */
+static void line_key(const char *text, bool from_pprof, char *key, size_t size)
+{
+    snprintf(key, size, "%s", text);
+    size_t len = strlen(key);
+    if (from_pprof && len > 9 && strcmp(key + len - 9, " (inline)") == 0) key[len -= 9] = 0;
+    char *space = strrchr(key, ' ');
+    if (from_pprof && space && strchr(space, ':')) memmove(key, space + 1, strlen(space));
+    if (!from_pprof && len && key[len - 1] == ']' && space) *space = 0;
+    if (strncmp(key, "./", 2) == 0) memmove(key, key + 2, strlen(key) - 1);
+}
+
+Test(pprof, lines_are_stats_by_lineno)
+{
+    char *done = at(trace, "done");
+    char *file = export_pprof(done, NULL, "done.pb.gz");
+    char *out = pprof(
+        ARGS("-top", "-lines", "-sample_index=inuse_space", "-unit=B", "-nodefraction=0", "-nodecount=1000", file));
+    struct top_row rows[200], by_line[200];
+    size_t n = top_rows(out, rows, 200), nlines = 0;
+    for (size_t i = 0; i < n; i++) { /* pprof's rows are per function and line: sum them per line */
+        char key[512];
+        line_key(rows[i].name, true, key, sizeof key);
+        size_t k = 0;
+        while (k < nlines && strcmp(by_line[k].name, key) != 0)
+            k++;
+        if (k == nlines) {
+            snprintf(by_line[nlines].name, sizeof by_line[nlines].name, "%s", key);
+            by_line[nlines++].flat = 0;
+        }
+        by_line[k].flat += rows[i].flat;
+    }
+    struct json *j = hs_json(ARGS("stats", done, "--by", "lineno", "--limit", "0", "--format", "json"));
+    size_t groups = json_len(j, "stats");
+    cr_assert_geq(groups, 6);
+    size_t nonzero = 0;
+    for (size_t i = 0; i < nlines; i++)
+        nonzero += by_line[i].flat != 0;
+    cr_expect_eq(nonzero, groups, "pprof has %zu lines with bytes, stats %zu:\n%s", nonzero, groups, out);
+    for (size_t g = 0; g < groups; g++) {
+        char p[64], key[512];
+        snprintf(p, sizeof p, "stats.%zu.key", g);
+        line_key(json_str(j, p), false, key, sizeof key);
+        snprintf(p, sizeof p, "stats.%zu.size", g);
+        cr_expect_eq(flat_of(by_line, nlines, key), json_int(j, p), "%s", key);
+    }
+    char phases_line[600];
+    snprintf(phases_line, sizeof phases_line, "%s/phases.c:58", SAMPLES_SOURCE_DIR); /* grow_sessions' malloc */
+    cr_expect_eq(flat_of(by_line, nlines, phases_line), 90000, "%s", out);
+    json_free(j);
+    free(out);
+}
+
+Test(pprof, diff_base_is_heapsnap_diff)
+{
+    char *warm = at(trace, "warm"), *done = at(trace, "done");
+    char *base = export_pprof(warm, NULL, "warm.pb.gz"), *file = export_pprof(done, NULL, "done.pb.gz");
+    char *diff_base;
+    cr_assert(asprintf(&diff_base, "-diff_base=%s", base) > 0);
+    char *out = pprof(
+        ARGS("-top", "-sample_index=inuse_space", "-unit=B", "-nodefraction=0", "-nodecount=1000", diff_base, file));
+    struct top_row rows[200];
+    size_t n = top_rows(out, rows, 200);
+    cr_expect_eq(flat_of(rows, n, "grow_sessions"), 90000);
+    cr_expect_eq(flat_of(rows, n, "make_label"), 13);
+    struct json *j = hs_json(ARGS("diff", warm, done, "--by", "function", "--limit", "0", "--format", "json"));
+    expect_same_as_stats(j, "size_diff", rows, n);
+    json_free(j);
+    free(out);
+}
+
+/* Squeezes runs of blanks into one space, lines joined: "64B make (inline) outer main ...". */
+static void squeeze(char *s)
+{
+    char *w = s;
+    for (const char *r = s; *r; r++) {
+        bool blank = *r == ' ' || *r == '\n' || *r == '\t';
+        if (blank && (w == s || w[-1] == ' ')) continue;
+        *w++ = blank ? ' ' : *r;
+    }
+    *w = 0;
+}
+
+Test(pprof, an_inline_chain_is_one_location)
+{
+    char *t = trace_program(dir, "inline.trace", ARGS(sample("inline_chain")));
+    char *file = export_pprof(t, NULL, "inline.pb.gz");
+    char *out = pprof(ARGS("-traces", "-unit=B", file));
+    squeeze(out);
+    /* (inline): a line of a location that is not its last, so make and
+     * outer share one address (samples/inline_chain.c's comment) */
+    cr_expect(strstr(out, " 64B make (inline) outer main "), "%s", out);
+    cr_expect(strstr(out, " 96B make (inline) fill (inline) nested main "), "%s", out);
+    free(out);
+}
+
+Test(pprof, leaked_blocks_as_inuse)
+{
+    char *t = trace_program(dir, "leak.trace", ARGS(sample("leak")));
+    char *file = export_pprof(t, "leaked", "leaked.pb.gz");
+    char *out = pprof(ARGS("-top", "-unit=B", "-nodefraction=0", file));
+    cr_expect(strstr(out, "\nType: inuse_space\n"), "%s", out);
+    struct top_row rows[100];
+    size_t n = top_rows(out, rows, 100);
+    struct json *leaks = leaks_json_in(dir, t, NULL);
+    cr_expect_eq(leak_bytes(leaks, "definitely_lost"), 100);
+    cr_expect_eq(flat_of(rows, n, "plain_leak"), leak_bytes(leaks, "definitely_lost"));
+    free(out);
+    out = pprof(ARGS("-top", "-sample_index=inuse_objects", file));
+    n = top_rows(out, rows, 100);
+    cr_expect_eq(flat_of(rows, n, "plain_leak"), leak_blocks(leaks, "definitely_lost"));
+    free(out);
+    /* the 10 temporaries are no leak: alloc_* stay 0 */
+    out = pprof(ARGS("-top", "-sample_index=alloc_objects", file));
+    n = top_rows(out, rows, 100);
+    for (size_t i = 0; i < n; i++)
+        cr_expect_eq(rows[i].flat, 0, "%s", rows[i].name);
+    free(out);
+    json_free(leaks);
+}
+
+Test(pprof, snapshot_file_without_addresses)
+{
+    char *snapshot = path_join(dir, "done.json"), *done = at(trace, "done");
+    free(hs(ARGS("snapshot", done, "-o", snapshot)));
+    char *file = export_pprof(snapshot, NULL, "snapshot.pb.gz");
+    char *out = pprof(ARGS("-top", "-unit=B", "-nodefraction=0", "-nodecount=1000", file));
+    struct top_row rows[200];
+    size_t n = top_rows(out, rows, 200);
+    struct json *j = hs_json(ARGS("stats", snapshot, "--by", "function", "--limit", "0", "--format", "json"));
+    expect_same_as_stats(j, "size", rows, n);
+    json_free(j);
+    free(out);
+    out = pprof(ARGS("-raw", file));
+    const char *locations = strstr(out, "\nLocations\n");
+    cr_assert(locations, "%s", out);
+    size_t nlocations = 0;
+    for (const char *p = locations; (p = strstr(p, "\n ")) != NULL; p++) {
+        unsigned id;
+        char address[64];
+        if (sscanf(p, " %u: %63s", &id, address) != 2) continue;
+        cr_expect_str_eq(address, "0x0");
+        nlocations++;
+    }
+    cr_expect_gt(nlocations, 5);
+    free(out);
+    /* nothing but the live heap: no allocation calls */
+    out = pprof(ARGS("-top", "-sample_index=alloc_objects", file));
+    n = top_rows(out, rows, 200);
+    for (size_t i = 0; i < n; i++)
+        cr_expect_eq(rows[i].flat, 0, "%s", rows[i].name);
+    free(out);
+}
+
+/* The hex build ID `readelf -n` gives for a file. */
+static void build_id_of(const char *path, char *id, size_t size)
+{
+    struct run_result r = run_in(dir, NULL, ARGS("/usr/bin/env", "readelf", "-n", path));
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    const char *p = strstr(r.out, "Build ID: ");
+    cr_assert(p, "%s", r.out);
+    cr_assert_eq(sscanf(p + 10, "%127s", id), 1);
+    cr_assert_lt(strlen(id), size);
+    run_free(&r);
+}
+
+Test(pprof, stripped_copy_keeps_build_id_file_and_range)
+{
+    char *copy = sample_copy(dir, "phases", "phases_stripped", 0, 0, 0755);
+    struct run_result r = run_in(dir, NULL, ARGS("/usr/bin/env", "strip", copy));
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    run_free(&r);
+    char id[128];
+    build_id_of(sample("phases"), id, sizeof id);
+    char *t = trace_program(dir, "stripped.trace", ARGS(copy));
+    char *file = export_pprof(at(t, "peak"), NULL, "stripped.pb.gz");
+    char *out = pprof(ARGS("-raw", file));
+    /* Mapping 1 (the main binary): START/LIMIT/OFFSET FILE BUILD_ID, and no
+     * [FN] flag: pprof may name its addresses from an unstripped build. */
+    const char *m = strstr(out, "\nMappings\n1: ");
+    cr_assert(m, "%s", out);
+    unsigned long long start, limit, offset;
+    char path[4096], mapped_id[128], rest[64] = "";
+    cr_assert_geq(sscanf(m, "\nMappings\n1: 0x%llx/0x%llx/0x%llx %4095s %127s %63s", &start, &limit, &offset, path,
+                         mapped_id, rest),
+                  5, "%s", m);
+    cr_expect_str_eq(path, copy);
+    cr_expect_str_eq(mapped_id, id);
+    cr_expect(strncmp(rest, "[FN]", 4) != 0, "%s", m);
+    /* The sample of build_cache's 100000 B: its innermost location's address,
+     * through the mapping back to the file, is build_cache's in the
+     * unstripped build (pprof's rule: file offset = address - start +
+     * offset; in this PIE's code segment a file offset is its address). */
+    const char *s = strstr(out, " 100000: ");
+    cr_assert(s, "%s", out);
+    unsigned loc;
+    cr_assert_eq(sscanf(s, " 100000: %u", &loc), 1);
+    char needle[32];
+    snprintf(needle, sizeof needle, "\n%6u: 0x", loc);
+    const char *l = strstr(out, needle);
+    cr_assert(l, "location %u in %s", loc, out);
+    unsigned long long address;
+    cr_assert_eq(sscanf(l + strlen(needle), "%llx", &address), 1);
+    cr_assert(address > start && address < limit, "%llx not in %llx-%llx", address, start, limit);
+    char at_file[32];
+    snprintf(at_file, sizeof at_file, "0x%llx", address - start + offset - 1); /* inside the call */
+    r = run_in(dir, NULL, ARGS("/usr/bin/env", "addr2line", "-f", "-e", sample("phases"), at_file));
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    cr_expect(strncmp(r.out, "build_cache\n", 12) == 0, "addr2line %s: %s", at_file, r.out);
+    run_free(&r);
+    free(out);
+    /* go tool pprof symbolizes Go binaries only: the name heapsnap gave */
+    out = pprof(ARGS("-top", "-unit=B", file));
+    struct top_row rows[100];
+    size_t n = top_rows(out, rows, 100);
+    char name[64];
+    snprintf(name, sizeof name, "phases_stripped+0x%llx", address - start + offset);
+    cr_expect_eq(flat_of(rows, n, name), 100000, "%s", out);
+    free(out);
+}
+
+static void expect_error(const char *const *args, int code, const char *needle)
+{
+    const char *argv[32] = {heapsnap_bin()};
+    size_t k = 1;
+    for (size_t i = 0; args[i]; i++)
+        argv[k++] = args[i];
+    argv[k] = NULL;
+    struct run_result r = run_in(dir, NULL, argv);
+    cr_expect_eq(r.exit_code, code, "%s", r.err);
+    cr_expect_eq(count_lines(r.err), 1, "%s", r.err);
+    cr_expect(strstr(r.err, needle) != NULL, "'%s' not in: %s", needle, r.err);
+    cr_expect_str_eq(r.out, "");
+    run_free(&r);
+}
+
+Test(pprof, bad_option_and_unwritable_output)
+{
+    char *out = path_join(dir, "x.pb.gz");
+    expect_error(ARGS("export", trace, "--format", "pprof", "--value", "bytes", "-o", out), 2,
+                 "--value takes inuse, allocated, calls or leaked, not 'bytes'");
+    cr_expect_neq(access(out, F_OK), 0);
+    /* root writes anywhere: a directory is what cannot be written */
+    expect_error(ARGS("export", trace, "--format", "pprof", "-o", dir), 1, "Is a directory");
+    char *missing = path_join(dir, "no/such/dir/x.pb.gz");
+    expect_error(ARGS("export", trace, "--format", "pprof", "-o", missing), 1, "No such file or directory");
+}
