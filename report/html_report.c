@@ -39,13 +39,18 @@ struct html_point {
     bool marker;                  /* a marker's moment: kept however the timeline is thinned */
 };
 
+/* Blocks of one stack allocated at point a and freed at point f: an open
+ * addressing table (a lookup per crossing free; uthash's chained nodes cost
+ * four times as much on a trace with a million rows). */
 struct temporal_row {
-    struct {
-        const struct snap_stack *stack;
-        uint32_t a, f;
-    } key;
+    const struct snap_stack *stack; /* NULL: an empty slot */
+    uint32_t a, f;
     uint64_t bytes, blocks;
-    UT_hash_handle hh;
+};
+
+struct temporal_rows {
+    struct temporal_row *slots;
+    size_t mask, count;
 };
 
 struct timeline_build {
@@ -54,7 +59,7 @@ struct timeline_build {
     size_t npts, cur;
     bool started;
     uint64_t prev_bytes, prev_blocks, high;
-    struct temporal_row *rows;
+    struct temporal_rows rows;
 };
 
 static int by_ticks(const void *a, const void *b)
@@ -125,21 +130,44 @@ static uint32_t point_of(const struct timeline_build *tb, uint64_t ticks)
     return (uint32_t)lo;
 }
 
+static size_t row_slot(const struct temporal_rows *t, const struct snap_stack *st, uint32_t a, uint32_t f)
+{
+    uint64_t h = ((uint64_t)(uintptr_t)st ^ ((uint64_t)a << 32 | f)) * 0x9e3779b97f4a7c15ull;
+    return (size_t)(h >> 29) & t->mask;
+}
+
+static void rows_grow(struct temporal_rows *t)
+{
+    struct temporal_rows old = *t;
+    size_t cap = old.slots ? (old.mask + 1) * 2 : 4096;
+    t->slots = xcalloc(cap, sizeof *t->slots);
+    t->mask = cap - 1;
+    for (size_t i = 0; old.slots && i <= old.mask; i++) {
+        const struct temporal_row *r = &old.slots[i];
+        if (!r->stack) continue;
+        size_t k = row_slot(t, r->stack, r->a, r->f);
+        while (t->slots[k].stack)
+            k = (k + 1) & t->mask;
+        t->slots[k] = *r;
+    }
+    free(old.slots);
+}
+
 static void temporal_add(struct timeline_build *tb, const struct snap_stack *st, uint32_t a, uint32_t f, uint64_t size)
 {
-    struct temporal_row probe, *r;
-    memset(&probe, 0, sizeof probe);
-    probe.key.stack = st;
-    probe.key.a = a;
-    probe.key.f = f;
-    HASH_FIND(hh, tb->rows, &probe.key, sizeof probe.key, r);
-    if (!r) {
-        r = xcalloc(1, sizeof *r);
-        r->key = probe.key;
-        HASH_ADD(hh, tb->rows, key, sizeof r->key, r);
+    struct temporal_rows *t = &tb->rows;
+    if (!t->slots || (t->count + 1) * 2 > t->mask + 1) rows_grow(t);
+    size_t k = row_slot(t, st, a, f);
+    for (; t->slots[k].stack; k = (k + 1) & t->mask) {
+        struct temporal_row *r = &t->slots[k];
+        if (r->stack == st && r->a == a && r->f == f) {
+            r->bytes += size;
+            r->blocks++;
+            return;
+        }
     }
-    r->bytes += size;
-    r->blocks++;
+    t->slots[k] = (struct temporal_row){st, a, f, size, 1};
+    t->count++;
 }
 
 static void close_points_before(struct timeline_build *tb, uint64_t ticks)
@@ -244,49 +272,71 @@ static size_t merge_rows(struct temporal_out *v, size_t n)
     return w;
 }
 
-/* Keeps the first and last points, the markers and every other uniform
- * point; a row's points become the first kept point at or after them, so
- * "live at point k" is unchanged at every kept k. False when nothing can go. */
-static bool drop_every_other_point(struct timeline_build *tb, struct temporal_out *v, size_t n)
+/* Keeps the first and last points, the markers and one point in `every`
+ * between them; a row's points become the first kept point at or after
+ * them, so "live at point k" is unchanged at every kept k (a block live
+ * there was allocated at or before it and freed after it, as before). The
+ * highest value between two kept points covers the points dropped between
+ * them. False when too few points would be left. */
+static bool thin_points(struct timeline_build *tb, struct temporal_out *v, size_t n, size_t every)
 {
-    uint32_t *to = xmalloc(tb->npts * sizeof *to);
-    size_t kept = 0;
-    bool odd = false;
-    for (size_t i = 0; i < tb->npts; i++) {
-        bool keep = i == 0 || i + 1 == tb->npts || tb->pts[i].marker || (odd = !odd) == false;
-        if (!keep) continue;
-        for (size_t j = kept ? 0 : 0; j <= i; j++)
-            (void)j;
-        to[i] = (uint32_t)kept;
-        tb->pts[kept++] = tb->pts[i];
+    size_t np = tb->npts, nkeep = 0;
+    bool *keep = xmalloc(np * sizeof *keep);
+    for (size_t i = 0; i < np; i++) {
+        keep[i] = i == 0 || i + 1 == np || tb->pts[i].marker || i % every == 0;
+        nkeep += keep[i];
     }
-    if (kept == tb->npts) {
-        free(to);
+    if (nkeep == np || nkeep < TIMELINE_MIN_POINTS) {
+        free(keep);
         return false;
     }
+    uint32_t *to = xmalloc(np * sizeof *to);
+    size_t idx = nkeep;
+    for (size_t i = np; i-- > 0;) {
+        if (keep[i]) idx--;
+        to[i] = (uint32_t)idx; /* itself, or the kept point after it (the last point is kept) */
+    }
+    uint64_t high = 0;
+    size_t w = 0;
+    for (size_t i = 0; i < np; i++) {
+        if (tb->pts[i].high > high) high = tb->pts[i].high;
+        if (!keep[i]) continue;
+        tb->pts[w] = tb->pts[i];
+        tb->pts[w++].high = high;
+        high = 0;
+    }
+    tb->npts = tb->cur = w;
+    for (size_t r = 0; r < n; r++) {
+        v[r].a = to[v[r].a];
+        if (v[r].f != NO_FREE) v[r].f = to[v[r].f];
+    }
     free(to);
+    free(keep);
     return true;
-    (void)v;
-    (void)n;
 }
 
 static void write_temporal(struct strbuf *b, struct html_doc *d, struct stack_index **map, const struct snap *s,
                            struct timeline_build *tb)
 {
-    size_t n = HASH_COUNT(tb->rows), k = 0;
+    size_t n = tb->rows.count, k = 0;
     struct temporal_out *v = xmalloc((n ? n : 1) * sizeof *v);
-    struct temporal_row *r, *tmp;
-    HASH_ITER(hh, tb->rows, r, tmp)
-    {
-        v[k++] = (struct temporal_out){doc_stack(d, map, s, r->key.stack), r->key.a, r->key.f, r->bytes, r->blocks};
-        HASH_DEL(tb->rows, r);
-        free(r);
+    for (size_t i = 0; tb->rows.slots && i <= tb->rows.mask; i++) {
+        const struct temporal_row *r = &tb->rows.slots[i];
+        if (r->stack) v[k++] = (struct temporal_out){doc_stack(d, map, s, r->stack), r->a, r->f, r->bytes, r->blocks};
     }
+    free(tb->rows.slots);
+    tb->rows = (struct temporal_rows){0};
     size_t w = merge_rows(v, n);
-    /* Rows grow with stacks times pairs of points: past the budget, every
-     * other point between markers goes, and what stays is as exact. */
-    while (w > TEMPORAL_ROW_BUDGET && drop_every_other_point(tb, v, w))
+    /* Rows grow with stacks times pairs of points: past the budget, points
+     * between markers go (about the square root of the excess, as rows grow
+     * with pairs), and what stays is as exact. */
+    while (w > TEMPORAL_ROW_BUDGET) {
+        size_t every = 2;
+        while (every * every * TEMPORAL_ROW_BUDGET < w)
+            every *= 2;
+        if (!thin_points(tb, v, w, every)) break;
         w = merge_rows(v, w);
+    }
     sb_puts(b, ",\n\"temporal\": [");
     for (size_t i = 0; i < w; i++)
         sb_printf(b, "%s[%u,%u,%d,%llu,%llu]", i ? "," : "", v[i].stack, v[i].a, v[i].f == NO_FREE ? -1 : (int)v[i].f,
