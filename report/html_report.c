@@ -99,8 +99,9 @@ static void timeline_start(struct timeline_build *tb, const struct snap *s)
     }
     for (size_t i = 0; i < nmarkers; i++)
         if (s->markers[i].ticks <= s->stop_ticks)
-            tb->pts[tb->npts++] = (struct html_point){
-                .ticks = s->markers[i].ticks, .t = snap_seconds(s, s->markers[i].ticks), .marker = true};
+            tb->pts[tb->npts++] = (struct html_point){.ticks = s->markers[i].ticks,
+                                                      .t = ceil(snap_seconds(s, s->markers[i].ticks) * 1e9) / 1e9,
+                                                      .marker = true};
     qsort(tb->pts, tb->npts, sizeof *tb->pts, by_ticks);
     size_t k = 0;
     for (size_t i = 0; i < tb->npts; i++) {
@@ -399,7 +400,7 @@ static void write_timeline(struct strbuf *b, const struct snap *s, const struct 
         for (size_t i = 0; i < tb->npts; i++) {
             const struct html_point *p = &tb->pts[i];
             if (k == 0)
-                sb_printf(b, i ? ",%.6f" : "%.6f", p->t);
+                sb_printf(b, i ? ",%.9f" : "%.9f", p->t);
             else
                 sb_printf(b, i ? ",%llu" : "%llu",
                           (unsigned long long)(k == 1   ? p->bytes

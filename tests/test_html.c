@@ -223,7 +223,13 @@ Test(html, temporal_view_agrees_with_stats_at_every_moment, .init = setup)
         const char *label = json_str(d, p);
         if (strncmp(label, "leak-check:", 11) == 0) continue; /* after the end: the exit state, below */
         snprintf(p, sizeof p, "markers.%zu.point", m);
-        agrees_with_stats(trace, d, json_int(d, p), label);
+        long long k = json_int(d, p);
+        agrees_with_stats(trace, d, k, label);
+        /* ...and by the time the page prints for its point (to the nanosecond). */
+        char tp[64], when[64];
+        snprintf(tp, sizeof tp, "timeline.t.%lld", k);
+        snprintf(when, sizeof when, "%.9fs", json_get(d, tp)->number);
+        agrees_with_stats(trace, d, k, when);
     }
     /* Points by their time, as the page prints it, spread over the run. */
     cr_assert_gt(json_len(d, "timeline.t"), 100);

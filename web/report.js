@@ -49,9 +49,12 @@
     // A timeline point's time as `heapsnap stats TRACE@Ts` takes it: to the
     // microsecond, the precision its points are placed at, so two points
     // with different heaps never read alike.
+    // A marker's point is at the marker's own moment, to the nanosecond
+    // (rounded up, so the time names the heap with the marker's events in).
     function pointTime(s) {
         if (s === null || s === undefined || !isFinite(s)) return '?';
-        return s.toFixed(6) + ' s';
+        const us = s * 1e6;
+        return s.toFixed(Math.abs(us - Math.round(us)) < 1e-3 ? 6 : 9) + ' s';
     }
 
     function percent(part, whole) {
