@@ -54,7 +54,7 @@ static void count_call(struct snap *s, struct snap_cursor *c, uint64_t ptr)
 {
     s->allocations++;
     c->last_alloc = ptr;
-    if (s->live_only) return;
+    if (s->live_only || !s->ev.stack) return; /* no stack: not a block (address 0) */
     s->ev.stack->calls++;
     s->ev.stack->bytes_allocated += s->ev.size;
 }
@@ -71,7 +71,10 @@ static void count_temporary(struct snap *s, struct snap_cursor *c)
 
 static bool apply_alloc(struct snap *s, uint64_t ptr, uint64_t size, uint64_t stack_id, uint64_t ticks, bool force)
 {
-    if (ptr == 0) return true; /* never a block: a corrupt record */
+    if (ptr == 0) { /* never a block: a corrupt record */
+        s->ev = (struct snap_event){.kind = SNAP_EV_ALLOC};
+        return true;
+    }
     bool existed;
     struct blockmap_entry *b = blockmap_upsert(&s->live, ptr, &existed);
     if (existed) {

@@ -103,6 +103,27 @@ Test(order, free_stamped_before_its_allocation)
     json_free(j);
 }
 
+/* A corrupt record: an allocation at address 0 is no block, and the reports
+ * that count calls and temporary allocations per stack must not trip on it. */
+Test(order, allocation_at_address_zero)
+{
+    const struct event ev[] = {
+        {1, REC_ALLOC, 1000, 0, 16, 1},
+        {1, REC_FREE, 1010, 0, 0, 0},
+        {1, REC_ALLOC, 1100, P, 8, 2},
+    };
+    char *trace = write_trace("zero.trace", ev, 3, 1);
+    struct json *j = report_json_of(trace);
+    cr_expect_eq(json_int(j, "totals.leaked_bytes"), 8);
+    json_free(j);
+    char *page = path_join(temp_dir(), "zero.html");
+    struct run_result r = run_in("/", NULL, (const char *const[]){heapsnap_bin(), "html", trace, "-o", page, NULL});
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    run_free(&r);
+    free(page);
+    free(trace);
+}
+
 /* A chain through three threads, each hand-over stamped before the event it
  * follows, and a free whose block was allocated before tracing began (its
  * thread waits behind it until the merge is well past it): that free, and
