@@ -239,24 +239,6 @@ static uint64_t pp_location(struct pprof_builder *b, const struct sym_frame *f, 
     return e->id;
 }
 
-/* The index of a stack's call site: its first frame that is not an
- * allocator wrapper (strdup, std::allocator, std::make_shared...), as
- * `heapsnap stats` finds it. stats.h gives the rule only through its groups:
- * grouped by traceback, a stack's one group starts at its call site. */
-static size_t call_site(const struct sym_frame *frames, size_t n)
-{
-    struct symsnap_trace t = {.frames = frames, .nframes = n, .size = 1, .count = 1};
-    struct symsnap one = {.traces = &t, .ntraces = 1};
-    struct stats_options o = {.key = KEY_TRACEBACK};
-    struct stats_result r;
-    stats_compute(&one, &o, &r);
-    assert(r.n == 1);
-    size_t site = r.v[0]->frames ? (size_t)(r.v[0]->frames - frames) : 0;
-    stats_free(&r);
-    assert(site <= n);
-    return site;
-}
-
 /* frames innermost first, as symbols_stack() gives them; when is the time
  * the stack was met, which picks the module an address was in. The stack
  * starts at its call site: the wrappers above it allocated for it, and
@@ -265,7 +247,9 @@ static size_t call_site(const struct sym_frame *frames, size_t n)
 static void pp_sample(struct pprof_builder *b, const struct sym_frame *frames, size_t n, uint64_t when,
                       const int64_t values[SAMPLE_TYPES])
 {
-    size_t site = call_site(frames, n);
+    const struct symsnap_trace t = {.frames = frames, .nframes = n};
+    const struct stats_options none = {0};
+    size_t site = stats_call_site(&none, &t); /* where `heapsnap stats` counts the bytes */
     frames += site;
     n -= site;
     Perftools__Profiles__Sample *s = xmalloc(sizeof *s);
@@ -289,18 +273,6 @@ static void pp_sample(struct pprof_builder *b, const struct sym_frame *frames, s
 
 static uint64_t stack_time(const struct symsnap_trace *t) { return t->stack ? t->stack->seen_ticks : 0; }
 
-/* A trace's frames, asked of symbols.c again: profile_load() reads the leak
- * check's records last, and ending that report ends symbols.c's caches, in
- * which t->frames lived. The stack is the same, so are its frames. */
-static const struct sym_frame *trace_frames(const struct profile *p, const struct symsnap_trace *t, size_t *n)
-{
-    *n = t->nframes;
-    if (!p->ss.snap || !t->stack) return t->frames;
-    const struct sym_frame *frames = symbols_stack(p->ss.snap, t->stack, n);
-    assert(*n == t->nframes);
-    return frames;
-}
-
 static void add_samples(struct pprof_builder *b, const struct profile *p)
 {
     for (size_t i = 0; i < p->ss.ntraces; i++) {
@@ -308,9 +280,7 @@ static void add_samples(struct pprof_builder *b, const struct profile *p)
         if (p->stack_of[i] == UINT32_MAX) continue; /* left out by the filters */
         const int64_t values[SAMPLE_TYPES] = {(int64_t)t->calls, (int64_t)t->allocated, (int64_t)t->count,
                                               (int64_t)t->size};
-        size_t n;
-        const struct sym_frame *frames = trace_frames(p, t, &n);
-        pp_sample(b, frames, n, stack_time(t), values);
+        pp_sample(b, t->frames, t->nframes, stack_time(t), values);
     }
 }
 
@@ -332,9 +302,7 @@ static void add_leaked_samples(struct pprof_builder *b, const struct profile *p)
         size_t i = trace_of[v->rows[r].stack];
         if (i != SIZE_MAX) {
             const struct symsnap_trace *t = &p->ss.traces[i];
-            size_t n;
-            const struct sym_frame *frames = trace_frames(p, t, &n);
-            pp_sample(b, frames, n, stack_time(t), values);
+            pp_sample(b, t->frames, t->nframes, stack_time(t), values);
             continue;
         }
         const struct html_stack *hs = p->doc.stacks[v->rows[r].stack];

@@ -91,6 +91,8 @@ static bool kept(const struct stats_options *o, const struct symsnap_trace *t, s
     return !have_inclusive || included;
 }
 
+size_t stats_call_site(const struct stats_options *o, const struct symsnap_trace *t) { return call_site(o, t); }
+
 bool stats_keeps(const struct stats_options *o, const struct symsnap_trace *t)
 {
     return kept(o, t, call_site(o, t));

@@ -47,6 +47,9 @@ struct stats_result {
  * tracebacks). */
 bool stats_check(const struct stats_options *o, char *err, size_t errlen);
 bool stats_parse_key(const char *name, enum stats_key *key);
+/* The index of the trace's call site: its first frame that is not an
+ * allocator wrapper (strdup, std::allocator, ..., and o's --skip-function). */
+size_t stats_call_site(const struct stats_options *o, const struct symsnap_trace *t);
 /* Whether the --include/--exclude filters of o keep this trace (tracemalloc's filter_traces). */
 bool stats_keeps(const struct stats_options *o, const struct symsnap_trace *t);
 const char *stats_key_name(enum stats_key key);

@@ -121,6 +121,27 @@ static void remove_made_dirs(void)
     for (size_t i = 0; i < nmade; i++) nftw(made_dirs[i], remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+char *heapsnap_out(const char *dir, const char *const *args)
+{
+    const char *argv[32] = {heapsnap_bin()};
+    size_t k = 1;
+    for (size_t i = 0; args[i] && k + 1 < 32; i++) argv[k++] = args[i];
+    argv[k] = NULL;
+    struct run_result r = run_in(dir, NULL, argv);
+    cr_assert_eq(r.exit_code, 0, "heapsnap %s: exit %d: %s", args[0], r.exit_code, r.err);
+    free(r.err);
+    return r.out;
+}
+
+struct json *heapsnap_json(const char *dir, const char *const *args)
+{
+    char *out = heapsnap_out(dir, args);
+    struct json *j = json_parse(out);
+    cr_assert(j, "heapsnap %s: not JSON:\n%s", args[0], out);
+    free(out);
+    return j;
+}
+
 char *trace_program(const char *dir, const char *name, const char *const *prog)
 {
     char *trace = path_join(dir, name);

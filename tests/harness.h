@@ -41,6 +41,10 @@ const char *heapsnap_bin(void);
 char *sample_copy(const char *dir, const char *sample_name, const char *name, uid_t owner, gid_t group, mode_t mode);
 const char *shim_path(void);
 
+/* `heapsnap ARGS...` run in dir; fails the test unless it exits 0. Returns
+ * its standard output, or that output parsed as JSON. */
+char *heapsnap_out(const char *dir, const char *const *args);
+struct json *heapsnap_json(const char *dir, const char *const *args);
 /* `heapsnap report --format json TRACE`, parsed; fails the test on error. */
 struct json *report_json_of(const char *trace);
 /* Traces in dir matching heapsnap.*.trace or *.trace, sorted; returns count. */

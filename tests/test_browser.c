@@ -17,21 +17,6 @@ static char *dir;
 
 static void setup(void) { dir = temp_dir(); }
 
-static struct json *hs_json(const char *const *args)
-{
-    const char *argv[16] = {heapsnap_bin()};
-    size_t k = 1;
-    for (size_t i = 0; args[i]; i++)
-        argv[k++] = args[i];
-    argv[k] = NULL;
-    struct run_result r = run_in(dir, NULL, argv);
-    cr_assert_eq(r.exit_code, 0, "heapsnap %s: %s", args[0], r.err);
-    struct json *j = json_parse(r.out);
-    cr_assert(j, "not JSON: %s", r.out);
-    run_free(&r);
-    return j;
-}
-
 static char *page_of(const char *const *sources, const char *name)
 {
     char *page = path_join(dir, name);
@@ -102,7 +87,7 @@ static void grouped(char *out, size_t cap, long long v)
  * function` at the same source: each allocation site's bytes and blocks. */
 static void frames_match_stats(const struct json *probed, int n, const char *source)
 {
-    struct json *st = hs_json(ARGS("stats", source, "--by", "function", "--format", "json"));
+    struct json *st = heapsnap_json(dir, ARGS("stats", source, "--by", "function", "--format", "json"));
     cr_assert_gt(json_len(st, "stats"), 0);
     for (size_t g = 0; g < json_len(st, "stats"); g++) {
         char p[128];
@@ -143,7 +128,7 @@ Test(browser, report_of_phases_equals_stats, .init = setup, .timeout = 180)
               asprintf(&done, "%s@done", trace) > 0);
     frames_match_stats(p, 1, peak);
     /* The tooltip says the exact bytes and blocks stats gives build_cache at the peak. */
-    struct json *st = hs_json(ARGS("stats", peak, "--by", "function", "--format", "json"));
+    struct json *st = heapsnap_json(dir, ARGS("stats", peak, "--by", "function", "--format", "json"));
     char want[128], bytes[32];
     for (size_t g = 0; g < json_len(st, "stats"); g++) {
         char k[64];
@@ -185,7 +170,7 @@ Test(browser, leak_view_is_heapsnap_leaks, .init = setup, .timeout = 180)
     struct json *p =
         probe(page, shots,
               ARGS("heapsnapTest.leakRecords()", "heapsnapTest.show('leaked:definite') && heapsnapTest.total()"));
-    struct json *l = hs_json(ARGS("leaks", trace, "--format", "json"));
+    struct json *l = heapsnap_json(dir, ARGS("leaks", trace, "--format", "json"));
     const struct json *rows = json_get(p, "results.0");
     cr_assert(rows && rows->type == JSON_ARRAY);
     /* Every loss record of the lost kinds, with its bytes and blocks, is a row of the page. */

@@ -23,29 +23,6 @@ static void setup(void)
 
 #define ARGS(...) ((const char *const[]){__VA_ARGS__, NULL})
 
-/* Runs heapsnap with args; asserts exit 0 and returns stdout. */
-static char *hs(const char *const *args)
-{
-    const char *argv[32] = {heapsnap_bin()};
-    size_t k = 1;
-    for (size_t i = 0; args[i]; i++)
-        argv[k++] = args[i];
-    argv[k] = NULL;
-    struct run_result r = run_in(dir, NULL, argv);
-    cr_assert_eq(r.exit_code, 0, "heapsnap %s %s: exit %d: %s", args[0], args[1], r.exit_code, r.err);
-    free(r.err);
-    return r.out;
-}
-
-static struct json *hs_json(const char *const *args)
-{
-    char *out = hs(args);
-    struct json *j = json_parse(out);
-    cr_assert(j, "not JSON:\n%s", out);
-    free(out);
-    return j;
-}
-
 static char *at(const char *source, const char *point)
 {
     char *s;
@@ -58,9 +35,9 @@ static char *export_pprof(const char *source, const char *value, const char *nam
 {
     char *out = path_join(dir, name);
     if (value)
-        free(hs(ARGS("export", source, "--format", "pprof", "--value", value, "-o", out)));
+        free(heapsnap_out(dir, ARGS("export", source, "--format", "pprof", "--value", value, "-o", out)));
     else
-        free(hs(ARGS("export", source, "--format", "pprof", "-o", out)));
+        free(heapsnap_out(dir, ARGS("export", source, "--format", "pprof", "-o", out)));
     return out;
 }
 
@@ -166,7 +143,7 @@ Test(pprof, inuse_space_by_function_is_stats_at_the_peak)
     size_t n = top_rows(out, rows, 200);
     cr_expect_eq(flat_of(rows, n, "build_cache"), 100000);
     cr_expect_eq(flat_of(rows, n, "load_config"), 10000);
-    struct json *j = hs_json(ARGS("stats", peak, "--by", "function", "--limit", "0", "--format", "json"));
+    struct json *j = heapsnap_json(dir, ARGS("stats", peak, "--by", "function", "--limit", "0", "--format", "json"));
     cr_expect_eq(json_len(j, "stats"), 2);
     expect_same_as_stats(j, "size", rows, n);
     json_free(j);
@@ -245,7 +222,7 @@ Test(pprof, lines_are_stats_by_lineno)
         }
         by_line[k].flat += rows[i].flat;
     }
-    struct json *j = hs_json(ARGS("stats", done, "--by", "lineno", "--limit", "0", "--format", "json"));
+    struct json *j = heapsnap_json(dir, ARGS("stats", done, "--by", "lineno", "--limit", "0", "--format", "json"));
     size_t groups = json_len(j, "stats");
     cr_assert_geq(groups, 6);
     size_t nonzero = 0;
@@ -278,7 +255,7 @@ Test(pprof, diff_base_is_heapsnap_diff)
     size_t n = top_rows(out, rows, 200);
     cr_expect_eq(flat_of(rows, n, "grow_sessions"), 90000);
     cr_expect_eq(flat_of(rows, n, "make_label"), 13);
-    struct json *j = hs_json(ARGS("diff", warm, done, "--by", "function", "--limit", "0", "--format", "json"));
+    struct json *j = heapsnap_json(dir, ARGS("diff", warm, done, "--by", "function", "--limit", "0", "--format", "json"));
     expect_same_as_stats(j, "size_diff", rows, n);
     json_free(j);
     free(out);
@@ -337,12 +314,12 @@ Test(pprof, leaked_blocks_as_inuse)
 Test(pprof, snapshot_file_without_addresses)
 {
     char *snapshot = path_join(dir, "done.json"), *done = at(trace, "done");
-    free(hs(ARGS("snapshot", done, "-o", snapshot)));
+    free(heapsnap_out(dir, ARGS("snapshot", done, "-o", snapshot)));
     char *file = export_pprof(snapshot, NULL, "snapshot.pb.gz");
     char *out = pprof(ARGS("-top", "-unit=B", "-nodefraction=0", "-nodecount=1000", file));
     struct top_row rows[200];
     size_t n = top_rows(out, rows, 200);
-    struct json *j = hs_json(ARGS("stats", snapshot, "--by", "function", "--limit", "0", "--format", "json"));
+    struct json *j = heapsnap_json(dir, ARGS("stats", snapshot, "--by", "function", "--limit", "0", "--format", "json"));
     expect_same_as_stats(j, "size", rows, n);
     json_free(j);
     free(out);

@@ -29,28 +29,6 @@ static void trace_phases(const char *const *extra_run_opts, const char *const *a
 
 static void setup(void) { trace_phases(NULL, NULL); }
 
-/* Runs heapsnap with args; asserts exit 0 and returns stdout. */
-static char *hs(const char *const *args)
-{
-    const char *argv[32] = {heapsnap_bin()};
-    size_t k = 1;
-    for (size_t i = 0; args[i]; i++) argv[k++] = args[i];
-    argv[k] = NULL;
-    struct run_result r = run_in(dir, NULL, argv);
-    cr_assert_eq(r.exit_code, 0, "heapsnap %s %s: exit %d: %s", args[0], args[1], r.exit_code, r.err);
-    free(r.err);
-    return r.out;
-}
-
-static struct json *hs_json(const char *const *args)
-{
-    char *out = hs(args);
-    struct json *j = json_parse(out);
-    cr_assert(j, "not JSON:\n%s", out);
-    free(out);
-    return j;
-}
-
 #define ARGS(...) ((const char *const[]){__VA_ARGS__, NULL})
 
 static char *at(const char *point)
@@ -111,7 +89,7 @@ TestSuite(snapshots, .init = setup, .timeout = 60);
 
 Test(snapshots, by_lineno_at_exit)
 {
-    struct json *j = hs_json(ARGS("stats", trace, "--format", "json"));
+    struct json *j = heapsnap_json(dir, ARGS("stats", trace, "--format", "json"));
     cr_expect_eq(field(j, lineno_key("malloc(3000)"), "size"), 90000);
     cr_expect_eq(field(j, lineno_key("malloc(3000)"), "count"), 30);
     cr_expect_eq(field(j, lineno_key("malloc(1000)"), "size"), 10000);
@@ -126,7 +104,7 @@ Test(snapshots, by_lineno_at_exit)
 
 Test(snapshots, text_format_is_tracemalloc_s)
 {
-    char *out = hs(ARGS("stats", trace, "--limit", "2"));
+    char *out = heapsnap_out(dir, ARGS("stats", trace, "--limit", "2"));
     char want[512];
     snprintf(want, sizeof want, "%s/phases.c:%d: size=87.9 KiB, count=30, average=3000 B\n", SAMPLES_SOURCE_DIR,
              line_of("malloc(3000)"));
@@ -137,7 +115,7 @@ Test(snapshots, text_format_is_tracemalloc_s)
 
 Test(snapshots, by_function_file_module)
 {
-    struct json *j = hs_json(ARGS("stats", trace, "--by", "function", "--format", "json"));
+    struct json *j = heapsnap_json(dir, ARGS("stats", trace, "--by", "function", "--format", "json"));
     cr_expect_eq(field(j, "grow_sessions", "size"), 90000);
     cr_expect_eq(field(j, "load_config", "size"), 10000);
     cr_expect_eq(field(j, "make_label", "size"), 13);
@@ -146,11 +124,11 @@ Test(snapshots, by_function_file_module)
     cr_expect_eq(entry(j, "strdup"), -1);
     cr_expect_eq(entry(j, "__strdup"), -1);
     json_free(j);
-    j = hs_json(ARGS("stats", trace, "--by", "file", "--format", "json"));
+    j = heapsnap_json(dir, ARGS("stats", trace, "--by", "file", "--format", "json"));
     cr_expect_eq(field(j, "samples/phases.c", "size"), 100477);
     cr_expect_eq(field(j, "samples/phases.c", "count"), 46);
     json_free(j);
-    j = hs_json(ARGS("stats", trace, "--by", "module", "--format", "json"));
+    j = heapsnap_json(dir, ARGS("stats", trace, "--by", "module", "--format", "json"));
     cr_expect_eq(field(j, "phases", "size"), 100477);
     cr_expect_eq(field(j, "phases", "count"), 46);
     json_free(j);
@@ -158,7 +136,7 @@ Test(snapshots, by_function_file_module)
 
 Test(snapshots, traceback_oldest_first_with_source)
 {
-    char *out = hs(ARGS("stats", trace, "--by", "traceback", "--limit", "1"));
+    char *out = heapsnap_out(dir, ARGS("stats", trace, "--by", "traceback", "--limit", "1"));
     char frame[512];
     snprintf(frame, sizeof frame, "  File \"%s/phases.c\", line %d, in grow_sessions [phases]\n", SAMPLES_SOURCE_DIR,
              line_of("malloc(3000)"));
@@ -173,7 +151,7 @@ Test(snapshots, traceback_oldest_first_with_source)
 Test(snapshots, cumulative_counts_recursion_once)
 {
     struct json *j =
-        hs_json(ARGS("stats", trace, "--by", "function", "--cumulative", "--format", "json", "--limit", "0"));
+        heapsnap_json(dir, ARGS("stats", trace, "--by", "function", "--cumulative", "--format", "json", "--limit", "0"));
     /* 4 blocks from recurse at depths 1..4: tracemalloc would say 10 and 1000 B. */
     cr_expect_eq(field(j, "recurse", "count"), 4);
     cr_expect_eq(field(j, "recurse", "size"), 400);
@@ -186,33 +164,33 @@ Test(snapshots, cumulative_counts_recursion_once)
 Test(snapshots, filters)
 {
     /* Inclusive: any may match; the libio buffer has no phases.c frame at its call site. */
-    struct json *j = hs_json(ARGS("stats", trace, "--include", "*phases.c", "--format", "json"));
+    struct json *j = heapsnap_json(dir, ARGS("stats", trace, "--include", "*phases.c", "--format", "json"));
     cr_expect_eq(json_int(j, "total.size"), 100477);
     json_free(j);
     /* Exclusive: every one must pass. */
-    j = hs_json(ARGS("stats", trace, "--include", "*phases.c", "--exclude", "recurse", "--exclude", "phases",
+    j = heapsnap_json(dir, ARGS("stats", trace, "--include", "*phases.c", "--exclude", "recurse", "--exclude", "phases",
                      "--by", "function", "--format", "json"));
     cr_expect_eq(json_int(j, "total.size"), 0, "module 'phases' excludes everything of phases");
     json_free(j);
-    j = hs_json(ARGS("stats", trace, "--exclude", "recurse", "--by", "function", "--format", "json"));
+    j = heapsnap_json(dir, ARGS("stats", trace, "--exclude", "recurse", "--by", "function", "--format", "json"));
     cr_expect_eq(entry(j, "recurse"), -1);
     cr_expect_eq(json_int(j, "total.size"), 100477 - 400);
     json_free(j);
     /* Without --all-frames only the call site is tested: main is never one. */
-    j = hs_json(ARGS("stats", trace, "--include", "main", "--format", "json"));
+    j = heapsnap_json(dir, ARGS("stats", trace, "--include", "main", "--format", "json"));
     cr_expect_eq(json_int(j, "total.size"), 0);
     json_free(j);
-    j = hs_json(ARGS("stats", trace, "--include", "main", "--all-frames", "--format", "json"));
+    j = heapsnap_json(dir, ARGS("stats", trace, "--include", "main", "--all-frames", "--format", "json"));
     cr_expect_eq(json_int(j, "total.size"), 100477);
     json_free(j);
-    j = hs_json(ARGS("stats", trace, "--exclude", "recurse", "--all-frames", "--format", "json"));
+    j = heapsnap_json(dir, ARGS("stats", trace, "--exclude", "recurse", "--all-frames", "--format", "json"));
     cr_expect_eq(json_int(j, "total.size"), 100477 - 400);
     json_free(j);
 }
 
 Test(snapshots, skip_function)
 {
-    struct json *j = hs_json(ARGS("stats", trace, "--by", "function", "--skip-function", "my_*", "--format", "json"));
+    struct json *j = heapsnap_json(dir, ARGS("stats", trace, "--by", "function", "--skip-function", "my_*", "--format", "json"));
     cr_expect_eq(field(j, "via_wrapper", "size"), 64);
     cr_expect_eq(entry(j, "my_alloc"), -1);
     json_free(j);
@@ -220,7 +198,7 @@ Test(snapshots, skip_function)
 
 Test(snapshots, exact_peak_not_each_sites_maximum)
 {
-    struct json *j = hs_json(ARGS("stats", at("peak"), "--by", "function", "--format", "json"));
+    struct json *j = heapsnap_json(dir, ARGS("stats", at("peak"), "--by", "function", "--format", "json"));
     cr_expect_eq(json_int(j, "total.size"), 110000);
     cr_expect_eq(json_int(j, "total.count"), 60);
     cr_expect_eq(field(j, "build_cache", "size"), 100000);
@@ -232,21 +210,21 @@ Test(snapshots, exact_peak_not_each_sites_maximum)
 
 Test(snapshots, marker_points)
 {
-    struct json *j = hs_json(ARGS("stats", at("warm"), "--by", "function", "--format", "json"));
+    struct json *j = heapsnap_json(dir, ARGS("stats", at("warm"), "--by", "function", "--format", "json"));
     cr_expect_eq(json_int(j, "total.size"), 10000);
     cr_expect_eq(json_len(j, "stats"), 1);
     json_free(j);
-    j = hs_json(ARGS("stats", at("done"), "--by", "function", "--format", "json"));
+    j = heapsnap_json(dir, ARGS("stats", at("done"), "--by", "function", "--format", "json"));
     cr_expect_eq(field(j, "grow_sessions", "size"), 90000);
     json_free(j);
-    j = hs_json(ARGS("stats", at("0s"), "--format", "json"));
+    j = heapsnap_json(dir, ARGS("stats", at("0s"), "--format", "json"));
     cr_expect_eq(json_int(j, "total.size"), 0);
     json_free(j);
 }
 
 Test(snapshots, diff_between_markers)
 {
-    struct json *j = hs_json(ARGS("diff", at("warm"), at("done"), "--by", "function", "--format", "json"));
+    struct json *j = heapsnap_json(dir, ARGS("diff", at("warm"), at("done"), "--by", "function", "--format", "json"));
     cr_expect_eq(field(j, "grow_sessions", "size_diff"), 90000);
     cr_expect_eq(field(j, "grow_sessions", "count_diff"), 30);
     cr_expect_eq(field(j, "load_config", "size_diff"), 0);
@@ -260,15 +238,15 @@ Test(snapshots, diff_between_markers)
 Test(snapshots, snapshot_file_round_trip_and_diff_across_builds)
 {
     char *base = path_join(dir, "baseline.json");
-    free(hs(ARGS("snapshot", trace, "-o", base)));
-    char *a = hs(ARGS("stats", trace, "--by", "traceback", "--limit", "0"));
-    char *b = hs(ARGS("stats", base, "--by", "traceback", "--limit", "0"));
+    free(heapsnap_out(dir, ARGS("snapshot", trace, "-o", base)));
+    char *a = heapsnap_out(dir, ARGS("stats", trace, "--by", "traceback", "--limit", "0"));
+    char *b = heapsnap_out(dir, ARGS("stats", base, "--by", "traceback", "--limit", "0"));
     cr_expect_str_eq(a, b, "the snapshot file must give the same statistics");
     char *shifted = path_join(dir, "shifted.trace");
     const char *run[] = {heapsnap_bin(), "run", "-q", "-o", shifted, "--", sample("phases_shifted"), NULL};
     struct run_result r = run_in(dir, NULL, run);
     cr_assert_eq(r.exit_code, 0);
-    char *d = hs(ARGS("diff", base, shifted, "--limit", "0"));
+    char *d = heapsnap_out(dir, ARGS("diff", base, shifted, "--limit", "0"));
     cr_expect_eq(count_lines(d), 5, "same groups in both builds:\n%s", d);
     for (char *line = strtok(d, "\n"); line; line = strtok(NULL, "\n"))
         cr_expect(strstr(line, "(+0 B)") && strstr(line, "(+0)"), "changed: %s", line);
@@ -277,12 +255,12 @@ Test(snapshots, snapshot_file_round_trip_and_diff_across_builds)
 Test(snapshots, diff_shows_growth_and_vanished_groups)
 {
     char *base = path_join(dir, "baseline.json");
-    free(hs(ARGS("snapshot", trace, "-o", base)));
+    free(heapsnap_out(dir, ARGS("snapshot", trace, "-o", base)));
     char *other = path_join(dir, "other.trace");
     const char *run[] = {heapsnap_bin(), "run", "-q", "-o", other, "--", sample("phases_shifted"), "more", "nolabel", NULL};
     struct run_result r = run_in(dir, NULL, run);
     cr_assert_eq(r.exit_code, 0);
-    char *d = hs(ARGS("diff", base, other));
+    char *d = heapsnap_out(dir, ARGS("diff", base, other));
     char want[512];
     snprintf(want, sizeof want, "%s/phases.c:%d: size=117 KiB (+29.3 KiB), count=40 (+10), average=3000 B\n",
              SAMPLES_SOURCE_DIR, line_of("malloc(3000)"));
@@ -332,10 +310,10 @@ Test(snapshots, signal_interval_and_growth_markers, .timeout = 60)
     /* Counters flush every 64 KiB: the heap is seen at ~66 KiB (> 50 KiB, a
      * marker), and never again 50 KiB above that (its peak is ~108 KiB). */
     cr_expect_eq(growth, 1);
-    struct json *j = hs_json(ARGS("stats", at(signal_label), "--by", "function", "--format", "json"));
+    struct json *j = heapsnap_json(dir, ARGS("stats", at(signal_label), "--by", "function", "--format", "json"));
     cr_expect_eq(json_int(j, "total.size"), 10000, "the signal came right after the warm phase");
     json_free(j);
-    j = hs_json(ARGS("stats", at("interval:1"), "--format", "json"));
+    j = heapsnap_json(dir, ARGS("stats", at("interval:1"), "--format", "json"));
     cr_expect_eq(json_int(j, "total.size"), 10000);
     json_free(j);
     json_free(rep);
@@ -343,11 +321,11 @@ Test(snapshots, signal_interval_and_growth_markers, .timeout = 60)
 
 Test(snapshots, timeline)
 {
-    char *csv = hs(ARGS("timeline", trace, "--format", "csv", "--resolution", "10"));
+    char *csv = heapsnap_out(dir, ARGS("timeline", trace, "--format", "csv", "--resolution", "10"));
     cr_expect(strncmp(csv, "time_s,current_bytes,peak_bytes,blocks,markers\n", 47) == 0, "%s", csv);
     cr_expect(strstr(csv, ",100477,110000,46,warm;done;leak-check:1:end\n") != NULL, "one 10 s row with everything:\n%s",
               csv);
-    struct json *j = hs_json(ARGS("timeline", trace, "--format", "json"));
+    struct json *j = heapsnap_json(dir, ARGS("timeline", trace, "--format", "json"));
     cr_expect_geq(json_len(j, "samples"), 50);
     json_free(j);
 }
@@ -374,7 +352,7 @@ Test(snapshots, bad_input)
                  "no marker labelled 'nosuchlabel' (markers: warm, done, leak-check#1)");
     expect_error(ARGS("diff", trace), 2, "usage: heapsnap diff OLD NEW");
     char *base = path_join(dir, "b.json");
-    free(hs(ARGS("snapshot", trace, "-o", base)));
+    free(heapsnap_out(dir, ARGS("snapshot", trace, "-o", base)));
     char *snap_at;
     cr_assert(asprintf(&snap_at, "%s@peak", base) > 0);
     expect_error(ARGS("stats", snap_at), 1, "a snapshot file is one moment already");
@@ -466,7 +444,7 @@ Test(snapshots, snapshot_file_numbers)
                                          "{\"size\": 1e3, \"count\": 2, \"frames\": [{\"function\": \"f\"}]},"
                                          "{\"size\": 24, \"count\": 1, \"frames\": [{\"function\": \"g\", "
                                          "\"line\": null}]}]}");
-    struct json *j = hs_json(ARGS("stats", good, "--by", "function", "--format", "json"));
+    struct json *j = heapsnap_json(dir, ARGS("stats", good, "--by", "function", "--format", "json"));
     cr_expect_eq(field(j, "f", "size"), 1000);
     cr_expect_eq(field(j, "f", "count"), 2);
     cr_expect_eq(field(j, "g", "size"), 24);
@@ -493,7 +471,7 @@ Test(snapshots, time_outside_the_trace)
     cr_expect(length > 0 && length < 60, "%s", r.err);
     char point[64];
     snprintf(point, sizeof point, "%.6fs", length);
-    struct json *j = hs_json(ARGS("stats", at(point), "--format", "json"));
+    struct json *j = heapsnap_json(dir, ARGS("stats", at(point), "--format", "json"));
     cr_expect_eq(json_int(j, "total.size"), 100477, "the end of the trace is the heap at exit");
     json_free(j);
     snprintf(point, sizeof point, "%.6fs", length + 0.001);
@@ -523,7 +501,7 @@ Test(snapshots, generated_markers_by_order)
         long long size;
     } points[] = {{"signal#1", 1000}, {"signal#2", 3000}, {"leak-check#1", 7000}, {"leak-check", 7000}};
     for (size_t i = 0; i < sizeof points / sizeof *points; i++) {
-        struct json *j = hs_json(ARGS("stats", at(points[i].point), "--format", "json"));
+        struct json *j = heapsnap_json(dir, ARGS("stats", at(points[i].point), "--format", "json"));
         cr_expect_eq(json_int(j, "total.size"), points[i].size, "%s", points[i].point);
         json_free(j);
     }
@@ -537,15 +515,15 @@ Test(snapshots, generated_markers_by_order)
 Test(snapshots, interval_and_growth_markers_by_order, .timeout = 60)
 {
     trace_phases(ARGS("--snapshot-interval", "0.1", "--snapshot-growth", "50K"), ARGS("slow"));
-    struct json *j = hs_json(ARGS("stats", at("interval#1"), "--format", "json"));
+    struct json *j = heapsnap_json(dir, ARGS("stats", at("interval#1"), "--format", "json"));
     cr_expect_eq(json_int(j, "total.size"), 10000);
     json_free(j);
-    struct json *by_label = hs_json(ARGS("stats", at("interval:2"), "--format", "json"));
-    j = hs_json(ARGS("stats", at("interval#2"), "--format", "json"));
+    struct json *by_label = heapsnap_json(dir, ARGS("stats", at("interval:2"), "--format", "json"));
+    j = heapsnap_json(dir, ARGS("stats", at("interval#2"), "--format", "json"));
     cr_expect_eq(json_int(j, "total.size"), json_int(by_label, "total.size"));
     json_free(j);
     json_free(by_label);
-    j = hs_json(ARGS("stats", at("growth"), "--format", "json"));
+    j = heapsnap_json(dir, ARGS("stats", at("growth"), "--format", "json"));
     cr_expect_geq(json_int(j, "total.size"), 51200, "the one growth marker, past 50 KiB");
     json_free(j);
 }

@@ -30,29 +30,6 @@ static char *traced(const char *name)
     return trace;
 }
 
-/* Runs heapsnap with args; asserts exit 0 and returns stdout. */
-static char *hs(const char *const *args)
-{
-    const char *argv[32] = {heapsnap_bin()};
-    size_t k = 1;
-    for (size_t i = 0; args[i]; i++)
-        argv[k++] = args[i];
-    argv[k] = NULL;
-    struct run_result r = run_in(dir, NULL, argv);
-    cr_assert_eq(r.exit_code, 0, "heapsnap %s: exit %d: %s", args[0], r.exit_code, r.err);
-    free(r.err);
-    return r.out;
-}
-
-static struct json *hs_json(const char *const *args)
-{
-    char *out = hs(args);
-    struct json *j = json_parse(out);
-    cr_assert(j, "not JSON:\n%s", out);
-    free(out);
-    return j;
-}
-
 /* The line of samples/FILE holding needle, which must occur exactly once. */
 static int line_of(const char *file, const char *needle)
 {
@@ -193,7 +170,7 @@ Test(symbols, inlined_calls_keep_the_functions_they_were_inlined_into)
     json_free(j);
 
     /* The text report: the inlined frame marked, the real one after it. */
-    char *text = hs(ARGS("report", trace));
+    char *text = heapsnap_out(dir, ARGS("report", trace));
     char *expect;
     cr_assert(asprintf(&expect,
                        "      at make (%s/" CHAIN ":%d) [inline_chain] (inlined)\n"
@@ -210,30 +187,30 @@ Test(symbols, stats_see_every_inlined_frame)
 {
     char *trace = traced("inline_chain");
     /* The call site is the innermost frame, as in an unoptimised build. */
-    struct json *j = hs_json(ARGS("stats", trace, "--by", "lineno", "--format", "json"));
+    struct json *j = heapsnap_json(dir, ARGS("stats", trace, "--by", "lineno", "--format", "json"));
     cr_expect_eq(json_len(j, "stats"), 1);
     expect_entry(j, chain_key("= malloc(n);"), 160, 2);
     json_free(j);
 
     /* make() named an allocator wrapper: the call sites are where it was inlined. */
-    j = hs_json(ARGS("stats", trace, "--by", "lineno", "--skip-function", "make", "--format", "json"));
+    j = heapsnap_json(dir, ARGS("stats", trace, "--by", "lineno", "--skip-function", "make", "--format", "json"));
     cr_expect_eq(json_len(j, "stats"), 2);
     expect_entry(j, chain_key("make(64);"), 64, 1);
     expect_entry(j, chain_key("make(96);"), 96, 1);
     json_free(j);
-    j = hs_json(ARGS("stats", trace, "--by", "function", "--skip-function", "make", "--format", "json"));
+    j = heapsnap_json(dir, ARGS("stats", trace, "--by", "function", "--skip-function", "make", "--format", "json"));
     expect_entry(j, "outer", 64, 1);
     expect_entry(j, "fill", 96, 1);
     json_free(j);
 
-    j = hs_json(ARGS("stats", trace, "--by", "function", "--cumulative", "--format", "json"));
+    j = heapsnap_json(dir, ARGS("stats", trace, "--by", "function", "--cumulative", "--format", "json"));
     expect_entry(j, "make", 160, 2);
     expect_entry(j, "outer", 64, 1);
     expect_entry(j, "fill", 96, 1);
     expect_entry(j, "nested", 96, 1);
     expect_entry(j, "main", 160, 2);
     json_free(j);
-    j = hs_json(ARGS("stats", trace, "--by", "lineno", "--cumulative", "--format", "json"));
+    j = heapsnap_json(dir, ARGS("stats", trace, "--by", "lineno", "--cumulative", "--format", "json"));
     expect_entry(j, chain_key("make(64);"), 64, 1);
     expect_entry(j, chain_key("outer();"), 64, 1);
     expect_entry(j, chain_key("make(96);"), 96, 1);
@@ -242,7 +219,7 @@ Test(symbols, stats_see_every_inlined_frame)
     json_free(j);
 
     /* Tracebacks: two groups, each the whole chain from its call site. */
-    j = hs_json(ARGS("stats", trace, "--by", "traceback", "--format", "json"));
+    j = heapsnap_json(dir, ARGS("stats", trace, "--by", "traceback", "--format", "json"));
     cr_assert_eq(json_len(j, "stats"), 2);
     int big = json_int(j, "stats.0.size") == 96 ? 0 : 1;
     char stack[32];
@@ -255,8 +232,8 @@ Test(symbols, stats_see_every_inlined_frame)
 
     /* A snapshot file keeps the frames: the same call sites from it. */
     char *snapshot = path_join(dir, "s.json");
-    free(hs(ARGS("snapshot", trace, "-o", snapshot)));
-    j = hs_json(ARGS("stats", snapshot, "--by", "lineno", "--skip-function", "make", "--format", "json"));
+    free(heapsnap_out(dir, ARGS("snapshot", trace, "-o", snapshot)));
+    j = heapsnap_json(dir, ARGS("stats", snapshot, "--by", "lineno", "--skip-function", "make", "--format", "json"));
     expect_entry(j, chain_key("make(64);"), 64, 1);
     expect_entry(j, chain_key("make(96);"), 96, 1);
     json_free(j);
@@ -265,7 +242,7 @@ Test(symbols, stats_see_every_inlined_frame)
 Test(symbols, leaks_and_suppressions_see_inlined_frames)
 {
     char *trace = traced("inline_chain");
-    struct json *j = hs_json(ARGS("leaks", "--format", "json", trace));
+    struct json *j = heapsnap_json(dir, ARGS("leaks", "--format", "json", trace));
     cr_expect_eq(json_int(j, "summary.definitely_lost.bytes"), 160);
     cr_expect_eq(json_int(j, "summary.definitely_lost.blocks"), 2);
     char stack[64];
@@ -281,7 +258,7 @@ Test(symbols, leaks_and_suppressions_see_inlined_frames)
     cr_assert(f);
     fputs("{\n   make_in_outer\n   Memcheck:Leak\n   fun:make\n   fun:outer\n}\n", f);
     fclose(f);
-    j = hs_json(ARGS("leaks", "--format", "json", "--suppressions", supp, trace));
+    j = heapsnap_json(dir, ARGS("leaks", "--format", "json", "--suppressions", supp, trace));
     cr_expect_eq(json_int(j, "summary.suppressed.bytes"), 64);
     cr_expect_eq(json_int(j, "summary.suppressed.blocks"), 1);
     cr_expect_eq(json_int(j, "summary.definitely_lost.bytes"), 96);
@@ -323,15 +300,15 @@ Test(symbols, cxx_user_function_under_make_unique_and_make_shared)
     cr_assert(asprintf(&peak, "%s@peak", trace) > 0);
     cr_assert(asprintf(&key40, CXX ":%d", line_of(CXX, "std::make_unique<Widget>().release()")) > 0);
     cr_assert(asprintf(&key56, CXX ":%d", line_of(CXX, "= std::make_shared<Widget>();")) > 0);
-    j = hs_json(ARGS("stats", peak, "--by", "lineno", "--format", "json"));
+    j = heapsnap_json(dir, ARGS("stats", peak, "--by", "lineno", "--format", "json"));
     expect_entry(j, key40, 40, 1);
     expect_entry(j, key56, 56, 1);
     json_free(j);
-    j = hs_json(ARGS("stats", peak, "--by", "function", "--format", "json"));
+    j = heapsnap_json(dir, ARGS("stats", peak, "--by", "function", "--format", "json"));
     expect_entry(j, "keep_widget()", 40, 1);
     expect_entry(j, "share_widget()", 56, 1);
     json_free(j);
-    j = hs_json(ARGS("stats", trace, "--by", "function", "--format", "json"));
+    j = heapsnap_json(dir, ARGS("stats", trace, "--by", "function", "--format", "json"));
     expect_entry(j, "keep_widget()", 40, 1);
     cr_expect_eq(entry(j, "share_widget()"), -1, "freed by shared_widget's destructor at exit");
     json_free(j);
