@@ -392,24 +392,28 @@ static void number_mappings(struct pprof_builder *b)
 static void builder_free(struct pprof_builder *b, Perftools__Profiles__Profile *prof)
 {
     struct pp_string *s, *st;
-    HASH_ITER(hh, b->strings_by_text, s, st) {
+    HASH_ITER(hh, b->strings_by_text, s, st)
+    {
         HASH_DEL(b->strings_by_text, s);
         free(s->s);
         free(s);
     }
     struct pp_entry *e, *et;
-    HASH_ITER(hh, b->functions_by_key, e, et) {
+    HASH_ITER(hh, b->functions_by_key, e, et)
+    {
         HASH_DEL(b->functions_by_key, e);
         free(e->key);
         free(e);
     }
-    HASH_ITER(hh, b->locations_by_key, e, et) {
+    HASH_ITER(hh, b->locations_by_key, e, et)
+    {
         HASH_DEL(b->locations_by_key, e);
         free(e->key);
         free(e);
     }
     struct pp_mapping *m, *mt;
-    HASH_ITER(hh, b->mappings_by_module, m, mt) {
+    HASH_ITER(hh, b->mappings_by_module, m, mt)
+    {
         HASH_DEL(b->mappings_by_module, m);
         free(m);
     }

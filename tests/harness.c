@@ -44,7 +44,8 @@ static struct run_result run_until(const char *cwd, const char *const *env, cons
         dup2(o, 1);
         dup2(e, 2);
         if (cwd && chdir(cwd) != 0) _exit(125);
-        for (size_t i = 0; env && env[i]; i++) putenv((char *)env[i]);
+        for (size_t i = 0; env && env[i]; i++)
+            putenv((char *)env[i]);
         execv(argv[0], (char *const *)argv);
         _exit(124);
     }
@@ -118,14 +119,16 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
 static void remove_made_dirs(void)
 {
     if (getpid() != made_by || getenv("HEAPSNAP_KEEP_TEST_DIRS")) return;
-    for (size_t i = 0; i < nmade; i++) nftw(made_dirs[i], remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    for (size_t i = 0; i < nmade; i++)
+        nftw(made_dirs[i], remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 char *heapsnap_out(const char *dir, const char *const *args)
 {
     const char *argv[32] = {heapsnap_bin()};
     size_t k = 1;
-    for (size_t i = 0; args[i] && k + 1 < 32; i++) argv[k++] = args[i];
+    for (size_t i = 0; args[i] && k + 1 < 32; i++)
+        argv[k++] = args[i];
     argv[k] = NULL;
     struct run_result r = run_in(dir, NULL, argv);
     cr_assert_eq(r.exit_code, 0, "heapsnap %s: exit %d: %s", args[0], r.exit_code, r.err);
@@ -147,7 +150,8 @@ char *trace_program(const char *dir, const char *name, const char *const *prog)
     char *trace = path_join(dir, name);
     const char *argv[32] = {heapsnap_bin(), "run", "-q", "-o", trace, "--"};
     size_t k = 6;
-    for (size_t i = 0; prog[i] && k + 1 < 32; i++) argv[k++] = prog[i];
+    for (size_t i = 0; prog[i] && k + 1 < 32; i++)
+        argv[k++] = prog[i];
     argv[k] = NULL;
     struct run_result r = run_in(dir, NULL, argv);
     cr_assert_eq(r.exit_code, 0, "heapsnap run %s: %s", prog[0], r.err);
@@ -236,7 +240,8 @@ size_t list_traces(const char *dir, char ***names)
 int count_lines(const char *s)
 {
     int n = 0;
-    for (; *s; s++) n += *s == '\n';
+    for (; *s; s++)
+        n += *s == '\n';
     return n;
 }
 

@@ -62,9 +62,11 @@ static long long folded_leaf_total(const char *folded, const char *fn)
         const char *end = strchr(line, '\n');
         if (!end) end = line + strlen(line);
         const char *space = end;
-        while (space > line && *space != ' ') space--;
+        while (space > line && *space != ' ')
+            space--;
         const char *leaf = space;
-        while (leaf > line && leaf[-1] != ';') leaf--;
+        while (leaf > line && leaf[-1] != ';')
+            leaf--;
         if ((size_t)(space - leaf) == strlen(fn) && strncmp(leaf, fn, strlen(fn)) == 0) total += atoll(space + 1);
         line = *end ? end + 1 : end;
     }
@@ -157,7 +159,8 @@ Test(exports, bad_input, .init = setup)
     char *snapfile = path_join(dir, "p.json");
     r = run_in(dir, NULL, ARGS(heapsnap_bin(), "snapshot", trace, "-o", snapfile));
     run_free(&r);
-    r = run_in(dir, NULL, ARGS(heapsnap_bin(), "export", snapfile, "--format", "folded", "--value", "calls", "-o", "-"));
+    r = run_in(dir, NULL,
+               ARGS(heapsnap_bin(), "export", snapfile, "--format", "folded", "--value", "calls", "-o", "-"));
     cr_assert_eq(r.exit_code, 1);
     cr_assert(strstr(r.err, "a snapshot file holds the live heap only"), "%s", r.err);
     run_free(&r);

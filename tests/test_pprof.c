@@ -255,7 +255,8 @@ Test(pprof, diff_base_is_heapsnap_diff)
     size_t n = top_rows(out, rows, 200);
     cr_expect_eq(flat_of(rows, n, "grow_sessions"), 90000);
     cr_expect_eq(flat_of(rows, n, "make_label"), 13);
-    struct json *j = heapsnap_json(dir, ARGS("diff", warm, done, "--by", "function", "--limit", "0", "--format", "json"));
+    struct json *j =
+        heapsnap_json(dir, ARGS("diff", warm, done, "--by", "function", "--limit", "0", "--format", "json"));
     expect_same_as_stats(j, "size_diff", rows, n);
     json_free(j);
     free(out);
@@ -319,7 +320,8 @@ Test(pprof, snapshot_file_without_addresses)
     char *out = pprof(ARGS("-top", "-unit=B", "-nodefraction=0", "-nodecount=1000", file));
     struct top_row rows[200];
     size_t n = top_rows(out, rows, 200);
-    struct json *j = heapsnap_json(dir, ARGS("stats", snapshot, "--by", "function", "--limit", "0", "--format", "json"));
+    struct json *j =
+        heapsnap_json(dir, ARGS("stats", snapshot, "--by", "function", "--limit", "0", "--format", "json"));
     expect_same_as_stats(j, "size", rows, n);
     json_free(j);
     free(out);
