@@ -54,7 +54,9 @@ int cmd_export(int argc, char **argv)
         rc = export_massif(&b, source, &filters, err, sizeof err);
     } else {
         struct profile p;
-        if (profile_load(&p, source, &filters, err, sizeof err) < 0) die("%s", err);
+        /* speedscope has a profile per value; the others one */
+        bool with_leaks = format == EXPORT_SPEEDSCOPE || value == VALUE_LEAKED;
+        if (profile_load(&p, source, &filters, with_leaks, err, sizeof err) < 0) die("%s", err);
         if ((value == VALUE_ALLOCATED || value == VALUE_CALLS) && !p.has_totals)
             die("%s: a snapshot file holds the live heap only: --value inuse", source);
         if (value == VALUE_LEAKED && !p.has_leaks)

@@ -38,6 +38,8 @@ struct run_options {
     int snapshot_signal;
     const char *snapshot_interval, *snapshot_growth; /* validated, passed on as text */
     const char *html; /* --html FILE: the HTML report of the program's trace, at the end */
+    const char *pprof_dir; /* --pprof-dir DIR: a pprof file per process every pprof_every_ms */
+    uint64_t pprof_every_ms;
     unsigned frames;
     bool follow, quiet, leak_check;
     struct leak_gate gate;
@@ -191,6 +193,15 @@ static const char *check_seconds(const char *v)
     return v;
 }
 
+/* Milliseconds; a tenth of a second at least: each file costs a pass over the distinct stacks. */
+static uint64_t parse_pprof_every(const char *v)
+{
+    char *end;
+    double d = strtod(v, &end);
+    if (!*v || *end || !(d >= 0.1) || d > 1e6) die_usage("--pprof-every takes seconds, 0.1 or more, not '%s'", v);
+    return (uint64_t)(d * 1000 + 0.5);
+}
+
 static const char *parse_growth(const char *v, char *out, size_t cap)
 {
     uint64_t bytes;
@@ -234,6 +245,8 @@ static void parse(int argc, char **argv, struct run_options *o)
         else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) o->quiet = true;
         else if (strcmp(a, "--no-leak-check") == 0) o->leak_check = false;
         else if (strcmp(a, "--html") == 0 && v) o->html = argv[++i];
+        else if (strcmp(a, "--pprof-dir") == 0 && v) o->pprof_dir = argv[++i];
+        else if (strcmp(a, "--pprof-every") == 0 && v) o->pprof_every_ms = parse_pprof_every(argv[++i]);
         else if (strcmp(a, "--snapshot-signal") == 0 && v) o->snapshot_signal = parse_signal(argv[++i]);
         else if (strcmp(a, "--snapshot-interval") == 0 && v) o->snapshot_interval = check_seconds(argv[++i]);
         else if (strcmp(a, "--snapshot-growth") == 0 && v) o->snapshot_growth = parse_growth(argv[++i], growth, sizeof growth);
@@ -241,6 +254,8 @@ static void parse(int argc, char **argv, struct run_options *o)
     }
     if (i >= argc) die_usage("usage: heapsnap run [OPTIONS] -- PROGRAM [ARGS...]");
     if (o->gate.fail && !o->leak_check) die_usage("--fail-on-leak needs the leak check that --no-leak-check turns off");
+    if (o->pprof_every_ms && !o->pprof_dir) die_usage("--pprof-every needs --pprof-dir, where the files go");
+    if (o->pprof_dir && !o->pprof_every_ms) o->pprof_every_ms = 10000; /* the upload interval profiling agents use */
     o->argv = argv + i;
 }
 
@@ -424,12 +439,17 @@ int cmd_run(int argc, char **argv)
             if (unlink(out_file) != 0) die("cannot replace %s: %s", out_file, strerror(errno));
         }
     }
+    if (o.pprof_dir) {
+        char err[PATH_MAX + 256];
+        if (stream_prepare_dir(o.pprof_dir, err, sizeof err) < 0) die("%s", err);
+    }
     struct run_ctx rc = {.dir = abs_dir,
                          .named = out_file[0] ? out_file : NULL,
                          .checks = o.leak_check,
                          .follow = o.follow,
                          .quiet = o.quiet,
-                         .control_fd = -1};
+                         .control_fd = -1,
+                         .stream = {.dir = o.pprof_dir, .every_ms = o.pprof_every_ms}};
     if (getrandom(&rc.session, sizeof rc.session, 0) != sizeof rc.session)
         rc.session = (uint64_t)getpid() << 32 ^ (uint64_t)time(NULL);
     rc.session |= 1; /* 0 means "not under heapsnap run" */

@@ -490,10 +490,10 @@ int export_pprof(struct strbuf *out, const struct profile *p, enum profile_value
     prof.default_sample_type = prof.sample_type[preferred]->type;
     prof.period_type = value_type(&b, "space", "bytes");
     prof.period = 1;
-    /* the alloc_* values cover the process from its start to the point */
-    prof.duration_nanos = (int64_t)(p->ss.time_s * 1e9);
+    /* the alloc_* values cover the process from its start (or the window) to the point */
+    prof.duration_nanos = (int64_t)((p->window_s > 0 ? p->window_s : p->ss.time_s) * 1e9);
     if (p->ss.snap && p->ss.snap->hdr.start_realtime_ns)
-        prof.time_nanos = (int64_t)p->ss.snap->hdr.start_realtime_ns + prof.duration_nanos;
+        prof.time_nanos = (int64_t)p->ss.snap->hdr.start_realtime_ns + (int64_t)(p->ss.time_s * 1e9);
 
     add_labels(&b, p);
     if (default_value == VALUE_LEAKED)
@@ -506,8 +506,12 @@ int export_pprof(struct strbuf *out, const struct profile *p, enum profile_value
     struct strbuf text = {0};
     int64_t comments[3];
     size_t ncomments = 0;
-    sb_printf(&text, "heapsnap export of %s", p->ss.source);
-    if (!strchr(p->ss.source, '@') && p->ss.point) sb_printf(&text, " at %s", p->ss.point);
+    if (p->title) {
+        sb_puts(&text, p->title);
+    } else {
+        sb_printf(&text, "heapsnap export of %s", p->ss.source);
+        if (!strchr(p->ss.source, '@') && p->ss.point) sb_printf(&text, " at %s", p->ss.point);
+    }
     comments[ncomments++] = pp_string(&b, text.s);
     if (p->ss.command) {
         text.len = 0;

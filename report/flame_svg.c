@@ -219,7 +219,7 @@ int cmd_flamegraph(int argc, char **argv)
     if (!source) die_usage("usage: heapsnap flamegraph SOURCE [--value inuse|allocated|calls|leaked] [-o FILE.svg]");
     char err[1024], title[1024];
     struct profile p;
-    if (profile_load(&p, source, NULL, err, sizeof err) < 0) die("%s", err);
+    if (profile_load(&p, source, NULL, value == VALUE_LEAKED, err, sizeof err) < 0) die("%s", err);
     if ((value == VALUE_ALLOCATED || value == VALUE_CALLS) && !p.has_totals)
         die("%s: a snapshot file holds the live heap only: --value inuse", source);
     if (value == VALUE_LEAKED && !p.has_leaks)

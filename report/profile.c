@@ -53,7 +53,8 @@ static void add_leaks(struct profile *p, const char *source, const struct stats_
     }
 }
 
-int profile_load(struct profile *p, const char *source, const struct stats_options *filters, char *err, size_t errlen)
+int profile_load(struct profile *p, const char *source, const struct stats_options *filters, bool with_leaks,
+                 char *err, size_t errlen)
 {
     memset(p, 0, sizeof *p);
     for (int i = 0; i < VALUE_COUNT; i++)
@@ -71,7 +72,7 @@ int profile_load(struct profile *p, const char *source, const struct stats_optio
         html_view_add(&p->views[VALUE_ALLOCATED], k, t->allocated, t->calls);
         html_view_add(&p->views[VALUE_CALLS], k, t->calls, t->allocated);
     }
-    add_leaks(p, source, filters);
+    if (with_leaks) add_leaks(p, source, filters);
     for (int i = 0; i < VALUE_COUNT; i++)
         html_view_finish(&p->views[i]);
     return 0;

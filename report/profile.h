@@ -26,12 +26,20 @@ struct profile {
     /* The leak check read for VALUE_LEAKED: kept to the end, as freeing it
      * ends the symbol session ss's frames point into. */
     struct leak_report *leaks;
+    /* Set by a profile made another way (run_stream.c): alloc_* cover the
+     * window_s seconds up to the point, not the whole run, and title heads
+     * the exports that have one. 0 and NULL: the whole run, and the source. */
+    double window_s;
+    const char *title;
 };
 
 bool profile_parse_value(const char *text, enum profile_value *v);
 const char *profile_value_name(enum profile_value v);
-/* SOURCE as stats takes it (TRACE[@POINT] or a snapshot file); filters may be NULL. */
-int profile_load(struct profile *p, const char *source, const struct stats_options *filters, char *err, size_t errlen);
+/* SOURCE as stats takes it (TRACE[@POINT] or a snapshot file); filters may
+ * be NULL. The leaked view costs a second reading of the trace (the leak
+ * check's point): only with_leaks. */
+int profile_load(struct profile *p, const char *source, const struct stats_options *filters, bool with_leaks,
+                 char *err, size_t errlen);
 void profile_free(struct profile *p);
 
 #endif

@@ -9,6 +9,7 @@
 
 #include "run_pack.h"
 #include "run_procs.h"
+#include "run_stream.h"
 #include "supervise.h"
 
 struct run_exit {
@@ -30,6 +31,7 @@ struct run_ctx {
     bool follow;       /* fork children and exec'd programs are traced too */
     bool quiet;
     struct supp_list *supps; /* the gate's suppressions: verdicts are made as processes end */
+    struct run_stream stream; /* --pprof-every: stream.dir is NULL without it */
     pid_t root;        /* the program */
     int control_fd;    /* our end of the socket the processes ring (-1 without checks) */
     struct sup sup;

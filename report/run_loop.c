@@ -69,9 +69,12 @@ static void add_proc(struct run_ctx *rc, pid_t pid, const char *path)
 {
     struct run_proc *p = procs_add(&rc->procs, pid, path);
     if (!p || p->pack_handed) return;
-    /* Without checks no follower reads the raw slots: packed, they may go at once. */
-    if (rc->checks) proc_will_follow(p);
+    /* Without checks no follower reads the raw slots (but the stream's):
+     * packed, they may go at once. */
+    if (rc->checks || rc->stream.dir) proc_will_follow(p);
     packing_add(&rc->packing, p);
+    char err[1024];
+    if (!rc->checks && rc->stream.dir && !proc_follow(p, err, sizeof err)) warn("%s: %s", p->path, err);
 }
 
 /* The traces this run does not know yet: of its processes whose request
@@ -479,6 +482,7 @@ static bool keep_up(struct run_ctx *rc, struct run_proc *p)
     int fr = p->following ? follow_poll(&p->follow, FOLLOW_BUDGET, err, sizeof err) : 0;
     if (fr < 0) {
         warn("%s: %s", p->path, err);
+        stream_image_free(p);
         follow_close(&p->follow);
         p->following = false;
     }
@@ -495,6 +499,7 @@ static void finish(struct run_ctx *rc, struct run_proc *p)
 {
     char err[1024];
     if (p->following && follow_catch_up(&p->follow, err, sizeof err) < 0) warn("%s: %s", p->path, err);
+    stream_image_end(&rc->stream, p);
     if (rc->checks) make_verdict(rc, p);
     int32_t code = 0;
     uint32_t how = p->state == PROC_GONE && p->reaped_status ? end_how_of(p->status, &code) : END_UNKNOWN;
@@ -627,6 +632,7 @@ void run_loop(struct run_ctx *rc)
     uint64_t discovered = 0;
     packing_start(&rc->packing);
     rc->procs.children_followed = rc->follow;
+    rc->procs.full_figures = rc->stream.dir != NULL;
     for (;;) {
         struct pollfd pfd = {.fd = rc->control_fd, .events = POLLIN};
         /* With reading or packing left over, only look for news; else wait. */
@@ -645,6 +651,7 @@ void run_loop(struct run_ctx *rc)
             reap_untraced(rc);
         }
         busy = step(rc);
+        stream_tick(&rc->stream, &rc->procs, now_ms());
         if (!rc->root_done) continue;
         if (!rc->checks || rc->stop_waiting) break;
         if (!traced_running(rc) && !(rc->follow && descendant_pending(rc))) break;

@@ -1,5 +1,6 @@
 /* run_procs.c - see run_procs.h. */
 #include "run_procs.h"
+#include "run_stream.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -56,6 +57,7 @@ void procs_free(struct run_procs *ps)
 {
     for (size_t i = 0; i < ps->n; i++) {
         struct run_proc *p = ps->v[i];
+        stream_image_free(p);
         if (p->following) follow_close(&p->follow);
         if (p->packing) packer_abort(&p->packer);
         rec_chunks_free(&p->checks_out);
@@ -115,6 +117,7 @@ bool proc_follow(struct run_proc *p, char *err, size_t errlen)
     if (p->following) return true;
     if (follow_open(&p->follow, p->path, err, errlen) < 0) return false;
     p->follow.tail.done_map = p->followed;
+    p->follow.s.live_only = !p->owner->full_figures;
     if (p->owner->children_followed) {
         p->follow.s.fork_hook = on_fork;
         p->follow.s.fork_ctx = p;
@@ -156,6 +159,7 @@ void proc_seal_thread(struct run_proc *p, pid_t tid)
 
 void proc_release(struct run_proc *p)
 {
+    stream_image_free(p);
     if (p->following) follow_close(&p->follow);
     p->following = false;
     if (p->hdr) munmap(p->hdr, TRACE_HEADER_SIZE);

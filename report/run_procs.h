@@ -24,6 +24,8 @@ enum proc_state {
     PROC_LEFT,     /* still running when heapsnap run stopped waiting: its shim packs its own trace */
 };
 
+struct stream_image;
+
 struct run_proc {
     pid_t pid;
     char path[PATH_MAX];
@@ -34,6 +36,7 @@ struct run_proc {
     bool supervised;          /* traced with ptrace: its end is stopped and checked */
     bool following;
     struct snap_follow follow;
+    struct stream_image *stream; /* what the pprof stream keeps of it (run_stream.c), or NULL */
     struct rec_chunks checks_out; /* leak-check results, written into the trace at packing */
     struct rec_chunks inherited;  /* a fork child's blocks from its parent, likewise */
     uint32_t checks;          /* leak checks recorded so far (their seq numbers count from 1) */
@@ -83,6 +86,7 @@ struct run_procs {
     struct fork_snapshot *forks; /* heaps at forks, until the children claim them */
     size_t nforks;
     bool children_followed;      /* fork children are traced: their heaps at the fork are kept for them */
+    bool full_figures;           /* followers keep every figure, not only the live blocks (the pprof stream) */
 };
 
 struct run_proc *procs_add(struct run_procs *ps, pid_t pid, const char *path);

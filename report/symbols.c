@@ -1,7 +1,11 @@
-/* symbols.c - see symbols.h. One Dwfl per module, created on first use, so
- * modules that reused one address range over time (dlclose, dlopen) never
- * shadow each other. Results are cached per (module, address): a report asks
- * for the same frames many times. */
+/* symbols.c - see symbols.h. One Dwfl per module file, created on first use
+ * and kept to the end, so modules that reused one address range over time
+ * (dlclose, dlopen) never shadow each other, and the processes of one run
+ * (heapsnap run follows them all, each module at its own address) open a
+ * library's debug information once. A module file is looked up at its own
+ * addresses (the traced address less the module's load bias), and results
+ * are cached per (module file, address): a report asks for the same frames
+ * many times. */
 #include "symbols.h"
 #include "fmt.h"
 
@@ -19,6 +23,9 @@ struct module_syms {
     Dwfl *dwfl;
     Dwfl_Module *mod;
     const char *short_name;
+    char *key; /* the file: path, build ID, and inode, size and time when it is there */
+    size_t keylen;
+    UT_hash_handle hh;
 };
 
 struct frame_cache {
@@ -38,6 +45,7 @@ struct stack_cache {
     UT_hash_handle hh;
 };
 
+static struct module_syms *module_files;
 static struct frame_cache *frames_cache;
 static struct stack_cache *stacks_cache;
 static char *debuginfo_path;
@@ -66,19 +74,33 @@ static char *demangle(const char *name)
 static struct module_syms *module_syms(struct snap_module *m)
 {
     if (m->sym) return m->sym;
-    struct module_syms *ms = xcalloc(1, sizeof *ms);
-    const char *slash = strrchr(m->path, '/');
-    ms->short_name = slash ? slash + 1 : m->path;
-    ms->dwfl = dwfl_begin(&dwfl_callbacks);
     /* The path comes from the trace, which is untrusted: only a regular file
      * is opened (a FIFO or a device would hang or flood the reporter). */
     struct stat st;
-    if (ms->dwfl && m->path[0] == '/' && stat(m->path, &st) == 0 && S_ISREG(st.st_mode)) {
-        ms->mod = dwfl_report_elf(ms->dwfl, ms->short_name, m->path, -1, m->bias, false);
+    bool regular = m->path[0] == '/' && stat(m->path, &st) == 0 && S_ISREG(st.st_mode);
+    struct strbuf key = {0};
+    sb_add(&key, m->path, strlen(m->path) + 1);
+    sb_add(&key, (const char *)m->build_id, m->build_id_len);
+    if (regular) sb_printf(&key, "|%llu:%llu:%lld:%lld.%ld", (unsigned long long)st.st_dev, (unsigned long long)st.st_ino,
+                           (long long)st.st_size, (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+    struct module_syms *ms;
+    HASH_FIND(hh, module_files, key.s, key.len, ms);
+    if (ms) {
+        sb_free(&key);
+        return m->sym = ms;
+    }
+    ms = xcalloc(1, sizeof *ms);
+    ms->key = key.s;
+    ms->keylen = key.len;
+    const char *slash = strrchr(ms->key, '/');
+    ms->short_name = slash ? slash + 1 : ms->key;
+    ms->dwfl = dwfl_begin(&dwfl_callbacks);
+    if (ms->dwfl && regular) { /* at its own addresses (base 0): any process's, less its load bias */
+        ms->mod = dwfl_report_elf(ms->dwfl, ms->short_name, m->path, -1, 0, false);
         dwfl_report_end(ms->dwfl, NULL, NULL);
     }
-    m->sym = ms;
-    return ms;
+    HASH_ADD_KEYPTR(hh, module_files, ms->key, ms->keylen, ms);
+    return m->sym = ms;
 }
 
 static const char *die_name(Dwarf_Die *die)
@@ -190,7 +212,7 @@ static void resolve(struct snap_module *m, uint64_t ip, struct sym_frame **out, 
     size_t cap = 0;
     *out = NULL;
     *n = 0;
-    uint64_t pc = ip - 1;
+    uint64_t pc = (m ? ip - m->bias : ip) - 1; /* the file's own address */
     struct module_syms *ms = m ? module_syms(m) : NULL;
     const char *modname = ms ? ms->short_name : NULL;
     const char *file = NULL;
@@ -252,8 +274,8 @@ static const struct sym_frame *frames_for(const struct snap *s, uint64_t ip, uin
 {
     struct snap_module *m = snap_module_for(s, ip, when);
     struct frame_cache key = {0}, *fc;
-    key.key.ip = ip;
-    key.key.module = m;
+    key.key.ip = m ? ip - m->bias : ip;
+    key.key.module = m ? module_syms(m) : NULL;
     HASH_FIND(hh, frames_cache, &key.key, sizeof key.key, fc);
     if (!fc) {
         fc = xcalloc(1, sizeof *fc);
@@ -298,7 +320,9 @@ const struct sym_frame *symbols_stack(const struct snap *s, const struct snap_st
             if (is_own(&f[j])) continue; /* e.g. the shim's main wrapper, mid-stack */
             if (top && is_allocator(&f[j])) continue;
             top = false;
-            push(&sc->frames, &sc->n, &cap, f[j]);
+            struct sym_frame here = f[j];
+            here.ip = st->key[1 + i]; /* the cache's frames are any process's: the address is this one's */
+            push(&sc->frames, &sc->n, &cap, here);
         }
     }
     HASH_ADD_PTR(stacks_cache, stack, sc);
@@ -306,31 +330,26 @@ const struct sym_frame *symbols_stack(const struct snap *s, const struct snap_st
     return sc->frames;
 }
 
-void symbols_end(struct snap *s)
+void symbols_forget_stacks(const struct snap *s)
 {
-    for (struct snap_module *m = s->modules; m; m = m->next) {
-        struct module_syms *ms = m->sym;
-        if (!ms) continue;
-        if (ms->dwfl) dwfl_end(ms->dwfl);
-        free(ms);
-        m->sym = NULL;
-    }
-    struct stack_cache *sc, *sct;
-    HASH_ITER(hh, stacks_cache, sc, sct) {
+    for (const struct snap_stack *st = s->stacks; st; st = st->hh.next) {
+        struct stack_cache *sc;
+        HASH_FIND_PTR(stacks_cache, &st, sc);
+        if (!sc) continue;
         HASH_DEL(stacks_cache, sc);
         free(sc->frames);
         free(sc);
     }
-    struct frame_cache *fc, *fct;
-    HASH_ITER(hh, frames_cache, fc, fct) {
-        HASH_DEL(frames_cache, fc);
-        for (size_t i = 0; i < fc->n; i++) {
-            free((char *)fc->frames[i].function);
-            free((char *)fc->frames[i].file);
-        }
-        free(fc->frames);
-        free(fc);
-    }
+}
+
+/* Only s's stacks go: a stack freed with its snap must not be found by a
+ * later one allocated at its address. Module files and their frames stay
+ * for the next snap (bounded by the distinct files and addresses met). */
+void symbols_end(struct snap *s)
+{
+    symbols_forget_stacks(s);
+    for (struct snap_module *m = s->modules; m; m = m->next)
+        m->sym = NULL;
 }
 
 void symbols_frame_json(struct strbuf *b, const struct sym_frame *f)

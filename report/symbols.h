@@ -19,7 +19,11 @@ struct sym_frame {
  * top (heapsnap's own, the malloc family, operator new/new[]). The array is
  * owned by the cache and lives until symbols_end(). */
 const struct sym_frame *symbols_stack(const struct snap *s, const struct snap_stack *st, size_t *n);
+/* Forgets s's stacks (its modules' files stay known, for the next snap). */
 void symbols_end(struct snap *s);
+/* Forgets s's stacks only: a snap still growing (a followed process) asks
+ * again once its stacks may name modules it had not read yet. */
+void symbols_forget_stacks(const struct snap *s);
 /* {"function", "file", "line", "module"}: a frame as every JSON output writes it. */
 void symbols_frame_json(struct strbuf *b, const struct sym_frame *f);
 

@@ -3,10 +3,13 @@
  * to the byte, each function's and line's bytes equal `heapsnap stats`'s, the
  * allocation counts are the calls made, a -diff_base equals `heapsnap diff`;
  * inline chains are one location; the leaked view, a snapshot file, a
- * stripped copy's mapping (build ID, file, range) and bad options. */
+ * stripped copy's mapping (build ID, file, range) and bad options; and the
+ * files `heapsnap run --pprof-every` writes while the program runs add up
+ * to the whole run. */
 #include "harness.h"
 
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -438,4 +441,139 @@ Test(pprof, bad_option_and_unwritable_output)
     expect_error(ARGS("export", trace, "--format", "pprof", "-o", dir), 1, "Is a directory");
     char *missing = path_join(dir, "no/such/dir/x.pb.gz");
     expect_error(ARGS("export", trace, "--format", "pprof", "-o", missing), 1, "No such file or directory");
+}
+
+/* ---- heapsnap run --pprof-every: the stream ------------------------------------------ */
+
+struct stream_file {
+    char name[256];
+    unsigned long long pid, seq, from, until;
+};
+
+static int by_seq(const void *a, const void *b)
+{
+    unsigned long long x = ((const struct stream_file *)a)->seq, y = ((const struct stream_file *)b)->seq;
+    return x < y ? -1 : x > y;
+}
+
+/* The files of a stream directory, in the order written; nothing else may be there. */
+static size_t stream_files(const char *sdir, struct stream_file *files, size_t max)
+{
+    DIR *d = opendir(sdir);
+    cr_assert(d);
+    size_t n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        cr_assert_lt(n, max);
+        struct stream_file *f = &files[n++];
+        snprintf(f->name, sizeof f->name, "%s", e->d_name);
+        int used = 0;
+        cr_assert_eq(sscanf(e->d_name, "heap-%llu-%llu-%llu-%llu.pb.gz%n", &f->pid, &f->seq, &f->from, &f->until, &used),
+                     4, "a file not of the stream: %s", e->d_name);
+        cr_assert_eq((size_t)used, strlen(e->d_name), "a file not of the stream: %s", e->d_name);
+    }
+    closedir(d);
+    qsort(files, n, sizeof *files, by_seq);
+    return n;
+}
+
+/* `heapsnap run --pprof-every 0.2` on phases, slowed down to last about
+ * 0.7 s: files every 0.2 s, numbered from 0, each interval after the one
+ * before; together their alloc_* are every call of the run, and the last
+ * one's inuse_* is the heap at the end, as `heapsnap stats` gives it. */
+static void expect_stream_adds_up(const char *mode)
+{
+    char *sdir = path_join(dir, "stream");
+    char *t = path_join(dir, "slow.trace");
+    const char *argv[16] = {heapsnap_bin(), "run", "-q", "--pprof-every", "0.2", "--pprof-dir", sdir, "-o", t};
+    size_t k = 9;
+    if (mode) argv[k++] = mode;
+    argv[k++] = "--";
+    argv[k++] = sample("phases");
+    argv[k++] = "slow";
+    struct run_result r = run_in_limited(dir, NULL, argv, 60);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    cr_expect_str_eq(r.out, "current=10000 peak=110400\n"); /* the program's own output, untouched */
+    cr_expect_str_eq(r.err, "");
+    run_free(&r);
+
+    struct stream_file files[64];
+    size_t n = stream_files(sdir, files, 64);
+    cr_assert_geq(n, 3, "%zu files", n);
+    struct json *report = report_json_of(t);
+    for (size_t i = 0; i < n; i++) {
+        cr_expect_eq(files[i].pid, (unsigned long long)json_int(report, "process.pid"));
+        cr_expect_eq(files[i].seq, i);
+        cr_expect_leq(files[i].from, files[i].until);
+        if (i) cr_expect_geq(files[i].from, files[i - 1].from);
+    }
+
+    const char *args[80] = {"-top", "-sample_index=alloc_objects", "-nodefraction=0", "-nodecount=1000"};
+    size_t a = 4;
+    for (size_t i = 0; i < n; i++)
+        args[a++] = path_join(sdir, files[i].name);
+    char *out = pprof(args);
+    struct top_row rows[200];
+    size_t nrows = top_rows(out, rows, 200);
+    long long total = 0;
+    for (size_t i = 0; i < nrows; i++)
+        total += rows[i].flat;
+    cr_expect_eq(total, json_int(report, "totals.allocations"), "%s", out);
+    cr_expect_eq(flat_of(rows, nrows, "pause_a_little"), 3600); /* 6 pauses of 600 */
+    cr_expect_eq(flat_of(rows, nrows, "build_cache"), 50);
+    free(out);
+
+    char *last = path_join(sdir, files[n - 1].name);
+    out = pprof(ARGS("-top", "-sample_index=inuse_space", "-unit=B", "-nodefraction=0", "-nodecount=1000", last));
+    nrows = top_rows(out, rows, 200);
+    cr_expect_eq(flat_of(rows, nrows, "grow_sessions"), 90000);
+    struct json *j = heapsnap_json(dir, ARGS("stats", t, "--by", "function", "--limit", "0", "--format", "json"));
+    expect_same_as_stats(j, "size", rows, nrows);
+    json_free(j);
+    free(out);
+    /* the first interval starts with the process */
+    out = pprof(ARGS("-top", path_join(sdir, files[0].name)));
+    cr_expect(strstr(out, "allocations from 0.000 s to "), "%s", out);
+    free(out);
+    json_free(report);
+}
+
+Test(pprof, stream_adds_up_to_the_run) { expect_stream_adds_up(NULL); }
+
+Test(pprof, stream_without_leak_checks) { expect_stream_adds_up("--no-leak-check"); }
+
+Test(pprof, stream_bad_options)
+{
+    char *file = path_join(dir, "a-file");
+    FILE *f = fopen(file, "w");
+    cr_assert(f);
+    fclose(f);
+    expect_error(ARGS("run", "--pprof-dir", file, "--", sample("phases")), 1, "not a directory");
+    expect_error(ARGS("run", "--pprof-every", "1", "--", sample("phases")), 2, "--pprof-every needs --pprof-dir");
+    expect_error(ARGS("run", "--pprof-every", "0.01", "--pprof-dir", dir, "--", sample("phases")), 2,
+                 "--pprof-every takes seconds, 0.1 or more, not '0.01'");
+}
+
+/* A fork child's files hold the blocks it inherited, named as in its trace:
+ * fork_after's child keeps its parent's 64 B from parent_block(). */
+Test(pprof, stream_of_a_fork_child_names_what_it_inherited)
+{
+    char *sdir = path_join(dir, "stream");
+    struct run_result r = run_in_limited(dir, NULL,
+                                         ARGS(heapsnap_bin(), "run", "-q", "--pprof-every", "0.1", "--pprof-dir", sdir,
+                                              "--", sample("fork_after"), "free_after"),
+                                         60);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    run_free(&r);
+    struct stream_file files[64];
+    size_t n = stream_files(sdir, files, 64);
+    cr_assert_geq(n, 2);
+    cr_expect_neq(files[0].pid, files[n - 1].pid, "the parent's files, then the child's (it runs 300 ms longer)");
+    char *out = pprof(ARGS("-top", "-sample_index=inuse_space", "-unit=B", "-nodefraction=0", "-nodecount=1000",
+                           path_join(sdir, files[n - 1].name)));
+    struct top_row rows[200];
+    size_t nrows = top_rows(out, rows, 200);
+    cr_expect_eq(flat_of(rows, nrows, "parent_block"), 64, "%s", out);
+    free(out);
 }
