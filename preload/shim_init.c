@@ -5,6 +5,7 @@
  * whichever comes first; that may be long before main, inside another
  * library's constructor, so nothing here may depend on program state. */
 #include "shim.h"
+#include "../trace/proc_rss.h"
 #include "../trace/trace_pack.h"
 
 #include <dlfcn.h>
@@ -326,6 +327,9 @@ static long live_threads(void)
  * dropped first, as _exit drops them. */
 extern FILE *_IO_list_all;
 
+/* What `heapsnap` reads to know this library's version (report/shim_find.c). */
+__attribute__((used)) static const char shim_version_tag[] = SHIM_VERSION_TAG HEAPSNAP_VERSION;
+
 static void free_runtime_state(bool underscore_exit)
 {
     uint64_t held = 0;
@@ -353,6 +357,7 @@ void shim_finish(uint32_t how, int code, uintptr_t stack_from, bool pack)
         h->exit_tid = shim_gettid();
         h->exit_stack_from = stack_from;
         h->exit_ctx = stack_from ? EXIT_CTX_STACK_FROM : EXIT_CTX_NONE;
+        h->peak_rss_kib = proc_peak_rss_kib(0);
         atomic_store((_Atomic uint32_t *)&h->end_how, how);
     }
     static _Atomic bool freed;

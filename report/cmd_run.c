@@ -13,6 +13,7 @@
 #include "../trace/trace_pack.h"
 #include "leaks.h"
 #include "run.h"
+#include "shim_find.h"
 
 #include <dirent.h>
 #include <poll.h>
@@ -137,31 +138,6 @@ static void check_traceable(const char *path, int depth)
 }
 
 /* ---- where is the shim? ------------------------------------------------- */
-
-static void find_shim(char *out, size_t cap)
-{
-    const char *env = getenv("HEAPSNAP_LIB");
-    if (env && *env) {
-        if (access(env, R_OK) != 0) die("HEAPSNAP_LIB=%s: %s", env, strerror(errno));
-        snprintf(out, cap, "%s", env);
-        return;
-    }
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n > 0) {
-        self[n] = 0;
-        char *slash = strrchr(self, '/');
-        if (slash) *slash = 0;
-        /* In the build tree: build/report/heapsnap next to build/preload/. */
-        snprintf(out, cap, "%s/../preload/libheapsnap.so", self);
-        if (access(out, R_OK) == 0 && realpath(out, self)) {
-            snprintf(out, cap, "%s", self);
-            return;
-        }
-    }
-    snprintf(out, cap, "%s/libheapsnap.so", HEAPSNAP_LIBDIR);
-    if (access(out, R_OK) != 0) die("cannot find libheapsnap.so (looked in %s; set HEAPSNAP_LIB)", HEAPSNAP_LIBDIR);
-}
 
 /* ---- the run ------------------------------------------------------------ */
 
@@ -422,8 +398,9 @@ int cmd_run(int argc, char **argv)
         return 127;
     }
     check_traceable(prog, 0);
-    char shim[PATH_MAX];
-    find_shim(shim, sizeof shim);
+    char shim[PATH_MAX], err[PATH_MAX * 2 + 200];
+    if (shim_find(shim, sizeof shim, err, sizeof err) < 0 || shim_check_version(shim, err, sizeof err) < 0)
+        die("%s", err);
 
     char dir[PATH_MAX], abs_dir[PATH_MAX], out_file[PATH_MAX] = "";
     if (o.output) output_dir_of(o.output, dir, sizeof dir);

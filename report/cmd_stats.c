@@ -31,6 +31,9 @@ static void parse_stats_cli(int argc, char **argv, struct stats_cli *c, size_t w
             if (!stats_parse_key(v, &c->o.key))
                 die_usage("--by takes lineno, function, file, module or traceback, not '%s'", v);
             i++;
+        } else if (strcmp(a, "--sort-by") == 0 && v) {
+            if (!stats_parse_sort(v, &c->o.sort)) die_usage("--sort-by takes size, count or calls, not '%s'", v);
+            i++;
         } else if (strcmp(a, "--cumulative") == 0) c->o.cumulative = true;
         else if (strcmp(a, "--all-frames") == 0) c->o.all_frames = true;
         else if (strcmp(a, "--limit") == 0 && v) c->o.limit = parse_count("--limit", argv[++i]);
@@ -68,10 +71,17 @@ int cmd_stats(int argc, char **argv)
     struct stats_cli c;
     parse_stats_cli(argc, argv, &c, 1,
                     "usage: heapsnap stats SOURCE [--by lineno|function|file|module|traceback] [--cumulative] "
-                    "[--limit N] [--include P]... [--exclude P]... [--all-frames] [--skip-function P]... "
-                    "[--format text|json]");
+                    "[--limit N] [--sort-by size|count|calls] [--include P]... [--exclude P]... [--all-frames] "
+                    "[--skip-function P]... [--format text|json]");
     struct symsnap ss;
-    load_or_die(&ss, c.sources[0]);
+    char err[1024];
+    if (c.o.sort != SORT_CALLS) {
+        load_or_die(&ss, c.sources[0]);
+    } else { /* every stack that allocated, live at the point or not */
+        if (symsnap_is_file(c.sources[0]))
+            die("%s: a snapshot file holds the live heap only: --sort-by calls needs a trace", c.sources[0]);
+        if (symsnap_load_all(&ss, c.sources[0], err, sizeof err) < 0) die("%s", err);
+    }
     struct stats_result r;
     stats_compute(&ss, &c.o, &r);
     limit_frames(&r, &c);
@@ -86,6 +96,7 @@ int cmd_diff(int argc, char **argv)
 {
     struct stats_cli c;
     parse_stats_cli(argc, argv, &c, 2, "usage: heapsnap diff OLD NEW [the options of heapsnap stats]");
+    if (c.o.sort != SORT_SIZE) die_usage("diff: the order is by the change (tracemalloc's compare_to): no --sort-by");
     struct symsnap old, new;
     load_or_die(&old, c.sources[0]);
     load_or_die(&new, c.sources[1]);

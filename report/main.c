@@ -1,6 +1,8 @@
 /* main.c - the heapsnap command: dispatch to a subcommand. */
 #include "cmds.h"
+#include "shim_find.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static const char usage[] =
@@ -35,7 +37,7 @@ static const char usage[] =
     "  heapsnap's own markers also by order: signal#2, interval#N, growth#N, leak-check#N)\n"
     "  stats SOURCE [--by lineno|function|file|module|traceback] [--cumulative] [--limit N]\n"
     "        [--include PATTERN]... [--exclude PATTERN]... [--all-frames] [--skip-function PATTERN]...\n"
-    "        [--max-frames N] [--format text|json]     tracemalloc's Snapshot.statistics()\n"
+    "        [--max-frames N] [--sort-by size|count|calls] [--format text|json]   tracemalloc's statistics()\n"
     "  diff OLD NEW [the options of stats]     tracemalloc's Snapshot.compare_to()\n"
     "  snapshot SOURCE -o FILE   a self-contained, symbolized snapshot file (a CI baseline)\n"
     "  leaks TRACE[@leak-check:N] [--kinds K,...] [--format text|json] [--suppressions FILE]...\n"
@@ -57,7 +59,18 @@ int main(int argc, char **argv)
         return argc < 2 ? 2 : 0;
     }
     if (strcmp(argv[1], "--version") == 0) {
-        puts("heapsnap " HEAPSNAP_VERSION);
+        /* and the library `run` would preload: which one, and whether it is ours */
+        char shim[4096], version[80], err[8400];
+        printf("heapsnap %s\n", HEAPSNAP_VERSION);
+        if (shim_find(shim, sizeof shim, err, sizeof err) < 0) {
+            printf("library: none found\n");
+            fflush(stdout);
+            die("%s", err);
+        }
+        bool tagged = shim_version(shim, version, sizeof version);
+        printf("library: %s (%s)\n", shim, tagged ? version : "no version tag");
+        fflush(stdout);
+        if (shim_check_version(shim, err, sizeof err) < 0) die("%s", err);
         return 0;
     }
     if (strcmp(argv[1], "run") == 0) return cmd_run(argc - 1, argv + 1);

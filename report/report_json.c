@@ -64,6 +64,33 @@ static void json_groups(struct strbuf *b, FILE *out, const struct snap *s, const
     free(v);
 }
 
+/* "calls": the stacks with the most allocation calls, as the text's last section. */
+static void json_calls(struct strbuf *b, FILE *out, const struct snap *s, const struct report_options *o)
+{
+    size_t n;
+    struct snap_stack **v = snap_sorted_by_calls(s, &n);
+    size_t shown = o->top && o->top < n ? o->top : n;
+    sb_puts(b, "  \"calls\": [");
+    for (size_t i = 0; i < shown; i++) {
+        const struct snap_stack *st = v[i];
+        sb_printf(b, "%s\n    {\"calls\": %llu, \"bytes_allocated\": %llu, \"temporary\": %llu, \"stack\": ",
+                  i ? "," : "", (unsigned long long)st->fig_calls, (unsigned long long)st->fig_bytes_allocated,
+                  (unsigned long long)st->fig_temporary);
+        size_t left_out = json_stack(b, s, st, o->max_frames);
+        sb_printf(b, ", \"frames_omitted\": %zu}", left_out);
+        flush(b, out);
+    }
+    uint64_t calls = 0, bytes = 0;
+    for (size_t i = shown; i < n; i++) {
+        calls += v[i]->fig_calls;
+        bytes += v[i]->fig_bytes_allocated;
+    }
+    sb_puts(b, shown ? "\n  ],\n" : "],\n");
+    sb_printf(b, "  \"calls_omitted\": {\"groups\": %zu, \"calls\": %llu, \"bytes_allocated\": %llu}", n - shown,
+              (unsigned long long)calls, (unsigned long long)bytes);
+    free(v);
+}
+
 static void json_end(struct strbuf *b, const struct snap *s)
 {
     const struct trace_header *h = &s->hdr;
@@ -112,13 +139,16 @@ void report_json(FILE *out, const struct snap *s, const struct report_options *o
               "  \"totals\": {\"allocations\": %llu, \"reallocs\": %llu, \"frees\": %llu, \"peak_bytes\": %llu, "
               "\"peak_blocks\": %llu, \"peak_time_s\": %.6f, \"leaked_bytes\": %llu, \"leaked_blocks\": %llu, "
               "\"unmatched_frees\": %llu, \"inherited_blocks\": %llu, \"lost_events\": %u, \"truncated\": %s, "
-              "\"cut\": %s, \"allocator_before_heapsnap\": %s},\n",
+              "\"cut\": %s, \"allocator_before_heapsnap\": %s, \"temporary\": %llu, \"peak_rss_bytes\": ",
               (unsigned long long)s->allocations, (unsigned long long)s->reallocs, (unsigned long long)s->frees,
               (unsigned long long)s->peak_bytes, (unsigned long long)s->peak_blocks,
               s->peak_bytes ? snap_seconds(s, s->peak_ticks) : 0.0, (unsigned long long)s->cur_bytes,
               (unsigned long long)s->cur_blocks, (unsigned long long)s->unmatched_frees,
               (unsigned long long)s->inherited_blocks, s->hdr.lost_events, s->truncated ? "true" : "false",
-              s->hdr.flags & TRACE_F_CUT ? "true" : "false", s->hdr.flags & TRACE_F_ALLOCATOR_BEFORE ? "true" : "false");
+              s->hdr.flags & TRACE_F_CUT ? "true" : "false", s->hdr.flags & TRACE_F_ALLOCATOR_BEFORE ? "true" : "false",
+              (unsigned long long)s->temporary);
+    if (s->hdr.peak_rss_kib) sb_printf(&b, "%llu},\n", (unsigned long long)s->hdr.peak_rss_kib * 1024);
+    else sb_puts(&b, "null},\n");
     sb_printf(&b, "  \"limits\": {\"top\": %zu, \"max_frames\": %zu},\n", o->top, o->max_frames);
     sb_puts(&b, "  \"markers\": [");
     for (size_t i = 0; i < s->nmarkers; i++) {
@@ -130,6 +160,8 @@ void report_json(FILE *out, const struct snap *s, const struct report_options *o
     json_groups(&b, out, s, o, "leaks", false);
     sb_puts(&b, ",\n");
     json_groups(&b, out, s, o, "peak", true);
+    sb_puts(&b, ",\n");
+    json_calls(&b, out, s, o);
     sb_puts(&b, "\n}\n");
     flush(&b, out);
     sb_free(&b);

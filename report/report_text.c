@@ -75,6 +75,25 @@ static void section(FILE *out, const struct snap *s, const struct report_options
     free(v);
 }
 
+/* heaptrack's "most calls to allocation functions": where the allocator is
+ * called most, freed or not (what to batch or pool). */
+static void calls_section(FILE *out, const struct snap *s, const struct report_options *o)
+{
+    size_t n;
+    struct snap_stack **v = snap_sorted_by_calls(s, &n);
+    size_t shown = o->top && o->top < n ? o->top : n;
+    if (n) fprintf(out, "\nMost allocation calls, by allocation stack (%zu of %zu allocation stacks):\n", shown, n);
+    for (size_t i = 0; i < shown; i++) {
+        const struct snap_stack *st = v[i];
+        char calls[48], size[32];
+        plural(calls, sizeof calls, st->fig_calls, "call");
+        fmt_size(size, sizeof size, (double)st->fig_bytes_allocated, false);
+        fprintf(out, "  %s (%llu temporary), %s allocated\n", calls, (unsigned long long)st->fig_temporary, size);
+        print_stack(out, s, st, o->max_frames);
+    }
+    free(v);
+}
+
 void report_text(FILE *out, const struct snap *s, const struct report_options *o)
 {
     const char *exe = s->exe && *s->exe ? s->exe : "?";
@@ -90,11 +109,19 @@ void report_text(FILE *out, const struct snap *s, const struct report_options *o
     fprintf(out, "  allocation calls:  %llu (of which realloc %llu)\n", (unsigned long long)s->allocations,
             (unsigned long long)s->reallocs);
     fprintf(out, "  frees:             %llu\n", (unsigned long long)s->frees);
+    /* heaptrack's measure: freed before its thread allocated anything else */
+    fprintf(out, "  temporary allocs:  %llu (%.1f%% of calls)\n", (unsigned long long)s->temporary,
+            s->allocations ? 100.0 * (double)s->temporary / (double)s->allocations : 0.0);
     bytes_words(peak, sizeof peak, s->peak_bytes, s->peak_blocks);
     fmt_duration(at, sizeof at, snap_seconds(s, s->peak_ticks));
     fprintf(out, "  peak heap:         %s, at %s\n", peak, at);
     bytes_words(live, sizeof live, s->cur_bytes, s->cur_blocks);
     fprintf(out, "  still live at end: %s\n", live);
+    if (s->hdr.peak_rss_kib) {
+        char rss[32];
+        fmt_size(rss, sizeof rss, (double)s->hdr.peak_rss_kib * 1024, false);
+        fprintf(out, "  peak RSS:          %s (the process's resident memory at most, heapsnap's own in it)\n", rss);
+    }
     if (s->inherited_blocks)
         fprintf(out, "  blocks it had from its parent at fork: %llu\n", (unsigned long long)s->inherited_blocks);
     if (s->unmatched_frees)
@@ -120,4 +147,5 @@ void report_text(FILE *out, const struct snap *s, const struct report_options *o
     }
     section(out, s, o, false);
     section(out, s, o, true);
+    calls_section(out, s, o);
 }

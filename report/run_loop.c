@@ -17,6 +17,7 @@
 #include "run_pack.h"
 #include "safepoint.h"
 #include "leakcheck.h"
+#include "../trace/proc_rss.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -425,6 +426,10 @@ static void on_event(struct run_ctx *rc, const struct sup_event *ev)
     struct run_proc *p = procs_running(&rc->procs, ev->pid);
     switch (ev->kind) {
     case SUP_END:
+        if (p && p->hdr) { /* its memory is all there still, and final: the shim's own reading came earlier */
+            uint64_t kib = proc_peak_rss_kib(ev->pid);
+            if (kib > p->hdr->peak_rss_kib) p->hdr->peak_rss_kib = kib;
+        }
         if (p && !p->end_checked) {
             const struct trace_header *h = p->hdr;
             bool normal = h->exit_ctx == EXIT_CTX_STACK_FROM && (pid_t)h->exit_tid == ev->tid;

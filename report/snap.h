@@ -164,5 +164,7 @@ struct snap_module *snap_module_for(const struct snap *s, uint64_t ip, uint64_t 
 /* Canonical stacks with blocks at the point (at_peak: at the peak), largest
  * first; the caller frees the array. */
 struct snap_stack **snap_sorted(const struct snap *s, bool at_peak, size_t *n);
+/* Canonical stacks that allocated up to the point, most allocation calls first. */
+struct snap_stack **snap_sorted_by_calls(const struct snap *s, size_t *n);
 
 #endif

@@ -475,6 +475,25 @@ struct snap_stack **snap_sorted(const struct snap *s, bool at_peak, size_t *n)
     return arr;
 }
 
+static int by_calls(const void *a, const void *b)
+{
+    const struct snap_stack *x = *(struct snap_stack *const *)a, *y = *(struct snap_stack *const *)b;
+    if (x->fig_calls != y->fig_calls) return x->fig_calls < y->fig_calls ? 1 : -1;
+    if (x->fig_bytes_allocated != y->fig_bytes_allocated) return x->fig_bytes_allocated < y->fig_bytes_allocated ? 1 : -1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+struct snap_stack **snap_sorted_by_calls(const struct snap *s, size_t *n)
+{
+    size_t count = HASH_CNT(hh_frames, s->canon_stacks), k = 0;
+    struct snap_stack **arr = xmalloc((count ? count : 1) * sizeof *arr);
+    for (struct snap_stack *st = s->canon_stacks; st; st = st->hh_frames.next)
+        if (st->fig_calls > 0) arr[k++] = st;
+    qsort(arr, k, sizeof *arr, by_calls);
+    *n = k;
+    return arr;
+}
+
 void snap_free(struct snap *s)
 {
     blockmap_free(&s->live);

@@ -30,6 +30,14 @@ bool stats_parse_key(const char *name, enum stats_key *key)
     return false;
 }
 
+bool stats_parse_sort(const char *name, enum stats_sort *sort)
+{
+    static const char *const names[] = {"size", "count", "calls"};
+    for (int i = 0; i < 3; i++)
+        if (strcmp(name, names[i]) == 0) return (*sort = (enum stats_sort)i), true;
+    return false;
+}
+
 const char *stats_key_name(enum stats_key key)
 {
     static const char *const names[] = {"lineno", "function", "file", "module", "traceback"};
@@ -164,7 +172,7 @@ static void group_snapshot(const struct symsnap *ss, const struct stats_options 
                 e->frames = t->frames ? t->frames + site : NULL;
                 e->nframes = t->nframes > site ? t->nframes - site : 0;
             }
-            if (is_new) e->size += t->size, e->count += t->count;
+            if (is_new) e->size += t->size, e->count += t->count, e->calls += t->calls, e->allocated += t->allocated;
             e->size_diff += sz;
             e->count_diff += ct;
             continue;
@@ -173,7 +181,7 @@ static void group_snapshot(const struct symsnap *ss, const struct stats_options 
             struct stats_entry *e = group_get(g, frame_key(o->key, &t->frames[k]), NULL);
             if (e->last_trace == i + (is_new ? 0 : (size_t)1 << 62)) continue; /* once per stack */
             e->last_trace = i + (is_new ? 0 : (size_t)1 << 62);
-            if (is_new) e->size += t->size, e->count += t->count;
+            if (is_new) e->size += t->size, e->count += t->count, e->calls += t->calls, e->allocated += t->allocated;
             e->size_diff += sz;
             e->count_diff += ct;
         }
@@ -186,6 +194,21 @@ static int cmp_stats(const void *a, const void *b)
     if (x->size != y->size) return x->size < y->size ? 1 : -1;
     if (x->count != y->count) return x->count < y->count ? 1 : -1;
     return strcmp(x->key, y->key);
+}
+
+static int cmp_count(const void *a, const void *b)
+{
+    const struct stats_entry *x = *(struct stats_entry *const *)a, *y = *(struct stats_entry *const *)b;
+    if (x->count != y->count) return x->count < y->count ? 1 : -1;
+    return cmp_stats(a, b);
+}
+
+static int cmp_calls(const void *a, const void *b)
+{
+    const struct stats_entry *x = *(struct stats_entry *const *)a, *y = *(struct stats_entry *const *)b;
+    if (x->calls != y->calls) return x->calls < y->calls ? 1 : -1;
+    if (x->allocated != y->allocated) return x->allocated < y->allocated ? 1 : -1;
+    return cmp_stats(a, b);
 }
 
 static uint64_t mag(int64_t v) { return v < 0 ? (uint64_t)-v : (uint64_t)v; }
@@ -209,14 +232,17 @@ static void finish(struct group_table *g, const struct stats_options *o, struct 
         HASH_DEL(g->by_id, e);
         free((char *)e->hh.key);
         e->hh.key = NULL;
-        if (!diff && e->count == 0) {
+        if (!diff && e->count == 0 && !(o->sort == SORT_CALLS && e->calls)) { /* nothing live, nor asked for */
             free(e->key);
             free(e);
             continue;
         }
         out->v[k++] = e;
     }
-    qsort(out->v, k, sizeof *out->v, diff ? cmp_diff : cmp_stats);
+    int (*order)(const void *, const void *) = o->sort == SORT_CALLS ? cmp_calls
+                                               : o->sort == SORT_COUNT ? cmp_count
+                                                                       : cmp_stats;
+    qsort(out->v, k, sizeof *out->v, diff ? cmp_diff : order);
     out->total_groups = k;
     out->n = o->limit && o->limit < k ? o->limit : k;
     for (size_t i = out->n; i < k; i++) {

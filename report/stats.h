@@ -9,6 +9,9 @@
 #include "symsnap.h"
 
 enum stats_key { KEY_LINENO, KEY_FUNCTION, KEY_FILE, KEY_MODULE, KEY_TRACEBACK };
+/* size: tracemalloc's order (bytes, then blocks); count: blocks first; calls:
+ * allocation calls up to the point (heaptrack's "most calls"), freed or not. */
+enum stats_sort { SORT_SIZE, SORT_COUNT, SORT_CALLS };
 
 struct stats_filter {
     const char *pattern; /* fnmatch, tested against a frame's file, function and module */
@@ -17,6 +20,7 @@ struct stats_filter {
 
 struct stats_options {
     enum stats_key key;
+    enum stats_sort sort;
     bool cumulative, all_frames;
     size_t limit; /* 0: all */
     struct stats_filter *filters;
@@ -31,6 +35,7 @@ struct stats_entry {
     size_t nframes;
     uint64_t size, count;
     int64_t size_diff, count_diff; /* diffs only */
+    uint64_t calls, allocated;     /* allocation calls and their bytes up to the point (a trace's; 0 from a file) */
     size_t last_trace;             /* counts a key once per trace under --cumulative */
     UT_hash_handle hh;
 };
@@ -47,6 +52,7 @@ struct stats_result {
  * tracebacks). */
 bool stats_check(const struct stats_options *o, char *err, size_t errlen);
 bool stats_parse_key(const char *name, enum stats_key *key);
+bool stats_parse_sort(const char *name, enum stats_sort *sort);
 /* The index of the trace's call site: its first frame that is not an
  * allocator wrapper (strdup, std::allocator, ..., and o's --skip-function). */
 size_t stats_call_site(const struct stats_options *o, const struct symsnap_trace *t);

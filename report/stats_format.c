@@ -77,6 +77,10 @@ void stats_print_text(FILE *out, const struct stats_result *r, const struct stat
             fmt_size(avg, sizeof avg, (double)e->size / (double)e->count, false);
             fprintf(out, ", average=%s", avg);
         }
+        if (o->sort == SORT_CALLS) {
+            fmt_size(avg, sizeof avg, (double)e->allocated, false);
+            fprintf(out, ", calls=%llu, allocated=%s", (unsigned long long)e->calls, avg);
+        }
         fputc('\n', out);
         if (o->key == KEY_TRACEBACK) print_traceback(out, e);
     }
@@ -106,6 +110,9 @@ void stats_print_json(FILE *out, const struct stats_result *r, const struct stat
         fmt_json_string(&b, e->key);
         sb_printf(&b, ", \"size\": %llu, \"count\": %llu", (unsigned long long)e->size, (unsigned long long)e->count);
         if (e->count) sb_printf(&b, ", \"average\": %.1f", (double)e->size / (double)e->count);
+        if (o->sort == SORT_CALLS)
+            sb_printf(&b, ", \"calls\": %llu, \"allocated\": %llu", (unsigned long long)e->calls,
+                      (unsigned long long)e->allocated);
         if (r->diff)
             sb_printf(&b, ", \"size_diff\": %lld, \"count_diff\": %lld", (long long)e->size_diff,
                       (long long)e->count_diff);

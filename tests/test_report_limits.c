@@ -87,6 +87,13 @@ Test(report_limits, report_json_bounded_by_default)
     cr_expect_eq(json_int(j, "totals.leaked_bytes"), 722400);
     expect_bounded_groups(j, "leaks", 10, depth);
     expect_bounded_groups(j, "peak", 10, depth);
+    /* one call per level: the most bytes first among equals */
+    cr_assert_eq(json_len(j, "calls"), 10);
+    cr_expect_eq(json_int(j, "calls.0.calls"), 1);
+    cr_expect_eq(json_int(j, "calls.0.bytes_allocated"), 4800);
+    cr_expect_eq(json_len(j, "calls.0.stack"), 256);
+    cr_expect_eq(json_int(j, "calls_omitted.groups"), 290);
+    cr_expect_eq(json_int(j, "calls_omitted.calls"), 290);
     json_free(j);
 }
 
@@ -128,7 +135,8 @@ Test(report_limits, text_report_bounded)
     cr_expect(strstr(r.out, "Still live at the end, by allocation stack (2 of 300 allocation stacks):\n"), "%s", r.out);
     int frames = 0;
     for (const char *p = r.out; (p = strstr(p, "\n      ")); p++) frames += strncmp(p, "\n      ... ", 11) != 0;
-    cr_expect_eq(frames, 4 * 256, "2 groups in 2 sections, 256 frames each");
+    cr_expect(strstr(r.out, "Most allocation calls, by allocation stack (2 of 300 allocation stacks):\n"), "%s", r.out);
+    cr_expect_eq(frames, 6 * 256, "2 groups in 3 sections (live, peak, calls), 256 frames each");
     char more[128];
     snprintf(more, sizeof more, "      ... and %zu more frames (heapsnap report --max-frames 0 lists them all)\n",
              depth - 256);

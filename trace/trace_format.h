@@ -77,9 +77,14 @@ struct trace_header {
     uint32_t req_tid;
     uint32_t supervisor;    /* written by `heapsnap run`: its pid while it traces the process with ptrace */
     uint64_t req_arg; /* LEAK_CHECK: the requesting thread's stack counts above this; RELEASE: the pid (0: itself) */
+    /* The process's peak resident set (VmHWM), in KiB, at its end: written by
+     * the shim as it ends, or by `heapsnap run` at the exit stop; 0 unknown
+     * (an older trace, or an end nobody saw). The rest of the header page is
+     * zero in every trace, so a reader of version 2 takes 0 there as unknown. */
+    uint64_t peak_rss_kib;
 };
 
-_Static_assert(sizeof(struct trace_header) == 144, "docs/FORMAT.md documents a 144-byte header");
+_Static_assert(sizeof(struct trace_header) == 152, "docs/FORMAT.md documents a 152-byte header");
 
 enum chunk_flags {
     CHUNK_ZSTD = 1u << 0,   /* PACKED: the data is one zstd frame */
@@ -162,6 +167,10 @@ enum end_how {
     END_SIGNAL = 3,  /* killed by a signal; code = signal number */
     END_EXIT_NOCODE = 4, /* exited normally, status not seen in the process */
 };
+
+/* The shim carries this string followed by its version (NUL-terminated), so
+ * that `heapsnap` can tell which version a libheapsnap.so is without loading it. */
+#define SHIM_VERSION_TAG "heapsnap-shim-version="
 
 /* Bounds a reader enforces on untrusted input. */
 #define TRACE_MAX_FRAMES 65535u
