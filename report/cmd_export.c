@@ -17,36 +17,44 @@ int cmd_export(int argc, char **argv)
 {
     const char *usage = "usage: heapsnap export SOURCE --format pprof|folded|massif|speedscope [-o FILE] "
                         "[--value inuse|allocated|calls|leaked] [--include P]... [--exclude P]... [--all-frames]";
-    const char *source = NULL, *output = NULL;
+    enum { OPT_FORMAT = OPT_FIRST_LONG, OPT_VALUE, OPT_INCLUDE, OPT_EXCLUDE, OPT_ALL_FRAMES };
+    static const struct option longopts[] = {{"output", required_argument, NULL, 'o'},
+                                             {"format", required_argument, NULL, OPT_FORMAT},
+                                             {"value", required_argument, NULL, OPT_VALUE},
+                                             {"include", required_argument, NULL, OPT_INCLUDE},
+                                             {"exclude", required_argument, NULL, OPT_EXCLUDE},
+                                             {"all-frames", no_argument, NULL, OPT_ALL_FRAMES},
+                                             OPTS_HELP,
+                                             {0}};
+    const char *output = NULL, *v;
     int format = -1;
     enum profile_value value = VALUE_INUSE;
     struct stats_options filters = {.filters = xcalloc((size_t)argc, sizeof *filters.filters)};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if ((strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) && v)
-            output = argv[++i];
-        else if (strcmp(a, "--format") == 0 && v) {
-            for (int k = 0; k < 4; k++)
-                if (strcmp(v, format_names[k]) == 0) format = k;
-            if (format < 0) die_usage("--format takes pprof, folded, massif or speedscope, not '%s'", v);
-            i++;
-        } else if (strcmp(a, "--value") == 0 && v) {
+    struct opts p;
+    opts_init(&p, "export", argc, argv, "o:", longopts);
+    for (int k; (k = opts_next(&p, &v)) != -1;) {
+        switch (k) {
+        case 'o': output = v; break;
+        case OPT_FORMAT:
+            for (int f = 0; f < 4; f++)
+                if (strcmp(v, format_names[f]) == 0) format = f;
+            if (format < 0) opts_usage(&p, "--format takes pprof, folded, massif or speedscope, not '%s'", v);
+            break;
+        case OPT_VALUE:
             if (!profile_parse_value(v, &value))
-                die_usage("--value takes inuse, allocated, calls or leaked, not '%s'", v);
-            i++;
-        } else if ((strcmp(a, "--include") == 0 || strcmp(a, "--exclude") == 0) && v) {
-            filters.filters[filters.nfilters++] = (struct stats_filter){argv[++i], a[2] == 'i'};
-        } else if (strcmp(a, "--all-frames") == 0)
-            filters.all_frames = true;
-        else if (a[0] == '-' && a[1])
-            die_usage("export: unknown option or missing value '%s' (%s)", a, usage);
-        else if (!source)
-            source = a;
-        else
-            die_usage("export: one SOURCE at a time (%s)", usage);
+                opts_usage(&p, "--value takes inuse, allocated, calls or leaked, not '%s'", v);
+            break;
+        case OPT_INCLUDE:
+        case OPT_EXCLUDE: filters.filters[filters.nfilters++] = (struct stats_filter){v, k == OPT_INCLUDE}; break;
+        case OPT_ALL_FRAMES: filters.all_frames = true; break;
+        }
     }
-    if (!source || format < 0) die_usage("%s", usage);
-    if (!output) die_usage("export: say where with -o FILE (- for standard output)");
+    int n;
+    char **operands = opts_operands(&p, &n);
+    if (n > 1) opts_usage(&p, "one SOURCE at a time (%s)", usage);
+    if (n == 0 || format < 0) die_usage("%s", usage);
+    const char *source = operands[0];
+    if (!output) opts_usage(&p, "say where with -o FILE (- for standard output)");
     char err[1024];
     struct strbuf b = {0};
     int rc;

@@ -114,22 +114,16 @@ static int diff_data(struct strbuf *out, const char *old_source, const char *new
 
 int cmd_html(int argc, char **argv)
 {
-    const char *sources[2] = {NULL, NULL}, *output = "heapsnap.html";
-    size_t nsources = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if ((strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) && v)
-            output = argv[++i];
-        else if (strncmp(a, "--output=", 9) == 0)
-            output = a + 9;
-        else if (a[0] == '-' && a[1])
-            die_usage("html: unknown option or missing value '%s'", a);
-        else if (nsources < 2)
-            sources[nsources++] = a;
-        else
-            die_usage("html: one SOURCE (a report) or two (a diff), not more");
-    }
-    if (!nsources) die_usage("usage: heapsnap html SOURCE [-o FILE.html]   or   heapsnap html OLD NEW [-o FILE.html]");
+    static const struct option longopts[] = {{"output", required_argument, NULL, 'o'}, OPTS_HELP, {0}};
+    const char *output = "heapsnap.html", *v;
+    struct opts p;
+    opts_init(&p, "html", argc, argv, "o:", longopts);
+    for (int k; (k = opts_next(&p, &v)) != -1;)
+        if (k == 'o') output = v;
+    int nsources;
+    char **sources = opts_operands(&p, &nsources);
+    if (nsources > 2) opts_usage(&p, "one SOURCE (a report) or two (a diff), not more");
+    if (!nsources) opts_usage(&p, "usage: heapsnap html SOURCE [-o FILE.html]   or   heapsnap html OLD NEW [-o FILE.html]");
     char err[1024];
     struct strbuf json = {0};
     int rc = nsources == 1 ? html_report_data(&json, sources[0], err, sizeof err)

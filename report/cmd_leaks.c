@@ -19,40 +19,33 @@ void gate_defaults(struct leak_gate *g)
     g->supp_files = xcalloc(64, sizeof *g->supp_files);
 }
 
-/* Returns how many arguments the gate option at argv[i] took (0: not ours). */
-int gate_option(struct leak_gate *g, int argc, char **argv, int i)
+bool gate_option(struct leak_gate *g, const struct opts *o, int opt, const char *arg)
 {
-    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-    if (strcmp(a, "--fail-on-leak") == 0) {
+    switch (opt) {
+    case OPT_FAIL_ON_LEAK:
         g->fail = true;
-        return 1;
-    }
-    if (strncmp(a, "--fail-on-leak=", 15) == 0) {
-        g->fail = true;
-        if (!leaks_parse_kinds(a + 15, &g->kinds))
-            die_usage("--fail-on-leak takes kinds among definite, indirect, possible, reachable, not '%s'", a + 15);
-        return 1;
-    }
-    if (strcmp(a, "--leak-exitcode") == 0 && v) {
+        if (arg && !leaks_parse_kinds(arg, &g->kinds))
+            opts_usage(o, "--fail-on-leak takes kinds among definite, indirect, possible, reachable, not '%s'", arg);
+        return true;
+    case OPT_LEAK_EXITCODE: {
         char *end;
-        long n = strtol(v, &end, 10);
-        if (*end || !*v || n < 1 || n > 255) die_usage("--leak-exitcode takes a number from 1 to 255, not '%s'", v);
+        long n = strtol(arg, &end, 10);
+        if (*end || !*arg || n < 1 || n > 255)
+            opts_usage(o, "--leak-exitcode takes a number from 1 to 255, not '%s'", arg);
         g->exitcode = (int)n;
-        return 2;
+        return true;
     }
-    if (strcmp(a, "--max-leaked") == 0 && v) {
-        if (!fmt_parse_bytes(v, &g->max_leaked)) die_usage("--max-leaked takes bytes (with K, M or G), not '%s'", v);
-        return 2;
+    case OPT_MAX_LEAKED:
+        if (!fmt_parse_bytes(arg, &g->max_leaked))
+            opts_usage(o, "--max-leaked takes bytes (with K, M or G), not '%s'", arg);
+        return true;
+    case OPT_SUPPRESSIONS:
+        if (g->nsupp_files == 64) opts_usage(o, "--suppressions: 64 files at most");
+        g->supp_files[g->nsupp_files++] = arg;
+        return true;
+    case OPT_NO_DEFAULT_SUPPRESSIONS: g->default_suppressions = false; return true;
     }
-    if (strcmp(a, "--suppressions") == 0 && v) {
-        if (g->nsupp_files < 64) g->supp_files[g->nsupp_files++] = v;
-        return 2;
-    }
-    if (strcmp(a, "--no-default-suppressions") == 0) {
-        g->default_suppressions = false;
-        return 1;
-    }
-    return 0;
+    return false;
 }
 
 void gate_load_suppressions(struct leak_gate *g, struct supp_list *l)
@@ -76,40 +69,46 @@ bool gate_fails(const struct leak_gate *g, const struct leak_report *r)
     return blocks > 0 && (bytes > g->max_leaked || g->max_leaked == 0);
 }
 
+enum { OPT_KINDS = OPT_FIRST_LONG, OPT_FORMAT, OPT_SOURCE_ROOT, OPT_GEN_SUPPRESSIONS };
+
 int cmd_leaks(int argc, char **argv)
 {
+    static const struct option longopts[] = {{"kinds", required_argument, NULL, OPT_KINDS},
+                                             {"format", required_argument, NULL, OPT_FORMAT},
+                                             {"source-root", required_argument, NULL, OPT_SOURCE_ROOT},
+                                             {"gen-suppressions", no_argument, NULL, OPT_GEN_SUPPRESSIONS},
+                                             GATE_LONGOPTS,
+                                             OPTS_HELP,
+                                             {0}};
     struct leak_gate g;
     gate_defaults(&g);
-    const char *source = NULL, *format = "text", *source_root = NULL;
+    const char *format = "text", *source_root = NULL;
     unsigned show = (1u << LEAK_DEFINITE) | (1u << LEAK_INDIRECT) | (1u << LEAK_POSSIBLE);
     bool gen = false;
-    for (int i = 1; i < argc; i++) {
-        int used = gate_option(&g, argc, argv, i);
-        if (used) {
-            i += used - 1;
-            continue;
-        }
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--kinds") == 0 && v) {
+    struct opts o;
+    opts_init(&o, "leaks", argc, argv, "", longopts);
+    const char *v;
+    for (int c; (c = opts_next(&o, &v)) != -1;) {
+        if (gate_option(&g, &o, c, v)) continue;
+        switch (c) {
+        case OPT_KINDS:
             if (!leaks_parse_kinds(v, &show))
-                die_usage("--kinds takes kinds among definite, indirect, possible, reachable, not '%s'", v);
-            i++;
-        } else if (strcmp(a, "--format") == 0 && v) {
-            format = argv[++i];
+                opts_usage(&o, "--kinds takes kinds among definite, indirect, possible, reachable, not '%s'", v);
+            break;
+        case OPT_FORMAT:
+            format = v;
             if (strcmp(format, "text") && strcmp(format, "json") && strcmp(format, "junit") && strcmp(format, "sarif"))
-                die_usage("--format takes text, json, junit or sarif, not '%s'", format);
-        } else if (strcmp(a, "--source-root") == 0 && v) {
-            source_root = argv[++i];
-        } else if (strcmp(a, "--gen-suppressions") == 0) gen = true;
-        else if (a[0] == '-' && a[1]) die_usage("leaks: unknown option or missing value '%s' (see heapsnap --help)", a);
-        else if (!source) source = a;
-        else die_usage("leaks: one trace at a time");
+                opts_usage(&o, "--format takes text, json, junit or sarif, not '%s'", format);
+            break;
+        case OPT_SOURCE_ROOT: source_root = v; break;
+        case OPT_GEN_SUPPRESSIONS: gen = true; break;
+        }
     }
-    if (!source)
-        die_usage("usage: heapsnap leaks TRACE[@leak-check:N] [--kinds K,...] [--format text|json|junit|sarif] "
-                  "[--source-root DIR] "
-                  "[--suppressions FILE]... [--no-default-suppressions] [--gen-suppressions] "
-                  "[--fail-on-leak[=KINDS]] [--leak-exitcode N] [--max-leaked BYTES]");
+    int n;
+    char **operands = opts_operands(&o, &n);
+    if (n != 1)
+        opts_usage(&o, n ? "one trace at a time" : "which trace? (heapsnap leaks TRACE[@leak-check:N] [OPTIONS])");
+    const char *source = operands[0];
     struct supp_list supps;
     gate_load_suppressions(&g, &supps);
     struct leak_report r;

@@ -51,21 +51,27 @@ int print_report(FILE *out, const char *path, enum report_format format, size_t 
 
 int cmd_report(int argc, char **argv)
 {
-    const char *path = NULL;
+    enum { OPT_FORMAT = OPT_FIRST_LONG, OPT_TOP, OPT_MAX_FRAMES };
+    static const struct option longopts[] = {{"format", required_argument, NULL, OPT_FORMAT},
+                                             {"top", required_argument, NULL, OPT_TOP},
+                                             {"max-frames", required_argument, NULL, OPT_MAX_FRAMES},
+                                             OPTS_HELP,
+                                             {0}};
     enum report_format format = FORMAT_TEXT;
     struct report_options o = {.top = REPORT_DEFAULT_TOP, .max_frames = REPORT_DEFAULT_MAX_FRAMES};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--format") == 0 && i + 1 < argc) format = parse_format(argv[++i]);
-        else if (strncmp(a, "--format=", 9) == 0) format = parse_format(a + 9);
-        else if (strcmp(a, "--top") == 0 && i + 1 < argc) o.top = parse_count("--top", argv[++i]);
-        else if (strcmp(a, "--max-frames") == 0 && i + 1 < argc)
-            o.max_frames = parse_count("--max-frames", argv[++i]);
-        else if (a[0] == '-' && a[1]) die_usage("report: unknown option '%s' (see heapsnap --help)", a);
-        else if (path) die_usage("report: one trace at a time ('%s' and '%s')", path, a);
-        else path = a;
+    struct opts p;
+    opts_init(&p, "report", argc, argv, "", longopts);
+    const char *v;
+    for (int k; (k = opts_next(&p, &v)) != -1;) {
+        if (k == OPT_FORMAT) format = parse_format(v);
+        else if (k == OPT_TOP) o.top = parse_count("--top", v);
+        else if (k == OPT_MAX_FRAMES) o.max_frames = parse_count("--max-frames", v);
     }
-    if (!path) die_usage("usage: heapsnap report TRACE [--format text|json] [--top N] [--max-frames N]");
+    int n;
+    char **operands = opts_operands(&p, &n);
+    if (n > 1) opts_usage(&p, "one trace at a time ('%s' and '%s')", operands[0], operands[1]);
+    if (n == 0) opts_usage(&p, "usage: heapsnap report TRACE [--format text|json] [--top N] [--max-frames N]");
+    const char *path = operands[0];
     o.trace_path = path;
     return report_trace(stdout, path, format, &o) < 0 ? 1 : 0;
 }
@@ -158,9 +164,17 @@ static int pack_one(const char *path)
 
 int cmd_pack(int argc, char **argv)
 {
-    if (argc < 2) die_usage("usage: heapsnap pack TRACE...");
+    static const struct option longopts[] = {OPTS_HELP, {0}};
+    struct opts p;
+    opts_init(&p, "pack", argc, argv, "", longopts);
+    const char *v;
+    while (opts_next(&p, &v) != -1) {
+    }
+    int n;
+    char **traces = opts_operands(&p, &n);
+    if (n == 0) opts_usage(&p, "usage: heapsnap pack TRACE...");
     int rc = 0;
-    for (int i = 1; i < argc; i++)
-        if (pack_one(argv[i]) < 0) rc = 1;
+    for (int i = 0; i < n; i++)
+        if (pack_one(traces[i]) < 0) rc = 1;
     return rc;
 }

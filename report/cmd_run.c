@@ -187,52 +187,68 @@ static const char *parse_growth(const char *v, char *out, size_t cap)
     return out;
 }
 
+enum {
+    OPT_FRAMES = OPT_FIRST_LONG, OPT_NO_FOLLOW, OPT_FORMAT, OPT_TOP, OPT_NO_LEAK_CHECK, OPT_HTML, OPT_PPROF_DIR,
+    OPT_PPROF_EVERY, OPT_SNAPSHOT_SIGNAL, OPT_SNAPSHOT_INTERVAL, OPT_SNAPSHOT_GROWTH
+};
+
 static void parse(int argc, char **argv, struct run_options *o)
 {
+    static const struct option longopts[] = {{"output", required_argument, NULL, 'o'},
+                                             {"quiet", no_argument, NULL, 'q'},
+                                             {"frames", required_argument, NULL, OPT_FRAMES},
+                                             {"no-follow", no_argument, NULL, OPT_NO_FOLLOW},
+                                             {"format", required_argument, NULL, OPT_FORMAT},
+                                             {"top", required_argument, NULL, OPT_TOP},
+                                             {"no-leak-check", no_argument, NULL, OPT_NO_LEAK_CHECK},
+                                             {"html", required_argument, NULL, OPT_HTML},
+                                             {"pprof-dir", required_argument, NULL, OPT_PPROF_DIR},
+                                             {"pprof-every", required_argument, NULL, OPT_PPROF_EVERY},
+                                             {"snapshot-signal", required_argument, NULL, OPT_SNAPSHOT_SIGNAL},
+                                             {"snapshot-interval", required_argument, NULL, OPT_SNAPSHOT_INTERVAL},
+                                             {"snapshot-growth", required_argument, NULL, OPT_SNAPSHOT_GROWTH},
+                                             GATE_LONGOPTS,
+                                             OPTS_HELP,
+                                             {0}};
     static char growth[32];
     *o = (struct run_options){.frames = 64, .follow = true, .top = 5, .leak_check = true};
     gate_defaults(&o->gate);
-    int i = 1;
-    for (; i < argc; i++) {
-        const char *a = argv[i];
-        int used = gate_option(&o->gate, argc, argv, i);
-        if (used) {
-            i += used - 1;
-            continue;
-        }
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--") == 0) {
-            i++;
-            break;
-        }
-        if (a[0] != '-') break;
-        if ((strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) && v) o->output = argv[++i];
-        else if (strcmp(a, "--frames") == 0 && v) {
+    struct opts p;
+    /* '+': options end at PROGRAM, whose own options are its own */
+    opts_init(&p, "run", argc, argv, "+o:q", longopts);
+    const char *v;
+    for (int c; (c = opts_next(&p, &v)) != -1;) {
+        if (gate_option(&o->gate, &p, c, v)) continue;
+        switch (c) {
+        case 'o': o->output = v; break;
+        case 'q': o->quiet = true; break;
+        case OPT_FRAMES: {
             char *end;
             errno = 0;
             unsigned long f = strtoul(v, &end, 10);
             if (errno || *end || !*v || v[0] == '-' || f < 1 || f > TRACE_MAX_FRAMES)
-                die_usage("--frames takes a number from 1 to 65535, not '%s'", v);
+                opts_usage(&p, "--frames takes a number from 1 to 65535, not '%s'", v);
             o->frames = (unsigned)f;
-            i++;
-        } else if (strcmp(a, "--no-follow") == 0) o->follow = false;
-        else if (strcmp(a, "--format") == 0 && v) o->format = parse_format(argv[++i]);
-        else if (strcmp(a, "--top") == 0 && v) o->top = parse_count("--top", argv[++i]);
-        else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) o->quiet = true;
-        else if (strcmp(a, "--no-leak-check") == 0) o->leak_check = false;
-        else if (strcmp(a, "--html") == 0 && v) o->html = argv[++i];
-        else if (strcmp(a, "--pprof-dir") == 0 && v) o->pprof_dir = argv[++i];
-        else if (strcmp(a, "--pprof-every") == 0 && v) o->pprof_every_ms = parse_pprof_every(argv[++i]);
-        else if (strcmp(a, "--snapshot-signal") == 0 && v) o->snapshot_signal = parse_signal(argv[++i]);
-        else if (strcmp(a, "--snapshot-interval") == 0 && v) o->snapshot_interval = check_seconds(argv[++i]);
-        else if (strcmp(a, "--snapshot-growth") == 0 && v) o->snapshot_growth = parse_growth(argv[++i], growth, sizeof growth);
-        else die_usage("run: unknown option or missing value '%s' (see heapsnap --help)", a);
+            break;
+        }
+        case OPT_NO_FOLLOW: o->follow = false; break;
+        case OPT_FORMAT: o->format = parse_format(v); break;
+        case OPT_TOP: o->top = parse_count("--top", v); break;
+        case OPT_NO_LEAK_CHECK: o->leak_check = false; break;
+        case OPT_HTML: o->html = v; break;
+        case OPT_PPROF_DIR: o->pprof_dir = v; break;
+        case OPT_PPROF_EVERY: o->pprof_every_ms = parse_pprof_every(v); break;
+        case OPT_SNAPSHOT_SIGNAL: o->snapshot_signal = parse_signal(v); break;
+        case OPT_SNAPSHOT_INTERVAL: o->snapshot_interval = check_seconds(v); break;
+        case OPT_SNAPSHOT_GROWTH: o->snapshot_growth = parse_growth(v, growth, sizeof growth); break;
+        }
     }
-    if (i >= argc) die_usage("usage: heapsnap run [OPTIONS] -- PROGRAM [ARGS...]");
+    int n;
+    o->argv = opts_operands(&p, &n);
+    if (n == 0) opts_usage(&p, "which program? (heapsnap run [OPTIONS] [--] PROGRAM [ARGS...])");
     if (o->gate.fail && !o->leak_check) die_usage("--fail-on-leak needs the leak check that --no-leak-check turns off");
     if (o->pprof_every_ms && !o->pprof_dir) die_usage("--pprof-every needs --pprof-dir, where the files go");
     if (o->pprof_dir && !o->pprof_every_ms) o->pprof_every_ms = 10000; /* the upload interval profiling agents use */
-    o->argv = argv + i;
 }
 
 static void output_dir_of(const char *file, char *dir, size_t cap)

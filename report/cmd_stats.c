@@ -16,39 +16,79 @@ struct stats_cli {
     size_t max_frames; /* --by traceback: frames printed per stack, innermost first; 0 = all */
     const char *sources[2];
     size_t nsources;
+    uint64_t max_growth; /* check: UINT64_MAX until --max-growth */
+    int exitcode;        /* check */
 };
 
-static void parse_stats_cli(int argc, char **argv, struct stats_cli *c, size_t want_sources, const char *usage)
+enum {
+    OPT_BY = OPT_FIRST_LONG, OPT_SORT_BY, OPT_CUMULATIVE, OPT_ALL_FRAMES, OPT_LIMIT, OPT_MAX_FRAMES, OPT_INCLUDE,
+    OPT_EXCLUDE, OPT_SKIP_FUNCTION, OPT_FORMAT, OPT_MAX_GROWTH, OPT_EXITCODE, OPT_RESOLUTION, OPT_OUTPUT
+};
+
+#define STATS_LONGOPTS                                                                                                \
+    {"by", required_argument, NULL, OPT_BY}, {"sort-by", required_argument, NULL, OPT_SORT_BY},                    \
+        {"cumulative", no_argument, NULL, OPT_CUMULATIVE}, {"all-frames", no_argument, NULL, OPT_ALL_FRAMES},       \
+        {"limit", required_argument, NULL, OPT_LIMIT}, {"max-frames", required_argument, NULL, OPT_MAX_FRAMES},     \
+        {"include", required_argument, NULL, OPT_INCLUDE}, {"exclude", required_argument, NULL, OPT_EXCLUDE},       \
+        {"skip-function", required_argument, NULL, OPT_SKIP_FUNCTION}, {"format", required_argument, NULL, OPT_FORMAT}
+
+/* stats, diff and check: the options of stats (check's own too), then want_sources operands. */
+static void parse_stats_cli(const char *cmd, int argc, char **argv, struct stats_cli *c, size_t want_sources,
+                            const char *usage)
 {
+    static const struct option stats_longopts[] = {STATS_LONGOPTS, OPTS_HELP, {0}};
+    static const struct option check_longopts[] = {STATS_LONGOPTS,
+                                                   {"max-growth", required_argument, NULL, OPT_MAX_GROWTH},
+                                                   {"exitcode", required_argument, NULL, OPT_EXITCODE},
+                                                   OPTS_HELP,
+                                                   {0}};
     memset(c, 0, sizeof *c);
     c->o.limit = REPORT_DEFAULT_TOP;
     c->max_frames = REPORT_DEFAULT_MAX_FRAMES;
+    c->max_growth = UINT64_MAX;
+    c->exitcode = 23;
     c->o.filters = xcalloc((size_t)argc, sizeof *c->o.filters);
     c->o.skip = xcalloc((size_t)argc, sizeof *c->o.skip);
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--by") == 0 && v) {
+    struct opts p;
+    opts_init(&p, cmd, argc, argv, "", strcmp(cmd, "check") == 0 ? check_longopts : stats_longopts);
+    const char *v;
+    for (int k; (k = opts_next(&p, &v)) != -1;) {
+        switch (k) {
+        case OPT_BY:
             if (!stats_parse_key(v, &c->o.key))
-                die_usage("--by takes lineno, function, file, module or traceback, not '%s'", v);
-            i++;
-        } else if (strcmp(a, "--sort-by") == 0 && v) {
-            if (!stats_parse_sort(v, &c->o.sort)) die_usage("--sort-by takes size, count or calls, not '%s'", v);
-            i++;
-        } else if (strcmp(a, "--cumulative") == 0) c->o.cumulative = true;
-        else if (strcmp(a, "--all-frames") == 0) c->o.all_frames = true;
-        else if (strcmp(a, "--limit") == 0 && v) c->o.limit = parse_count("--limit", argv[++i]);
-        else if (strcmp(a, "--max-frames") == 0 && v) c->max_frames = parse_count("--max-frames", argv[++i]);
-        else if ((strcmp(a, "--include") == 0 || strcmp(a, "--exclude") == 0) && v) {
-            c->o.filters[c->o.nfilters++] = (struct stats_filter){argv[++i], a[2] == 'i'};
-        } else if (strcmp(a, "--skip-function") == 0 && v) c->o.skip[c->o.nskip++] = argv[++i];
-        else if (strcmp(a, "--format") == 0 && v) c->format = parse_format(argv[++i]);
-        else if (a[0] == '-' && a[1]) die_usage("unknown option or missing value '%s' (%s)", a, usage);
-        else if (c->nsources < want_sources) c->sources[c->nsources++] = a;
-        else die_usage("too many arguments at '%s' (%s)", a, usage);
+                opts_usage(&p, "--by takes lineno, function, file, module or traceback, not '%s'", v);
+            break;
+        case OPT_SORT_BY:
+            if (!stats_parse_sort(v, &c->o.sort)) opts_usage(&p, "--sort-by takes size, count or calls, not '%s'", v);
+            break;
+        case OPT_CUMULATIVE: c->o.cumulative = true; break;
+        case OPT_ALL_FRAMES: c->o.all_frames = true; break;
+        case OPT_LIMIT: c->o.limit = parse_count("--limit", v); break;
+        case OPT_MAX_FRAMES: c->max_frames = parse_count("--max-frames", v); break;
+        case OPT_INCLUDE:
+        case OPT_EXCLUDE: c->o.filters[c->o.nfilters++] = (struct stats_filter){v, k == OPT_INCLUDE}; break;
+        case OPT_SKIP_FUNCTION: c->o.skip[c->o.nskip++] = v; break;
+        case OPT_FORMAT: c->format = parse_format(v); break;
+        case OPT_MAX_GROWTH:
+            if (!fmt_parse_bytes(v, &c->max_growth))
+                opts_usage(&p, "--max-growth takes bytes (with K, M or G), not '%s'", v);
+            break;
+        case OPT_EXITCODE: {
+            char *end;
+            long code = strtol(v, &end, 10);
+            if (*end || !*v || code < 1 || code > 255)
+                opts_usage(&p, "--exitcode takes a number from 1 to 255, not '%s'", v);
+            c->exitcode = (int)code;
+            break;
+        }
+        }
     }
-    if (c->nsources != want_sources) die_usage("%s", usage);
+    int n;
+    char **operands = opts_operands(&p, &n);
+    if ((size_t)n != want_sources) opts_usage(&p, "%s", usage);
+    for (int i = 0; i < n; i++) c->sources[c->nsources++] = operands[i];
     char err[256];
-    if (!stats_check(&c->o, err, sizeof err)) die_usage("%s", err);
+    if (!stats_check(&c->o, err, sizeof err)) opts_usage(&p, "%s", err);
 }
 
 /* --by traceback prints whole stacks: a deep recursion's would run to
@@ -69,10 +109,7 @@ static void load_or_die(struct symsnap *ss, const char *source)
 int cmd_stats(int argc, char **argv)
 {
     struct stats_cli c;
-    parse_stats_cli(argc, argv, &c, 1,
-                    "usage: heapsnap stats SOURCE [--by lineno|function|file|module|traceback] [--cumulative] "
-                    "[--limit N] [--sort-by size|count|calls] [--include P]... [--exclude P]... [--all-frames] "
-                    "[--skip-function P]... [--format text|json]");
+    parse_stats_cli("stats", argc, argv, &c, 1, "usage: heapsnap stats SOURCE [OPTIONS] (heapsnap stats --help)");
     struct symsnap ss;
     char err[1024];
     if (c.o.sort != SORT_CALLS) {
@@ -95,7 +132,7 @@ int cmd_stats(int argc, char **argv)
 int cmd_diff(int argc, char **argv)
 {
     struct stats_cli c;
-    parse_stats_cli(argc, argv, &c, 2, "usage: heapsnap diff OLD NEW [the options of heapsnap stats]");
+    parse_stats_cli("diff", argc, argv, &c, 2, "usage: heapsnap diff OLD NEW [OPTIONS] (heapsnap diff --help)");
     if (c.o.sort != SORT_SIZE) die_usage("diff: the order is by the change (tracemalloc's compare_to): no --sort-by");
     struct symsnap old, new;
     load_or_die(&old, c.sources[0]);
@@ -116,27 +153,13 @@ int cmd_diff(int argc, char **argv)
  * more than BYTES between the snapshots; prints those groups as diff lines. */
 int cmd_check(int argc, char **argv)
 {
-    uint64_t max_growth = UINT64_MAX;
-    int exitcode = 23;
-    char **rest = xcalloc((size_t)argc + 1, sizeof *rest);
-    int nrest = 0;
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (i > 0 && strcmp(a, "--max-growth") == 0 && v) {
-            if (!fmt_parse_bytes(v, &max_growth)) die_usage("--max-growth takes bytes (with K, M or G), not '%s'", v);
-            i++;
-        } else if (i > 0 && strcmp(a, "--exitcode") == 0 && v) {
-            exitcode = atoi(v);
-            if (exitcode < 1 || exitcode > 255) die_usage("--exitcode takes a number from 1 to 255, not '%s'", v);
-            i++;
-        } else {
-            rest[nrest++] = argv[i];
-        }
-    }
-    if (max_growth == UINT64_MAX)
-        die_usage("usage: heapsnap check OLD NEW --max-growth BYTES [--by KEY] [the options of heapsnap stats]");
     struct stats_cli c;
-    parse_stats_cli(nrest, rest, &c, 2, "usage: heapsnap check OLD NEW --max-growth BYTES [the options of stats]");
+    parse_stats_cli("check", argc, argv, &c, 2,
+                    "usage: heapsnap check OLD NEW --max-growth BYTES [OPTIONS] (heapsnap check --help)");
+    if (c.max_growth == UINT64_MAX)
+        die_usage("check: --max-growth BYTES says how much a group may grow (heapsnap check --help)");
+    uint64_t max_growth = c.max_growth;
+    int exitcode = c.exitcode;
     c.o.limit = 0;
     struct symsnap old, new;
     load_or_die(&old, c.sources[0]);
@@ -160,20 +183,21 @@ int cmd_check(int argc, char **argv)
     stats_free(&r);
     symsnap_free(&new);
     symsnap_free(&old);
-    free(rest);
     return failed ? exitcode : 0;
 }
 
 int cmd_snapshot(int argc, char **argv)
 {
-    const char *source = NULL, *out = NULL;
-    for (int i = 1; i < argc; i++) {
-        if ((strcmp(argv[i], "-o") == 0 || strcmp(argv[i], "--output") == 0) && i + 1 < argc) out = argv[++i];
-        else if (argv[i][0] == '-' && argv[i][1]) die_usage("snapshot: unknown option '%s'", argv[i]);
-        else if (!source) source = argv[i];
-        else die_usage("snapshot: one source at a time");
-    }
-    if (!source || !out) die_usage("usage: heapsnap snapshot SOURCE -o FILE");
+    static const struct option longopts[] = {{"output", required_argument, NULL, 'o'}, OPTS_HELP, {0}};
+    const char *out = NULL, *v;
+    struct opts p;
+    opts_init(&p, "snapshot", argc, argv, "o:", longopts);
+    for (int k; (k = opts_next(&p, &v)) != -1;)
+        if (k == 'o') out = v;
+    int n;
+    char **operands = opts_operands(&p, &n);
+    if (n != 1 || !out) opts_usage(&p, "usage: heapsnap snapshot SOURCE -o FILE");
+    const char *source = operands[0];
     struct symsnap ss;
     load_or_die(&ss, source);
     char err[1024];
@@ -223,27 +247,31 @@ static void timeline_hook(const struct snap *s, uint64_t ticks, void *ctx)
 
 int cmd_timeline(int argc, char **argv)
 {
-    const char *source = NULL;
+    static const struct option longopts[] = {{"format", required_argument, NULL, OPT_FORMAT},
+                                             {"resolution", required_argument, NULL, OPT_RESOLUTION},
+                                             OPTS_HELP,
+                                             {0}};
     enum report_format format = FORMAT_TEXT;
     bool csv = false;
     double resolution = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--format") == 0 && v) {
+    struct opts p;
+    opts_init(&p, "timeline", argc, argv, "", longopts);
+    const char *v;
+    for (int k; (k = opts_next(&p, &v)) != -1;) {
+        if (k == OPT_FORMAT) {
             csv = strcmp(v, "csv") == 0;
             if (!csv) format = parse_format(v);
-            i++;
-        } else if (strcmp(a, "--resolution") == 0 && v) {
+        } else if (k == OPT_RESOLUTION) {
             char *end;
             resolution = strtod(v, &end);
             if (*end || !(resolution > 0) || !isfinite(resolution))
-                die_usage("--resolution takes seconds greater than 0, not '%s'", v);
-            i++;
-        } else if (a[0] == '-' && a[1]) die_usage("timeline: unknown option or missing value '%s'", a);
-        else if (!source) source = a;
-        else die_usage("timeline: one trace at a time");
+                opts_usage(&p, "--resolution takes seconds greater than 0, not '%s'", v);
+        }
     }
-    if (!source) die_usage("usage: heapsnap timeline TRACE [--resolution SECONDS] [--format text|json|csv]");
+    int n;
+    char **operands = opts_operands(&p, &n);
+    if (n != 1) opts_usage(&p, "usage: heapsnap timeline TRACE [--resolution SECONDS] [--format text|json|csv]");
+    const char *source = operands[0];
     char err[1024];
     /* A point at infinity: the clock and the markers are read first, and the
      * first event can place every bucket. */

@@ -4,6 +4,7 @@
 
 #include <stdio.h>
 
+#include "opts.h"
 #include "util.h"
 
 enum report_format { FORMAT_TEXT, FORMAT_JSON };
@@ -38,7 +39,16 @@ struct leak_gate {
 struct leak_report;
 struct supp_list;
 void gate_defaults(struct leak_gate *g);
-int gate_option(struct leak_gate *g, int argc, char **argv, int i);
+/* The gate's options, in the long options of each command that has them. */
+enum { OPT_FAIL_ON_LEAK = 0x180, OPT_LEAK_EXITCODE, OPT_MAX_LEAKED, OPT_SUPPRESSIONS, OPT_NO_DEFAULT_SUPPRESSIONS };
+#define GATE_LONGOPTS                                                                                                 \
+    {"fail-on-leak", optional_argument, NULL, OPT_FAIL_ON_LEAK},                                                     \
+        {"leak-exitcode", required_argument, NULL, OPT_LEAK_EXITCODE},                                               \
+        {"max-leaked", required_argument, NULL, OPT_MAX_LEAKED},                                                     \
+        {"suppressions", required_argument, NULL, OPT_SUPPRESSIONS},                                                 \
+        {"no-default-suppressions", no_argument, NULL, OPT_NO_DEFAULT_SUPPRESSIONS}
+/* Takes the option opts_next gave, if it is the gate's; false if not. */
+bool gate_option(struct leak_gate *g, const struct opts *o, int opt, const char *arg);
 void gate_load_suppressions(struct leak_gate *g, struct supp_list *l);
 bool gate_fails(const struct leak_gate *g, const struct leak_report *r);
 

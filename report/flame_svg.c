@@ -199,24 +199,24 @@ static void title_of(char *out, size_t cap, const struct profile *p, enum profil
 
 int cmd_flamegraph(int argc, char **argv)
 {
-    const char *source = NULL, *output = "heapsnap.svg";
+    enum { OPT_VALUE = OPT_FIRST_LONG };
+    static const struct option longopts[] = {
+        {"output", required_argument, NULL, 'o'}, {"value", required_argument, NULL, OPT_VALUE}, OPTS_HELP, {0}};
+    const char *output = "heapsnap.svg", *v;
     enum profile_value value = VALUE_INUSE;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if ((strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) && v)
-            output = argv[++i];
-        else if (strcmp(a, "--value") == 0 && v) {
-            if (!profile_parse_value(v, &value))
-                die_usage("--value takes inuse, allocated, calls or leaked, not '%s'", v);
-            i++;
-        } else if (a[0] == '-' && a[1])
-            die_usage("flamegraph: unknown option or missing value '%s'", a);
-        else if (!source)
-            source = a;
-        else
-            die_usage("flamegraph: one SOURCE at a time");
+    struct opts op;
+    opts_init(&op, "flamegraph", argc, argv, "o:", longopts);
+    for (int k; (k = opts_next(&op, &v)) != -1;) {
+        if (k == 'o') output = v;
+        else if (k == OPT_VALUE && !profile_parse_value(v, &value))
+            opts_usage(&op, "--value takes inuse, allocated, calls or leaked, not '%s'", v);
     }
-    if (!source) die_usage("usage: heapsnap flamegraph SOURCE [--value inuse|allocated|calls|leaked] [-o FILE.svg]");
+    int n;
+    char **operands = opts_operands(&op, &n);
+    if (n != 1)
+        opts_usage(&op, n ? "one SOURCE at a time"
+                          : "usage: heapsnap flamegraph SOURCE [--value inuse|allocated|calls|leaked] [-o FILE.svg]");
+    const char *source = operands[0];
     char err[1024], title[1024];
     struct profile p;
     if (profile_load(&p, source, NULL, value == VALUE_LEAKED, err, sizeof err) < 0) die("%s", err);

@@ -2,6 +2,7 @@
  * check's records were still reachable. A definitely lost block carries the
  * bytes of its clique ("64 (32 direct, 32 indirect) bytes"). */
 #include "leaks.h"
+#include "color.h"
 #include "fmt.h"
 
 #include <stdlib.h>
@@ -225,6 +226,18 @@ static bool shown(const struct leak_record *rec, unsigned kinds)
     return !rec->suppressed_by && (kinds & (1u << rec->kind));
 }
 
+/* memcheck's kinds, most urgent reddest */
+static enum color kind_color(unsigned kind)
+{
+    switch (kind) {
+    case LEAK_DEFINITE: return COLOR_RED_BOLD;
+    case LEAK_INDIRECT: return COLOR_RED;
+    case LEAK_POSSIBLE: return COLOR_YELLOW;
+    case KIND_SUPPRESSED: return COLOR_DIM;
+    default: return COLOR_RESET;
+    }
+}
+
 static void print_frames(FILE *out, const struct leak_record *rec)
 {
     for (size_t i = 0; i < rec->nframes; i++) {
@@ -245,14 +258,16 @@ void leaks_print_text(FILE *out, const struct leak_report *r, unsigned show_kind
         const struct leak_record *rec = &r->records[i];
         if (!shown(rec, show_kinds)) continue;
         k++;
+        const char *on = color(out, kind_color(rec->kind)), *off = *on ? color(out, COLOR_RESET) : "";
         if (rec->indirect_bytes)
-            fprintf(out, "%llu (%llu direct, %llu indirect) bytes in %llu blocks are %s in loss record %zu of %zu\n",
+            fprintf(out, "%llu (%llu direct, %llu indirect) bytes in %llu blocks are %s%s%s in loss record %zu of %zu\n",
                     (unsigned long long)(rec->bytes + rec->indirect_bytes), (unsigned long long)rec->bytes,
-                    (unsigned long long)rec->indirect_bytes, (unsigned long long)rec->blocks, kind_words[rec->kind], k,
-                    total);
+                    (unsigned long long)rec->indirect_bytes, (unsigned long long)rec->blocks, on, kind_words[rec->kind],
+                    off, k, total);
         else
-            fprintf(out, "%llu bytes in %llu blocks are %s in loss record %zu of %zu\n", (unsigned long long)rec->bytes,
-                    (unsigned long long)rec->blocks, kind_words[rec->kind], k, total);
+            fprintf(out, "%llu bytes in %llu blocks are %s%s%s in loss record %zu of %zu\n",
+                    (unsigned long long)rec->bytes, (unsigned long long)rec->blocks, on, kind_words[rec->kind], off, k,
+                    total);
         print_frames(out, rec);
         fputc('\n', out);
     }
@@ -267,9 +282,12 @@ void leaks_print_summary(FILE *out, const struct leak_report *r)
     }
     fprintf(out, "LEAK SUMMARY:\n");
     static const unsigned order[] = {LEAK_DEFINITE, LEAK_INDIRECT, LEAK_POSSIBLE, LEAK_REACHABLE, KIND_SUPPRESSED};
-    for (size_t i = 0; i < 5; i++)
-        fprintf(out, "   %15s: %llu bytes in %llu blocks\n", kind_words[order[i]], (unsigned long long)r->bytes[order[i]],
-                (unsigned long long)r->blocks[order[i]]);
+    for (size_t i = 0; i < 5; i++) {
+        /* coloured only where there is something to see */
+        const char *on = r->bytes[order[i]] ? color(out, kind_color(order[i])) : "", *off = *on ? color(out, COLOR_RESET) : "";
+        fprintf(out, "   %s%15s: %llu bytes in %llu blocks%s\n", on, kind_words[order[i]],
+                (unsigned long long)r->bytes[order[i]], (unsigned long long)r->blocks[order[i]], off);
+    }
 }
 
 void leaks_print_suppressions_used(FILE *out, const struct supp_list *supps)

@@ -1,5 +1,6 @@
 /* main.c - the heapsnap command: dispatch to a subcommand. */
 #include "cmds.h"
+#include "opts.h"
 #include "shim_find.h"
 
 #include <stdio.h>
@@ -71,6 +72,15 @@ int main(int argc, char **argv)
         printf("library: %s (%s)\n", shim, tagged ? version : "no version tag");
         fflush(stdout);
         if (shim_check_version(shim, err, sizeof err) < 0) die("%s", err);
+        return 0;
+    }
+    if (strcmp(argv[1], "help") == 0) { /* `heapsnap help run`: the manual page, as `man heapsnap-run` shows it */
+        if (argc < 3) {
+            fputs(usage, stdout);
+            return 0;
+        }
+        if (argc > 3) die_usage("help: one command at a time (heapsnap help run)");
+        if (!help_print(argv[2])) die_usage("help: no command '%s' (heapsnap --help lists them)", argv[2]);
         return 0;
     }
     if (strcmp(argv[1], "run") == 0) return cmd_run(argc - 1, argv + 1);

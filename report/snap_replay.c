@@ -6,6 +6,7 @@
  *
  * Memory: one decoded chunk per thread, the live blocks, the stacks. */
 #include "snap_internal.h"
+#include "progress.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -48,6 +49,7 @@ static int pass_meta(struct snap *s, struct trace_file *tf, uint8_t *buf, char *
             free(order);
             return -1;
         }
+        progress_advance(1);
         struct rec_decoder d;
         struct trace_rec r;
         rec_decoder_init(&d, buf, (size_t)len);
@@ -76,6 +78,7 @@ static int file_refill(struct snap_cursor *c, char *err, size_t errlen)
     if (fs->next >= fs->nchunks) return 0;
     long len = trace_chunk_load(fs->tf, fs->chunks[fs->next++], fs->buf, err, errlen);
     if (len < 0) return -1;
+    progress_advance(1);
     rec_decoder_init(&c->dec, fs->buf, (size_t)len);
     return 1;
 }
@@ -378,6 +381,7 @@ static int snap_load_full(struct snap *s, const char *path, const struct snap_po
     bool first_pass = s->point.kind == POINT_TIME || s->point.kind == POINT_MARKER || s->point.kind == POINT_LEAK_CHECK;
     struct meta_state m = {0};
     int rc = 0;
+    progress_begin(path, (uint64_t)tf.nchunks * (first_pass ? 2 : 1));
     if (first_pass) {
         uint8_t *buf = xmalloc(TRACE_MAX_CHUNK_RAW);
         rc = pass_meta(s, &tf, buf, err, errlen);
@@ -386,6 +390,7 @@ static int snap_load_full(struct snap *s, const char *path, const struct snap_po
     if (rc == 0) rc = resolve_point(s, path, err, errlen);
     if (rc == 0) rc = pass_events(s, &tf, first_pass ? NULL : &m, err, errlen);
     if (rc == 0 && !first_pass) meta_finish(s, &m);
+    progress_end();
     /* Blocks a fork child had from the start carry no time of their own:
      * a peak made of them is at the child's start. */
     if (rc == 0 && s->peak_ticks < s->origin_ticks) s->peak_ticks = s->origin_ticks;

@@ -2,6 +2,7 @@
  * ("file.c:41: size=1024 KiB, count=2, average=512 KiB", with "(+195 KiB)"
  * style diffs), tracebacks oldest frame first with their source lines, and
  * the same data as JSON (docs/SNAPSHOT-FILE.md). */
+#include "color.h"
 #include "fmt.h"
 #include "stats.h"
 
@@ -68,8 +69,11 @@ void stats_print_text(FILE *out, const struct stats_result *r, const struct stat
         fmt_size(size, sizeof size, (double)e->size, false);
         if (r->diff) {
             fmt_size(diff, sizeof diff, (double)e->size_diff, true);
-            fprintf(out, "%s: size=%s (%s), count=%llu (%+lld)", e->key, size, diff, (unsigned long long)e->count,
-                    (long long)e->count_diff);
+            /* growth red, shrinkage green */
+            const char *on = e->size_diff > 0 ? color(out, COLOR_RED) : e->size_diff < 0 ? color(out, COLOR_GREEN) : "";
+            const char *off = *on ? color(out, COLOR_RESET) : "";
+            fprintf(out, "%s: size=%s (%s%s%s), count=%llu (%+lld)", e->key, size, on, diff, off,
+                    (unsigned long long)e->count, (long long)e->count_diff);
         } else {
             fprintf(out, "%s: size=%s, count=%llu", e->key, size, (unsigned long long)e->count);
         }
