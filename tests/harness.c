@@ -191,7 +191,24 @@ const char *sample(const char *name)
     return b;
 }
 
-const char *heapsnap_bin(void) { return HEAPSNAP_BIN; }
+/* HEAPSNAP_TEST_PREFIX=/usr/local runs the suite against the copy installed
+ * there (scripts/setup's `meson install`, or the Debian package with /usr):
+ * its command and its library; the samples stay the build's. */
+static const char *installed(const char *rel)
+{
+    static char paths[2][4096];
+    const char *prefix = getenv("HEAPSNAP_TEST_PREFIX");
+    if (!prefix || !*prefix) return NULL;
+    char *out = paths[strcmp(rel, "bin/heapsnap") == 0];
+    snprintf(out, sizeof paths[0], "%s/%s", prefix, rel);
+    return out;
+}
+
+const char *heapsnap_bin(void)
+{
+    const char *p = installed("bin/heapsnap");
+    return p ? p : HEAPSNAP_BIN;
+}
 
 char *sample_copy(const char *dir, const char *sample_name, const char *name, uid_t owner, gid_t group, mode_t mode)
 {
@@ -204,7 +221,11 @@ char *sample_copy(const char *dir, const char *sample_name, const char *name, ui
     cr_assert_eq(chmod(copy, mode), 0); /* after chown, which clears set-user-ID bits */
     return copy;
 }
-const char *shim_path(void) { return SHIM_PATH; }
+const char *shim_path(void)
+{
+    const char *p = installed(INSTALLED_SHIM_REL);
+    return p ? p : SHIM_PATH;
+}
 
 struct json *report_json_of(const char *trace)
 {
