@@ -269,3 +269,36 @@ Test(cli, every_documented_option_is_taken)
     }
     cr_expect_geq(checked, 50, "only %zu options documented?", checked);
 }
+
+/* Whether zsh, after typing words and Tab in an interactive zsh on a
+ * pseudo-terminal (zpty) with the completion on its fpath, shows want: read
+ * until it does (no sleep to guess), or until the time limit. */
+static bool zsh_completes(const char *words, const char *want)
+{
+    char *script = path_join(dir, "complete.zsh");
+    FILE *f = fopen(script, "w");
+    cr_assert(f);
+    fprintf(f,
+            "zmodload zsh/zpty\n"
+            "zpty z zsh -f -i\n"
+            "zpty -w z \"PS1='> '; fpath=(%s \\$fpath); autoload -U compinit; compinit -u; cd '%s'\"\n"
+            "zpty -w -n z $'%s\\t'\n"
+            "zpty -r z out '*%s*' && print -r -- found\n"
+            "zpty -d z\n",
+            COMPLETIONS_DIR, dir, words, want);
+    fclose(f);
+    struct run_result r = run_in_limited(dir, NULL, ARGS("/usr/bin/zsh", "-f", script), 30);
+    bool found = r.exit_code == 0 && strstr(r.out, "found");
+    run_free(&r);
+    return found;
+}
+
+Test(cli, zsh_completion)
+{
+    char words[4400];
+    snprintf(words, sizeof words, "%s run --fr", heapsnap_bin());
+    cr_expect(zsh_completes(words, "run --frames"), "%s: no --frames", words);
+    trace_program(dir, "p.trace", ARGS(sample("phases")));
+    snprintf(words, sizeof words, "%s stats p.trace@wa", heapsnap_bin());
+    cr_expect(zsh_completes(words, "stats p.trace@warm"), "%s: no @warm", words);
+}
