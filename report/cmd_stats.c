@@ -133,7 +133,7 @@ int cmd_diff(int argc, char **argv)
 {
     struct stats_cli c;
     parse_stats_cli("diff", argc, argv, &c, 2, "usage: heapsnap diff OLD NEW [OPTIONS] (heapsnap diff --help)");
-    if (c.o.sort != SORT_SIZE) die_usage("diff: the order is by the change (tracemalloc's compare_to): no --sort-by");
+    if (c.o.sort != SORT_SIZE) die_usage("the order is by the change (tracemalloc's compare_to): no --sort-by");
     struct symsnap old, new;
     load_or_die(&old, c.sources[0]);
     load_or_die(&new, c.sources[1]);
@@ -157,7 +157,8 @@ int cmd_check(int argc, char **argv)
     parse_stats_cli("check", argc, argv, &c, 2,
                     "usage: heapsnap check OLD NEW --max-growth BYTES [OPTIONS] (heapsnap check --help)");
     if (c.max_growth == UINT64_MAX)
-        die_usage("check: --max-growth BYTES says how much a group may grow (heapsnap check --help)");
+        die_usage("--max-growth BYTES says how much a group may grow (heapsnap check --help)");
+    if (c.o.sort != SORT_SIZE) die_usage("the order is by the change, as diff's: no --sort-by");
     uint64_t max_growth = c.max_growth;
     int exitcode = c.exitcode;
     c.o.limit = 0;

@@ -11,11 +11,21 @@
 void opts_init(struct opts *o, const char *cmd, int argc, char **argv, const char *shortopts,
                const struct option *longopts)
 {
-    /* getopt reports a missing value as ':' (not '?') when the string starts with ':', after any '+' */
+    /* A leading ':' makes getopt report a missing value as ':', not '?'.
+     * Without '+', a leading '-' hands each operand over in place (code 1):
+     * operands and options mix in any order even under POSIXLY_CORRECT,
+     * which would otherwise stop at the first operand. */
     static char spec[128];
-    bool stop = shortopts[0] == '+';
-    snprintf(spec, sizeof spec, "%s:%s", stop ? "+" : "", shortopts + stop);
-    *o = (struct opts){.cmd = cmd, .argc = argc, .argv = argv, .shortopts = spec, .longopts = longopts};
+    bool in_order = shortopts[0] == '+';
+    snprintf(spec, sizeof spec, "%s:%s", in_order ? "+" : "-", shortopts + in_order);
+    *o = (struct opts){.cmd = cmd,
+                       .argc = argc,
+                       .argv = argv,
+                       .shortopts = spec,
+                       .longopts = longopts,
+                       .in_order = in_order,
+                       .operands = xcalloc((size_t)argc + 1, sizeof *o->operands)};
+    usage_command = cmd;
     optind = 0;
     opterr = 0;
 }
@@ -32,27 +42,54 @@ static void spelled(const struct opts *o, char *out, size_t cap)
         snprintf(out, cap, "%s", word);
 }
 
+/* "--snapshot" begins --snapshot-signal, --snapshot-interval...: say which. */
+static bool ambiguous(const struct opts *o, const char *word, char *names, size_t cap)
+{
+    if (word[0] != '-' || word[1] != '-') return false;
+    size_t len = strlen(word + 2), found = 0, at = 0;
+    names[0] = 0;
+    for (const struct option *lo = o->longopts; lo->name; lo++) {
+        if (strncmp(lo->name, word + 2, len) != 0) continue;
+        found++;
+        if (at < cap) at += (size_t)snprintf(names + at, cap - at, "%s--%s", at ? ", " : "", lo->name);
+    }
+    return found > 1;
+}
+
 int opts_next(struct opts *o, const char **arg)
 {
-    int c = getopt_long(o->argc, o->argv, o->shortopts, o->longopts, NULL);
-    *arg = optarg;
-    if (c == OPT_HELP) {
-        if (!help_print(o->cmd)) printf("heapsnap %s: see heapsnap --help\n", o->cmd);
-        exit(0);
+    for (;;) {
+        int c = getopt_long(o->argc, o->argv, o->shortopts, o->longopts, NULL);
+        *arg = optarg;
+        if (c == 1) { /* an operand, where it stands */
+            o->operands[o->noperands++] = optarg;
+            continue;
+        }
+        if (c == -1) { /* what follows "--" (or run's PROGRAM and its arguments) */
+            while (optind < o->argc)
+                o->operands[o->noperands++] = o->argv[optind++];
+            return -1;
+        }
+        if (c == OPT_HELP) {
+            if (!help_print(o->cmd)) printf("heapsnap %s: see heapsnap --help\n", o->cmd);
+            exit(0);
+        }
+        if (c == '?' || c == ':') {
+            char word[256], names[1024];
+            spelled(o, word, sizeof word);
+            if (c == ':') opts_usage(o, "%s needs a value (heapsnap %s --help)", word, o->cmd);
+            if (ambiguous(o, word, names, sizeof names))
+                opts_usage(o, "'%s' could be %s (heapsnap %s --help)", word, names, o->cmd);
+            opts_usage(o, "unknown option '%s' (heapsnap %s --help)", word, o->cmd);
+        }
+        return c;
     }
-    if (c == '?' || c == ':') {
-        char word[256];
-        spelled(o, word, sizeof word);
-        if (c == ':') opts_usage(o, "%s needs a value (heapsnap %s --help)", word, o->cmd);
-        opts_usage(o, "unknown option '%s' (heapsnap %s --help)", word, o->cmd);
-    }
-    return c;
 }
 
 char **opts_operands(const struct opts *o, int *n)
 {
-    *n = o->argc - optind;
-    return o->argv + optind;
+    *n = o->noperands;
+    return o->operands;
 }
 
 void opts_usage(const struct opts *o, const char *fmt, ...)
@@ -62,5 +99,6 @@ void opts_usage(const struct opts *o, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    die_usage("%s: %s", o->cmd, msg);
+    (void)o; /* die_usage names the command: opts_init made it usage_command */
+    die_usage("%s", msg);
 }

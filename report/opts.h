@@ -23,6 +23,9 @@ struct opts {
     char **argv; /* argv[0] is the command's name */
     const char *shortopts;
     const struct option *longopts;
+    bool in_order;   /* run: options end at the first operand */
+    char **operands; /* the others: collected wherever they stand, whatever POSIXLY_CORRECT says */
+    int noperands;
 };
 
 /* shortopts as getopt's, without the leading ':' (added here); a leading '+'

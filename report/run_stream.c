@@ -51,8 +51,7 @@ static uint64_t realtime_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* The stack's calls and bytes since its last file; they count as shipped. */
-static void take_interval(struct stream_image *im, const struct snap_stack *st, uint64_t *calls, uint64_t *bytes)
+static struct shipped *shipped_of(struct stream_image *im, const struct snap_stack *st)
 {
     struct shipped *sh;
     HASH_FIND(hh, im->shipped, &st->id, sizeof st->id, sh);
@@ -61,11 +60,11 @@ static void take_interval(struct stream_image *im, const struct snap_stack *st, 
         sh->id = st->id;
         HASH_ADD(hh, im->shipped, id, sizeof sh->id, sh);
     }
-    *calls = st->calls - sh->calls;
-    *bytes = st->bytes_allocated - sh->bytes;
-    sh->calls = st->calls;
-    sh->bytes = st->bytes_allocated;
+    return sh;
 }
+
+/* A stack whose record has not all arrived waits for a later file. */
+static bool ready(const struct snap_stack *st) { return st->key && st->filled >= st->nframes; }
 
 static void write_file(struct run_stream *rs, struct run_proc *p)
 {
@@ -78,15 +77,14 @@ static void write_file(struct run_stream *rs, struct run_proc *p)
     uint64_t until_ns = realtime_ns();
     if (until_ns < im->from_ns) until_ns = im->from_ns;
 
-    /* One trace per stack id with a figure; a stack whose record has not
-     * all arrived waits for the next file (its calls are not yet taken). */
+    /* One trace per stack id with a figure. */
     size_t cap = HASH_COUNT(s->stacks);
     struct symsnap_trace *traces = xcalloc(cap ? cap : 1, sizeof *traces);
     size_t n = 0;
     for (const struct snap_stack *st = s->stacks; st; st = st->hh.next) {
-        if (!st->key || st->filled < st->nframes) continue;
-        uint64_t calls, bytes;
-        take_interval(im, st, &calls, &bytes);
+        if (!ready(st)) continue;
+        const struct shipped *sh = shipped_of(im, st);
+        uint64_t calls = st->calls - sh->calls, bytes = st->bytes_allocated - sh->bytes;
         if (!calls && !st->live_blocks) continue;
         size_t nframes;
         const struct sym_frame *frames = symbols_stack(s, st, &nframes);
@@ -122,9 +120,18 @@ static void write_file(struct run_stream *rs, struct run_proc *p)
              (unsigned long long)((until_ns + 999999999u) / 1000000000u));
     int rc = export_pprof(&out, &pr, VALUE_INUSE, err, sizeof err);
     if (rc == 0) rc = write_whole_file(name, out.s, out.len, err, sizeof err);
-    if (rc == 0)
+    if (rc == 0) {
+        /* Shipped only once written: a file that could not be (a full disk)
+         * leaves its interval to the next one, so the files still add up. */
         rs->files++;
-    else if (!rs->warned) {
+        for (const struct snap_stack *st = s->stacks; st; st = st->hh.next) {
+            if (!ready(st)) continue;
+            struct shipped *sh = shipped_of(im, st);
+            sh->calls = st->calls;
+            sh->bytes = st->bytes_allocated;
+        }
+        im->from_ns = until_ns;
+    } else if (!rs->warned) {
         warn("pprof stream: %s (the next files are tried all the same; said once)", err);
         rs->warned = true;
     }
@@ -133,7 +140,6 @@ static void write_file(struct run_stream *rs, struct run_proc *p)
     free(traces);
     /* Stacks symbolized now may name modules the follower has yet to read. */
     symbols_forget_stacks(s);
-    im->from_ns = until_ns;
 }
 
 void stream_tick(struct run_stream *rs, struct run_procs *procs, uint64_t now_ms)

@@ -67,12 +67,18 @@ void die(const char *fmt, ...)
     exit(1);
 }
 
+const char *usage_command;
+
 void die_usage(const char *fmt, ...)
 {
+    char msg[2048];
     va_list ap;
     va_start(ap, fmt);
-    vsay(fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    fflush(stdout);
+    if (usage_command) fprintf(stderr, "heapsnap: %s: %s\n", usage_command, msg);
+    else fprintf(stderr, "heapsnap: %s\n", msg);
     exit(2);
 }
 

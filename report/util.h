@@ -20,6 +20,8 @@ void xfree(void *p);
 /* Prints "heapsnap: MESSAGE" and exits with status 1 (2 for usage errors). */
 void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 void die_usage(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+/* The command whose options are being read ("run"): a usage error names it. */
+extern const char *usage_command;
 void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Pointer-sized keys (the live-block table, tens of millions of lookups per

@@ -122,6 +122,17 @@ Test(cli, option_forms)
                        "heapsnap: leaks: unknown option '-x' (heapsnap leaks --help)\n");
     expect_usage_error(ARGS(heapsnap_bin(), "export", trace, "--format=pprof", "--value"),
                        "heapsnap: export: --value needs a value (heapsnap export --help)\n");
+    expect_usage_error(ARGS(heapsnap_bin(), "run", "--snapshot", "--", "/bin/true"),
+                       "heapsnap: run: '--snapshot' could be --snapshot-signal, --snapshot-interval, "
+                       "--snapshot-growth (heapsnap run --help)\n");
+    expect_usage_error(ARGS(heapsnap_bin(), "stats", trace, "--limit", "x"),
+                       "heapsnap: stats: --limit takes a whole number, not 'x'\n");
+    /* options after the operand whatever POSIXLY_CORRECT says */
+    const char *posix[] = {"POSIXLY_CORRECT=1", NULL};
+    r = run_in(dir, posix, ARGS(heapsnap_bin(), "stats", trace, "--by", "function", "--limit", "2"));
+    cr_expect_eq(r.exit_code, 0, "%s", r.err);
+    cr_expect_str_eq(r.out, by_eq);
+    run_free(&r);
 }
 
 /* What the bash completion offers after the words given (the last one is
@@ -215,8 +226,8 @@ Test(cli, progress_on_a_terminal_only)
     char want[8400];
     snprintf(want, sizeof want, "\rheapsnap: reading %s: 100%%\r\033[K", trace);
     cr_expect(strstr(tty, want), "%s", tty);
-    snprintf(cmd, sizeof cmd, "'%s' report '%s' >/dev/null", heapsnap_bin(), trace);
-    cr_expect_str_eq(on_a_terminal(cmd, false), "", "a read under a second: no line");
+    snprintf(cmd, sizeof cmd, "HEAPSNAP_PROGRESS_MS=60000 '%s' report '%s' >/dev/null", heapsnap_bin(), trace);
+    cr_expect_str_eq(on_a_terminal(cmd, false), "", "a read shorter than the delay: no line");
     const char *env[] = {"HEAPSNAP_PROGRESS_MS=0", NULL};
     struct run_result r = run_in(dir, env, ARGS(heapsnap_bin(), "report", trace));
     cr_expect_eq(r.exit_code, 0);

@@ -577,3 +577,41 @@ Test(pprof, stream_of_a_fork_child_names_what_it_inherited)
     cr_expect_eq(flat_of(rows, nrows, "parent_block"), 64, "%s", out);
     free(out);
 }
+
+/* Files that cannot be written (the directory gone for a while, as a full
+ * disk would refuse them) leave their intervals to the next file written:
+ * the files still add up to the run, and heapsnap says so once. */
+Test(pprof, stream_survives_files_it_cannot_write)
+{
+    char *sdir = path_join(dir, "stream"), *t = path_join(dir, "gap.trace");
+    char script[8192];
+    snprintf(script, sizeof script,
+             "'%s' run -q --no-leak-check --pprof-every 0.1 --pprof-dir '%s' -o '%s' -- '%s' slow >/dev/null & "
+             "while ! ls '%s' 2>/dev/null | grep -q pb.gz; do sleep 0.01; done; "
+             "mv '%s' '%s.away' && touch '%s' && sleep 0.3 && rm '%s' && mv '%s.away' '%s'; wait $!",
+             heapsnap_bin(), sdir, t, sample("phases"), sdir, sdir, sdir, sdir, sdir, sdir, sdir);
+    struct run_result r = run_in_limited(dir, NULL, ARGS("/bin/sh", "-c", script), 60);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    cr_expect_eq(count_lines(r.err), 1, "%s", r.err);
+    cr_expect(strstr(r.err, "heapsnap: pprof stream: ") && strstr(r.err, "said once"), "%s", r.err);
+    run_free(&r);
+    struct stream_file files[64];
+    size_t n = stream_files(sdir, files, 64);
+    cr_assert_geq(n, 2);
+    const char *args[80] = {"-top", "-sample_index=alloc_objects", "-nodefraction=0", "-nodecount=1000"};
+    size_t a = 4;
+    for (size_t i = 0; i < n; i++) {
+        cr_expect_eq(files[i].seq, i, "numbered without gaps");
+        args[a++] = path_join(sdir, files[i].name);
+    }
+    char *out = pprof(args);
+    struct top_row rows[200];
+    size_t nrows = top_rows(out, rows, 200);
+    long long total = 0;
+    for (size_t i = 0; i < nrows; i++)
+        total += rows[i].flat;
+    struct json *report = report_json_of(t);
+    cr_expect_eq(total, json_int(report, "totals.allocations"), "%s", out);
+    json_free(report);
+    free(out);
+}
