@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "../trace/trace_format.h"
+#include "../trace/trace_ticks.h"
 
 #define SHIM_HOT __attribute__((always_inline)) inline
 #define SHIM_COLD __attribute__((noinline, cold))
@@ -109,27 +110,8 @@ pid_t shim_traced_pid(void);
 void *arena_alloc(size_t size);
 void arena_after_fork(void);
 
-/* Ticks are the trace's time unit: the TSC over 16 (about 5 ns), calibrated
- * against CLOCK_MONOTONIC by the CLOCK records. Plain rdtsc (rdtscp cost 10 ns
- * a call here, and would not help): within a thread the stamps follow program
- * order, but across threads they only approximate it. Two cores' TSCs can
- * disagree by hundreds of cycles (in a VM especially), and rdtsc is not
- * ordered with the loads and stores around it, so a free on one thread can be
- * stamped a few ticks after the allocation that received its address on
- * another. The readers therefore never trust stamps for what the allocator
- * itself orders (report/snap_merge.c, docs/DESIGN.md "Ordering"). The low 4
- * bits are noise that would only cost trace bytes. */
-#define SHIM_TICK_SHIFT 4
-static SHIM_HOT uint64_t shim_ticks(void)
-{
-#if defined(__x86_64__)
-    return __builtin_ia32_rdtsc() >> SHIM_TICK_SHIFT;
-#else
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec) >> SHIM_TICK_SHIFT;
-#endif
-}
+/* The trace's time unit (trace/trace_ticks.h): shared with heapsnap run. */
+static SHIM_HOT uint64_t shim_ticks(void) { return trace_ticks_now(); }
 uint64_t shim_mono_ns(void);
 
 /* A system call made directly, not through libc's syscall() (which the shim

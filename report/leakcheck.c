@@ -32,6 +32,7 @@
 #include <sys/user.h>
 #include <unistd.h>
 
+#include "../trace/trace_ticks.h"
 #include "../trace/varint.h"
 
 enum { ST_UNREACHED = 0, ST_POSSIBLE, ST_REACHABLE, ST_LEADER, ST_INDIRECT };
@@ -421,14 +422,7 @@ static void check_record(struct rec_chunks *out, uint64_t ticks, uint32_t seq, u
     rec_chunks_add(out, rec, (size_t)(p - rec));
 }
 
-static uint64_t now_ticks(void)
-{
-#if defined(__x86_64__)
-    return __builtin_ia32_rdtsc() >> 4; /* the shim's tick: the same clock, on the same machine */
-#else
-    return 0;
-#endif
-}
+static uint64_t now_ticks(void) { return trace_ticks_now(); } /* the shim's tick: the same clock, on the same machine */
 
 void leakcheck_note(uint32_t seq, const char *text, struct rec_chunks *out)
 {

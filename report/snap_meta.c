@@ -4,6 +4,7 @@
  * checks. They are collected in any order; meta_finish sorts what needs it
  * and fits the clock. */
 #include "snap_internal.h"
+#include "../trace/trace_ticks.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -181,7 +182,8 @@ void meta_finish(struct snap *s, struct meta_state *m)
         if (m->hi.ticks > m->lo.ticks && m->hi.mono > m->lo.mono)
             s->ns_per_tick = (double)(m->hi.mono - m->lo.mono) / (double)(m->hi.ticks - m->lo.ticks);
     }
-    if (!(s->ns_per_tick > 0) || !isfinite(s->ns_per_tick)) s->ns_per_tick = 1.0 / 2.5; /* one point only: a guess */
+    /* one point only: a guess (a 2.5 GHz TSC) */
+    if (!(s->ns_per_tick > 0) || !isfinite(s->ns_per_tick)) s->ns_per_tick = (double)(1u << TRACE_TICK_SHIFT) / 2.5;
     mark_end_checks(s);
     if (s->nmarkers) qsort(s->markers, s->nmarkers, sizeof *s->markers, by_ticks);
 }

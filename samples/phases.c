@@ -1,7 +1,7 @@
 /* phases.c - a program in phases, with exactly known figures, for snapshots,
  * stats and diffs. Arguments: "more" (40 sessions, not 30), "nolabel" (skip
  * make_label), "slow" (sleep between phases, churning small blocks), "signal"
- * (raise SIGUSR2 after the warm phase), "ticks" (2500 markers "tick" after "warm").
+ * (raise SIGUSR2 after the warm phase), "ticks" (2500 markers "tick" after "warm", 1 us apart).
  *
  *   load_config     10 x 1000 B kept                         marker "warm" after it
  *   build_cache     50 x 2000 B, all freed by drop_cache     global peak: 110000 B in 60 blocks
@@ -83,7 +83,13 @@ int main(int argc, char **argv)
     load_config();
     heapsnap_snapshot("warm");
     if (sig) raise(SIGUSR2);
-    for (int i = 0; ticks && i < 2500; i++) heapsnap_snapshot("tick"); /* more markers than a picture keeps points for */
+    /* More markers than a picture keeps points for, each at a moment of its
+     * own (a microsecond apart at least: a trace's tick is about 0.4 us). */
+    struct timespec us = {0, 1000};
+    for (int i = 0; ticks && i < 2500; i++) {
+        heapsnap_snapshot("tick");
+        nanosleep(&us, NULL);
+    }
     pause_a_little(slow);
     build_cache();
     drop_cache();
