@@ -11,6 +11,7 @@
 #define HEAPSNAP_SNAP_INTERNAL_H
 
 #include "snap.h"
+#include "../trace/trace_ticks.h"
 
 /* ---- snap_meta.c -------------------------------------------------------- */
 
@@ -66,8 +67,9 @@ struct snap_cursor {
 
 /* Keeps the events of a cursor out of the merge when they arrive late (see
  * snap_merge.c): ticks an offline replay waits for the event that frees (or
- * allocates) the address, beyond the parked event's own stamp. */
-#define SNAP_REORDER_WINDOW (1ull << 14)
+ * allocates) the address, beyond the parked event's own stamp: 2^18 TSC
+ * cycles (about 100 us), far beyond any two cores' disagreement. */
+#define SNAP_REORDER_WINDOW ((1ull << 18) >> TRACE_TICK_SHIFT)
 
 enum merge_end {
     MERGE_FINAL,  /* the end of the trace: parked events are applied as they are */
