@@ -38,11 +38,11 @@ int cmd_export(int argc, char **argv)
         case OPT_FORMAT:
             for (int f = 0; f < 4; f++)
                 if (strcmp(v, format_names[f]) == 0) format = f;
-            if (format < 0) opts_usage(&p, "--format takes pprof, folded, massif or speedscope, not '%s'", v);
+            if (format < 0) die_usage("--format takes pprof, folded, massif or speedscope, not '%s'", v);
             break;
         case OPT_VALUE:
             if (!profile_parse_value(v, &value))
-                opts_usage(&p, "--value takes inuse, allocated, calls or leaked, not '%s'", v);
+                die_usage("--value takes inuse, allocated, calls or leaked, not '%s'", v);
             break;
         case OPT_INCLUDE:
         case OPT_EXCLUDE: filters.filters[filters.nfilters++] = (struct stats_filter){v, k == OPT_INCLUDE}; break;
@@ -51,10 +51,10 @@ int cmd_export(int argc, char **argv)
     }
     int n;
     char **operands = opts_operands(&p, &n);
-    if (n > 1) opts_usage(&p, "one SOURCE at a time (%s)", usage);
+    if (n > 1) die_usage("one SOURCE at a time (%s)", usage);
     if (n == 0 || format < 0) die_usage("%s", usage);
     const char *source = operands[0];
-    if (!output) opts_usage(&p, "say where with -o FILE (- for standard output)");
+    if (!output) die_usage("say where with -o FILE (- for standard output)");
     char err[1024];
     struct strbuf b = {0};
     int rc;

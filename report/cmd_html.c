@@ -122,8 +122,8 @@ int cmd_html(int argc, char **argv)
         if (k == 'o') output = v;
     int nsources;
     char **sources = opts_operands(&p, &nsources);
-    if (nsources > 2) opts_usage(&p, "one SOURCE (a report) or two (a diff), not more");
-    if (!nsources) opts_usage(&p, "usage: heapsnap html SOURCE [-o FILE.html]   or   heapsnap html OLD NEW [-o FILE.html]");
+    if (nsources > 2) die_usage("one SOURCE (a report) or two (a diff), not more");
+    if (!nsources) die_usage("usage: heapsnap html SOURCE [-o FILE.html]   or   heapsnap html OLD NEW [-o FILE.html]");
     char err[1024];
     struct strbuf json = {0};
     int rc = nsources == 1 ? html_report_data(&json, sources[0], err, sizeof err)

@@ -19,28 +19,21 @@ void gate_defaults(struct leak_gate *g)
     g->supp_files = xcalloc(64, sizeof *g->supp_files);
 }
 
-bool gate_option(struct leak_gate *g, const struct opts *o, int opt, const char *arg)
+bool gate_option(struct leak_gate *g, int opt, const char *arg)
 {
     switch (opt) {
     case OPT_FAIL_ON_LEAK:
         g->fail = true;
         if (arg && !leaks_parse_kinds(arg, &g->kinds))
-            opts_usage(o, "--fail-on-leak takes kinds among definite, indirect, possible, reachable, not '%s'", arg);
+            die_usage("--fail-on-leak takes kinds among definite, indirect, possible, reachable, not '%s'", arg);
         return true;
-    case OPT_LEAK_EXITCODE: {
-        char *end;
-        long n = strtol(arg, &end, 10);
-        if (*end || !*arg || n < 1 || n > 255)
-            opts_usage(o, "--leak-exitcode takes a number from 1 to 255, not '%s'", arg);
-        g->exitcode = (int)n;
-        return true;
-    }
+    case OPT_LEAK_EXITCODE: g->exitcode = parse_exit_code("--leak-exitcode", arg); return true;
     case OPT_MAX_LEAKED:
         if (!fmt_parse_bytes(arg, &g->max_leaked))
-            opts_usage(o, "--max-leaked takes bytes (with K, M or G), not '%s'", arg);
+            die_usage("--max-leaked takes bytes (with K, M or G), not '%s'", arg);
         return true;
     case OPT_SUPPRESSIONS:
-        if (g->nsupp_files == 64) opts_usage(o, "--suppressions: 64 files at most");
+        if (g->nsupp_files == 64) die_usage("--suppressions: 64 files at most");
         g->supp_files[g->nsupp_files++] = arg;
         return true;
     case OPT_NO_DEFAULT_SUPPRESSIONS: g->default_suppressions = false; return true;
@@ -89,16 +82,16 @@ int cmd_leaks(int argc, char **argv)
     opts_init(&o, "leaks", argc, argv, "", longopts);
     const char *v;
     for (int c; (c = opts_next(&o, &v)) != -1;) {
-        if (gate_option(&g, &o, c, v)) continue;
+        if (gate_option(&g, c, v)) continue;
         switch (c) {
         case OPT_KINDS:
             if (!leaks_parse_kinds(v, &show))
-                opts_usage(&o, "--kinds takes kinds among definite, indirect, possible, reachable, not '%s'", v);
+                die_usage("--kinds takes kinds among definite, indirect, possible, reachable, not '%s'", v);
             break;
         case OPT_FORMAT:
             format = v;
             if (strcmp(format, "text") && strcmp(format, "json") && strcmp(format, "junit") && strcmp(format, "sarif"))
-                opts_usage(&o, "--format takes text, json, junit or sarif, not '%s'", format);
+                die_usage("--format takes text, json, junit or sarif, not '%s'", format);
             break;
         case OPT_SOURCE_ROOT: source_root = v; break;
         case OPT_GEN_SUPPRESSIONS: gen = true; break;
@@ -107,7 +100,7 @@ int cmd_leaks(int argc, char **argv)
     int n;
     char **operands = opts_operands(&o, &n);
     if (n != 1)
-        opts_usage(&o, n ? "one trace at a time" : "which trace? (heapsnap leaks TRACE[@leak-check:N] [OPTIONS])");
+        die_usage(n ? "one trace at a time" : "which trace? (heapsnap leaks TRACE[@leak-check:N] [OPTIONS])");
     const char *source = operands[0];
     struct supp_list supps;
     gate_load_suppressions(&g, &supps);

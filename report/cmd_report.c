@@ -20,6 +20,14 @@ size_t parse_count(const char *opt, const char *v)
     return (size_t)n;
 }
 
+int parse_exit_code(const char *opt, const char *v)
+{
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (*end || !*v || n < 1 || n > 255) die_usage("%s takes a number from 1 to 255, not '%s'", opt, v);
+    return (int)n;
+}
+
 enum report_format parse_format(const char *v)
 {
     if (strcmp(v, "text") == 0) return FORMAT_TEXT;
@@ -69,8 +77,8 @@ int cmd_report(int argc, char **argv)
     }
     int n;
     char **operands = opts_operands(&p, &n);
-    if (n > 1) opts_usage(&p, "one trace at a time ('%s' and '%s')", operands[0], operands[1]);
-    if (n == 0) opts_usage(&p, "usage: heapsnap report TRACE [--format text|json] [--top N] [--max-frames N]");
+    if (n > 1) die_usage("one trace at a time ('%s' and '%s')", operands[0], operands[1]);
+    if (n == 0) die_usage("usage: heapsnap report TRACE [--format text|json] [--top N] [--max-frames N]");
     const char *path = operands[0];
     o.trace_path = path;
     return report_trace(stdout, path, format, &o) < 0 ? 1 : 0;
@@ -172,7 +180,7 @@ int cmd_pack(int argc, char **argv)
     }
     int n;
     char **traces = opts_operands(&p, &n);
-    if (n == 0) opts_usage(&p, "usage: heapsnap pack TRACE...");
+    if (n == 0) die_usage("usage: heapsnap pack TRACE...");
     int rc = 0;
     for (int i = 0; i < n; i++)
         if (pack_one(traces[i]) < 0) rc = 1;

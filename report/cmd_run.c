@@ -218,7 +218,7 @@ static void parse(int argc, char **argv, struct run_options *o)
     opts_init(&p, "run", argc, argv, "+o:q", longopts);
     const char *v;
     for (int c; (c = opts_next(&p, &v)) != -1;) {
-        if (gate_option(&o->gate, &p, c, v)) continue;
+        if (gate_option(&o->gate, c, v)) continue;
         switch (c) {
         case 'o': o->output = v; break;
         case 'q': o->quiet = true; break;
@@ -227,7 +227,7 @@ static void parse(int argc, char **argv, struct run_options *o)
             errno = 0;
             unsigned long f = strtoul(v, &end, 10);
             if (errno || *end || !*v || v[0] == '-' || f < 1 || f > TRACE_MAX_FRAMES)
-                opts_usage(&p, "--frames takes a number from 1 to 65535, not '%s'", v);
+                die_usage("--frames takes a number from 1 to 65535, not '%s'", v);
             o->frames = (unsigned)f;
             break;
         }
@@ -245,7 +245,7 @@ static void parse(int argc, char **argv, struct run_options *o)
     }
     int n;
     o->argv = opts_operands(&p, &n);
-    if (n == 0) opts_usage(&p, "which program? (heapsnap run [OPTIONS] [--] PROGRAM [ARGS...])");
+    if (n == 0) die_usage("which program? (heapsnap run [OPTIONS] [--] PROGRAM [ARGS...])");
     if (o->gate.fail && !o->leak_check) die_usage("--fail-on-leak needs the leak check that --no-leak-check turns off");
     if (o->pprof_every_ms && !o->pprof_dir) die_usage("--pprof-every needs --pprof-dir, where the files go");
     if (o->pprof_dir && !o->pprof_every_ms) o->pprof_every_ms = 10000; /* the upload interval profiling agents use */

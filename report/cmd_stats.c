@@ -56,10 +56,10 @@ static void parse_stats_cli(const char *cmd, int argc, char **argv, struct stats
         switch (k) {
         case OPT_BY:
             if (!stats_parse_key(v, &c->o.key))
-                opts_usage(&p, "--by takes lineno, function, file, module or traceback, not '%s'", v);
+                die_usage("--by takes lineno, function, file, module or traceback, not '%s'", v);
             break;
         case OPT_SORT_BY:
-            if (!stats_parse_sort(v, &c->o.sort)) opts_usage(&p, "--sort-by takes size, count or calls, not '%s'", v);
+            if (!stats_parse_sort(v, &c->o.sort)) die_usage("--sort-by takes size, count or calls, not '%s'", v);
             break;
         case OPT_CUMULATIVE: c->o.cumulative = true; break;
         case OPT_ALL_FRAMES: c->o.all_frames = true; break;
@@ -71,24 +71,17 @@ static void parse_stats_cli(const char *cmd, int argc, char **argv, struct stats
         case OPT_FORMAT: c->format = parse_format(v); break;
         case OPT_MAX_GROWTH:
             if (!fmt_parse_bytes(v, &c->max_growth))
-                opts_usage(&p, "--max-growth takes bytes (with K, M or G), not '%s'", v);
+                die_usage("--max-growth takes bytes (with K, M or G), not '%s'", v);
             break;
-        case OPT_EXITCODE: {
-            char *end;
-            long code = strtol(v, &end, 10);
-            if (*end || !*v || code < 1 || code > 255)
-                opts_usage(&p, "--exitcode takes a number from 1 to 255, not '%s'", v);
-            c->exitcode = (int)code;
-            break;
-        }
+        case OPT_EXITCODE: c->exitcode = parse_exit_code("--exitcode", v); break;
         }
     }
     int n;
     char **operands = opts_operands(&p, &n);
-    if ((size_t)n != want_sources) opts_usage(&p, "%s", usage);
+    if ((size_t)n != want_sources) die_usage("%s", usage);
     for (int i = 0; i < n; i++) c->sources[c->nsources++] = operands[i];
     char err[256];
-    if (!stats_check(&c->o, err, sizeof err)) opts_usage(&p, "%s", err);
+    if (!stats_check(&c->o, err, sizeof err)) die_usage("%s", err);
 }
 
 /* --by traceback prints whole stacks: a deep recursion's would run to
@@ -197,7 +190,7 @@ int cmd_snapshot(int argc, char **argv)
         if (k == 'o') out = v;
     int n;
     char **operands = opts_operands(&p, &n);
-    if (n != 1 || !out) opts_usage(&p, "usage: heapsnap snapshot SOURCE -o FILE");
+    if (n != 1 || !out) die_usage("usage: heapsnap snapshot SOURCE -o FILE");
     const char *source = operands[0];
     struct symsnap ss;
     load_or_die(&ss, source);
@@ -266,12 +259,12 @@ int cmd_timeline(int argc, char **argv)
             char *end;
             resolution = strtod(v, &end);
             if (*end || !(resolution > 0) || !isfinite(resolution))
-                opts_usage(&p, "--resolution takes seconds greater than 0, not '%s'", v);
+                die_usage("--resolution takes seconds greater than 0, not '%s'", v);
         }
     }
     int n;
     char **operands = opts_operands(&p, &n);
-    if (n != 1) opts_usage(&p, "usage: heapsnap timeline TRACE [--resolution SECONDS] [--format text|json|csv]");
+    if (n != 1) die_usage("usage: heapsnap timeline TRACE [--resolution SECONDS] [--format text|json|csv]");
     const char *source = operands[0];
     char err[1024];
     /* A point at infinity: the clock and the markers are read first, and the

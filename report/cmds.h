@@ -48,11 +48,13 @@ enum { OPT_FAIL_ON_LEAK = 0x180, OPT_LEAK_EXITCODE, OPT_MAX_LEAKED, OPT_SUPPRESS
         {"suppressions", required_argument, NULL, OPT_SUPPRESSIONS},                                                 \
         {"no-default-suppressions", no_argument, NULL, OPT_NO_DEFAULT_SUPPRESSIONS}
 /* Takes the option opts_next gave, if it is the gate's; false if not. */
-bool gate_option(struct leak_gate *g, const struct opts *o, int opt, const char *arg);
+bool gate_option(struct leak_gate *g, int opt, const char *arg);
 void gate_load_suppressions(struct leak_gate *g, struct supp_list *l);
 bool gate_fails(const struct leak_gate *g, const struct leak_report *r);
 
 size_t parse_count(const char *opt, const char *v);
+/* An exit status a gate fails with: 1 to 255. */
+int parse_exit_code(const char *opt, const char *v);
 enum report_format parse_format(const char *v);
 int print_report(FILE *out, const char *path, enum report_format format, size_t top);
 

@@ -7,14 +7,20 @@
 #include <string.h>
 #include <unistd.h>
 
+bool color_terminal(int fd)
+{
+    const char *term = getenv("TERM");
+    return !(term && strcmp(term, "dumb") == 0) && isatty(fd);
+}
+
 static bool wants_color(FILE *out)
 {
     static int decided[2] = {-1, -1}; /* stdout, stderr */
     int k = out == stdout ? 0 : out == stderr ? 1 : -1;
     if (k < 0) return false;
     if (decided[k] < 0) {
-        const char *no = getenv("NO_COLOR"), *term = getenv("TERM");
-        decided[k] = !(no && *no) && !(term && strcmp(term, "dumb") == 0) && isatty(fileno(out));
+        const char *no = getenv("NO_COLOR");
+        decided[k] = !(no && *no) && color_terminal(fileno(out));
     }
     return decided[k];
 }

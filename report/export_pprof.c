@@ -389,6 +389,17 @@ static void number_mappings(struct pprof_builder *b)
     free(id_of);
 }
 
+static void entries_free(struct pp_entry **table)
+{
+    struct pp_entry *e, *et;
+    HASH_ITER(hh, *table, e, et)
+    {
+        HASH_DEL(*table, e);
+        free(e->key);
+        free(e);
+    }
+}
+
 static void builder_free(struct pprof_builder *b, Perftools__Profiles__Profile *prof)
 {
     struct pp_string *s, *st;
@@ -398,19 +409,8 @@ static void builder_free(struct pprof_builder *b, Perftools__Profiles__Profile *
         free(s->s);
         free(s);
     }
-    struct pp_entry *e, *et;
-    HASH_ITER(hh, b->functions_by_key, e, et)
-    {
-        HASH_DEL(b->functions_by_key, e);
-        free(e->key);
-        free(e);
-    }
-    HASH_ITER(hh, b->locations_by_key, e, et)
-    {
-        HASH_DEL(b->locations_by_key, e);
-        free(e->key);
-        free(e);
-    }
+    entries_free(&b->functions_by_key);
+    entries_free(&b->locations_by_key);
     struct pp_mapping *m, *mt;
     HASH_ITER(hh, b->mappings_by_module, m, mt)
     {

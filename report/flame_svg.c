@@ -209,12 +209,12 @@ int cmd_flamegraph(int argc, char **argv)
     for (int k; (k = opts_next(&op, &v)) != -1;) {
         if (k == 'o') output = v;
         else if (k == OPT_VALUE && !profile_parse_value(v, &value))
-            opts_usage(&op, "--value takes inuse, allocated, calls or leaked, not '%s'", v);
+            die_usage("--value takes inuse, allocated, calls or leaked, not '%s'", v);
     }
     int n;
     char **operands = opts_operands(&op, &n);
     if (n != 1)
-        opts_usage(&op, n ? "one SOURCE at a time"
+        die_usage(n ? "one SOURCE at a time"
                           : "usage: heapsnap flamegraph SOURCE [--value inuse|allocated|calls|leaked] [-o FILE.svg]");
     const char *source = operands[0];
     char err[1024], title[1024];

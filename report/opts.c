@@ -23,7 +23,6 @@ void opts_init(struct opts *o, const char *cmd, int argc, char **argv, const cha
                        .argv = argv,
                        .shortopts = spec,
                        .longopts = longopts,
-                       .in_order = in_order,
                        .operands = xcalloc((size_t)argc + 1, sizeof *o->operands)};
     usage_command = cmd;
     optind = 0;
@@ -77,10 +76,10 @@ int opts_next(struct opts *o, const char **arg)
         if (c == '?' || c == ':') {
             char word[256], names[1024];
             spelled(o, word, sizeof word);
-            if (c == ':') opts_usage(o, "%s needs a value (heapsnap %s --help)", word, o->cmd);
+            if (c == ':') die_usage("%s needs a value (heapsnap %s --help)", word, o->cmd);
             if (ambiguous(o, word, names, sizeof names))
-                opts_usage(o, "'%s' could be %s (heapsnap %s --help)", word, names, o->cmd);
-            opts_usage(o, "unknown option '%s' (heapsnap %s --help)", word, o->cmd);
+                die_usage("'%s' could be %s (heapsnap %s --help)", word, names, o->cmd);
+            die_usage("unknown option '%s' (heapsnap %s --help)", word, o->cmd);
         }
         return c;
     }
@@ -90,15 +89,4 @@ char **opts_operands(const struct opts *o, int *n)
 {
     *n = o->noperands;
     return o->operands;
-}
-
-void opts_usage(const struct opts *o, const char *fmt, ...)
-{
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    (void)o; /* die_usage names the command: opts_init made it usage_command */
-    die_usage("%s", msg);
 }

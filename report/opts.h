@@ -23,7 +23,6 @@ struct opts {
     char **argv; /* argv[0] is the command's name */
     const char *shortopts;
     const struct option *longopts;
-    bool in_order;   /* run: options end at the first operand */
     char **operands; /* the others: collected wherever they stand, whatever POSIXLY_CORRECT says */
     int noperands;
 };
@@ -38,8 +37,7 @@ void opts_init(struct opts *o, const char *cmd, int argc, char **argv, const cha
 int opts_next(struct opts *o, const char **arg);
 /* After the options: the operands (argv from the first non-option on). */
 char **opts_operands(const struct opts *o, int *n);
-/* A usage error of this command: one line, exit status 2. */
-_Noreturn void opts_usage(const struct opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Usage errors are die_usage's: opts_init makes it name the command. */
 
 /* The manual page of a command ("run"), or of heapsnap itself ("heapsnap");
  * false if there is none. */

@@ -2,6 +2,7 @@
  * trace chunk (64 KiB of records), so the line moves many times a second and
  * costs nothing next to the reading. */
 #include "progress.h"
+#include "color.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -24,13 +25,12 @@ static uint64_t now_ms(void)
 
 void progress_begin(const char *what, uint64_t total)
 {
-    const char *term = getenv("TERM");
     pg.what = what;
     pg.total = total;
     pg.done = 0;
     pg.drawn = false;
     pg.shown_pct = UINT64_MAX;
-    pg.on = total > 0 && isatty(STDERR_FILENO) && !(term && term[0] == 'd' && term[1] == 'u'); /* not TERM=dumb */
+    pg.on = total > 0 && color_terminal(STDERR_FILENO);
     pg.start_ms = now_ms();
 }
 

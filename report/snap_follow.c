@@ -200,12 +200,8 @@ void follow_inherit(struct snap_follow *child, const struct fork_snapshot *fs)
      * pprof stream) symbolizes them as one made from the trace does. */
     for (size_t i = 0; i < fs->nmodules; i++) {
         const struct snapshot_module *m = &fs->modules[i];
-        struct snap_module *mod = xcalloc(1, sizeof *mod);
-        *mod = (struct snap_module){.id = INHERITED_MODULE_ID | m->id, .bias = m->bias, .lo = m->lo, .hi = m->hi,
-                                    .unloaded_ticks = UINT64_MAX, .path = xstrndup(m->path, strlen(m->path)),
-                                    .build_id_len = m->build_id_len, .next = s->modules};
-        memcpy(mod->build_id, m->build_id, m->build_id_len);
-        s->modules = mod;
+        snap_add_module(s, INHERITED_MODULE_ID | m->id, m->bias, m->lo, m->hi, 0, m->path, strlen(m->path),
+                        m->build_id, m->build_id_len);
     }
     /* The parent's arenas are the child's, free chunks and all: not roots. */
     for (size_t i = 0; i < fs->nregions; i++) {

@@ -36,6 +36,11 @@ struct snap_stack *stack_get(struct snap *s, uint64_t id);
 int meta_record(struct snap *s, struct meta_state *m, struct stack_pending *pending, struct trace_rec *r,
                 uint64_t ticks_now);
 void meta_finish(struct snap *s, struct meta_state *m);
+/* A module mapped from `loaded` on (a MODULE record, or a fork child's
+ * inherited one); build_id_len is cut to what the snap keeps. */
+struct snap_module *snap_add_module(struct snap *s, uint32_t id, uint64_t bias, uint64_t lo, uint64_t hi,
+                                    uint64_t loaded, const char *path, size_t path_len, const uint8_t *build_id,
+                                    size_t build_id_len);
 
 /* ---- snap_merge.c ------------------------------------------------------- */
 

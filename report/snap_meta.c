@@ -58,6 +58,19 @@ struct snap_stack *stack_get(struct snap *s, uint64_t id)
     return st;
 }
 
+struct snap_module *snap_add_module(struct snap *s, uint32_t id, uint64_t bias, uint64_t lo, uint64_t hi,
+                                    uint64_t loaded, const char *path, size_t path_len, const uint8_t *build_id,
+                                    size_t build_id_len)
+{
+    struct snap_module *mod = xcalloc(1, sizeof *mod);
+    *mod = (struct snap_module){.id = id, .bias = bias, .lo = lo, .hi = hi, .loaded_ticks = loaded,
+                                .unloaded_ticks = UINT64_MAX, .path = xstrndup(path, path_len), .next = s->modules};
+    mod->build_id_len = build_id_len < sizeof mod->build_id ? build_id_len : sizeof mod->build_id;
+    memcpy(mod->build_id, build_id, mod->build_id_len);
+    s->modules = mod;
+    return mod;
+}
+
 int meta_record(struct snap *s, struct meta_state *m, struct stack_pending *pending, struct trace_rec *r,
                 uint64_t ticks_now)
 {
@@ -84,21 +97,9 @@ int meta_record(struct snap *s, struct meta_state *m, struct stack_pending *pend
         pending->left -= r->n;
         if (pending->left == 0) pending->st = NULL;
         return 0;
-    case REC_MODULE: {
-        struct snap_module *mod = xcalloc(1, sizeof *mod);
-        mod->id = (uint32_t)r->id;
-        mod->bias = r->bias;
-        mod->lo = r->lo;
-        mod->hi = r->hi;
-        mod->loaded_ticks = r->ticks;
-        mod->unloaded_ticks = UINT64_MAX;
-        mod->path = xstrndup((const char *)r->s2, r->l2);
-        mod->build_id_len = r->l1 < sizeof mod->build_id ? r->l1 : sizeof mod->build_id;
-        memcpy(mod->build_id, r->s1, mod->build_id_len);
-        mod->next = s->modules;
-        s->modules = mod;
+    case REC_MODULE:
+        snap_add_module(s, (uint32_t)r->id, r->bias, r->lo, r->hi, r->ticks, (const char *)r->s2, r->l2, r->s1, r->l1);
         return 0;
-    }
     case REC_UNLOAD:
         for (struct snap_module *mod = s->modules; mod; mod = mod->next)
             if (mod->id == r->id && mod->unloaded_ticks == UINT64_MAX) mod->unloaded_ticks = r->ticks;

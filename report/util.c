@@ -137,15 +137,22 @@ int write_whole_file(const char *path, const void *data, size_t len, char *err, 
         if (!ok) snprintf(err, errlen, "standard output: %s", strerror(errno ? errno : EIO));
         return ok ? 0 : -1;
     }
-    /* Beside the target, so the rename stays on one file system. */
-    char tmp[4096];
-    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid()) >= sizeof tmp) {
+    /* Beside the target, so the rename stays on one file system; both
+     * named from the directory held open, so a directory renamed meanwhile
+     * still gets the whole file and never a stray temporary. */
+    char dir[4096], tmp[4096];
+    const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
+    if ((size_t)snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) + 1 : 1, slash ? path : ".") >=
+            sizeof dir ||
+        (size_t)snprintf(tmp, sizeof tmp, "%s.tmp.%d", base, (int)getpid()) >= sizeof tmp) {
         snprintf(err, errlen, "%s: the name is too long", path);
         return -1;
     }
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    int fd = dfd < 0 ? -1 : openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     if (fd < 0) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        if (dfd >= 0) close(dfd);
         return -1;
     }
     const char *p = data;
@@ -159,9 +166,10 @@ int write_whole_file(const char *path, const void *data, size_t len, char *err, 
     }
     int saved = left ? (errno ? errno : ENOSPC) : 0;
     if (close(fd) != 0 && !saved) saved = errno;
-    if (!saved && rename(tmp, path) != 0) saved = errno;
+    if (!saved && renameat(dfd, tmp, dfd, base) != 0) saved = errno;
+    if (saved) unlinkat(dfd, tmp, 0);
+    close(dfd);
     if (saved) {
-        unlink(tmp);
         snprintf(err, errlen, "%s: %s", path, strerror(saved));
         return -1;
     }

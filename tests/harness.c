@@ -175,6 +175,40 @@ char *temp_dir(void)
     return strdup(d);
 }
 
+char *file_contents(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert(f, "%s: %s", path, strerror(errno));
+    char *s = NULL;
+    size_t n = 0, got;
+    char buf[65536];
+    while ((got = fread(buf, 1, sizeof buf, f)) > 0) {
+        s = realloc(s, n + got + 1);
+        memcpy(s + n, buf, got);
+        n += got;
+    }
+    fclose(f);
+    if (!s) s = calloc(1, 1);
+    s[n] = 0;
+    if (len) *len = n;
+    return s;
+}
+
+void expect_one_line_error(const char *dir, const char *const *args, int code, const char *needle)
+{
+    const char *argv[32] = {heapsnap_bin()};
+    size_t k = 1;
+    for (size_t i = 0; args[i] && k + 1 < 32; i++)
+        argv[k++] = args[i];
+    argv[k] = NULL;
+    struct run_result r = run_in(dir, NULL, argv);
+    cr_expect_eq(r.exit_code, code, "%s", r.err);
+    cr_expect_eq(count_lines(r.err), 1, "%s", r.err);
+    cr_expect(strstr(r.err, needle) != NULL, "'%s' not in: %s", needle, r.err);
+    cr_expect_str_eq(r.out, "");
+    run_free(&r);
+}
+
 char *path_join(const char *dir, const char *name)
 {
     char *p;

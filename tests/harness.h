@@ -34,6 +34,11 @@ char *temp_dir(void);                  /* a new empty directory */
  * exits 0. Returns the trace's path. */
 char *trace_program(const char *dir, const char *name, const char *const *prog);
 char *path_join(const char *dir, const char *name);
+/* A file's bytes, NUL-terminated (len, if not NULL, gets their count); fails the test if it cannot be read. */
+char *file_contents(const char *path, size_t *len);
+/* `heapsnap ARGS...` run in dir fails as a bad input must: exit code, one
+ * line on stderr that holds needle, nothing on stdout. */
+void expect_one_line_error(const char *dir, const char *const *args, int code, const char *needle);
 const char *sample(const char *name);  /* absolute path of a built sample */
 const char *heapsnap_bin(void);
 /* A copy of a built sample as dir/name, with that owner, group and mode

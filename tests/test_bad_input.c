@@ -101,19 +101,6 @@ static char *write_file(const char *dir, const char *name, const void *data, siz
     return p;
 }
 
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert(f);
-    fseek(f, 0, SEEK_END);
-    *len = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *d = malloc(*len);
-    cr_assert_eq(fread(d, 1, *len, f), *len);
-    fclose(f);
-    return d;
-}
-
 static char *valid_trace(const char *dir, const char *prog)
 {
     char *trace = path_join(dir, "valid.trace");
@@ -140,7 +127,7 @@ Test(bad_input, truncated_trace)
     char *dir = temp_dir();
     char *trace = valid_trace(dir, "leak");
     size_t len;
-    char *data = read_file(trace, &len);
+    char *data = file_contents(trace, &len);
     cr_assert_gt(len, TRACE_HEADER_SIZE + 40);
     char *cut = write_file(dir, "cut.trace", data, len - 20);
     expect_one_line((const char *[]){heapsnap_bin(), "report", cut, NULL}, 1, "truncated trace");
@@ -151,7 +138,7 @@ Test(bad_input, newer_version)
     char *dir = temp_dir();
     char *trace = valid_trace(dir, "leak");
     size_t len;
-    char *data = read_file(trace, &len);
+    char *data = file_contents(trace, &len);
     struct trace_header *h = (struct trace_header *)data;
     h->version = TRACE_VERSION + 1;
     char *newer = write_file(dir, "newer.trace", data, len);
@@ -165,7 +152,7 @@ Test(bad_input, newer_version)
 static void mutate_and_report(const char *dir, const char *trace, unsigned seed, int rounds)
 {
     size_t len;
-    char *data = read_file(trace, &len);
+    char *data = file_contents(trace, &len);
     srand(seed);
     for (int i = 0; i < rounds; i++) {
         char *copy = malloc(len);
@@ -211,7 +198,7 @@ static char *open_trace(const char *dir, uint32_t *raw_len)
     char **names;
     cr_assert_eq(list_traces(dir, &names), 1);
     size_t len;
-    char *data = read_file(names[0], &len);
+    char *data = file_contents(names[0], &len);
     const struct trace_header *h = (const struct trace_header *)data;
     const struct chunk_header *c = (const struct chunk_header *)(data + TRACE_HEADER_SIZE);
     cr_assert_eq(h->state, TRACE_OPEN);
@@ -231,7 +218,7 @@ static bool json_flag(const struct json *j, const char *path)
 static char *cut_copy(const char *dir, const char *trace, size_t keep)
 {
     size_t len;
-    char *data = read_file(trace, &len);
+    char *data = file_contents(trace, &len);
     cr_assert_leq(keep, len);
     char *p = write_file(dir, "cut.trace", data, keep);
     free(data);
@@ -277,9 +264,9 @@ Test(bad_input, open_trace_cut_mid_chunk)
 static void expect_pack_refused(const char *dir, const char *trace, const char *needle)
 {
     size_t before_len, after_len;
-    char *before = read_file(trace, &before_len);
+    char *before = file_contents(trace, &before_len);
     expect_one_line((const char *[]){heapsnap_bin(), "pack", trace, NULL}, 1, needle);
-    char *after = read_file(trace, &after_len);
+    char *after = file_contents(trace, &after_len);
     cr_expect(before_len == after_len && memcmp(before, after, before_len) == 0, "pack changed %s", trace);
     free(before);
     free(after);
@@ -292,7 +279,7 @@ Test(bad_input, pack_refuses_a_corrupt_trace)
     uint32_t raw;
     char *trace = open_trace(dir, &raw);
     size_t len;
-    char *data = read_file(trace, &len);
+    char *data = file_contents(trace, &len);
     /* 0xff bytes: no record type, and no varint ends in ten of them. */
     memset(data + TRACE_HEADER_SIZE + sizeof(struct chunk_header) + raw / 2, 0xff, 64);
     char *bad = write_file(dir, "corrupt.trace", data, len);
@@ -345,9 +332,9 @@ Test(bad_input, pack_leaves_a_trace_being_written, .timeout = 30)
     /* Until sleep is asleep, its start-up still writes records. */
     for (int i = 0; i < 100; i++) {
         size_t a_len, b_len;
-        char *a = read_file(names[0], &a_len);
+        char *a = file_contents(names[0], &a_len);
         usleep(50000);
-        char *b = read_file(names[0], &b_len);
+        char *b = file_contents(names[0], &b_len);
         bool same = a_len == b_len && memcmp(a, b, a_len) == 0;
         free(a);
         free(b);

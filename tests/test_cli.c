@@ -17,19 +17,6 @@ TestSuite(cli, .init = setup, .timeout = 60);
 
 #define ARGS(...) ((const char *const[]){__VA_ARGS__, NULL})
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert(f, "%s", path);
-    fseek(f, 0, SEEK_END);
-    *len = (size_t)ftell(f);
-    rewind(f);
-    char *s = malloc(*len + 1);
-    cr_assert_eq(fread(s, 1, *len, f), *len);
-    fclose(f);
-    return s;
-}
-
 Test(cli, version_names_the_library)
 {
     struct run_result r = run_in(dir, NULL, ARGS(heapsnap_bin(), "--version"));
@@ -45,7 +32,7 @@ Test(cli, version_names_the_library)
 Test(cli, a_library_of_another_version_is_refused)
 {
     size_t len;
-    char *lib = slurp(shim_path(), &len);
+    char *lib = file_contents(shim_path(), &len);
     char *tag = memmem(lib, len, "heapsnap-shim-version=", 22);
     cr_assert(tag);
     size_t vlen = strlen(tag + 22);

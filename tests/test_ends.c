@@ -373,17 +373,6 @@ Test(ends, stopped_waiting_gives_the_trace_back, .timeout = 120)
     expect_pairs(trace, 2001000);
 }
 
-static char *slurp_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert(f, "%s", path);
-    static char buf[256];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    buf[n] = 0;
-    fclose(f);
-    return buf;
-}
-
 /* Descriptors closed by every means there is: the program's file stays its
  * own (10 bytes, untouched), the trace grows past its first segment all the
  * same, and both checks (asked for mid-run, and at the end) see the leak. */
@@ -394,7 +383,7 @@ static void closes_everything(const char *mode)
     struct run_result r = run_in(dir, NULL, argv);
     cr_expect_eq(r.exit_code, 0, "%s: %s", mode, r.err);
     run_free(&r);
-    cr_expect_str_eq(slurp_file(path_join(dir, "data.txt")), "0123456789", "%s", mode);
+    cr_expect_str_eq(file_contents(path_join(dir, "data.txt"), NULL), "0123456789", "%s", mode);
     /* Complete: nothing lost, every free matched, all 300 threads there
      * (each allocates once, and glibc allocates each one's DTV). */
     struct json *rep = report_json_of(trace);

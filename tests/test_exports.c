@@ -32,27 +32,6 @@ static char *export_of(const char *source, const char *format, const char *extra
     return out;
 }
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert(f, "%s", path);
-    struct {
-        char *s;
-        size_t n;
-    } b = {NULL, 0};
-    char buf[65536];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
-        b.s = realloc(b.s, b.n + n + 1);
-        memcpy(b.s + b.n, buf, n);
-        b.n += n;
-    }
-    fclose(f);
-    if (!b.s) b.s = calloc(1, 1);
-    b.s[b.n] = 0;
-    return b.s;
-}
-
 /* What a flame graph tool does with folded stacks: per function, the sum of
  * the values of the lines whose innermost frame it is. */
 static long long folded_leaf_total(const char *folded, const char *fn)
@@ -79,7 +58,7 @@ Test(exports, folded_sums_to_stats, .init = setup)
     char *peak;
     cr_assert(asprintf(&peak, "%s@peak", trace) > 0);
     char *f = export_of(peak, "folded", NULL, "peak.folded");
-    char *s = slurp(f);
+    char *s = file_contents(f, NULL);
     cr_assert_eq(folded_leaf_total(s, "build_cache"), 100000, "%s", s);
     cr_assert_eq(folded_leaf_total(s, "load_config"), 10000, "%s", s);
     cr_assert_eq(folded_leaf_total(s, "grow_sessions"), 0);
@@ -87,13 +66,13 @@ Test(exports, folded_sums_to_stats, .init = setup)
     free(s);
     free(f);
     f = export_of(trace, "folded", "calls", "calls.folded");
-    s = slurp(f);
+    s = file_contents(f, NULL);
     cr_assert_eq(folded_leaf_total(s, "build_cache"), 50);
     cr_assert_eq(folded_leaf_total(s, "grow_sessions"), 30);
     free(s);
     free(f);
     f = export_of(trace, "folded", "allocated", "allocated.folded");
-    s = slurp(f);
+    s = file_contents(f, NULL);
     cr_assert_eq(folded_leaf_total(s, "build_cache"), 100000, "freed, but allocated");
     free(s);
     free(f);
@@ -128,7 +107,7 @@ Test(exports, speedscope_valid_against_its_schema, .init = setup)
     cr_assert_eq(r.exit_code, 0, "speedscope's schema: %s %s", r.out, r.err);
     cr_assert_str_eq(r.out, "valid\n");
     run_free(&r);
-    char *s = slurp(f);
+    char *s = file_contents(f, NULL);
     struct json *j = json_parse(s);
     cr_assert(j);
     /* One profile per value: live, allocated, calls (and leaked when checked). */

@@ -28,24 +28,10 @@ static struct run_result hs(const char *const *args)
     return run_in(dir, NULL, argv);
 }
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert(f, "%s not written", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    cr_assert_eq(fread(s, 1, (size_t)n, f), (size_t)n);
-    s[n] = 0;
-    fclose(f);
-    return s;
-}
-
 /* The page's data, as the page reads it: the JSON inside its data element. */
 static struct json *page_data(const char *html_path)
 {
-    char *page = slurp(html_path);
+    char *page = file_contents(html_path, NULL);
     const char *tag = "id=\"heapsnap-data\">";
     char *start = strstr(page, tag);
     cr_assert(start, "no data element in %s", html_path);
@@ -294,7 +280,7 @@ Test(html, flamegraph_svg, .init = setup)
     struct run_result r = hs(ARGS("flamegraph", peak, "-o", svg));
     cr_assert_eq(r.exit_code, 0, "%s", r.err);
     run_free(&r);
-    char *s = slurp(svg);
+    char *s = file_contents(svg, NULL);
     cr_assert(strstr(s, "<svg"), "not SVG");
     cr_assert(strstr(s, "<title>build_cache ("), "build_cache has its own frame:\n%s", s);
     cr_assert(strstr(s, " 100000 bytes (97.7 KiB) in 50 blocks"), "its exact bytes at the peak:\n%s", s);
@@ -303,7 +289,7 @@ Test(html, flamegraph_svg, .init = setup)
     r = hs(ARGS("flamegraph", trace, "--value", "calls", "-o", calls));
     cr_assert_eq(r.exit_code, 0, "%s", r.err);
     run_free(&r);
-    s = slurp(calls);
+    s = file_contents(calls, NULL);
     cr_assert(strstr(s, "<title>build_cache (") && strstr(s, " 50 calls, "), "%s", s);
     free(s);
     r = hs(ARGS("flamegraph", trace, "--value", "sideways"));
@@ -417,7 +403,15 @@ Test(html, thousands_of_markers_stay_bounded, .init = setup)
     cr_assert_eq(n, 2502 + 1, "warm, 2500 ticks, done and the leak check: %zu", n);
     cr_assert_lt(json_len(d, "timeline.t"), 2000 + 520, "points: the uniform ones and 2000 markers");
     cr_assert(json_bool(d, "markers.1999.exact"), "the first 2000 markers are points");
-    cr_assert_not(json_bool(d, "markers.2000.exact"), "later ones are not");
+    /* Later ones are not points of their own: one is exact only where a
+     * uniform point happens to fall on its very tick (0.4 us), rarely. */
+    size_t exact_later = 0;
+    for (size_t i = 2000; i < 2500; i++) {
+        char p[48];
+        snprintf(p, sizeof p, "markers.%zu.exact", i);
+        exact_later += json_bool(d, p);
+    }
+    cr_assert_lt(exact_later, 10, "%zu of the markers past the first 2000 are points", exact_later);
     cr_assert_str_eq(json_str(d, "markers.2501.label"), "done");
     /* A marker that is a point is exactly stats at it. */
     agrees_with_stats(trace, d, json_int(d, "markers.0.point"), "warm");
@@ -466,7 +460,7 @@ Test(html, suppressed_blocks_are_not_drawn_as_leaks, .init = setup)
     struct run_result r = hs(ARGS("flamegraph", trace, "--value", "leaked", "-o", svg));
     cr_assert_eq(r.exit_code, 0, "%s", r.err);
     run_free(&r);
-    char *s = slurp(svg);
+    char *s = file_contents(svg, NULL);
     cr_expect(strstr(s, "nothing to draw"), "flamegraph --value leaked draws a suppressed block:\n%.600s", s);
     free(s);
     free(svg);
@@ -560,7 +554,7 @@ Test(html, documents_are_utf8_whatever_the_paths_hold, .init = setup)
     struct run_result r = hs(ARGS("html", trace, "-o", page));
     cr_assert_eq(r.exit_code, 0, "%s", r.err);
     run_free(&r);
-    char *s = slurp(page);
+    char *s = file_contents(page, NULL);
     size_t bad = 0;
     cr_expect(is_utf8((const unsigned char *)s, strlen(s), &bad), "the page is not UTF-8 at byte %zu: ...%.60s", bad,
               s + (bad > 20 ? bad - 20 : 0));
@@ -568,7 +562,7 @@ Test(html, documents_are_utf8_whatever_the_paths_hold, .init = setup)
     r = hs(ARGS("flamegraph", trace, "--value", "allocated", "-o", svg));
     cr_assert_eq(r.exit_code, 0, "%s", r.err);
     run_free(&r);
-    s = slurp(svg);
+    s = file_contents(svg, NULL);
     cr_expect(is_utf8((const unsigned char *)s, strlen(s), &bad), "the SVG is not UTF-8 at byte %zu: ...%.60s", bad,
               s + (bad > 20 ? bad - 20 : 0));
     free(s);
@@ -596,7 +590,7 @@ Test(html, a_failed_write_leaves_the_previous_file, .init = setup)
     cr_assert_eq(r.exit_code, 1, "%s", r.err);
     cr_assert_eq(count_lines(r.err), 1, "%s", r.err);
     run_free(&r);
-    char *s = slurp(page);
+    char *s = file_contents(page, NULL);
     cr_expect_str_eq(s, "previous report\n", "a failed write left %zu bytes of a new page", strlen(s));
     free(s);
     free(script);

@@ -416,31 +416,16 @@ Test(pprof, stripped_copy_keeps_build_id_file_and_range)
     free(out);
 }
 
-static void expect_error(const char *const *args, int code, const char *needle)
-{
-    const char *argv[32] = {heapsnap_bin()};
-    size_t k = 1;
-    for (size_t i = 0; args[i]; i++)
-        argv[k++] = args[i];
-    argv[k] = NULL;
-    struct run_result r = run_in(dir, NULL, argv);
-    cr_expect_eq(r.exit_code, code, "%s", r.err);
-    cr_expect_eq(count_lines(r.err), 1, "%s", r.err);
-    cr_expect(strstr(r.err, needle) != NULL, "'%s' not in: %s", needle, r.err);
-    cr_expect_str_eq(r.out, "");
-    run_free(&r);
-}
-
 Test(pprof, bad_option_and_unwritable_output)
 {
     char *out = path_join(dir, "x.pb.gz");
-    expect_error(ARGS("export", trace, "--format", "pprof", "--value", "bytes", "-o", out), 2,
+    expect_one_line_error(dir, ARGS("export", trace, "--format", "pprof", "--value", "bytes", "-o", out), 2,
                  "--value takes inuse, allocated, calls or leaked, not 'bytes'");
     cr_expect_neq(access(out, F_OK), 0);
     /* root writes anywhere: a directory is what cannot be written */
-    expect_error(ARGS("export", trace, "--format", "pprof", "-o", dir), 1, "Is a directory");
+    expect_one_line_error(dir, ARGS("export", trace, "--format", "pprof", "-o", dir), 1, "Is a directory");
     char *missing = path_join(dir, "no/such/dir/x.pb.gz");
-    expect_error(ARGS("export", trace, "--format", "pprof", "-o", missing), 1, "No such file or directory");
+    expect_one_line_error(dir, ARGS("export", trace, "--format", "pprof", "-o", missing), 1, "No such file or directory");
 }
 
 /* ---- heapsnap run --pprof-every: the stream ------------------------------------------ */
@@ -549,9 +534,9 @@ Test(pprof, stream_bad_options)
     FILE *f = fopen(file, "w");
     cr_assert(f);
     fclose(f);
-    expect_error(ARGS("run", "--pprof-dir", file, "--", sample("phases")), 1, "not a directory");
-    expect_error(ARGS("run", "--pprof-every", "1", "--", sample("phases")), 2, "--pprof-every needs --pprof-dir");
-    expect_error(ARGS("run", "--pprof-every", "0.01", "--pprof-dir", dir, "--", sample("phases")), 2,
+    expect_one_line_error(dir, ARGS("run", "--pprof-dir", file, "--", sample("phases")), 1, "not a directory");
+    expect_one_line_error(dir, ARGS("run", "--pprof-every", "1", "--", sample("phases")), 2, "--pprof-every needs --pprof-dir");
+    expect_one_line_error(dir, ARGS("run", "--pprof-every", "0.01", "--pprof-dir", dir, "--", sample("phases")), 2,
                  "--pprof-every takes seconds, 0.1 or more, not '0.01'");
 }
 

@@ -330,50 +330,36 @@ Test(snapshots, timeline)
     json_free(j);
 }
 
-static void expect_error(const char *const *args, int code, const char *needle)
-{
-    const char *argv[32] = {heapsnap_bin()};
-    size_t k = 1;
-    for (size_t i = 0; args[i]; i++) argv[k++] = args[i];
-    argv[k] = NULL;
-    struct run_result r = run_in(dir, NULL, argv);
-    cr_expect_eq(r.exit_code, code, "%s", r.err);
-    cr_expect_eq(count_lines(r.err), 1, "%s", r.err);
-    cr_expect(strstr(r.err, needle) != NULL, "'%s' not in: %s", needle, r.err);
-    cr_expect_str_eq(r.out, "");
-    run_free(&r);
-}
-
 Test(snapshots, bad_input)
 {
-    expect_error(ARGS("stats", trace, "--by", "color"), 2, "--by takes lineno, function, file, module or traceback");
-    expect_error(ARGS("stats", trace, "--by", "traceback", "--cumulative"), 2, "--cumulative does not go with");
-    expect_error(ARGS("stats", at("nosuchlabel")), 1,
+    expect_one_line_error(dir, ARGS("stats", trace, "--by", "color"), 2, "--by takes lineno, function, file, module or traceback");
+    expect_one_line_error(dir, ARGS("stats", trace, "--by", "traceback", "--cumulative"), 2, "--cumulative does not go with");
+    expect_one_line_error(dir, ARGS("stats", at("nosuchlabel")), 1,
                  "no marker labelled 'nosuchlabel' (markers: warm, done, leak-check#1)");
-    expect_error(ARGS("diff", trace), 2, "usage: heapsnap diff OLD NEW");
+    expect_one_line_error(dir, ARGS("diff", trace), 2, "usage: heapsnap diff OLD NEW");
     char *base = path_join(dir, "b.json");
     free(heapsnap_out(dir, ARGS("snapshot", trace, "-o", base)));
     char *snap_at;
     cr_assert(asprintf(&snap_at, "%s@peak", base) > 0);
-    expect_error(ARGS("stats", snap_at), 1, "a snapshot file is one moment already");
+    expect_one_line_error(dir, ARGS("stats", snap_at), 1, "a snapshot file is one moment already");
     char *newer = path_join(dir, "newer.json");
     FILE *f = fopen(newer, "w");
     fputs("{\"heapsnap_snapshot\": 2, \"traces\": []}", f);
     fclose(f);
-    expect_error(ARGS("stats", newer), 1, "snapshot file schema 2, this heapsnap reads schema 1");
+    expect_one_line_error(dir, ARGS("stats", newer), 1, "snapshot file schema 2, this heapsnap reads schema 1");
     char *junk = path_join(dir, "junk.json");
     f = fopen(junk, "w");
     fputs("{\"heapsnap_snapshot\": 1, \"traces\": [{\"size\": \"x\"}]}", f);
     fclose(f);
-    expect_error(ARGS("stats", junk), 1, "corrupt snapshot file");
+    expect_one_line_error(dir, ARGS("stats", junk), 1, "corrupt snapshot file");
     char *deep = path_join(dir, "deep.json");
     f = fopen(deep, "w");
     fputs("{\"heapsnap_snapshot\": ", f);
     for (int i = 0; i < 100000; i++) fputc('[', f);
     fclose(f);
-    expect_error(ARGS("stats", deep), 1, "not a heapsnap snapshot file");
-    expect_error(ARGS("run", "--snapshot-signal", "KILL", "--", sample("leak")), 2, "--snapshot-signal takes");
-    expect_error(ARGS("run", "--snapshot-interval", "0", "--", sample("leak")), 2, "--snapshot-interval takes");
+    expect_one_line_error(dir, ARGS("stats", deep), 1, "not a heapsnap snapshot file");
+    expect_one_line_error(dir, ARGS("run", "--snapshot-signal", "KILL", "--", sample("leak")), 2, "--snapshot-signal takes");
+    expect_one_line_error(dir, ARGS("run", "--snapshot-interval", "0", "--", sample("leak")), 2, "--snapshot-interval takes");
 }
 
 /* A thread that is not the one that started the process checks the interval
@@ -434,11 +420,11 @@ Test(snapshots, snapshot_file_numbers)
                  "[{\"function\": \"f\", \"file\": \"/x.c\", \"line\": %s, \"module\": \"x\"}]}]}",
                  cases[i].size, cases[i].count, cases[i].line);
         char *f = write_text("numbers.json", text);
-        expect_error(ARGS("stats", f), 1, cases[i].want);
+        expect_one_line_error(dir, ARGS("stats", f), 1, cases[i].want);
         free(f);
     }
     char *nan_time = write_text("time.json", "{\"heapsnap_snapshot\": 1, \"time_s\": NaN, \"traces\": []}");
-    expect_error(ARGS("stats", nan_time), 1, "\"time_s\" must be a number of seconds, not NaN");
+    expect_one_line_error(dir, ARGS("stats", nan_time), 1, "\"time_s\" must be a number of seconds, not NaN");
     /* What JSON allows is read exactly: an exponent, no line at all, a null line. */
     char *good = write_text("good.json", "{\"heapsnap_snapshot\": 1, \"traces\": ["
                                          "{\"size\": 1e3, \"count\": 2, \"frames\": [{\"function\": \"f\"}]},"
@@ -477,10 +463,10 @@ Test(snapshots, time_outside_the_trace)
     snprintf(point, sizeof point, "%.6fs", length + 0.001);
     char want[128];
     snprintf(want, sizeof want, "is past the end of the trace: it is %.6fs long", length);
-    expect_error(ARGS("stats", at(point)), 1, want);
+    expect_one_line_error(dir, ARGS("stats", at(point)), 1, want);
     snprintf(want, sizeof want, "-1s is before the start of the trace: times count from 0s, and it is %.6fs long",
              length);
-    expect_error(ARGS("stats", at("-1s")), 1, want);
+    expect_one_line_error(dir, ARGS("stats", at("-1s")), 1, want);
     run_free(&r);
 }
 
@@ -505,9 +491,9 @@ Test(snapshots, generated_markers_by_order)
         cr_expect_eq(json_int(j, "total.size"), points[i].size, "%s", points[i].point);
         json_free(j);
     }
-    expect_error(ARGS("stats", at("signal")), 1, "there are 2 signal markers: say which, signal#1 to signal#2");
-    expect_error(ARGS("stats", at("signal#3")), 1, "there are 2 signal markers, not 3");
-    expect_error(ARGS("stats", at("interval#1")), 1,
+    expect_one_line_error(dir, ARGS("stats", at("signal")), 1, "there are 2 signal markers: say which, signal#1 to signal#2");
+    expect_one_line_error(dir, ARGS("stats", at("signal#3")), 1, "there are 2 signal markers, not 3");
+    expect_one_line_error(dir, ARGS("stats", at("interval#1")), 1,
                  "no marker labelled 'interval' (markers: signal#1, signal#2, leak-check#1)");
 }
 
