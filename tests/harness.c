@@ -123,14 +123,20 @@ static void remove_made_dirs(void)
         nftw(made_dirs[i], remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-char *heapsnap_out(const char *dir, const char *const *args)
+/* `heapsnap ARGS...` in dir. */
+static struct run_result run_heapsnap(const char *dir, const char *const *args)
 {
     const char *argv[32] = {heapsnap_bin()};
     size_t k = 1;
     for (size_t i = 0; args[i] && k + 1 < 32; i++)
         argv[k++] = args[i];
     argv[k] = NULL;
-    struct run_result r = run_in(dir, NULL, argv);
+    return run_in(dir, NULL, argv);
+}
+
+char *heapsnap_out(const char *dir, const char *const *args)
+{
+    struct run_result r = run_heapsnap(dir, args);
     cr_assert_eq(r.exit_code, 0, "heapsnap %s: exit %d: %s", args[0], r.exit_code, r.err);
     free(r.err);
     return r.out;
@@ -196,12 +202,7 @@ char *file_contents(const char *path, size_t *len)
 
 void expect_one_line_error(const char *dir, const char *const *args, int code, const char *needle)
 {
-    const char *argv[32] = {heapsnap_bin()};
-    size_t k = 1;
-    for (size_t i = 0; args[i] && k + 1 < 32; i++)
-        argv[k++] = args[i];
-    argv[k] = NULL;
-    struct run_result r = run_in(dir, NULL, argv);
+    struct run_result r = run_heapsnap(dir, args);
     cr_expect_eq(r.exit_code, code, "%s", r.err);
     cr_expect_eq(count_lines(r.err), 1, "%s", r.err);
     cr_expect(strstr(r.err, needle) != NULL, "'%s' not in: %s", needle, r.err);
