@@ -7,6 +7,7 @@
  * are cached per (module file, address): a report asks for the same frames
  * many times. */
 #include "symbols.h"
+#include "symtab.h"
 #include "fmt.h"
 
 #include <assert.h>
@@ -23,6 +24,8 @@ struct module_syms {
     Dwfl *dwfl;
     Dwfl_Module *mod;
     const char *short_name;
+    struct symtab *symtab; /* built on first need: most frames are named by DWARF */
+    bool symtab_built;
     char *key; /* the file: path, build ID, and inode, size and time when it is there */
     size_t keylen;
     UT_hash_handle hh;
@@ -247,9 +250,11 @@ static void resolve(struct snap_module *m, uint64_t ip, struct sym_frame **out, 
          * code sits in ("??" if not), at the line of the outermost inlined
          * call. With no scope at all this is the plain symbol-table fallback. */
         if (!reached_function) {
-            GElf_Off off;
-            GElf_Sym sym;
-            const char *name = dwfl_module_addrinfo(ms->mod, pc, &off, &sym, NULL, NULL, NULL);
+            if (!ms->symtab_built) {
+                ms->symtab = symtab_build(ms->mod);
+                ms->symtab_built = true;
+            }
+            const char *name = symtab_find(ms->symtab, pc);
             if (name || *n > 0)
                 push(out, n, &cap,
                      (struct sym_frame){.function = demangle(name),
