@@ -115,6 +115,12 @@ static bool read_config(void)
     shim_config.run_pid = v ? (pid_t)atol(v) : 0;
     v = getenv("HEAPSNAP_LEAK_CHECK_TIMEOUT_MS");
     shim_config.leak_check_timeout_ms = v ? (unsigned)atoi(v) : 120000;
+    v = getenv("HEAPSNAP_UNWIND");
+    if (v && *v && strcmp(v, "full") != 0 && strcmp(v, "fast") != 0) {
+        shim_say("heapsnap: HEAPSNAP_UNWIND=%s is neither full nor fast: not tracing%s\n", v, "");
+        return false;
+    }
+    shim_config.unwind = v && strcmp(v, "fast") == 0 ? UNWIND_FAST : UNWIND_FULL;
     return true;
 }
 
