@@ -24,6 +24,7 @@
  * lookup, once per thread and return address. */
 #include "shim.h"
 #include "../trace/varint.h"
+#include "unwind.h"
 
 #define UNW_LOCAL_ONLY /* _UL symbols: unwinding our own process only */
 #include <libunwind.h>
@@ -57,6 +58,7 @@ void stack_init(void)
     unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_NONE);
     void *ips[4];
     unw_backtrace(ips, 4);
+    if (shim_config.unwind == UNWIND_FAST) memo_init();
 }
 
 /* Whether the calling thread runs a signal handler: a signal frame is on
@@ -147,7 +149,7 @@ uint32_t stack_capture(struct shim_thread *t)
         if (t->deep_buf) buf = t->deep_buf;
         else want = STACK_ON_C_STACK + STACK_OWN_SLACK;
     }
-    int got = unw_backtrace(buf, (int)want);
+    int got = shim_config.unwind == UNWIND_FAST ? memo_backtrace(buf, (int)want) : unw_backtrace(buf, (int)want);
     unsigned skip = 0, n = got > 0 ? (unsigned)got : 0;
     while (skip < n && modules_is_own_ip((uintptr_t)buf[skip])) skip++;
     n -= skip;
