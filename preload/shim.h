@@ -61,7 +61,7 @@ struct shim_config {
     bool checks;              /* a `heapsnap run` answers leak-check requests */
     pid_t run_pid;            /* that `heapsnap run`: a check stops waiting when it is gone */
     unsigned leak_check_timeout_ms;
-    enum shim_unwind { UNWIND_FULL, UNWIND_FAST } unwind; /* HEAPSNAP_UNWIND: full (libunwind each time) or fast */
+    enum shim_unwind { UNWIND_FULL, UNWIND_FAST, UNWIND_CHECK } unwind; /* HEAPSNAP_UNWIND: full, fast, check */
 };
 extern struct shim_config shim_config;
 

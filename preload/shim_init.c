@@ -116,11 +116,13 @@ static bool read_config(void)
     v = getenv("HEAPSNAP_LEAK_CHECK_TIMEOUT_MS");
     shim_config.leak_check_timeout_ms = v ? (unsigned)atoi(v) : 120000;
     v = getenv("HEAPSNAP_UNWIND");
-    if (v && *v && strcmp(v, "full") != 0 && strcmp(v, "fast") != 0) {
-        shim_say("heapsnap: HEAPSNAP_UNWIND=%s is neither full nor fast: not tracing%s\n", v, "");
+    if (v && *v && strcmp(v, "full") != 0 && strcmp(v, "fast") != 0 && strcmp(v, "check") != 0) {
+        shim_say("heapsnap: HEAPSNAP_UNWIND=%s is not full, fast or check: not tracing%s\n", v, "");
         return false;
     }
-    shim_config.unwind = v && strcmp(v, "fast") == 0 ? UNWIND_FAST : UNWIND_FULL;
+    shim_config.unwind = !v || !*v || strcmp(v, "full") == 0 ? UNWIND_FULL
+                         : strcmp(v, "fast") == 0            ? UNWIND_FAST
+                                                             : UNWIND_CHECK;
     return true;
 }
 

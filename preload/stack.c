@@ -28,11 +28,13 @@
 
 #define UNW_LOCAL_ONLY /* _UL symbols: unwinding our own process only */
 #include <libunwind.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
 
 #define STACK_BUCKETS (1u << 16)
 #define STACK_ON_C_STACK 256u /* frames captured into a local array; more use deep_buf */
-#define STACK_OWN_SLACK 8u    /* our own frames on top of the program's */
+#define STACK_OWN_SLACK ((unsigned)UNWIND_OWN_SLACK) /* our own frames on top of the program's */
 #define STACK_FRAMES_PER_RECORD 1024u
 
 struct stack_node {
@@ -58,7 +60,7 @@ void stack_init(void)
     unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_NONE);
     void *ips[4];
     unw_backtrace(ips, 4);
-    if (shim_config.unwind == UNWIND_FAST) memo_init();
+    if (shim_config.unwind != UNWIND_FULL) memo_init();
 }
 
 /* Whether the calling thread runs a signal handler: a signal frame is on
@@ -139,6 +141,31 @@ SHIM_COLD static struct stack_node *stack_insert(struct shim_thread *t, _Atomic(
     return s;
 }
 
+/* HEAPSNAP_UNWIND=check: the fast unwinder's stack against libunwind's,
+ * frame by frame, for every capture; a difference is said on stderr (the
+ * first few) and counted. A test knob, several times slower than full. */
+static _Atomic unsigned stack_check_differences;
+
+SHIM_COLD static void stack_check_fast(void *const *fast, int nfast, unsigned want)
+{
+    void *full[STACK_ON_C_STACK + STACK_OWN_SLACK];
+    if (want > STACK_ON_C_STACK + STACK_OWN_SLACK) want = STACK_ON_C_STACK + STACK_OWN_SLACK;
+    int n = unw_backtrace(full, (int)want), skip = 0;
+    while (skip < n && modules_is_own_ip((uintptr_t)full[skip])) skip++;
+    n -= skip;
+    if (n > (int)shim_config.frames) n = (int)shim_config.frames;
+    int m = nfast < (int)shim_config.frames ? nfast : (int)shim_config.frames;
+    int at = 0;
+    while (at < n && at < m && full[skip + at] == fast[at]) at++;
+    if (at == n && at == m) return;
+    unsigned seen = atomic_fetch_add(&stack_check_differences, 1);
+    if (seen >= 5) return;
+    char msg[200];
+    int len = snprintf(msg, sizeof msg, "heapsnap: unwind check: frame %d differs: fast %p (of %d), full %p (of %d)\n",
+                       at, at < m ? fast[at] : NULL, m, at < n ? full[skip + at] : NULL, n);
+    if (len > 0) shim_sys(SYS_write, 2, (long)msg, len);
+}
+
 uint32_t stack_capture(struct shim_thread *t)
 {
     void *local[STACK_ON_C_STACK + STACK_OWN_SLACK];
@@ -149,7 +176,9 @@ uint32_t stack_capture(struct shim_thread *t)
         if (t->deep_buf) buf = t->deep_buf;
         else want = STACK_ON_C_STACK + STACK_OWN_SLACK;
     }
-    int got = shim_config.unwind == UNWIND_FAST ? memo_backtrace(buf, (int)want) : unw_backtrace(buf, (int)want);
+    int got = shim_config.unwind == UNWIND_FULL ? unw_backtrace(buf, (int)want)
+                                                : memo_backtrace(buf, (int)(want - STACK_OWN_SLACK));
+    if (unlikely(shim_config.unwind == UNWIND_CHECK)) stack_check_fast(buf, got, want);
     unsigned skip = 0, n = got > 0 ? (unsigned)got : 0;
     while (skip < n && modules_is_own_ip((uintptr_t)buf[skip])) skip++;
     n -= skip;

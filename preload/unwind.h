@@ -72,7 +72,9 @@ static SHIM_HOT enum cfi_step cfi_step(struct cfi_regs *r, uintptr_t lo, uintptr
 }
 
 /* unwind_memo.c: up to `want` return addresses of the calling thread,
- * innermost first, as unw_backtrace gives them but without our own frames. */
+ * innermost first, as unw_backtrace gives them but without our own frames;
+ * ips has room for UNWIND_OWN_SLACK more (it may ask libunwind). */
+#define UNWIND_OWN_SLACK 8
 int memo_backtrace(void **ips, int want);
 void memo_init(void);
 #endif

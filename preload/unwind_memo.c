@@ -165,6 +165,18 @@ void memo_init(void) { memo_key_made = pthread_key_create(&memo_key, memo_thread
 
 static SHIM_HOT uintptr_t word(uintptr_t at) { return *(const uintptr_t *)at; }
 
+/* libunwind's walk, without our own frames: ips has room for want +
+ * UNWIND_OWN_SLACK. */
+static int full_walk(void **ips, int want)
+{
+    int n = unw_backtrace(ips, want + UNWIND_OWN_SLACK), skip = 0;
+    while (skip < n && modules_is_own_ip((uintptr_t)ips[skip])) skip++;
+    n -= skip;
+    if (n > want) n = want;
+    if (n > 0 && skip) memmove(ips, ips + skip, (size_t)n * sizeof *ips);
+    return n > 0 ? n : 0;
+}
+
 /* From this function's registers to the first frame of the program's:
  * through a remembered path if one holds, else stepped (and remembered). */
 static SHIM_HOT bool skip_own_frames(struct memo *m, struct cfi_regs *r)
@@ -217,13 +229,13 @@ int memo_backtrace(void **ips, int want)
     struct memo *m = memo_current;
     if (unlikely(!m || m == MEMO_DEAD)) {
         m = memo_for_thread(r.sp);
-        if (!m) return unw_backtrace(ips, want);
+        if (!m) return full_walk(ips, want);
     }
-    if (unlikely(m->busy || want > MEMO_MAX / 2 || want <= 0)) return unw_backtrace(ips, want);
+    if (unlikely(m->busy || want > MEMO_MAX / 2 || want <= 0)) return full_walk(ips, want);
     if (unlikely(r.sp < m->lo || r.sp >= m->hi)) {
         /* The main thread's stack grows down; a coroutine's is not ours. */
         uintptr_t lo, hi;
-        if (!stack_bounds(r.sp, &lo, &hi) || hi != m->hi) return unw_backtrace(ips, want);
+        if (!stack_bounds(r.sp, &lo, &hi) || hi != m->hi) return full_walk(ips, want);
         m->lo = lo;
     }
     m->busy = 1;
@@ -313,5 +325,5 @@ fallback:
     m->n = 0;
     atomic_signal_fence(memory_order_seq_cst);
     m->busy = 0;
-    return unw_backtrace(ips, want);
+    return full_walk(ips, want);
 }
