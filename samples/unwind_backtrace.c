@@ -14,8 +14,8 @@
  *   takes main's return value, is a frame of its own.
  * return address: ra_descend() goes 1, 12 and 40 levels deep (chain_alloc at
  *   each, 53 x 40 B), where ra_check() reads __builtin_return_address(0),
- *   calls malloc (ra_alloc, 33 B) and reads it again; it prints whether the
- *   two are equal and the function the address is in (dladdr).
+ *   calls malloc itself (33 B) and reads it again; it prints whether the two
+ *   are equal and the function the address is in (dladdr).
  * Exit 0. */
 #include <dlfcn.h>
 #include <execinfo.h>
@@ -83,17 +83,12 @@ NOINLINE void other_chain(int level, int depth, const char *what)
     free(mine);
 }
 
-NOINLINE void ra_alloc(void)
-{
-    keep = malloc(33);
-    free(keep);
-}
-
 NOINLINE void ra_check(int depth)
 {
     void *before = __builtin_return_address(0);
-    ra_alloc();
+    keep = malloc(33);
     void *after = __builtin_return_address(0);
+    free(keep);
     Dl_info info;
     const char *in = dladdr(after, &info) && info.dli_sname ? info.dli_sname : "?";
     printf("return address at depth %d: %s after malloc, in %s\n", depth, before == after ? "unchanged" : "CHANGED",
