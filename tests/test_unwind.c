@@ -20,6 +20,10 @@
 #define PROG(...) ((const char *const[]){__VA_ARGS__, NULL})
 #define RUN_SECONDS 60 /* each program takes well under a second */
 
+/* meson test puts the samples' directory on LD_LIBRARY_PATH; the programs run
+ * without it, so that unwind_dlopen finds its plugin through its RUNPATH only. */
+static const char *const program_env[] = {"LD_LIBRARY_PATH=", NULL};
+
 /* One stack of a traced run, as `heapsnap stats --by traceback --sort-by
  * calls` gives it. */
 struct group {
@@ -107,7 +111,7 @@ static struct traced run_traced(const char *mode, const char *frames, const char
     for (size_t i = 0; prog[i] && k + 1 < 32; i++)
         argv[k++] = prog[i];
     argv[k] = NULL;
-    struct traced t = {.r = run_in_limited(dir, NULL, argv, RUN_SECONDS)};
+    struct traced t = {.r = run_in_limited(dir, program_env, argv, RUN_SECONDS)};
     cr_assert(!t.r.timed_out, "--unwind %s: %s hung (killed after %d s)", mode, prog[0], RUN_SECONDS);
     char **names;
     t.ntraces = list_traces(dir, &names);
@@ -245,7 +249,7 @@ struct three_ways {
 static struct three_ways run_three_ways(const char *const *prog, const char *frames, int want_status)
 {
     char *dir = temp_dir();
-    struct three_ways w = {.bare = run_in_limited(dir, NULL, prog, RUN_SECONDS)};
+    struct three_ways w = {.bare = run_in_limited(dir, program_env, prog, RUN_SECONDS)};
     struct run_result bare = w.bare;
     struct traced *out = w.t;
     cr_assert(!bare.timed_out, "%s hung bare", prog[0]);
