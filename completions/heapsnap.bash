@@ -44,8 +44,9 @@ _heapsnap()
         for ((i = 2; i < cword; i++)); do
             case ${words[i]} in
             --) return ;;
-            -o | --output | --frames | --format | --top | --html | --pprof-dir | --pprof-every | --snapshot-signal | \
-                --snapshot-interval | --snapshot-growth | --leak-exitcode | --max-leaked | --suppressions) ((i++)) ;;
+            -o | --output | --frames | --unwind | --format | --top | --html | --pprof-dir | --pprof-every | \
+                --snapshot-signal | --snapshot-interval | --snapshot-growth | --leak-exitcode | --max-leaked | \
+                --suppressions) ((i++)) ;;
             -*) ;;
             *) return ;;
             esac
@@ -57,6 +58,7 @@ _heapsnap()
         COMPREPLY=($(compgen -W "USR1 USR2 HUP INT TERM QUIT ALRM WINCH RTMIN RTMIN+1 RTMIN+2 RTMIN+3" -- "$cur"))
         return
         ;;
+    --unwind) COMPREPLY=($(compgen -W "full fast" -- "$cur")); return ;;
     --by) COMPREPLY=($(compgen -W "lineno function file module traceback" -- "$cur")); return ;;
     --sort-by) COMPREPLY=($(compgen -W "size count calls" -- "$cur")); return ;;
     --value) COMPREPLY=($(compgen -W "inuse allocated calls leaked" -- "$cur")); return ;;

@@ -42,6 +42,7 @@ struct run_options {
     const char *pprof_dir; /* --pprof-dir DIR: a pprof file per process every pprof_every_ms */
     uint64_t pprof_every_ms;
     unsigned frames;
+    const char *unwind; /* "full" or "fast": HEAPSNAP_UNWIND for the program */
     bool follow, quiet, leak_check;
     struct leak_gate gate;
     enum report_format format;
@@ -187,9 +188,19 @@ static const char *parse_growth(const char *v, char *out, size_t cap)
     return out;
 }
 
+/* The stack capture a program gets without --unwind: one place to change when
+ * the fast unwinder becomes the default. */
+#define RUN_DEFAULT_UNWIND "full"
+
+static const char *parse_unwind(const char *v)
+{
+    if (strcmp(v, "full") != 0 && strcmp(v, "fast") != 0) die_usage("--unwind takes full or fast, not '%s'", v);
+    return v;
+}
+
 enum {
-    OPT_FRAMES = OPT_FIRST_LONG, OPT_NO_FOLLOW, OPT_FORMAT, OPT_TOP, OPT_NO_LEAK_CHECK, OPT_HTML, OPT_PPROF_DIR,
-    OPT_PPROF_EVERY, OPT_SNAPSHOT_SIGNAL, OPT_SNAPSHOT_INTERVAL, OPT_SNAPSHOT_GROWTH
+    OPT_FRAMES = OPT_FIRST_LONG, OPT_UNWIND, OPT_NO_FOLLOW, OPT_FORMAT, OPT_TOP, OPT_NO_LEAK_CHECK, OPT_HTML,
+    OPT_PPROF_DIR, OPT_PPROF_EVERY, OPT_SNAPSHOT_SIGNAL, OPT_SNAPSHOT_INTERVAL, OPT_SNAPSHOT_GROWTH
 };
 
 static void parse(int argc, char **argv, struct run_options *o)
@@ -197,6 +208,7 @@ static void parse(int argc, char **argv, struct run_options *o)
     static const struct option longopts[] = {{"output", required_argument, NULL, 'o'},
                                              {"quiet", no_argument, NULL, 'q'},
                                              {"frames", required_argument, NULL, OPT_FRAMES},
+                                             {"unwind", required_argument, NULL, OPT_UNWIND},
                                              {"no-follow", no_argument, NULL, OPT_NO_FOLLOW},
                                              {"format", required_argument, NULL, OPT_FORMAT},
                                              {"top", required_argument, NULL, OPT_TOP},
@@ -211,7 +223,7 @@ static void parse(int argc, char **argv, struct run_options *o)
                                              OPTS_HELP,
                                              {0}};
     static char growth[32];
-    *o = (struct run_options){.frames = 64, .follow = true, .top = 5, .leak_check = true};
+    *o = (struct run_options){.frames = 64, .unwind = RUN_DEFAULT_UNWIND, .follow = true, .top = 5, .leak_check = true};
     gate_defaults(&o->gate);
     struct opts p;
     /* '+': options end at PROGRAM, whose own options are its own */
@@ -231,6 +243,7 @@ static void parse(int argc, char **argv, struct run_options *o)
             o->frames = (unsigned)f;
             break;
         }
+        case OPT_UNWIND: o->unwind = parse_unwind(v); break;
         case OPT_NO_FOLLOW: o->follow = false; break;
         case OPT_FORMAT: o->format = parse_format(v); break;
         case OPT_TOP: o->top = parse_count("--top", v); break;
@@ -304,6 +317,7 @@ static void set_child_env(const struct run_options *o, const char *shim, const c
     setenv("HEAPSNAP_SESSION", buf, 1);
     snprintf(buf, sizeof buf, "%u", o->frames);
     setenv("HEAPSNAP_FRAMES", buf, 1);
+    setenv("HEAPSNAP_UNWIND", o->unwind, 1);
     setenv("HEAPSNAP_FOLLOW", o->follow ? "1" : "0", 1);
     snprintf(buf, sizeof buf, "%ld", (long)getpid());
     /* With leak checks we pack every trace: only we hold their results. */

@@ -114,11 +114,38 @@ Test(cli, option_forms)
                        "--snapshot-growth (heapsnap run --help)\n");
     expect_usage_error(ARGS(heapsnap_bin(), "stats", trace, "--limit", "x"),
                        "heapsnap: stats: --limit takes a whole number, not 'x'\n");
+    expect_usage_error(ARGS(heapsnap_bin(), "run", "--unwind", "slow", "--", "/bin/true"),
+                       "heapsnap: run: --unwind takes full or fast, not 'slow'\n");
+    expect_usage_error(ARGS(heapsnap_bin(), "run", "--unwind=", "--", "/bin/true"),
+                       "heapsnap: run: --unwind takes full or fast, not ''\n");
     /* options after the operand whatever POSIXLY_CORRECT says */
     const char *posix[] = {"POSIXLY_CORRECT=1", NULL};
     r = run_in(dir, posix, ARGS(heapsnap_bin(), "stats", trace, "--by", "function", "--limit", "2"));
     cr_expect_eq(r.exit_code, 0, "%s", r.err);
     cr_expect_str_eq(r.out, by_eq);
+    run_free(&r);
+}
+
+/* --unwind reaches the program as HEAPSNAP_UNWIND (the shim's switch), and
+ * without it the default does, whatever the environment held. */
+Test(cli, unwind_sets_the_shims_variable)
+{
+    const char *inherited[] = {"HEAPSNAP_UNWIND=fast", NULL};
+    struct run_result r = run_in(dir, NULL,
+                                 ARGS(heapsnap_bin(), "run", "-q", "--unwind", "fast", "--", "/usr/bin/printenv",
+                                      "HEAPSNAP_UNWIND"));
+    cr_expect_eq(r.exit_code, 0, "%s", r.err);
+    cr_expect_str_eq(r.out, "fast\n");
+    cr_expect_str_eq(r.err, "");
+    run_free(&r);
+    r = run_in(dir, inherited,
+               ARGS(heapsnap_bin(), "run", "-q", "--unwind=full", "--", "/usr/bin/printenv", "HEAPSNAP_UNWIND"));
+    cr_expect_eq(r.exit_code, 0, "%s", r.err);
+    cr_expect_str_eq(r.out, "full\n");
+    run_free(&r);
+    r = run_in(dir, inherited, ARGS(heapsnap_bin(), "run", "-q", "--", "/usr/bin/printenv", "HEAPSNAP_UNWIND"));
+    cr_expect_eq(r.exit_code, 0, "%s", r.err);
+    cr_expect_str_eq(r.out, "full\n", "the default, not the environment's");
     run_free(&r);
 }
 
@@ -162,6 +189,13 @@ Test(cli, bash_completion)
     /* after run's PROGRAM, the words are the program's: no heapsnap option offered */
     snprintf(words, sizeof words, "'%s' run /bin/ls --fr", heapsnap_bin());
     cr_expect_str_eq(complete(words), "");
+    snprintf(words, sizeof words, "'%s' run --unw", heapsnap_bin());
+    cr_expect_str_eq(complete(words), "--unwind\n");
+    snprintf(words, sizeof words, "'%s' run --unwind f", heapsnap_bin());
+    cr_expect_str_eq(complete(words), "full\nfast\n");
+    /* --unwind's value is not the PROGRAM: options are still offered after it */
+    snprintf(words, sizeof words, "'%s' run --unwind fast --fr", heapsnap_bin());
+    cr_expect_str_eq(complete(words), "--frames\n");
 }
 
 /* CMD run on a terminal: script(1) gives it a pseudo-terminal. */
@@ -296,6 +330,8 @@ Test(cli, zsh_completion)
     char words[4400];
     snprintf(words, sizeof words, "%s run --fr", heapsnap_bin());
     cr_expect(zsh_completes(words, "run --frames"), "%s: no --frames", words);
+    snprintf(words, sizeof words, "%s run --unwind fa", heapsnap_bin());
+    cr_expect(zsh_completes(words, "run --unwind fast"), "%s: no fast", words);
     trace_program(dir, "p.trace", ARGS(sample("phases")));
     snprintf(words, sizeof words, "%s stats p.trace@wa", heapsnap_bin());
     cr_expect(zsh_completes(words, "stats p.trace@warm"), "%s: no @warm", words);
