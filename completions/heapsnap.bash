@@ -58,7 +58,7 @@ _heapsnap()
         COMPREPLY=($(compgen -W "USR1 USR2 HUP INT TERM QUIT ALRM WINCH RTMIN RTMIN+1 RTMIN+2 RTMIN+3" -- "$cur"))
         return
         ;;
-    --unwind) COMPREPLY=($(compgen -W "full fast" -- "$cur")); return ;;
+    --unwind) COMPREPLY=($(compgen -W "full fast check" -- "$cur")); return ;;
     --by) COMPREPLY=($(compgen -W "lineno function file module traceback" -- "$cur")); return ;;
     --sort-by) COMPREPLY=($(compgen -W "size count calls" -- "$cur")); return ;;
     --value) COMPREPLY=($(compgen -W "inuse allocated calls leaked" -- "$cur")); return ;;

@@ -120,8 +120,8 @@ static bool read_config(void)
         shim_say("heapsnap: HEAPSNAP_UNWIND=%s is not full, fast or check: not tracing%s\n", v, "");
         return false;
     }
-    shim_config.unwind = !v || !*v || strcmp(v, "full") == 0 ? UNWIND_FULL
-                         : strcmp(v, "fast") == 0            ? UNWIND_FAST
+    shim_config.unwind = !v || !*v || strcmp(v, "fast") == 0 ? UNWIND_FAST
+                         : strcmp(v, "full") == 0            ? UNWIND_FULL
                                                              : UNWIND_CHECK;
     return true;
 }

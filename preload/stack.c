@@ -146,15 +146,15 @@ SHIM_COLD static struct stack_node *stack_insert(struct shim_thread *t, _Atomic(
  * first few) and counted. A test knob, several times slower than full. */
 static _Atomic unsigned stack_check_differences;
 
-SHIM_COLD static void stack_check_fast(void *const *fast, int nfast, unsigned want)
+SHIM_COLD static void stack_check_fast(void *const *fast, int nfast)
 {
     void *full[STACK_ON_C_STACK + STACK_OWN_SLACK];
-    if (want > STACK_ON_C_STACK + STACK_OWN_SLACK) want = STACK_ON_C_STACK + STACK_OWN_SLACK;
-    int n = unw_backtrace(full, (int)want), skip = 0;
+    int cap = shim_config.frames < STACK_ON_C_STACK ? (int)shim_config.frames : (int)STACK_ON_C_STACK;
+    int n = unw_backtrace(full, cap + (int)STACK_OWN_SLACK), skip = 0;
     while (skip < n && modules_is_own_ip((uintptr_t)full[skip])) skip++;
     n -= skip;
-    if (n > (int)shim_config.frames) n = (int)shim_config.frames;
-    int m = nfast < (int)shim_config.frames ? nfast : (int)shim_config.frames;
+    if (n > cap) n = cap; /* deeper stacks are compared on their first frames */
+    int m = nfast < cap ? nfast : cap;
     int at = 0;
     while (at < n && at < m && full[skip + at] == fast[at]) at++;
     if (at == n && at == m) return;
@@ -178,7 +178,7 @@ uint32_t stack_capture(struct shim_thread *t)
     }
     int got = shim_config.unwind == UNWIND_FULL ? unw_backtrace(buf, (int)want)
                                                 : memo_backtrace(buf, (int)(want - STACK_OWN_SLACK));
-    if (unlikely(shim_config.unwind == UNWIND_CHECK)) stack_check_fast(buf, got, want);
+    if (unlikely(shim_config.unwind == UNWIND_CHECK)) stack_check_fast(buf, got);
     unsigned skip = 0, n = got > 0 ? (unsigned)got : 0;
     while (skip < n && modules_is_own_ip((uintptr_t)buf[skip])) skip++;
     n -= skip;

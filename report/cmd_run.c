@@ -42,7 +42,7 @@ struct run_options {
     const char *pprof_dir; /* --pprof-dir DIR: a pprof file per process every pprof_every_ms */
     uint64_t pprof_every_ms;
     unsigned frames;
-    const char *unwind; /* "full" or "fast": HEAPSNAP_UNWIND for the program */
+    const char *unwind; /* "full", "fast" or "check": HEAPSNAP_UNWIND for the program */
     bool follow, quiet, leak_check;
     struct leak_gate gate;
     enum report_format format;
@@ -190,11 +190,12 @@ static const char *parse_growth(const char *v, char *out, size_t cap)
 
 /* The stack capture a program gets without --unwind: one place to change when
  * the fast unwinder becomes the default. */
-#define RUN_DEFAULT_UNWIND "full"
+#define RUN_DEFAULT_UNWIND "fast"
 
 static const char *parse_unwind(const char *v)
 {
-    if (strcmp(v, "full") != 0 && strcmp(v, "fast") != 0) die_usage("--unwind takes full or fast, not '%s'", v);
+    if (strcmp(v, "full") != 0 && strcmp(v, "fast") != 0 && strcmp(v, "check") != 0)
+        die_usage("--unwind takes full, fast or check, not '%s'", v);
     return v;
 }
 

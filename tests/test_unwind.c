@@ -266,10 +266,33 @@ static struct three_ways run_three_ways(const char *const *prog, const char *fra
         cr_expect_geq(out[i].ntraces, 1, "--unwind %s: no trace", mode);
     }
     expect_same_stacks(&out[0], &out[1], prog[0]);
+    /* Within one run too: every capture's fast stack against libunwind's. */
+    struct traced check = run_traced("check", frames, prog);
+    cr_expect_eq(check.r.exit_code, bare.exit_code, "--unwind check: exit %d: %s", check.r.exit_code, check.r.err);
+    cr_expect_str_eq(check.r.err, bare.err, "--unwind check: the unwinders differ");
     return w;
 }
 
 TestSuite(unwind, .timeout = 120);
+
+/* A program we did not write, whose runs differ from one another (hash
+ * seeds, addresses): compared within one run, capture by capture. */
+Test(unwind, python_checked_capture_by_capture)
+{
+    struct traced t = run_traced("check", NULL,
+                                 PROG("/usr/bin/python3", "-c",
+                                      "import json, threading\n"
+                                      "def work(n):\n"
+                                      "    d = {str(i): [i] * (i % 7) for i in range(n)}\n"
+                                      "    return len(json.dumps(d))\n"
+                                      "ts = [threading.Thread(target=work, args=(3000,)) for _ in range(3)]\n"
+                                      "[t.start() for t in ts]; [t.join() for t in ts]\n"
+                                      "print(work(5000))\n"));
+    cr_expect_eq(t.r.exit_code, 0, "%s", t.r.err);
+    cr_expect_str_eq(t.r.out, "136974\n");
+    cr_expect_str_eq(t.r.err, "", "the unwinders differ");
+    cr_expect_geq(t.n, 100, "stacks recorded: %zu", t.n);
+}
 
 /* The 64 frames kept by default: the deep recursion's stacks are cut at 64. */
 Test(unwind, depths)
