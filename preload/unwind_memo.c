@@ -25,6 +25,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 
 #define MEMO_MAX 1024 /* frames remembered; a capture of more asks libunwind */
@@ -59,6 +60,9 @@ struct memo {
     uint32_t own_next;  /* the path to replace next */
     uint32_t generation; /* cfi_generation the walk was made in */
     uintptr_t lo, hi;   /* the thread's own stack */
+    uintptr_t other_lo, other_hi; /* the last other stack a capture ran on */
+    bool grows;         /* lo moves down as the stack grows (the main thread's) */
+    uintptr_t floor;    /* ... but never below this (RLIMIT_STACK) */
     struct memo *next_free;
     struct memo_own_path own[OWN_PATHS];
     struct memo_frame f[MEMO_MAX];
@@ -90,7 +94,7 @@ static bool hexnum(const char **s, uintptr_t *v)
  * our own: pthread_getattr_np takes the thread's lock (and a program may be
  * inside it, allocating) and reads the file through stdio. Once per thread,
  * and again when the main thread's stack has grown past what we knew. */
-static bool stack_bounds(uintptr_t sp, uintptr_t *lo, uintptr_t *hi)
+static bool stack_bounds(uintptr_t sp, uintptr_t *lo, uintptr_t *hi, bool *grows)
 {
     int fd = (int)shim_sys(SYS_open, (long)"/proc/self/maps", O_RDONLY | O_CLOEXEC, 0);
     if (fd < 0) return false;
@@ -108,6 +112,8 @@ static bool stack_bounds(uintptr_t sp, uintptr_t *lo, uintptr_t *hi)
             uintptr_t a, b;
             if (hexnum(&p, &a) && *p++ == '-' && hexnum(&p, &b) && a <= sp && sp < b) {
                 *lo = a, *hi = b;
+                *nl = 0;
+                *grows = strstr(p, "[stack]") != NULL; /* the main thread's: the kernel grows it down */
                 found = true;
                 break;
             }
@@ -152,10 +158,13 @@ SHIM_COLD static struct memo *memo_for_thread(uintptr_t sp)
     m->n = m->outer_end = m->busy = m->own_next = 0;
     memset(m->own, 0, sizeof m->own);
     m->generation = atomic_load(&cfi_generation);
-    if (!stack_bounds(sp, &m->lo, &m->hi)) {
+    m->other_lo = m->other_hi = 0;
+    struct rlimit rl;
+    if (!stack_bounds(sp, &m->lo, &m->hi, &m->grows)) {
         memo_current = MEMO_DEAD;
         return NULL;
     }
+    m->floor = m->grows && getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur < m->hi ? m->hi - rl.rlim_cur : 0;
     memo_current = m;
     pthread_setspecific(memo_key, m);
     return m;
@@ -233,9 +242,17 @@ int memo_backtrace(void **ips, int want)
     }
     if (unlikely(m->busy || want > MEMO_MAX / 2 || want <= 0)) return full_walk(ips, want);
     if (unlikely(r.sp < m->lo || r.sp >= m->hi)) {
-        /* The main thread's stack grows down; a coroutine's is not ours. */
+        /* The main thread's stack grows down; a coroutine's stack is not
+         * ours, and not worth reading /proc again while we stay on it. */
         uintptr_t lo, hi;
-        if (!stack_bounds(r.sp, &lo, &hi) || hi != m->hi) return full_walk(ips, want);
+        bool grows;
+        if (!m->grows || r.sp >= m->hi || r.sp < m->floor || (r.sp >= m->other_lo && r.sp < m->other_hi))
+            return full_walk(ips, want);
+        if (!stack_bounds(r.sp, &lo, &hi, &grows)) return full_walk(ips, want);
+        if (hi != m->hi) {
+            m->other_lo = lo, m->other_hi = hi;
+            return full_walk(ips, want);
+        }
         m->lo = lo;
     }
     m->busy = 1;
