@@ -62,6 +62,8 @@ struct shim_config {
     pid_t run_pid;            /* that `heapsnap run`: a check stops waiting when it is gone */
     unsigned leak_check_timeout_ms;
     enum shim_unwind { UNWIND_FULL, UNWIND_FAST, UNWIND_CHECK } unwind; /* HEAPSNAP_UNWIND: full, fast, check */
+    uint64_t sample_rate; /* HEAPSNAP_SAMPLE_RATE: 0 records every allocation */
+    uint64_t sample_seed; /* HEAPSNAP_SAMPLE_SEED: 0 draws one */
 };
 extern struct shim_config shim_config;
 
@@ -87,6 +89,8 @@ struct shim_thread {
     int leak_disabled;        /* heapsnap_disable() depth: allocations now are not leaks */
     uint64_t fork_ticks;      /* stamp of this thread's last REC_FORK: a fork child's inheritance point */
     pid_t fork_parent;        /* the process that wrote it: the fork child's parent */
+    int64_t sample_left;      /* sampling: bytes to allocate before the next sample (sample.c) */
+    uint64_t sample_rng;      /* sampling: this thread's generator; 0 until its first draw */
 };
 extern __thread struct shim_thread shim_tls __attribute__((tls_model("initial-exec")));
 
@@ -186,6 +190,30 @@ void modules_note_stack(struct shim_thread *t, const uintptr_t *ips, unsigned n)
 void modules_reset(void);
 extern uintptr_t shim_own_lo, shim_own_hi; /* our own code: never a call site */
 static SHIM_HOT bool modules_is_own_ip(uintptr_t ip) { return ip - shim_own_lo < shim_own_hi - shim_own_lo; }
+
+/* sample.c: HEAPSNAP_SAMPLE_RATE. Each allocated byte is sampled with
+ * probability 1/rate (the gap to the next sample is drawn from an
+ * exponential distribution per thread), so an allocation of size bytes is
+ * sampled with probability 1 - exp(-size/rate). An unsampled allocation
+ * costs a subtraction; a free looks its block up in the set of sampled live
+ * blocks, which only sampled allocations and frees write. */
+SHIM_COLD bool sample_draw(struct shim_thread *t);
+static SHIM_HOT bool sample_alloc(struct shim_thread *t, size_t size)
+{
+    t->sample_left -= (int64_t)(size ? size : 1);
+    return unlikely(t->sample_left <= 0) && sample_draw(t);
+}
+/* A sampled block joins the set; returns what it adds to the live counters. */
+int64_t sample_note(uintptr_t p, size_t size);
+/* The same with its weight known: a block taken out that stays (a failed realloc). */
+int64_t sample_keep(uintptr_t p, int64_t weight);
+/* Whether p is a sampled live block; if so it leaves the set and *weighed
+ * gets what it added to the live counters. */
+bool sample_take_slow(uintptr_t p, int64_t *weighed);
+extern _Atomic(struct sample_set *) sample_set_current;
+bool sample_contains(uintptr_t p);
+/* What a sampled block of size bytes stands for, in bytes (size / p). */
+int64_t sample_weigh(size_t size);
 
 /* shim_api.c: heapsnap.h's functions, markers, and the live counters behind
  * heapsnap_traced_memory and growth snapshots. */

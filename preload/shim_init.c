@@ -115,6 +115,19 @@ static bool read_config(void)
     shim_config.run_pid = v ? (pid_t)atol(v) : 0;
     v = getenv("HEAPSNAP_LEAK_CHECK_TIMEOUT_MS");
     shim_config.leak_check_timeout_ms = v ? (unsigned)atoi(v) : 120000;
+    v = getenv("HEAPSNAP_SAMPLE_RATE");
+    if (v && *v) {
+        char *end;
+        errno = 0;
+        unsigned long long n = strtoull(v, &end, 10);
+        if (errno || *end || v[0] == '-' || n > (1ull << 40)) {
+            shim_say("heapsnap: HEAPSNAP_SAMPLE_RATE=%s is not a number of bytes (0 to 2^40): not tracing%s\n", v, "");
+            return false;
+        }
+        shim_config.sample_rate = n;
+    }
+    v = getenv("HEAPSNAP_SAMPLE_SEED");
+    shim_config.sample_seed = v ? strtoull(v, NULL, 10) : 0;
     v = getenv("HEAPSNAP_UNWIND");
     if (v && *v && strcmp(v, "full") != 0 && strcmp(v, "fast") != 0 && strcmp(v, "check") != 0) {
         shim_say("heapsnap: HEAPSNAP_UNWIND=%s is not full, fast or check: not tracing%s\n", v, "");
@@ -169,7 +182,8 @@ void shim_open_trace(uint64_t fork_ticks)
                                .state = TRACE_OPEN,
                                .header_size = TRACE_HEADER_SIZE,
                                .slot_size = TRACE_SLOT_SIZE,
-                               .frames = shim_config.frames};
+                               .frames = shim_config.frames,
+                               .sample_rate = shim_config.sample_rate};
     memcpy(hdr.magic, TRACE_MAGIC, 8);
     shim_pid = getpid();
     hdr.pid = (uint64_t)shim_pid;

@@ -78,6 +78,30 @@ static SHIM_HOT uint64_t ticks_after(const struct shim_thread *t, uint64_t now)
 
 static SHIM_HOT size_t usable(void *p) { return shim_real.malloc_usable_size ? shim_real.malloc_usable_size(p) : 0; }
 
+/* Whether this allocation is recorded: all are, unless sampling. */
+static SHIM_HOT bool sampled_alloc(struct shim_thread *t, size_t size)
+{
+    return likely(!shim_config.sample_rate) || sample_alloc(t, size);
+}
+
+/* What a block recorded now adds to the live counters: its usable size, or
+ * when sampling the bytes it stands for (and it joins the sampled set). */
+static SHIM_HOT int64_t alloc_weight(void *p, size_t size)
+{
+    return likely(!shim_config.sample_rate) ? (int64_t)usable(p) : sample_note((uintptr_t)p, size);
+}
+
+/* Whether the free of p is recorded, and what it takes from the live
+ * counters: every block, or when sampling a sampled one (it leaves the set). */
+static SHIM_HOT bool sampled_free(void *p, int64_t *weight)
+{
+    if (likely(!shim_config.sample_rate)) {
+        *weight = (int64_t)usable(p); /* before the real free: p is still ours */
+        return true;
+    }
+    return sample_contains((uintptr_t)p) && sample_take_slow((uintptr_t)p, weight);
+}
+
 static SHIM_HOT void record_alloc(struct shim_thread *t, void *p, size_t size, enum alloc_fn fn)
 {
     if (unlikely(atomic_load_explicit(&shim_paused, memory_order_relaxed))) return;
@@ -97,11 +121,11 @@ static SHIM_HOT void record_alloc(struct shim_thread *t, void *p, size_t size, e
         emit_commit(t, w);
     }
     if (unlikely(t->leak_disabled)) api_ignore(t, (uintptr_t)p);
-    api_after_event(t, (int64_t)usable(p));
+    api_after_event(t, alloc_weight(p, size));
     t->in_shim--;
 }
 
-static SHIM_HOT void record_free(struct shim_thread *t, void *p, uint64_t stamp)
+static SHIM_HOT void record_free(struct shim_thread *t, void *p, uint64_t stamp, int64_t weight)
 {
     t->in_shim++;
     if (likely(emit_prepare(t, 1 + 2 * VARINT_MAX))) {
@@ -114,13 +138,13 @@ static SHIM_HOT void record_free(struct shim_thread *t, void *p, uint64_t stamp)
         ptr_hide(t, (uintptr_t)p);
         emit_commit(t, w);
     }
-    api_after_event(t, -(int64_t)usable(p)); /* before the real free: p is still ours */
+    api_after_event(t, -weight);
     t->in_shim--;
 }
 
 /* A successful realloc is one record with two stamps: the free half taken
  * before the call, the allocation half after it. */
-static void record_realloc(struct shim_thread *t, uint64_t before, size_t old_usable, void *old, void *p, size_t size)
+static void record_realloc(struct shim_thread *t, uint64_t before, int64_t old_weight, void *old, void *p, size_t size)
 {
     t->in_shim++;
     uint32_t stack = stack_capture(t);
@@ -141,7 +165,7 @@ static void record_realloc(struct shim_thread *t, uint64_t before, size_t old_us
         emit_commit(t, w);
     }
     if (unlikely(t->leak_disabled)) api_ignore(t, (uintptr_t)p);
-    api_after_event(t, (int64_t)usable(p) - (int64_t)old_usable);
+    api_after_event(t, alloc_weight(p, size) - old_weight);
     t->in_shim--;
 }
 
@@ -153,7 +177,7 @@ SHIM_EXPORT void *malloc(size_t size)
     bool rec = should_record(t);
     if (unlikely(!shim_real.malloc)) return boot_alloc(size, 16);
     void *p = shim_real.malloc(size);
-    if (rec && likely(p)) record_alloc(t, p, size, FN_MALLOC);
+    if (rec && likely(p) && sampled_alloc(t, size)) record_alloc(t, p, size, FN_MALLOC);
     return p;
 }
 
@@ -161,7 +185,8 @@ SHIM_EXPORT void free(void *p)
 {
     if (!p || unlikely(boot_owns(p))) return;
     struct shim_thread *t = &shim_tls;
-    if (should_record(t)) record_free(t, p, shim_ticks());
+    int64_t weight;
+    if (should_record(t) && sampled_free(p, &weight)) record_free(t, p, shim_ticks(), weight);
     if (likely(shim_real.free)) shim_real.free(p);
 }
 
@@ -175,7 +200,7 @@ SHIM_EXPORT void *calloc(size_t n, size_t size)
         return boot_alloc(total, 16);
     }
     void *p = shim_real.calloc(n, size);
-    if (rec && likely(p)) record_alloc(t, p, n * size, FN_CALLOC);
+    if (rec && likely(p) && sampled_alloc(t, n * size)) record_alloc(t, p, n * size, FN_CALLOC);
     return p;
 }
 
@@ -192,15 +217,22 @@ static void *realloc_common(void *old, size_t size, enum alloc_fn fn)
     bool rec = should_record(t);
     if (unlikely(!shim_real.realloc)) return boot_alloc(size, 16);
     uint64_t before = rec ? shim_ticks() : 0;
-    size_t old_usable = rec && old ? usable(old) : 0; /* gone once the real realloc returns */
+    /* Taken before the real realloc, when old is still ours: its usable size,
+     * or (sampling) whether it was sampled, which takes it out of the set. */
+    int64_t old_weight = 0;
+    bool old_rec = rec && old && sampled_free(old, &old_weight);
     void *p = shim_real.realloc(old, size);
     if (!rec) return p;
     if (p) {
-        if (old && atomic_load_explicit(&shim_paused, memory_order_relaxed)) record_free(t, old, before);
-        else if (old) record_realloc(t, before, old_usable, old, p, size);
-        else record_alloc(t, p, size, fn);
-    } else if (old && size == 0) {
-        record_free(t, old, before); /* glibc: realloc(p, 0) frees p */
+        bool new_rec = sampled_alloc(t, size);
+        if (old_rec && (!new_rec || atomic_load_explicit(&shim_paused, memory_order_relaxed)))
+            record_free(t, old, before, old_weight);
+        else if (old_rec) record_realloc(t, before, old_weight, old, p, size);
+        else if (new_rec) record_alloc(t, p, size, fn);
+    } else if (old_rec && size == 0) {
+        record_free(t, old, before, old_weight); /* glibc: realloc(p, 0) frees p */
+    } else if (old_rec && shim_config.sample_rate) {
+        sample_keep((uintptr_t)old, old_weight); /* it failed: old stays, and stays sampled */
     }
     return p;
 }
@@ -228,7 +260,7 @@ SHIM_EXPORT int posix_memalign(void **out, size_t align, size_t size)
         return *out ? 0 : ENOMEM;
     }
     int rc = shim_real.posix_memalign(out, align, size);
-    if (rec && rc == 0) record_alloc(t, *out, size, FN_POSIX_MEMALIGN);
+    if (rec && rc == 0 && sampled_alloc(t, size)) record_alloc(t, *out, size, FN_POSIX_MEMALIGN);
     return rc;
 }
 
@@ -240,7 +272,7 @@ SHIM_EXPORT int posix_memalign(void **out, size_t align, size_t size)
         bool rec = should_record(t);                                                                              \
         if (unlikely(!shim_real.name)) return boot_alloc(size_expr, align_expr);                                  \
         void *p = shim_real.name args;                                                                            \
-        if (rec && likely(p)) record_alloc(t, p, size_expr, fn);                                                  \
+        if (rec && likely(p) && sampled_alloc(t, size_expr)) record_alloc(t, p, size_expr, fn);                   \
         return p;                                                                                                 \
     }
 

@@ -43,6 +43,7 @@ struct run_options {
     uint64_t pprof_every_ms;
     unsigned frames;
     const char *unwind; /* "full", "fast" or "check": HEAPSNAP_UNWIND for the program */
+    uint64_t sample_rate; /* --sample-rate: 0 records every allocation */
     bool follow, quiet, leak_check;
     struct leak_gate gate;
     enum report_format format;
@@ -201,7 +202,7 @@ static const char *parse_unwind(const char *v)
 
 enum {
     OPT_FRAMES = OPT_FIRST_LONG, OPT_UNWIND, OPT_NO_FOLLOW, OPT_FORMAT, OPT_TOP, OPT_NO_LEAK_CHECK, OPT_HTML,
-    OPT_PPROF_DIR, OPT_PPROF_EVERY, OPT_SNAPSHOT_SIGNAL, OPT_SNAPSHOT_INTERVAL, OPT_SNAPSHOT_GROWTH
+    OPT_PPROF_DIR, OPT_PPROF_EVERY, OPT_SNAPSHOT_SIGNAL, OPT_SNAPSHOT_INTERVAL, OPT_SNAPSHOT_GROWTH, OPT_SAMPLE_RATE
 };
 
 static void parse(int argc, char **argv, struct run_options *o)
@@ -210,6 +211,7 @@ static void parse(int argc, char **argv, struct run_options *o)
                                              {"quiet", no_argument, NULL, 'q'},
                                              {"frames", required_argument, NULL, OPT_FRAMES},
                                              {"unwind", required_argument, NULL, OPT_UNWIND},
+                                             {"sample-rate", required_argument, NULL, OPT_SAMPLE_RATE},
                                              {"no-follow", no_argument, NULL, OPT_NO_FOLLOW},
                                              {"format", required_argument, NULL, OPT_FORMAT},
                                              {"top", required_argument, NULL, OPT_TOP},
@@ -245,6 +247,13 @@ static void parse(int argc, char **argv, struct run_options *o)
             break;
         }
         case OPT_UNWIND: o->unwind = parse_unwind(v); break;
+        case OPT_SAMPLE_RATE: {
+            uint64_t bytes;
+            if (!fmt_parse_bytes(v, &bytes) || bytes > (1ull << 40))
+                die_usage("--sample-rate takes bytes (with K, M or G, up to 1T; 0: every allocation), not '%s'", v);
+            o->sample_rate = bytes;
+            break;
+        }
         case OPT_NO_FOLLOW: o->follow = false; break;
         case OPT_FORMAT: o->format = parse_format(v); break;
         case OPT_TOP: o->top = parse_count("--top", v); break;
@@ -261,6 +270,10 @@ static void parse(int argc, char **argv, struct run_options *o)
     o->argv = opts_operands(&p, &n);
     if (n == 0) die_usage("which program? (heapsnap run [OPTIONS] [--] PROGRAM [ARGS...])");
     if (o->gate.fail && !o->leak_check) die_usage("--fail-on-leak needs the leak check that --no-leak-check turns off");
+    if (o->gate.fail && o->sample_rate)
+        die_usage("--fail-on-leak needs every block, and --sample-rate records a sample of them");
+    /* A sampled trace cannot tell a leak: the check is off (the summary says so). */
+    if (o->sample_rate) o->leak_check = false;
     if (o->pprof_every_ms && !o->pprof_dir) die_usage("--pprof-every needs --pprof-dir, where the files go");
     if (o->pprof_dir && !o->pprof_every_ms) o->pprof_every_ms = 10000; /* the upload interval profiling agents use */
 }
@@ -319,6 +332,8 @@ static void set_child_env(const struct run_options *o, const char *shim, const c
     snprintf(buf, sizeof buf, "%u", o->frames);
     setenv("HEAPSNAP_FRAMES", buf, 1);
     setenv("HEAPSNAP_UNWIND", o->unwind, 1);
+    snprintf(buf, sizeof buf, "%llu", (unsigned long long)o->sample_rate);
+    setenv("HEAPSNAP_SAMPLE_RATE", buf, 1);
     setenv("HEAPSNAP_FOLLOW", o->follow ? "1" : "0", 1);
     snprintf(buf, sizeof buf, "%ld", (long)getpid());
     /* With leak checks we pack every trace: only we hold their results. */

@@ -135,6 +135,8 @@ void report_json(FILE *out, const struct snap *s, const struct report_options *o
         sb_puts(&b, ",\n");
     }
     json_end(&b, s);
+    /* 0: every allocation recorded; else the figures are estimates (docs/SAMPLING.md) */
+    sb_printf(&b, "  \"sample_rate\": %llu,\n", (unsigned long long)s->hdr.sample_rate);
     sb_printf(&b,
               "  \"totals\": {\"allocations\": %llu, \"reallocs\": %llu, \"frees\": %llu, \"peak_bytes\": %llu, "
               "\"peak_blocks\": %llu, \"peak_time_s\": %.6f, \"leaked_bytes\": %llu, \"leaked_blocks\": %llu, "

@@ -106,6 +106,11 @@ void report_text(FILE *out, const struct snap *s, const struct report_options *o
             end, dur);
     if (s->cmdline) fprintf(out, "  command:           %s\n", s->cmdline);
     if (o->trace_path) fprintf(out, "  trace:             %s\n", o->trace_path);
+    if (s->hdr.sample_rate) {
+        char rate[32];
+        fmt_size(rate, sizeof rate, (double)s->hdr.sample_rate, false);
+        fprintf(out, "  sampled:           1 in %s allocated: calls, blocks and bytes below are estimates\n", rate);
+    }
     fprintf(out, "  allocation calls:  %llu (of which realloc %llu)\n", (unsigned long long)s->allocations,
             (unsigned long long)s->reallocs);
     fprintf(out, "  frees:             %llu\n", (unsigned long long)s->frees);

@@ -94,6 +94,7 @@ struct snap {
     size_t nstack_index;
     uint64_t allocations, frees, reallocs, unmatched_frees, replaced_blocks, events;
     uint64_t temporary; /* allocations freed before their thread allocated again */
+    uint64_t sample_draws; /* a sampled trace: calls weighed so far (each draw its own) */
     uint64_t inherited_blocks; /* a fork child's blocks from its parent (REC_INHERIT) */
     uint64_t cur_bytes, cur_blocks, peak_bytes, peak_blocks, peak_ticks, gen;
     uint64_t first_ticks, last_ticks;

@@ -10,6 +10,45 @@
  * of an unknown block is counted as unmatched. */
 #include "snap_internal.h"
 
+#include <math.h>
+
+/* What one recorded block counts for: itself, or in a sampled trace the
+ * blocks and bytes it stands for (docs/SAMPLING.md): a block of size bytes
+ * was recorded with probability p = 1 - exp(-size / rate). */
+struct weight {
+    uint64_t blocks, bytes;
+};
+
+/* x rounded up or down at random, up with probability frac(x): the sum over
+ * many blocks keeps its expectation, where rounding to nearest would count a
+ * block sampled with p = 0.86 as 1, not 1.16. The draw is a hash of key. */
+static uint64_t round_randomly(double x, uint64_t key)
+{
+    uint64_t z = key * 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    z ^= z >> 31;
+    double whole = floor(x), u = (double)(z >> 11) / 9007199254740992.0;
+    return (uint64_t)whole + (u < x - whole);
+}
+
+static struct weight weigh_key(const struct snap *s, uint64_t size, uint64_t key)
+{
+    if (!s->hdr.sample_rate) return (struct weight){1, size};
+    double p = -expm1(-(double)(size ? size : 1) / (double)s->hdr.sample_rate);
+    return (struct weight){round_randomly(1.0 / p, key), round_randomly((double)size / p, ~key)};
+}
+
+/* A live block's weight: drawn from the block (address, size, time), so its
+ * free takes away exactly what its allocation added. */
+static struct weight weigh(const struct snap *s, uint64_t ptr, uint64_t size, uint64_t ticks)
+{
+    return weigh_key(s, size, ptr ^ size * 0xff51afd7ed558ccdull ^ ticks * 0xc4ceb9fe1a85ec53ull);
+}
+
+/* A call's weight, never taken back: a fresh draw each time. */
+static struct weight weigh_call(struct snap *s, uint64_t size) { return weigh_key(s, size, ++s->sample_draws); }
+
 /* Peak bookkeeping without copying the table at every new peak: snap->gen
  * counts peaks; before a stack's live figures change, if the last peak was
  * taken after the stack last changed, its current figures are its figures at
@@ -26,11 +65,12 @@ static void stack_touch(struct snap *s, struct snap_stack *st)
 /* Takes a live block out of the figures (its entry stays to the caller). */
 static void block_unaccount(struct snap *s, const struct blockmap_entry *b)
 {
+    struct weight w = weigh(s, b->ptr, b->size, b->ticks);
     stack_touch(s, b->stack);
-    b->stack->live_bytes -= b->size;
-    b->stack->live_blocks--;
-    s->cur_bytes -= b->size;
-    s->cur_blocks--;
+    b->stack->live_bytes -= w.bytes;
+    b->stack->live_blocks -= w.blocks;
+    s->cur_bytes -= w.bytes;
+    s->cur_blocks -= w.blocks;
 }
 
 static bool apply_free(struct snap *s, uint64_t ptr, bool force)
@@ -52,21 +92,23 @@ static bool apply_free(struct snap *s, uint64_t ptr, bool force)
 /* An allocation call of the process (not a block a fork child inherited). */
 static void count_call(struct snap *s, struct snap_cursor *c, uint64_t ptr)
 {
-    s->allocations++;
+    struct weight w = weigh_call(s, s->ev.size);
+    s->allocations += w.blocks;
     c->last_alloc = ptr;
     if (s->live_only || !s->ev.stack) return; /* no stack: not a block (address 0) */
-    s->ev.stack->calls++;
-    s->ev.stack->bytes_allocated += s->ev.size;
+    s->ev.stack->calls += w.blocks;
+    s->ev.stack->bytes_allocated += w.bytes;
 }
 
 /* heaptrack's temporary allocation: freed before its thread allocated again. */
 static void count_temporary(struct snap *s, struct snap_cursor *c)
 {
     if (!s->ev.known || c->last_alloc != s->ev.ptr) return;
+    struct weight w = weigh_call(s, s->ev.size);
     s->ev.temporary = true;
-    s->temporary++;
-    s->ev.stack->temporary++;
-    s->ev.stack->temporary_bytes += s->ev.size;
+    s->temporary += w.blocks;
+    s->ev.stack->temporary += w.blocks;
+    s->ev.stack->temporary_bytes += w.bytes;
 }
 
 static bool apply_alloc(struct snap *s, uint64_t ptr, uint64_t size, uint64_t stack_id, uint64_t ticks, bool force)
@@ -96,11 +138,12 @@ static bool apply_alloc(struct snap *s, uint64_t ptr, uint64_t size, uint64_t st
     b->stack = st;
     if (s->live_only) return true;
     s->ev = (struct snap_event){.kind = SNAP_EV_ALLOC, .ptr = ptr, .size = size, .stack = st, .born_ticks = ticks};
+    struct weight w = weigh(s, ptr, size, ticks);
     stack_touch(s, st);
-    st->live_bytes += size;
-    st->live_blocks++;
-    s->cur_bytes += size;
-    s->cur_blocks++;
+    st->live_bytes += w.bytes;
+    st->live_blocks += w.blocks;
+    s->cur_bytes += w.bytes;
+    s->cur_blocks += w.blocks;
     if (s->cur_bytes > s->peak_bytes) {
         s->peak_bytes = s->cur_bytes;
         s->peak_blocks = s->cur_blocks;
@@ -138,7 +181,7 @@ bool snap_apply(struct snap *s, struct snap_cursor *c, bool force, uint64_t *ptr
     case REC_FREE:
         *ptr = r->ptr;
         if (!apply_free(s, r->ptr, force)) return false;
-        s->frees++;
+        s->frees += s->live_only || !s->ev.known ? 1 : weigh_call(s, s->ev.size).blocks;
         if (s->live_only) break;
         count_temporary(s, c);
         c->last_alloc = 0;
@@ -154,7 +197,7 @@ bool snap_apply(struct snap *s, struct snap_cursor *c, bool force, uint64_t *ptr
             *ptr = r->ptr2;
             if (!apply_alloc(s, r->ptr2, r->size, r->stack, t, force)) return false;
             count_call(s, c, r->ptr2);
-            s->reallocs++;
+            s->reallocs += weigh_call(s, r->size).blocks;
         }
         s->ev.realloc = true;
         break;

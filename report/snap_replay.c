@@ -130,7 +130,11 @@ static int resolve_leak_check(struct snap *s, const char *path, char *err, size_
             snprintf(err, errlen, "%s: no leak check number %u", path, s->point.nth);
             return -1;
         }
-        if (s->hdr.session)
+        if (s->hdr.sample_rate)
+            snprintf(err, errlen, "%s: no leak check in this trace: it is sampled (1 allocation in every %llu bytes), "
+                     "and a leak check needs every block (record it without --sample-rate)", path,
+                     (unsigned long long)s->hdr.sample_rate);
+        else if (s->hdr.session)
             snprintf(err, errlen, "%s: no leak check in this trace: the heapsnap run that recorded it did not see its "
                      "process end (heapsnap run was killed, or stopped waiting for it)", path);
         else

@@ -269,12 +269,14 @@ void stats_compute(const struct symsnap *ss, const struct stats_options *o, stru
     group_snapshot(ss, o, &g, true);
     finish(&g, o, out, false);
     totals(ss, o, &out->total_size, &out->total_count);
+    out->sample_rate = ss->sample_rate;
 }
 
 void stats_compare(const struct symsnap *old, const struct symsnap *new, const struct stats_options *o,
                    struct stats_result *out)
 {
     memset(out, 0, sizeof *out);
+    out->sample_rate = new->sample_rate ? new->sample_rate : old->sample_rate;
     struct group_table g = {0};
     group_snapshot(old, o, &g, false);
     group_snapshot(new, o, &g, true);

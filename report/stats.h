@@ -46,6 +46,7 @@ struct stats_result {
     uint64_t total_size, total_count;
     int64_t total_size_diff, total_count_diff;
     bool diff;
+    uint64_t sample_rate; /* of the source (of either, for a diff): the figures are estimates */
 };
 
 /* Returns false with a reason for options tracemalloc refuses (cumulative

@@ -100,8 +100,9 @@ void stats_print_json(FILE *out, const struct stats_result *r, const struct stat
         sb_puts(&b, ",\n  \"old_source\": ");
         fmt_json_string(&b, old_source);
     }
-    sb_printf(&b, ",\n  \"key\": \"%s\",\n  \"cumulative\": %s,\n  \"groups\": %zu,\n", stats_key_name(o->key),
-              o->cumulative ? "true" : "false", r->total_groups);
+    sb_printf(&b, ",\n  \"key\": \"%s\",\n  \"cumulative\": %s,\n  \"groups\": %zu,\n  \"sample_rate\": %llu,\n",
+              stats_key_name(o->key), o->cumulative ? "true" : "false", r->total_groups,
+              (unsigned long long)r->sample_rate);
     sb_printf(&b, "  \"total\": {\"size\": %llu, \"count\": %llu", (unsigned long long)r->total_size,
               (unsigned long long)r->total_count);
     if (r->diff)

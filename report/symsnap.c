@@ -32,6 +32,7 @@ static int from_trace(struct symsnap *ss, const char *path, const char *point_te
         return -1;
     }
     struct snap *s = ss->snap;
+    ss->sample_rate = s->hdr.sample_rate;
     ss->point = xstrndup(point_text, strlen(point_text));
     ss->pid = s->hdr.pid;
     ss->command = s->cmdline ? xstrndup(s->cmdline, strlen(s->cmdline)) : NULL;
@@ -163,6 +164,10 @@ static int from_file(struct symsnap *ss, const char *path, char *err, size_t err
         return -1;
     }
     ss->time_s = t && t->type == JSON_NUMBER ? t->number : 0;
+    if (!whole_number(j, "sample_rate", SNAPSHOT_MAX_COUNT, &zero, &ss->sample_rate, "", why, sizeof why)) {
+        snprintf(err, errlen, "%s: corrupt snapshot file (%s)", path, why);
+        return -1;
+    }
     const char *point = opt_str(j, "point"), *cmd = opt_str(j, "command");
     ss->point = xstrndup(point ? point : "?", strlen(point ? point : "?"));
     ss->command = cmd ? xstrndup(cmd, strlen(cmd)) : NULL;
@@ -243,6 +248,9 @@ static int load(struct symsnap *ss, const char *source, bool all, char *err, siz
         }
     }
     if (rc < 0) symsnap_free(ss);
+    else if (ss->sample_rate)
+        warn("%s is sampled (1 allocation in every %llu bytes): its sizes and counts are estimates", source,
+             (unsigned long long)ss->sample_rate);
     return rc;
 }
 
@@ -263,7 +271,8 @@ int symsnap_write(const struct symsnap *ss, const char *path, char *err, size_t 
     fmt_json_string(&b, ss->source);
     sb_puts(&b, ",\n  \"point\": ");
     fmt_json_string(&b, ss->point);
-    sb_printf(&b, ",\n  \"time_s\": %.6f,\n  \"pid\": %llu,\n  \"command\": ", ss->time_s, (unsigned long long)ss->pid);
+    sb_printf(&b, ",\n  \"time_s\": %.6f,\n  \"pid\": %llu,\n  \"sample_rate\": %llu,\n  \"command\": ", ss->time_s,
+              (unsigned long long)ss->pid, (unsigned long long)ss->sample_rate);
     fmt_json_string(&b, ss->command);
     sb_printf(&b, ",\n  \"totals\": {\"size\": %llu, \"count\": %llu},\n  \"traces\": [",
               (unsigned long long)ss->total_size, (unsigned long long)ss->total_count);

@@ -30,6 +30,7 @@ struct symsnap {
     struct symsnap_trace *traces;
     size_t ntraces;
     uint64_t total_size, total_count;
+    uint64_t sample_rate; /* 0: exact; else sizes and counts are estimates (docs/SAMPLING.md) */
     /* what the frames point into */
     struct snap *snap;
     struct json *json;

@@ -82,9 +82,14 @@ struct trace_header {
      * (an older trace, or an end nobody saw). The rest of the header page is
      * zero in every trace, so a reader of version 2 takes 0 there as unknown. */
     uint64_t peak_rss_kib;
+    /* Sampling (HEAPSNAP_SAMPLE_RATE): each allocated byte was sampled with
+     * probability 1/sample_rate and only sampled allocations (and their
+     * frees) are recorded; 0: every allocation (as in older traces). A
+     * reader weighs each block by 1 / (1 - exp(-size / sample_rate)). */
+    uint64_t sample_rate;
 };
 
-_Static_assert(sizeof(struct trace_header) == 152, "docs/FORMAT.md documents a 152-byte header");
+_Static_assert(sizeof(struct trace_header) == 160, "docs/FORMAT.md documents a 160-byte header");
 
 enum chunk_flags {
     CHUNK_ZSTD = 1u << 0,   /* PACKED: the data is one zstd frame */
