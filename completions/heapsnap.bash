@@ -44,7 +44,7 @@ _heapsnap()
         for ((i = 2; i < cword; i++)); do
             case ${words[i]} in
             --) return ;;
-            -o | --output | --frames | --unwind | --format | --top | --html | --pprof-dir | --pprof-every | \
+            -o | --output | --frames | --unwind | --sample-rate | --format | --top | --html | --pprof-dir | --pprof-every | \
                 --snapshot-signal | --snapshot-interval | --snapshot-growth | --leak-exitcode | --max-leaked | \
                 --suppressions) ((i++)) ;;
             -*) ;;
@@ -74,7 +74,7 @@ _heapsnap()
         ;;
     -o | --output | --html | --suppressions) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     --pprof-dir | --source-root) COMPREPLY=($(compgen -d -- "$cur")); return ;;
-    --frames | --top | --limit | --max-frames | --pprof-every | --snapshot-interval | --snapshot-growth | \
+    --frames | --top | --limit | --max-frames | --pprof-every | --snapshot-interval | --snapshot-growth | --sample-rate | \
         --leak-exitcode | --max-leaked | --max-growth | --exitcode | --resolution) return ;;
     esac
     if [[ $cur == -* ]]; then

@@ -489,7 +489,9 @@ int export_pprof(struct strbuf *out, const struct profile *p, enum profile_value
                                                      : SAMPLE_INUSE_SPACE;
     prof.default_sample_type = prof.sample_type[preferred]->type;
     prof.period_type = value_type(&b, "space", "bytes");
-    prof.period = 1;
+    /* a sampled trace: the period is its rate, as in Go's heap profiles; the
+     * values are already the estimates (docs/SAMPLING.md) */
+    prof.period = p->ss.sample_rate ? (int64_t)p->ss.sample_rate : 1;
     /* the alloc_* values cover the process from its start (or the window) to the point */
     prof.duration_nanos = (int64_t)((p->window_s > 0 ? p->window_s : p->ss.time_s) * 1e9);
     if (p->ss.snap && p->ss.snap->hdr.start_realtime_ns)
@@ -504,7 +506,7 @@ int export_pprof(struct strbuf *out, const struct profile *p, enum profile_value
 
     /* what pprof prints above every report */
     struct strbuf text = {0};
-    int64_t comments[3];
+    int64_t comments[4];
     size_t ncomments = 0;
     if (p->title) {
         sb_puts(&text, p->title);
@@ -516,6 +518,12 @@ int export_pprof(struct strbuf *out, const struct profile *p, enum profile_value
     if (p->ss.command) {
         text.len = 0;
         sb_printf(&text, "command: %s", p->ss.command);
+        comments[ncomments++] = pp_string(&b, text.s);
+    }
+    if (p->ss.sample_rate) {
+        text.len = 0;
+        sb_printf(&text, "sampled: 1 in %llu bytes allocated; the values are estimates",
+                  (unsigned long long)p->ss.sample_rate);
         comments[ncomments++] = pp_string(&b, text.s);
     }
     sb_free(&text);

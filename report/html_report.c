@@ -364,7 +364,8 @@ static void write_header(struct strbuf *b, const struct snap *s, const struct le
     fmt_json_string(b, s->cmdline ? s->cmdline : exe);
     sb_puts(b, ", \"exe\": ");
     fmt_json_string(b, slash ? slash + 1 : exe);
-    sb_printf(b, ", \"pid\": %llu, \"duration_s\": %.6f, \"ended\": ", (unsigned long long)s->hdr.pid, duration);
+    sb_printf(b, ", \"pid\": %llu, \"sample_rate\": %llu, \"duration_s\": %.6f, \"ended\": ", (unsigned long long)s->hdr.pid,
+              (unsigned long long)s->hdr.sample_rate, duration);
     fmt_json_string(b, ended);
     sb_printf(b,
               ", \"calls\": %llu, \"frees\": %llu, \"reallocs\": %llu, \"temporary\": %llu, \"unmatched_frees\": "

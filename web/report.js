@@ -1475,7 +1475,8 @@
             el('code', null, h.command || ''),
             h.pid ? ' · pid ' + h.pid : '',
             ' · ran ' + seconds(h.duration_s),
-            h.ended ? ' · ' + h.ended : ''
+            h.ended ? ' · ' + h.ended : '',
+            h.sample_rate ? ' · sampled, 1 in ' + humanBytes(h.sample_rate) + ' allocated: figures are estimates' : ''
         );
         const cards = [];
         if (h.peak) {
