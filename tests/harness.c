@@ -365,3 +365,24 @@ long long leak_blocks(const struct json *leaks, const char *kind)
     snprintf(p, sizeof p, "summary.%s.blocks", kind);
     return json_int(leaks, p);
 }
+
+char *go_pprof(const char *dir, const char *const *args)
+{
+    /* go keeps a cache and a home: in the test's directory, not the user's */
+    static char home[4200], cache[4200], gopath[4200], tmp[4200], bins[4200];
+    snprintf(home, sizeof home, "HOME=%s/go-home", dir);
+    snprintf(cache, sizeof cache, "GOCACHE=%s/go-cache", dir);
+    snprintf(gopath, sizeof gopath, "GOPATH=%s/go-path", dir);
+    snprintf(tmp, sizeof tmp, "PPROF_TMPDIR=%s/pprof-tmp", dir);
+    snprintf(bins, sizeof bins, "PPROF_BINARY_PATH=%s/pprof-binaries", dir);
+    const char *env[] = {home, cache, gopath, tmp, bins, "GOTOOLCHAIN=local", "GOPROXY=off", "GOFLAGS=", NULL};
+    const char *argv[32] = {GO_BIN, "tool", "pprof"};
+    size_t k = 3;
+    for (size_t i = 0; args[i] && k + 1 < 32; i++)
+        argv[k++] = args[i];
+    argv[k] = NULL;
+    struct run_result r = run_in_limited(dir, env, argv, 120);
+    cr_assert_eq(r.exit_code, 0, "go tool pprof %s: exit %d: %s", args[0], r.exit_code, r.err);
+    free(r.err);
+    return r.out;
+}

@@ -52,6 +52,8 @@ char *heapsnap_out(const char *dir, const char *const *args);
 struct json *heapsnap_json(const char *dir, const char *const *args);
 /* `heapsnap report --format json TRACE`, parsed; fails the test on error. */
 struct json *report_json_of(const char *trace);
+/* `go tool pprof ARGS...` run in dir, with go's caches there; its stdout. */
+char *go_pprof(const char *dir, const char *const *args);
 /* Traces in dir matching heapsnap.*.trace or *.trace, sorted; returns count. */
 size_t list_traces(const char *dir, char ***names);
 int count_lines(const char *s);
