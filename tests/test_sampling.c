@@ -211,3 +211,27 @@ Test(sampling, pprof_carries_the_rate)
     cr_expect(strstr(out, "Comment: sampled: 1 in 4096 bytes allocated; the values are estimates\n"), "%s", out);
     free(out);
 }
+
+/* At one byte per sample every allocation is sampled (p = 1 - e^-size, 1 to
+ * within 10^-20 for blocks of 48 bytes): the sampled set then holds every live
+ * block of samples/threads, whose 4 producers allocate what 4 consumers free
+ * (every free looks up a block another thread put in the set, while the set
+ * grows), and every figure is the exact one. */
+Test(sampling, one_byte_rate_is_exact)
+{
+    char *all = path_join(dir, "a.trace");
+    const char *argv[] = {heapsnap_bin(), "run", "-q", "--sample-rate", "1", "-o", all, "--", sample("threads"), NULL};
+    struct run_result r = run_in(dir, NULL, argv);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    run_free(&r);
+    struct json *a = stats_of(all);
+    cr_expect_eq(field_of(a, "produce", "calls"), 80000);
+    cr_expect_eq(field_of(a, "produce", "allocated"), 80000 * 48);
+    cr_expect_eq(field_of(a, "produce", "size"), 0);
+    cr_expect_eq(field_of(a, "producer_leak", "size"), 4000);
+    cr_expect_eq(field_of(a, "producer_leak", "count"), 4);
+    json_free(a);
+    struct json *j = report_json_of(all);
+    cr_expect_eq(json_int(j, "totals.unmatched_frees"), 0);
+    json_free(j);
+}
