@@ -20,24 +20,11 @@
 #include <math.h>
 #include <string.h>
 
-#define SET_EMPTY 0u
-#define SET_GONE 1u /* a removed block: probes go on past it */
 #define SET_FIRST_BITS 10u
-
-struct sample_set {
-    unsigned bits;
-    size_t used, gone;              /* live keys and tombstones */
-    _Atomic uintptr_t *keys;        /* block addresses */
-    int64_t *weighed;               /* what each added to the live counters */
-};
 
 _Atomic(struct sample_set *) sample_set_current;
 static atomic_flag sample_lock = ATOMIC_FLAG_INIT;
 
-static SHIM_HOT size_t set_slot(const struct sample_set *s, uintptr_t p)
-{
-    return (size_t)(((uint64_t)p >> 4) * 0x9e3779b97f4a7c15ull >> (64 - s->bits));
-}
 
 static struct sample_set *set_new(unsigned bits)
 {
@@ -50,18 +37,6 @@ static struct sample_set *set_new(unsigned bits)
     s->bits = bits;
     s->used = s->gone = 0; /* arena memory is zero: every slot empty */
     return s;
-}
-
-bool sample_contains(uintptr_t p)
-{
-    const struct sample_set *s = atomic_load_explicit(&sample_set_current, memory_order_acquire);
-    if (!s) return false;
-    size_t mask = ((size_t)1 << s->bits) - 1;
-    for (size_t i = set_slot(s, p);; i = (i + 1) & mask) {
-        uintptr_t k = atomic_load_explicit(&s->keys[i], memory_order_relaxed);
-        if (k == p) return true;
-        if (k == SET_EMPTY) return false;
-    }
 }
 
 /* Under sample_lock. The key goes in after its weight: a reader that sees

@@ -210,8 +210,34 @@ int64_t sample_keep(uintptr_t p, int64_t weight);
 /* Whether p is a sampled live block; if so it leaves the set and *weighed
  * gets what it added to the live counters. */
 bool sample_take_slow(uintptr_t p, int64_t *weighed);
+struct sample_set {
+    unsigned bits;
+    size_t used, gone;       /* live keys and tombstones */
+    _Atomic uintptr_t *keys; /* block addresses; SET_EMPTY, SET_GONE (a removed one: probes go on past it) */
+    int64_t *weighed;        /* what each added to the live counters */
+};
+#define SET_EMPTY 0u
+#define SET_GONE 1u
 extern _Atomic(struct sample_set *) sample_set_current;
-bool sample_contains(uintptr_t p);
+
+static SHIM_HOT size_t set_slot(const struct sample_set *s, uintptr_t p)
+{
+    return (size_t)(((uint64_t)p >> 4) * 0x9e3779b97f4a7c15ull >> (64 - s->bits));
+}
+
+/* Whether p is a sampled live block: a probe without a lock, most often of
+ * one empty slot. */
+static SHIM_HOT bool sample_contains(uintptr_t p)
+{
+    const struct sample_set *s = atomic_load_explicit(&sample_set_current, memory_order_acquire);
+    if (unlikely(!s)) return false;
+    size_t mask = ((size_t)1 << s->bits) - 1;
+    for (size_t i = set_slot(s, p);; i = (i + 1) & mask) {
+        uintptr_t k = atomic_load_explicit(&s->keys[i], memory_order_relaxed);
+        if (k == p) return true;
+        if (k == SET_EMPTY) return false;
+    }
+}
 /* What a sampled block of size bytes stands for, in bytes (size / p). */
 int64_t sample_weigh(size_t size);
 
