@@ -18,11 +18,12 @@ struct stats_cli {
     size_t nsources;
     uint64_t max_growth; /* check: UINT64_MAX until --max-growth */
     int exitcode;        /* check */
+    enum snap_memory memory; /* stats: --memory */
 };
 
 enum {
     OPT_BY = OPT_FIRST_LONG, OPT_SORT_BY, OPT_CUMULATIVE, OPT_ALL_FRAMES, OPT_LIMIT, OPT_MAX_FRAMES, OPT_INCLUDE,
-    OPT_EXCLUDE, OPT_SKIP_FUNCTION, OPT_FORMAT, OPT_MAX_GROWTH, OPT_EXITCODE, OPT_RESOLUTION, OPT_OUTPUT
+    OPT_EXCLUDE, OPT_SKIP_FUNCTION, OPT_FORMAT, OPT_MAX_GROWTH, OPT_EXITCODE, OPT_RESOLUTION, OPT_OUTPUT, OPT_MEMORY
 };
 
 #define STATS_LONGOPTS                                                                                                \
@@ -36,7 +37,9 @@ enum {
 static void parse_stats_cli(const char *cmd, int argc, char **argv, struct stats_cli *c, size_t want_sources,
                             const char *usage)
 {
-    static const struct option stats_longopts[] = {STATS_LONGOPTS, OPTS_HELP, {0}};
+    static const struct option stats_longopts[] = {STATS_LONGOPTS, {"memory", required_argument, NULL, OPT_MEMORY},
+                                                   OPTS_HELP, {0}};
+    static const struct option diff_longopts[] = {STATS_LONGOPTS, OPTS_HELP, {0}};
     static const struct option check_longopts[] = {STATS_LONGOPTS,
                                                    {"max-growth", required_argument, NULL, OPT_MAX_GROWTH},
                                                    {"exitcode", required_argument, NULL, OPT_EXITCODE},
@@ -50,7 +53,10 @@ static void parse_stats_cli(const char *cmd, int argc, char **argv, struct stats
     c->o.filters = xcalloc((size_t)argc, sizeof *c->o.filters);
     c->o.skip = xcalloc((size_t)argc, sizeof *c->o.skip);
     struct opts p;
-    opts_init(&p, cmd, argc, argv, "", strcmp(cmd, "check") == 0 ? check_longopts : stats_longopts);
+    opts_init(&p, cmd, argc, argv, "",
+              strcmp(cmd, "check") == 0  ? check_longopts
+              : strcmp(cmd, "diff") == 0 ? diff_longopts
+                                         : stats_longopts);
     const char *v;
     for (int k; (k = opts_next(&p, &v)) != -1;) {
         switch (k) {
@@ -74,6 +80,9 @@ static void parse_stats_cli(const char *cmd, int argc, char **argv, struct stats
                 die_usage("--max-growth takes bytes (with K, M or G), not '%s'", v);
             break;
         case OPT_EXITCODE: c->exitcode = parse_exit_code("--exitcode", v); break;
+        case OPT_MEMORY:
+            if (!snap_parse_memory(v, &c->memory)) die_usage("--memory takes heap, mapped or all, not '%s'", v);
+            break;
         }
     }
     int n;
@@ -105,13 +114,10 @@ int cmd_stats(int argc, char **argv)
     parse_stats_cli("stats", argc, argv, &c, 1, "usage: heapsnap stats SOURCE [OPTIONS] (heapsnap stats --help)");
     struct symsnap ss;
     char err[1024];
-    if (c.o.sort != SORT_CALLS) {
-        load_or_die(&ss, c.sources[0]);
-    } else { /* every stack that allocated, live at the point or not */
-        if (symsnap_is_file(c.sources[0]))
-            die("%s: a snapshot file holds the live heap only: --sort-by calls needs a trace", c.sources[0]);
-        if (symsnap_load_all(&ss, c.sources[0], err, sizeof err) < 0) die("%s", err);
-    }
+    /* --sort-by calls: every stack that allocated, live at the point or not */
+    if (c.o.sort == SORT_CALLS && symsnap_is_file(c.sources[0]))
+        die("%s: a snapshot file holds the live heap only: --sort-by calls needs a trace", c.sources[0]);
+    if (symsnap_load_memory(&ss, c.sources[0], c.o.sort == SORT_CALLS, c.memory, err, sizeof err) < 0) die("%s", err);
     struct stats_result r;
     stats_compute(&ss, &c.o, &r);
     limit_frames(&r, &c);
