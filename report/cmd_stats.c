@@ -210,7 +210,7 @@ int cmd_snapshot(int argc, char **argv)
 /* ---- timeline ----------------------------------------------------------- */
 
 struct bucket {
-    uint64_t current, high, blocks;
+    uint64_t current, high, blocks, mapped;
     bool seen;
 };
 
@@ -241,6 +241,7 @@ static void timeline_hook(const struct snap *s, uint64_t ticks, void *ctx)
     struct bucket *b = &t->b[k];
     b->current = s->cur_bytes;
     b->blocks = s->cur_blocks;
+    b->mapped = s->map_cur_bytes;
     if (!b->seen || s->cur_bytes > b->high) b->high = s->cur_bytes;
     b->seen = true;
 }
@@ -282,10 +283,16 @@ int cmd_timeline(int argc, char **argv)
     if (!t.resolution_s) t.resolution_s = 0.001; /* no events at all */
 
     struct strbuf b = {0};
-    if (csv) sb_printf(&b, "time_s,current_bytes,peak_bytes,blocks,markers\n");
+    /* Heap, the program's own mappings, and the resident set as `heapsnap run`
+     * sampled it (none: unknown), side by side: RSS far above heap and
+     * mapped together is memory the allocator keeps (fragmentation, freed
+     * blocks not returned), or heapsnap's own. */
+    if (csv) sb_printf(&b, "time_s,current_bytes,peak_bytes,blocks,mapped_bytes,rss_bytes,markers\n");
     else if (format == FORMAT_JSON) sb_printf(&b, "{\n  \"resolution_s\": %.9g,\n  \"samples\": [", t.resolution_s);
-    else sb_printf(&b, "%12s %14s %14s %10s  %s\n", "time", "current", "peak", "blocks", "markers");
-    uint64_t current = 0, blocks = 0, peak = 0;
+    else sb_printf(&b, "%12s %14s %14s %10s %14s %14s  %s\n", "time", "current", "peak", "blocks", "mapped", "rss", "markers");
+    uint64_t current = 0, blocks = 0, peak = 0, mapped = 0, rss = 0;
+    bool rss_known = false;
+    size_t next_rss = 0;
     /* Rows cover the whole run, to its last calibration point, not only to the last event. */
     double duration = snap_seconds(&s, s.last_clock_ticks);
     size_t m = 0, rows = t.n ? t.n : 1;
@@ -295,9 +302,16 @@ int cmd_timeline(int argc, char **argv)
         if (k < t.n && t.b && t.b[k].seen) {
             current = t.b[k].current;
             blocks = t.b[k].blocks;
+            mapped = t.b[k].mapped;
             if (t.b[k].high > peak) peak = t.b[k].high;
         }
         double at = (double)(k + 1) * t.resolution_s; /* each row: the state at the end of its interval */
+        while (next_rss < s.nrss && (k + 1 == rows || snap_seconds(&s, s.rss[next_rss].ticks) < at)) {
+            rss = s.rss[next_rss++].resident; /* the latest sample by the row's end */
+            rss_known = true;
+        }
+        char rss_text[32] = "";
+        if (rss_known) snprintf(rss_text, sizeof rss_text, "%llu", (unsigned long long)rss);
         struct strbuf labels = {0};
         while (m < s.nmarkers && (k + 1 == rows || snap_seconds(&s, s.markers[m].ticks) < at)) {
             if (csv) sb_printf(&labels, "%s%s", labels.len ? ";" : "", s.markers[m].label);
@@ -307,18 +321,24 @@ int cmd_timeline(int argc, char **argv)
             } else sb_printf(&labels, "%s%s", labels.len ? ", " : "", s.markers[m].label);
             m++;
         }
-        if (csv) sb_printf(&b, "%.6f,%llu,%llu,%llu,%s\n", at, (unsigned long long)current, (unsigned long long)peak,
-                           (unsigned long long)blocks, labels.s ? labels.s : "");
+        if (csv) sb_printf(&b, "%.6f,%llu,%llu,%llu,%llu,%s,%s\n", at, (unsigned long long)current,
+                           (unsigned long long)peak, (unsigned long long)blocks, (unsigned long long)mapped, rss_text,
+                           labels.s ? labels.s : "");
         else if (format == FORMAT_JSON)
-            sb_printf(&b, "%s\n    {\"time_s\": %.6f, \"current\": %llu, \"peak\": %llu, \"blocks\": %llu, \"markers\": [%s]}",
+            sb_printf(&b,
+                      "%s\n    {\"time_s\": %.6f, \"current\": %llu, \"peak\": %llu, \"blocks\": %llu, \"mapped\": %llu, "
+                      "\"rss\": %s, \"markers\": [%s]}",
                       k ? "," : "", at, (unsigned long long)current, (unsigned long long)peak,
-                      (unsigned long long)blocks, labels.s ? labels.s : "");
+                      (unsigned long long)blocks, (unsigned long long)mapped, rss_known ? rss_text : "null",
+                      labels.s ? labels.s : "");
         else {
-            char cur[32], pk[32], when[32];
+            char cur[32], pk[32], when[32], map[32], res[32] = "-";
             fmt_size(cur, sizeof cur, (double)current, false);
             fmt_size(pk, sizeof pk, (double)peak, false);
+            fmt_size(map, sizeof map, (double)mapped, false);
+            if (rss_known) fmt_size(res, sizeof res, (double)rss, false);
             fmt_duration(when, sizeof when, at);
-            sb_printf(&b, "%12s %14s %14s %10llu  %s\n", when, cur, pk, (unsigned long long)blocks,
+            sb_printf(&b, "%12s %14s %14s %10llu %14s %14s  %s\n", when, cur, pk, (unsigned long long)blocks, map, res,
                       labels.s ? labels.s : "");
         }
         sb_free(&labels);
