@@ -12,19 +12,32 @@
  *                     mapped peak has them: 16384 B at that site)
  *   grow_break()       8192 B: sbrk(8192), the program's own break
  *   heap_block()       1000 B of heap in one block (no mapping)
+ *   big_heap_block()   1 MiB of heap in one block, which glibc's malloc maps
+ *                     with its own internal mmap: heap, never mapped
+ *   unseen_mapping()      0 B: 4 pages mapped by a raw system call (as if
+ *                     before tracing), then unmapped: an unmap of a range
+ *                     the trace never saw mapped changes nothing
+ * Failed calls return what they return without heapsnap, errno too (the
+ * program exits 3 otherwise): munmap of an unaligned address (EINVAL), mmap
+ * of a bad descriptor (EBADF), mremap of an unaligned address (EINVAL).
  * Mapped at the end: 20480+12288+24576+65536+8192+16384+8192 = 155648 B in 8
  * ranges (map_holed's two halves) from 7 sites. The mapped peak is while
  * map_and_drop()'s 4 pages are there, before grow_break(): 163840 B.
+ * mmap-like calls: 8 (grow_break's sbrk among them), unmaps 3, remaps 1.
+ * Heap at the end: 1000 + 1048576 B in 2 blocks.
  *
  * With "rss", afterwards: 100 ms idle, then 32 MiB anonymous from
  * touch_pages() with every page written, then 200 ms idle, so that samples
  * of the resident set every 10 ms see it grow by at least 32 MiB.
  * No stdio before the end: nothing else maps. */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <stdint.h>
 #include <unistd.h>
 
 #define PAGE 4096u
@@ -119,6 +132,29 @@ __attribute__((noinline)) static void heap_block(void)
     must(keep[6] != NULL);
 }
 
+__attribute__((noinline)) static void big_heap_block(void)
+{
+    keep[8] = malloc(1u << 20);
+    must(keep[8] != NULL);
+}
+
+__attribute__((noinline)) static void unseen_mapping(void)
+{
+    long p = syscall(SYS_mmap, 0L, 4L * PAGE, (long)(PROT_READ | PROT_WRITE), (long)(MAP_PRIVATE | MAP_ANONYMOUS), -1L, 0L);
+    must(p > 0 || p < -4096);
+    must(munmap((void *)p, 4 * PAGE) == 0);
+}
+
+__attribute__((noinline)) static void failed_calls(void)
+{
+    errno = 0;
+    must(munmap((void *)(uintptr_t)1, PAGE) == -1 && errno == EINVAL);
+    errno = 0;
+    must(mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE, -1, 0) == MAP_FAILED && errno == EBADF);
+    errno = 0;
+    must(mremap((void *)(uintptr_t)1, PAGE, 2 * PAGE, MREMAP_MAYMOVE) == MAP_FAILED && errno == EINVAL);
+}
+
 static void nap(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -144,6 +180,9 @@ int main(int argc, char **argv)
     map_and_drop();
     grow_break();
     heap_block();
+    big_heap_block();
+    unseen_mapping();
+    failed_calls();
     if (argc > 1 && strcmp(argv[1], "rss") == 0) {
         nap(100);
         touch_pages();
