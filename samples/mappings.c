@@ -43,7 +43,8 @@
 #define PAGE 4096u
 #define RSS_BYTES (32u << 20)
 
-static void *keep[16];
+/* Global, so that the stores are kept and the heap blocks stay reachable. */
+void *keep[16];
 
 static void must(int ok)
 {
