@@ -46,7 +46,7 @@ _heapsnap()
             --) return ;;
             -o | --output | --frames | --unwind | --sample-rate | --format | --top | --html | --pprof-dir | --pprof-every | \
                 --snapshot-signal | --snapshot-interval | --snapshot-growth | --leak-exitcode | --max-leaked | \
-                --suppressions) ((i++)) ;;
+                --suppressions | --rss-interval) ((i++)) ;;
             -*) ;;
             *) return ;;
             esac
@@ -61,6 +61,7 @@ _heapsnap()
     --unwind) COMPREPLY=($(compgen -W "full fast check" -- "$cur")); return ;;
     --by) COMPREPLY=($(compgen -W "lineno function file module traceback" -- "$cur")); return ;;
     --sort-by) COMPREPLY=($(compgen -W "size count calls" -- "$cur")); return ;;
+    --memory) COMPREPLY=($(compgen -W "heap mapped all" -- "$cur")); return ;;
     --value) COMPREPLY=($(compgen -W "inuse allocated calls leaked" -- "$cur")); return ;;
     --kinds) COMPREPLY=($(compgen -W "definite indirect possible reachable" -- "$cur")); return ;;
     --format)
@@ -75,7 +76,7 @@ _heapsnap()
     -o | --output | --html | --suppressions) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     --pprof-dir | --source-root) COMPREPLY=($(compgen -d -- "$cur")); return ;;
     --frames | --top | --limit | --max-frames | --pprof-every | --snapshot-interval | --snapshot-growth | --sample-rate | \
-        --leak-exitcode | --max-leaked | --max-growth | --exitcode | --resolution) return ;;
+        --leak-exitcode | --max-leaked | --max-growth | --exitcode | --resolution | --rss-interval) return ;;
     esac
     if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W "$(_heapsnap_options "$bin" "$cmd")" -- "$cur"))

@@ -281,6 +281,9 @@ bool run_ask(enum run_request kind, uint64_t arg, uint64_t *answer);
 bool run_note_let_go(void);
 void run_after_fork(void);
 
+/* shim_mmap.c: mmap, munmap, mremap, brk and sbrk, recorded as the program's mappings. */
+void mmap_resolve_real(void);
+
 /* shim_process.c */
 void process_install_hooks(void);
 void process_strip_preload(void);

@@ -71,6 +71,7 @@ static void resolve_real(void)
     RESOLVE(pvalloc);
     RESOLVE(malloc_usable_size);
 #undef RESOLVE
+    mmap_resolve_real();
     cxx_freeres = (void (*)(void))dlsym(RTLD_DEFAULT, "_ZN9__gnu_cxx9__freeresEv");
     libc_freeres = (void (*)(void))dlsym(RTLD_DEFAULT, "__libc_freeres");
 }

@@ -107,7 +107,9 @@ static void on_fork_child(void)
     run_after_fork();
     if (atomic_load(&shim_state) != SHIM_ACTIVE) return;
     run_note_let_go(); /* from the parent's header, before it is gone */
+    shim_tls.in_shim++; /* the parent's trace segments: our own unmappings, not the program's */
     spool_forget();
+    shim_tls.in_shim--;
     if (!shim_config.follow) {
         atomic_store(&shim_state, SHIM_OFF);
         return;

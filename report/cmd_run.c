@@ -13,6 +13,7 @@
 #include "../trace/trace_pack.h"
 #include "leaks.h"
 #include "run.h"
+#include "run_rss.h"
 #include "shim_find.h"
 
 #include <dirent.h>
@@ -44,6 +45,7 @@ struct run_options {
     unsigned frames;
     const char *unwind; /* "full", "fast" or "check": HEAPSNAP_UNWIND for the program */
     uint64_t sample_rate; /* --sample-rate: 0 records every allocation */
+    unsigned rss_ms;      /* --rss-interval: how often the resident set is sampled (0: never) */
     bool follow, quiet, leak_check;
     struct leak_gate gate;
     enum report_format format;
@@ -202,7 +204,8 @@ static const char *parse_unwind(const char *v)
 
 enum {
     OPT_FRAMES = OPT_FIRST_LONG, OPT_UNWIND, OPT_NO_FOLLOW, OPT_FORMAT, OPT_TOP, OPT_NO_LEAK_CHECK, OPT_HTML,
-    OPT_PPROF_DIR, OPT_PPROF_EVERY, OPT_SNAPSHOT_SIGNAL, OPT_SNAPSHOT_INTERVAL, OPT_SNAPSHOT_GROWTH, OPT_SAMPLE_RATE
+    OPT_PPROF_DIR, OPT_PPROF_EVERY, OPT_SNAPSHOT_SIGNAL, OPT_SNAPSHOT_INTERVAL, OPT_SNAPSHOT_GROWTH, OPT_SAMPLE_RATE,
+    OPT_RSS_INTERVAL
 };
 
 static void parse(int argc, char **argv, struct run_options *o)
@@ -222,11 +225,13 @@ static void parse(int argc, char **argv, struct run_options *o)
                                              {"snapshot-signal", required_argument, NULL, OPT_SNAPSHOT_SIGNAL},
                                              {"snapshot-interval", required_argument, NULL, OPT_SNAPSHOT_INTERVAL},
                                              {"snapshot-growth", required_argument, NULL, OPT_SNAPSHOT_GROWTH},
+                                             {"rss-interval", required_argument, NULL, OPT_RSS_INTERVAL},
                                              GATE_LONGOPTS,
                                              OPTS_HELP,
                                              {0}};
     static char growth[32];
-    *o = (struct run_options){.frames = 64, .unwind = RUN_DEFAULT_UNWIND, .follow = true, .top = 5, .leak_check = true};
+    *o = (struct run_options){.frames = 64, .unwind = RUN_DEFAULT_UNWIND, .follow = true, .top = 5, .leak_check = true,
+                            .rss_ms = RSS_DEFAULT_INTERVAL_MS};
     gate_defaults(&o->gate);
     struct opts p;
     /* '+': options end at PROGRAM, whose own options are its own */
@@ -264,6 +269,15 @@ static void parse(int argc, char **argv, struct run_options *o)
         case OPT_SNAPSHOT_SIGNAL: o->snapshot_signal = parse_signal(v); break;
         case OPT_SNAPSHOT_INTERVAL: o->snapshot_interval = check_seconds(v); break;
         case OPT_SNAPSHOT_GROWTH: o->snapshot_growth = parse_growth(v, growth, sizeof growth); break;
+        case OPT_RSS_INTERVAL: {
+            char *end;
+            errno = 0;
+            unsigned long ms = strtoul(v, &end, 10);
+            if (errno || *end || !*v || v[0] == '-' || ms > 60000)
+                die_usage("--rss-interval takes milliseconds from 0 (no samples) to 60000, not '%s'", v);
+            o->rss_ms = (unsigned)ms;
+            break;
+        }
         }
     }
     int n;
@@ -471,6 +485,7 @@ int cmd_run(int argc, char **argv)
                          .checks = o.leak_check,
                          .follow = o.follow,
                          .quiet = o.quiet,
+                         .rss_ms = o.rss_ms,
                          .control_fd = -1,
                          .stream = {.dir = o.pprof_dir, .every_ms = o.pprof_every_ms}};
     if (getrandom(&rc.session, sizeof rc.session, 0) != sizeof rc.session)

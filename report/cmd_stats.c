@@ -18,11 +18,12 @@ struct stats_cli {
     size_t nsources;
     uint64_t max_growth; /* check: UINT64_MAX until --max-growth */
     int exitcode;        /* check */
+    enum snap_memory memory; /* stats: --memory */
 };
 
 enum {
     OPT_BY = OPT_FIRST_LONG, OPT_SORT_BY, OPT_CUMULATIVE, OPT_ALL_FRAMES, OPT_LIMIT, OPT_MAX_FRAMES, OPT_INCLUDE,
-    OPT_EXCLUDE, OPT_SKIP_FUNCTION, OPT_FORMAT, OPT_MAX_GROWTH, OPT_EXITCODE, OPT_RESOLUTION, OPT_OUTPUT
+    OPT_EXCLUDE, OPT_SKIP_FUNCTION, OPT_FORMAT, OPT_MAX_GROWTH, OPT_EXITCODE, OPT_RESOLUTION, OPT_OUTPUT, OPT_MEMORY
 };
 
 #define STATS_LONGOPTS                                                                                                \
@@ -36,7 +37,9 @@ enum {
 static void parse_stats_cli(const char *cmd, int argc, char **argv, struct stats_cli *c, size_t want_sources,
                             const char *usage)
 {
-    static const struct option stats_longopts[] = {STATS_LONGOPTS, OPTS_HELP, {0}};
+    static const struct option stats_longopts[] = {STATS_LONGOPTS, {"memory", required_argument, NULL, OPT_MEMORY},
+                                                   OPTS_HELP, {0}};
+    static const struct option diff_longopts[] = {STATS_LONGOPTS, OPTS_HELP, {0}};
     static const struct option check_longopts[] = {STATS_LONGOPTS,
                                                    {"max-growth", required_argument, NULL, OPT_MAX_GROWTH},
                                                    {"exitcode", required_argument, NULL, OPT_EXITCODE},
@@ -50,7 +53,10 @@ static void parse_stats_cli(const char *cmd, int argc, char **argv, struct stats
     c->o.filters = xcalloc((size_t)argc, sizeof *c->o.filters);
     c->o.skip = xcalloc((size_t)argc, sizeof *c->o.skip);
     struct opts p;
-    opts_init(&p, cmd, argc, argv, "", strcmp(cmd, "check") == 0 ? check_longopts : stats_longopts);
+    opts_init(&p, cmd, argc, argv, "",
+              strcmp(cmd, "check") == 0  ? check_longopts
+              : strcmp(cmd, "diff") == 0 ? diff_longopts
+                                         : stats_longopts);
     const char *v;
     for (int k; (k = opts_next(&p, &v)) != -1;) {
         switch (k) {
@@ -74,6 +80,9 @@ static void parse_stats_cli(const char *cmd, int argc, char **argv, struct stats
                 die_usage("--max-growth takes bytes (with K, M or G), not '%s'", v);
             break;
         case OPT_EXITCODE: c->exitcode = parse_exit_code("--exitcode", v); break;
+        case OPT_MEMORY:
+            if (!snap_parse_memory(v, &c->memory)) die_usage("--memory takes heap, mapped or all, not '%s'", v);
+            break;
         }
     }
     int n;
@@ -105,13 +114,10 @@ int cmd_stats(int argc, char **argv)
     parse_stats_cli("stats", argc, argv, &c, 1, "usage: heapsnap stats SOURCE [OPTIONS] (heapsnap stats --help)");
     struct symsnap ss;
     char err[1024];
-    if (c.o.sort != SORT_CALLS) {
-        load_or_die(&ss, c.sources[0]);
-    } else { /* every stack that allocated, live at the point or not */
-        if (symsnap_is_file(c.sources[0]))
-            die("%s: a snapshot file holds the live heap only: --sort-by calls needs a trace", c.sources[0]);
-        if (symsnap_load_all(&ss, c.sources[0], err, sizeof err) < 0) die("%s", err);
-    }
+    /* --sort-by calls: every stack that allocated, live at the point or not */
+    if (c.o.sort == SORT_CALLS && symsnap_is_file(c.sources[0]))
+        die("%s: a snapshot file holds the live heap only: --sort-by calls needs a trace", c.sources[0]);
+    if (symsnap_load_memory(&ss, c.sources[0], c.o.sort == SORT_CALLS, c.memory, err, sizeof err) < 0) die("%s", err);
     struct stats_result r;
     stats_compute(&ss, &c.o, &r);
     limit_frames(&r, &c);
@@ -204,7 +210,7 @@ int cmd_snapshot(int argc, char **argv)
 /* ---- timeline ----------------------------------------------------------- */
 
 struct bucket {
-    uint64_t current, high, blocks;
+    uint64_t current, high, blocks, mapped;
     bool seen;
 };
 
@@ -235,6 +241,7 @@ static void timeline_hook(const struct snap *s, uint64_t ticks, void *ctx)
     struct bucket *b = &t->b[k];
     b->current = s->cur_bytes;
     b->blocks = s->cur_blocks;
+    b->mapped = s->map_cur_bytes;
     if (!b->seen || s->cur_bytes > b->high) b->high = s->cur_bytes;
     b->seen = true;
 }
@@ -276,10 +283,16 @@ int cmd_timeline(int argc, char **argv)
     if (!t.resolution_s) t.resolution_s = 0.001; /* no events at all */
 
     struct strbuf b = {0};
-    if (csv) sb_printf(&b, "time_s,current_bytes,peak_bytes,blocks,markers\n");
+    /* Heap, the program's own mappings, and the resident set as `heapsnap run`
+     * sampled it (none: unknown), side by side: RSS far above heap and
+     * mapped together is memory the allocator keeps (fragmentation, freed
+     * blocks not returned), or heapsnap's own. */
+    if (csv) sb_printf(&b, "time_s,current_bytes,peak_bytes,blocks,mapped_bytes,rss_bytes,markers\n");
     else if (format == FORMAT_JSON) sb_printf(&b, "{\n  \"resolution_s\": %.9g,\n  \"samples\": [", t.resolution_s);
-    else sb_printf(&b, "%12s %14s %14s %10s  %s\n", "time", "current", "peak", "blocks", "markers");
-    uint64_t current = 0, blocks = 0, peak = 0;
+    else sb_printf(&b, "%12s %14s %14s %10s %14s %14s  %s\n", "time", "current", "peak", "blocks", "mapped", "rss", "markers");
+    uint64_t current = 0, blocks = 0, peak = 0, mapped = 0, rss = 0;
+    bool rss_known = false;
+    size_t next_rss = 0;
     /* Rows cover the whole run, to its last calibration point, not only to the last event. */
     double duration = snap_seconds(&s, s.last_clock_ticks);
     size_t m = 0, rows = t.n ? t.n : 1;
@@ -289,9 +302,16 @@ int cmd_timeline(int argc, char **argv)
         if (k < t.n && t.b && t.b[k].seen) {
             current = t.b[k].current;
             blocks = t.b[k].blocks;
+            mapped = t.b[k].mapped;
             if (t.b[k].high > peak) peak = t.b[k].high;
         }
         double at = (double)(k + 1) * t.resolution_s; /* each row: the state at the end of its interval */
+        while (next_rss < s.nrss && (k + 1 == rows || snap_seconds(&s, s.rss[next_rss].ticks) < at)) {
+            rss = s.rss[next_rss++].resident; /* the latest sample by the row's end */
+            rss_known = true;
+        }
+        char rss_text[32] = "";
+        if (rss_known) snprintf(rss_text, sizeof rss_text, "%llu", (unsigned long long)rss);
         struct strbuf labels = {0};
         while (m < s.nmarkers && (k + 1 == rows || snap_seconds(&s, s.markers[m].ticks) < at)) {
             if (csv) sb_printf(&labels, "%s%s", labels.len ? ";" : "", s.markers[m].label);
@@ -301,18 +321,24 @@ int cmd_timeline(int argc, char **argv)
             } else sb_printf(&labels, "%s%s", labels.len ? ", " : "", s.markers[m].label);
             m++;
         }
-        if (csv) sb_printf(&b, "%.6f,%llu,%llu,%llu,%s\n", at, (unsigned long long)current, (unsigned long long)peak,
-                           (unsigned long long)blocks, labels.s ? labels.s : "");
+        if (csv) sb_printf(&b, "%.6f,%llu,%llu,%llu,%llu,%s,%s\n", at, (unsigned long long)current,
+                           (unsigned long long)peak, (unsigned long long)blocks, (unsigned long long)mapped, rss_text,
+                           labels.s ? labels.s : "");
         else if (format == FORMAT_JSON)
-            sb_printf(&b, "%s\n    {\"time_s\": %.6f, \"current\": %llu, \"peak\": %llu, \"blocks\": %llu, \"markers\": [%s]}",
+            sb_printf(&b,
+                      "%s\n    {\"time_s\": %.6f, \"current\": %llu, \"peak\": %llu, \"blocks\": %llu, \"mapped\": %llu, "
+                      "\"rss\": %s, \"markers\": [%s]}",
                       k ? "," : "", at, (unsigned long long)current, (unsigned long long)peak,
-                      (unsigned long long)blocks, labels.s ? labels.s : "");
+                      (unsigned long long)blocks, (unsigned long long)mapped, rss_known ? rss_text : "null",
+                      labels.s ? labels.s : "");
         else {
-            char cur[32], pk[32], when[32];
+            char cur[32], pk[32], when[32], map[32], res[32] = "-";
             fmt_size(cur, sizeof cur, (double)current, false);
             fmt_size(pk, sizeof pk, (double)peak, false);
+            fmt_size(map, sizeof map, (double)mapped, false);
+            if (rss_known) fmt_size(res, sizeof res, (double)rss, false);
             fmt_duration(when, sizeof when, at);
-            sb_printf(&b, "%12s %14s %14s %10llu  %s\n", when, cur, pk, (unsigned long long)blocks,
+            sb_printf(&b, "%12s %14s %14s %10llu %14s %14s  %s\n", when, cur, pk, (unsigned long long)blocks, map, res,
                       labels.s ? labels.s : "");
         }
         sb_free(&labels);

@@ -36,6 +36,7 @@ struct html_point {
     uint64_t ticks; /* the point's state is every event stamped at or before it */
     double t;
     uint64_t bytes, blocks, high; /* high: the most bytes live since the point before */
+    uint64_t mapped;              /* the program's own mappings (snap_mapped.c) */
     bool marker;                  /* a marker's moment: kept however the timeline is thinned */
 };
 
@@ -58,7 +59,7 @@ struct timeline_build {
     struct html_point *pts;
     size_t npts, cur;
     bool started;
-    uint64_t prev_bytes, prev_blocks, high;
+    uint64_t prev_bytes, prev_blocks, high, prev_mapped;
     struct temporal_rows rows;
 };
 
@@ -177,6 +178,7 @@ static void close_points_before(struct timeline_build *tb, uint64_t ticks)
         struct html_point *p = &tb->pts[tb->cur++];
         p->bytes = tb->prev_bytes;
         p->blocks = tb->prev_blocks;
+        p->mapped = tb->prev_mapped;
         p->high = tb->high;
         tb->high = tb->prev_bytes;
     }
@@ -194,6 +196,7 @@ static void on_event(const struct snap *s, uint64_t ticks, void *ctx)
     }
     tb->prev_bytes = s->cur_bytes;
     tb->prev_blocks = s->cur_blocks;
+    tb->prev_mapped = s->map_cur_bytes;
     if (s->cur_bytes > tb->high) tb->high = s->cur_bytes;
 }
 
@@ -204,6 +207,7 @@ static void timeline_finish(struct timeline_build *tb, const struct snap *s)
         struct html_point *p = &tb->pts[tb->cur++];
         p->bytes = tb->prev_bytes;
         p->blocks = tb->prev_blocks;
+        p->mapped = tb->prev_mapped;
         p->high = tb->high;
         tb->high = tb->prev_bytes;
     }
@@ -410,7 +414,28 @@ static void write_timeline(struct strbuf *b, const struct snap *s, const struct 
         }
         sb_puts(b, "]");
     }
-    sb_puts(b, ", \"rss\": null}");
+    /* The program's own mappings (null: it made none), and the resident set
+     * as `heapsnap run` sampled it: at each point its latest sample (null
+     * before the first; the whole series null without samples). */
+    if (s->mmaps || s->mremaps) {
+        sb_puts(b, ", \"mapped\": [");
+        for (size_t i = 0; i < tb->npts; i++) sb_printf(b, i ? ",%llu" : "%llu", (unsigned long long)tb->pts[i].mapped);
+        sb_puts(b, "]");
+    } else {
+        sb_puts(b, ", \"mapped\": null");
+    }
+    if (s->nrss) {
+        sb_puts(b, ", \"rss\": [");
+        size_t r = 0;
+        for (size_t i = 0; i < tb->npts; i++) {
+            while (r < s->nrss && s->rss[r].ticks <= tb->pts[i].ticks) r++;
+            if (r) sb_printf(b, i ? ",%llu" : "%llu", (unsigned long long)s->rss[r - 1].resident);
+            else sb_puts(b, i ? ",null" : "null");
+        }
+        sb_puts(b, "]}");
+    } else {
+        sb_puts(b, ", \"rss\": null}");
+    }
     uint32_t peak_point = point_of(tb, s->peak_ticks);
     sb_printf(b, ",\n\"peak_point\": %u,\n\"markers\": [", peak_point);
     size_t shown = 0;

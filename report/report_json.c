@@ -149,7 +149,17 @@ void report_json(FILE *out, const struct snap *s, const struct report_options *o
               (unsigned long long)s->inherited_blocks, s->hdr.lost_events, s->truncated ? "true" : "false",
               s->hdr.flags & TRACE_F_CUT ? "true" : "false", s->hdr.flags & TRACE_F_ALLOCATOR_BEFORE ? "true" : "false",
               (unsigned long long)s->temporary);
-    if (s->hdr.peak_rss_kib) sb_printf(&b, "%llu},\n", (unsigned long long)s->hdr.peak_rss_kib * 1024);
+    if (s->hdr.peak_rss_kib) sb_printf(&b, "%llu, ", (unsigned long long)s->hdr.peak_rss_kib * 1024);
+    else sb_puts(&b, "null, ");
+    /* The program's own mappings, and the resident set as `heapsnap run` sampled it (null: no samples). */
+    uint64_t rss_ticks, rss = snap_rss_peak(s, &rss_ticks);
+    sb_printf(&b,
+              "\"mapped_bytes\": %llu, \"mapped_ranges\": %llu, \"mapped_peak_bytes\": %llu, \"mapped_peak_time_s\": "
+              "%.6f, \"mmaps\": %llu, \"munmaps\": %llu, \"mremaps\": %llu, \"rss_samples\": %zu, \"rss_peak_sampled_bytes\": ",
+              (unsigned long long)s->map_cur_bytes, (unsigned long long)s->map_cur_regions,
+              (unsigned long long)s->map_peak_bytes, s->map_peak_bytes ? snap_seconds(s, s->map_peak_ticks) : 0.0,
+              (unsigned long long)s->mmaps, (unsigned long long)s->munmaps, (unsigned long long)s->mremaps, s->nrss);
+    if (s->nrss) sb_printf(&b, "%llu},\n", (unsigned long long)rss);
     else sb_puts(&b, "null},\n");
     sb_printf(&b, "  \"limits\": {\"top\": %zu, \"max_frames\": %zu},\n", o->top, o->max_frames);
     sb_puts(&b, "  \"markers\": [");

@@ -122,6 +122,22 @@ void report_text(FILE *out, const struct snap *s, const struct report_options *o
     fprintf(out, "  peak heap:         %s, at %s\n", peak, at);
     bytes_words(live, sizeof live, s->cur_bytes, s->cur_blocks);
     fprintf(out, "  still live at end: %s\n", live);
+    if (s->mmaps || s->mremaps) { /* the program's own mappings: malloc's are in the heap's figures */
+        char now[128], top[128];
+        fmt_size(now, sizeof now, (double)s->map_cur_bytes, false);
+        fmt_size(top, sizeof top, (double)s->map_peak_bytes, false);
+        fmt_duration(at, sizeof at, snap_seconds(s, s->map_peak_ticks));
+        fprintf(out, "  mapped at end:     %s in %llu range%s (mmap, mremap, brk by the program itself)\n", now,
+                (unsigned long long)s->map_cur_regions, s->map_cur_regions == 1 ? "" : "s");
+        fprintf(out, "  peak mapped:       %s, at %s\n", top, at);
+    }
+    uint64_t rss_ticks, rss = snap_rss_peak(s, &rss_ticks);
+    if (rss) {
+        char top[32];
+        fmt_size(top, sizeof top, (double)rss, false);
+        fmt_duration(at, sizeof at, snap_seconds(s, rss_ticks));
+        fprintf(out, "  peak RSS sampled:  %s, at %s (%zu samples)\n", top, at, s->nrss);
+    }
     if (s->hdr.peak_rss_kib) {
         char rss[32];
         fmt_size(rss, sizeof rss, (double)s->hdr.peak_rss_kib * 1024, false);

@@ -30,6 +30,7 @@ struct run_ctx {
     bool checks;       /* leak checks: every traced process is supervised with ptrace */
     bool follow;       /* fork children and exec'd programs are traced too */
     bool quiet;
+    unsigned rss_ms;   /* --rss-interval: the resident set is sampled this often (0: never) */
     struct supp_list *supps; /* the gate's suppressions: verdicts are made as processes end */
     struct run_stream stream; /* --pprof-every: stream.dir is NULL without it */
     pid_t root;        /* the program */

@@ -17,6 +17,7 @@
 #include "run_pack.h"
 #include "safepoint.h"
 #include "leakcheck.h"
+#include "run_rss.h"
 #include "../trace/proc_rss.h"
 
 #include <dirent.h>
@@ -427,6 +428,7 @@ static void on_event(struct run_ctx *rc, const struct sup_event *ev)
     switch (ev->kind) {
     case SUP_END:
         if (p && p->hdr) { /* its memory is all there still, and final: the shim's own reading came earlier */
+            if (rc->rss_ms) rss_sample(p); /* its last: stopped at its exit, its memory still there */
             uint64_t kib = proc_peak_rss_kib(ev->pid);
             if (kib > p->hdr->peak_rss_kib) p->hdr->peak_rss_kib = kib;
         }
@@ -505,6 +507,7 @@ static void finish(struct run_ctx *rc, struct run_proc *p)
     char err[1024];
     if (p->following && follow_catch_up(&p->follow, err, sizeof err) < 0) warn("%s: %s", p->path, err);
     stream_image_end(&rc->stream, p);
+    rss_stop(p);
     if (rc->checks) make_verdict(rc, p);
     int32_t code = 0;
     uint32_t how = p->state == PROC_GONE && p->reaped_status ? end_how_of(p->status, &code) : END_UNKNOWN;
@@ -632,7 +635,9 @@ void run_loop(struct run_ctx *rc)
     sigset_t waiting;
     sigprocmask(SIG_SETMASK, NULL, &waiting);
     sigdelset(&waiting, SIGCHLD);
-    const struct timespec tick = {.tv_nsec = TICK_MS * 1000 * 1000}, now = {0};
+    /* RSS samples come every rss_ms: the loop wakes for them too. */
+    unsigned wake_ms = rc->rss_ms && rc->rss_ms < TICK_MS ? rc->rss_ms : TICK_MS;
+    const struct timespec tick = {.tv_nsec = (long)wake_ms * 1000 * 1000}, now = {0};
     bool said_waiting = false, busy = false;
     uint64_t discovered = 0;
     packing_start(&rc->packing);
@@ -655,6 +660,7 @@ void run_loop(struct run_ctx *rc)
         } else {
             reap_untraced(rc);
         }
+        rss_tick(&rc->procs, rc->rss_ms, now_ms());
         busy = step(rc);
         stream_tick(&rc->stream, &rc->procs, now_ms());
         if (!rc->root_done) continue;

@@ -67,12 +67,14 @@ static void pack_rest(struct run_proc *p)
     if (rc == 0) rc = packer_step(&p->packer, true, err, sizeof err);
     if (rc == 0) rc = packer_add_external(&p->packer, &p->inherited, TRACE_STREAM_INHERITED, err, sizeof err);
     if (rc == 0) rc = packer_add_external(&p->packer, &p->checks_out, TRACE_STREAM_EXTERNAL, err, sizeof err);
+    if (rc == 0) rc = packer_add_external(&p->packer, &p->rss_out, TRACE_STREAM_RSS, err, sizeof err);
     if (rc == 0) {
         rc = packer_commit(&p->packer, p->end_how, p->end_code, err, sizeof err);
         p->packing = false; /* committed or aborted */
     }
     rec_chunks_free(&p->inherited); /* in the trace now, or lost with it */
     rec_chunks_free(&p->checks_out);
+    rec_chunks_free(&p->rss_out);
     if (rc < 0) {
         if (p->packing) packer_abort(&p->packer);
         p->packing = false;

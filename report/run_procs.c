@@ -62,6 +62,8 @@ void procs_free(struct run_procs *ps)
         if (p->packing) packer_abort(&p->packer);
         rec_chunks_free(&p->checks_out);
         rec_chunks_free(&p->inherited);
+        rec_chunks_free(&p->rss_out);
+        if (p->rss_state == RSS_OPEN) close(p->rss_fd);
         if (p->hdr) munmap(p->hdr, TRACE_HEADER_SIZE);
         free(p->why_unsupervised);
         free(p->dead_sps);

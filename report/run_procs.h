@@ -39,6 +39,10 @@ struct run_proc {
     struct stream_image *stream; /* what the pprof stream keeps of it (run_stream.c), or NULL */
     struct rec_chunks checks_out; /* leak-check results, written into the trace at packing */
     struct rec_chunks inherited;  /* a fork child's blocks from its parent, likewise */
+    struct rec_chunks rss_out;    /* samples of its resident set (run_rss.c), likewise */
+    enum { RSS_NONE, RSS_OPEN, RSS_OFF } rss_state; /* its statm descriptor: not opened yet, open, done */
+    int rss_fd;
+    uint64_t rss_next_ms;         /* when the next sample is due */
     uint32_t checks;          /* leak checks recorded so far (their seq numbers count from 1) */
     bool end_checked;         /* the check at its end ran (or says why it could not) */
     int status;               /* PROC_GONE: as waitpid gave it */

@@ -5,6 +5,7 @@
 #define HEAPSNAP_SNAP_H
 
 #include "blockmap.h"
+#include "regionmap.h"
 #include "util.h"
 #include "../trace/trace_read.h"
 
@@ -37,12 +38,30 @@ struct snap_stack {
      * ones (freed before the thread allocated again, heaptrack's measure). */
     uint64_t calls, bytes_allocated, temporary, temporary_bytes;
     uint64_t fig_calls, fig_bytes_allocated, fig_temporary, fig_temporary_bytes; /* canonical: summed */
+    /* Mapped memory (snap_mapped.c): bytes and ranges live from this stack's
+     * mappings, kept as the heap's above (map_saved_gen against map_gen);
+     * and heap and mapped together at the peak of the two together. */
+    uint64_t map_live_bytes, map_live_regions;
+    uint64_t map_peak_bytes, map_peak_regions, map_saved_gen;
+    uint64_t all_peak_bytes, all_peak_blocks, all_saved_gen;
+    uint64_t map_calls, map_bytes_mapped; /* mmap, mremap and brk calls, and the bytes they mapped */
+    uint64_t fig_map_bytes[2], fig_map_regions[2], fig_all_bytes[2], fig_all_blocks[2]; /* canonical, as fig_bytes */
+    uint64_t fig_map_calls, fig_map_bytes_mapped;
+};
+
+/* Which memory a snapshot's figures are of (stats --memory): heap blocks,
+ * the program's own mappings, or both. */
+enum snap_memory { SNAP_MEMORY_HEAP, SNAP_MEMORY_MAPPED, SNAP_MEMORY_ALL };
+
+/* A sample of the process's resident set (REC_RSS). */
+struct snap_rss {
+    uint64_t ticks, resident, file;
 };
 
 /* What an event hook (snap->hook) is called for. A realloc is two events: a
  * free, then an allocation (realloc set on both). */
 struct snap_event {
-    enum { SNAP_EV_ALLOC, SNAP_EV_FREE } kind;
+    enum { SNAP_EV_ALLOC, SNAP_EV_FREE, SNAP_EV_MAP /* mapped memory changed: no block */ } kind;
     bool realloc;
     bool known;                /* a free: of a block that was live (else unmatched) */
     bool temporary;            /* a free: of the thread's latest allocation, with none since */
@@ -128,6 +147,16 @@ struct snap {
     const struct snap_leak_check *check; /* POINT_LEAK_CHECK: the check chosen */
     struct snap_root { uint64_t ptr, len; } *roots; /* registered by the program, live at the point */
     size_t nroots;
+    /* The program's mappings (snap_mapped.c), their totals and peak, and
+     * those of heap and mapped memory together (all_*: cur_bytes +
+     * map_cur_bytes, with its own peak). */
+    enum snap_memory memory; /* which of them snap_figures gives: the caller sets it (the replay keeps all) */
+    struct regionmap mapped;
+    uint64_t map_cur_bytes, map_cur_regions, map_peak_bytes, map_peak_regions, map_peak_ticks, map_gen;
+    uint64_t all_peak_bytes, all_peak_blocks, all_peak_ticks, all_gen;
+    uint64_t mmaps, munmaps, mremaps; /* calls seen (brk and sbrk count as mmap or munmap) */
+    struct snap_rss *rss; /* RSS samples by `heapsnap run`, in time order */
+    size_t nrss;
 };
 
 #define SNAP_HEAP_REGION_SHIFT 20
@@ -135,8 +164,16 @@ struct snap {
 
 /* "exit", "peak", "12.5s", "LABEL" or "LABEL#N"; false with a reason in err. */
 bool snap_parse_point(const char *text, struct snap_point *p, char *err, size_t errlen);
-/* A stack's figures at the snapshot's point. */
+/* A stack's figures at the snapshot's point, of s->memory. */
 void snap_figures(const struct snap *s, const struct snap_stack *st, uint64_t *bytes, uint64_t *blocks);
+/* A stack's calls up to the point and the bytes they allocated (or mapped), of s->memory. */
+void snap_call_figures(const struct snap *s, const struct snap_stack *st, uint64_t *calls, uint64_t *bytes);
+/* When the peak of s->memory was. */
+uint64_t snap_peak_ticks(const struct snap *s);
+/* "heap", "mapped" or "all"; false for anything else. */
+bool snap_parse_memory(const char *text, enum snap_memory *out);
+/* The highest RSS sample, or 0 with none (and its time in *ticks). */
+uint64_t snap_rss_peak(const struct snap *s, uint64_t *ticks);
 
 /* Replays the trace up to point (NULL: the end). hook, if not NULL, sees
  * every event applied. Returns 0, or -1 with a reason in err, or

@@ -60,6 +60,7 @@ static void stack_touch(struct snap *s, struct snap_stack *st)
         st->peak_blocks = st->live_blocks;
         st->saved_gen = s->gen;
     }
+    snap_all_touch(s, st);
 }
 
 /* Takes a live block out of the figures (its entry stays to the caller). */
@@ -150,6 +151,7 @@ static bool apply_alloc(struct snap *s, uint64_t ptr, uint64_t size, uint64_t st
         s->peak_ticks = ticks;
         s->gen++;
     }
+    snap_all_grew(s, ticks);
     return true;
 }
 
@@ -221,6 +223,11 @@ bool snap_apply(struct snap *s, struct snap_cursor *c, bool force, uint64_t *ptr
                 }
         }
         return true;
+    case REC_MMAP:
+    case REC_MUNMAP:
+    case REC_MREMAP:
+        if (!snap_apply_mapping(s, c, t)) return true;
+        break;
     default:
         return true;
     }

@@ -112,4 +112,15 @@ void merge_free(struct snap_merge *m);
  * orders it has not been applied yet. *ptr is the address it concerns. */
 bool snap_apply(struct snap *s, struct snap_cursor *c, bool force, uint64_t *ptr);
 
+/* ---- snap_mapped.c ------------------------------------------------------ */
+
+/* Applies a mapping event (MMAP, MUNMAP, a half of MREMAP) at time t: true
+ * if it was one (and changed the figures), false otherwise. */
+bool snap_apply_mapping(struct snap *s, struct snap_cursor *c, uint64_t t);
+/* Before a stack's heap or mapped figures change: its share of the peak of
+ * the two together is saved if that peak came after its last change. */
+void snap_all_touch(struct snap *s, struct snap_stack *st);
+/* After heap or mapped memory grew: a new peak of the two together? */
+void snap_all_grew(struct snap *s, uint64_t ticks);
+
 #endif

@@ -36,9 +36,13 @@ uint64_t cursor_key(const struct snap_cursor *c)
     return c->realloc_alloc_half ? c->rec.ticks2 : c->rec.ticks;
 }
 
+/* REALLOC and MREMAP: a record with two stamps, an unmapping (free) half and
+ * a mapping (allocation) half, applied each at its own time. */
+static bool has_halves(const struct snap_cursor *c) { return c->rec.type == REC_REALLOC || c->rec.type == REC_MREMAP; }
+
 static bool is_free_half(const struct snap_cursor *c)
 {
-    return c->rec.type == REC_FREE || (c->rec.type == REC_REALLOC && !c->realloc_alloc_half);
+    return c->rec.type == REC_FREE || c->rec.type == REC_MUNMAP || (has_halves(c) && !c->realloc_alloc_half);
 }
 
 /* After c's event (or its half) changed: its place in time order, once. */
@@ -53,7 +57,8 @@ static bool cursor_before(const struct snap_cursor *a, const struct snap_cursor 
 static bool is_event(uint8_t type)
 {
     return type == REC_ALLOC || type == REC_FREE || type == REC_REALLOC || type == REC_IGNORE ||
-           type == REC_ROOT || type == REC_INHERIT || type == REC_FORK;
+           type == REC_ROOT || type == REC_INHERIT || type == REC_FORK || type == REC_MMAP || type == REC_MUNMAP ||
+           type == REC_MREMAP;
 }
 
 int cursor_advance(struct snap_merge *m, struct snap_cursor *c, char *err, size_t errlen)
@@ -158,7 +163,7 @@ static int force_at(struct snap_merge *m, size_t i, char *err, size_t errlen)
     snap_apply(m->s, c, true, &ptr);
     wake(m, ptr);
     int a = 1;
-    if (c->rec.type == REC_REALLOC && !c->realloc_alloc_half) {
+    if (has_halves(c) && !c->realloc_alloc_half) {
         c->realloc_alloc_half = true;
         cursor_settle(c);
     } else {
@@ -214,7 +219,7 @@ int merge_run(struct snap_merge *m, enum merge_end end, char *err, size_t errlen
                 continue;
             }
             /* c is settled at the top first: a woken stream may sort before it. */
-            if (c->rec.type == REC_REALLOC && !c->realloc_alloc_half) {
+            if (has_halves(c) && !c->realloc_alloc_half) {
                 c->realloc_alloc_half = true; /* its allocation half has its own, later stamp */
                 cursor_settle(c);
                 sift_down(m, 0);

@@ -190,7 +190,7 @@ uint64_t snap_trace_end_ticks(const struct snap *s, const char *path)
         rec_decoder_init(&d, buf, (size_t)len);
         while (rec_next(&d, &r) > 0) {
             if (d.ticks > end) end = d.ticks;
-            if ((r.type == REC_CLOCK || r.type == REC_LEAK_CHECK) && r.ticks > end) end = r.ticks;
+            if ((r.type == REC_CLOCK || r.type == REC_LEAK_CHECK || r.type == REC_RSS) && r.ticks > end) end = r.ticks;
         }
     }
     free(buf);
@@ -354,6 +354,17 @@ void snap_finish_stacks(struct snap *s)
         canon->fig_blocks[0] += st->live_blocks;
         canon->fig_bytes[1] += peaked ? st->peak_bytes : st->live_bytes;
         canon->fig_blocks[1] += peaked ? st->peak_blocks : st->live_blocks;
+        bool map_peaked = st->map_saved_gen == s->map_gen, all_peaked = st->all_saved_gen == s->all_gen;
+        canon->fig_map_bytes[0] += st->map_live_bytes;
+        canon->fig_map_regions[0] += st->map_live_regions;
+        canon->fig_map_bytes[1] += map_peaked ? st->map_peak_bytes : st->map_live_bytes;
+        canon->fig_map_regions[1] += map_peaked ? st->map_peak_regions : st->map_live_regions;
+        canon->fig_all_bytes[0] += st->live_bytes + st->map_live_bytes;
+        canon->fig_all_blocks[0] += st->live_blocks + st->map_live_regions;
+        canon->fig_all_bytes[1] += all_peaked ? st->all_peak_bytes : st->live_bytes + st->map_live_bytes;
+        canon->fig_all_blocks[1] += all_peaked ? st->all_peak_blocks : st->live_blocks + st->map_live_regions;
+        canon->fig_map_calls += st->map_calls;
+        canon->fig_map_bytes_mapped += st->map_bytes_mapped;
     }
 }
 
@@ -441,8 +452,55 @@ bool snap_parse_point(const char *text, struct snap_point *p, char *err, size_t 
 void snap_figures(const struct snap *s, const struct snap_stack *st, uint64_t *bytes, uint64_t *blocks)
 {
     int k = s->at_peak ? 1 : 0;
-    *bytes = st->fig_bytes[k];
-    *blocks = st->fig_blocks[k];
+    switch (s->memory) {
+    case SNAP_MEMORY_HEAP:
+        *bytes = st->fig_bytes[k];
+        *blocks = st->fig_blocks[k];
+        break;
+    case SNAP_MEMORY_MAPPED:
+        *bytes = st->fig_map_bytes[k];
+        *blocks = st->fig_map_regions[k];
+        break;
+    case SNAP_MEMORY_ALL:
+        *bytes = st->fig_all_bytes[k];
+        *blocks = st->fig_all_blocks[k];
+        break;
+    }
+}
+
+void snap_call_figures(const struct snap *s, const struct snap_stack *st, uint64_t *calls, uint64_t *bytes)
+{
+    *calls = (s->memory != SNAP_MEMORY_MAPPED ? st->fig_calls : 0) + (s->memory != SNAP_MEMORY_HEAP ? st->fig_map_calls : 0);
+    *bytes = (s->memory != SNAP_MEMORY_MAPPED ? st->fig_bytes_allocated : 0) +
+             (s->memory != SNAP_MEMORY_HEAP ? st->fig_map_bytes_mapped : 0);
+}
+
+uint64_t snap_peak_ticks(const struct snap *s)
+{
+    return s->memory == SNAP_MEMORY_HEAP ? s->peak_ticks : s->memory == SNAP_MEMORY_MAPPED ? s->map_peak_ticks : s->all_peak_ticks;
+}
+
+bool snap_parse_memory(const char *text, enum snap_memory *out)
+{
+    static const char *const names[] = {[SNAP_MEMORY_HEAP] = "heap", [SNAP_MEMORY_MAPPED] = "mapped", [SNAP_MEMORY_ALL] = "all"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (strcmp(text, names[i]) == 0) {
+            *out = (enum snap_memory)i;
+            return true;
+        }
+    return false;
+}
+
+uint64_t snap_rss_peak(const struct snap *s, uint64_t *ticks)
+{
+    uint64_t best = 0;
+    *ticks = 0;
+    for (size_t i = 0; i < s->nrss; i++)
+        if (s->rss[i].resident > best) {
+            best = s->rss[i].resident;
+            *ticks = s->rss[i].ticks;
+        }
+    return best;
 }
 
 double snap_seconds(const struct snap *s, uint64_t ticks)
@@ -507,6 +565,8 @@ void snap_free(struct snap *s)
 {
     blockmap_free(&s->live);
     blockmap_free(&s->heap_regions);
+    regionmap_free(&s->mapped);
+    free(s->rss);
     free(s->stack_index);
     for (size_t i = 0; i < s->nchecks; i++) free(s->checks[i].note);
     free(s->checks);

@@ -21,7 +21,8 @@ bool symsnap_is_file(const char *path)
     return c == '{';
 }
 
-static int from_trace(struct symsnap *ss, const char *path, const char *point_text, bool all, char *err, size_t errlen)
+static int from_trace(struct symsnap *ss, const char *path, const char *point_text, bool all, enum snap_memory memory,
+                      char *err, size_t errlen)
 {
     struct snap_point point;
     if (!snap_parse_point(point_text, &point, err, errlen)) return -1;
@@ -32,24 +33,26 @@ static int from_trace(struct symsnap *ss, const char *path, const char *point_te
         return -1;
     }
     struct snap *s = ss->snap;
+    s->memory = memory;
     ss->sample_rate = s->hdr.sample_rate;
     ss->point = xstrndup(point_text, strlen(point_text));
     ss->pid = s->hdr.pid;
     ss->command = s->cmdline ? xstrndup(s->cmdline, strlen(s->cmdline)) : NULL;
-    uint64_t at = point.kind == POINT_PEAK ? s->peak_ticks : s->stop_ticks != UINT64_MAX ? s->stop_ticks : s->last_ticks;
+    uint64_t at = point.kind == POINT_PEAK ? snap_peak_ticks(s) : s->stop_ticks != UINT64_MAX ? s->stop_ticks : s->last_ticks;
     ss->time_s = snap_seconds(s, at);
     size_t n = HASH_CNT(hh_frames, s->canon_stacks);
     ss->traces = xcalloc(n ? n : 1, sizeof *ss->traces);
     for (struct snap_stack *st = s->canon_stacks; st; st = st->hh_frames.next) {
-        uint64_t bytes, blocks;
+        uint64_t bytes, blocks, calls, allocated;
         snap_figures(s, st, &bytes, &blocks);
-        if (!blocks && !(all && st->fig_calls)) continue;
+        snap_call_figures(s, st, &calls, &allocated);
+        if (!blocks && !(all && calls)) continue;
         struct symsnap_trace *t = &ss->traces[ss->ntraces++];
         t->frames = symbols_stack(s, st, &t->nframes);
         t->size = bytes;
         t->count = blocks;
-        t->calls = st->fig_calls;
-        t->allocated = st->fig_bytes_allocated;
+        t->calls = calls;
+        t->allocated = allocated;
         t->stack = st;
         ss->total_size += bytes;
         ss->total_count += blocks;
@@ -219,7 +222,7 @@ static int from_file(struct symsnap *ss, const char *path, char *err, size_t err
     return 0;
 }
 
-static int load(struct symsnap *ss, const char *source, bool all, char *err, size_t errlen)
+static int load(struct symsnap *ss, const char *source, bool all, enum snap_memory memory, char *err, size_t errlen)
 {
     memset(ss, 0, sizeof *ss);
     ss->source = xstrndup(source, strlen(source));
@@ -227,7 +230,13 @@ static int load(struct symsnap *ss, const char *source, bool all, char *err, siz
     int rc;
     if (stat(source, &st) == 0) {
         /* The whole argument names a file: a snapshot file, or a trace at its end. */
-        rc = symsnap_is_file(source) ? from_file(ss, source, err, errlen) : from_trace(ss, source, "exit", all, err, errlen);
+        if (symsnap_is_file(source) && memory != SNAP_MEMORY_HEAP) {
+            snprintf(err, errlen, "%s: a snapshot file holds heap blocks only: mapped memory needs a trace", source);
+            rc = -1;
+        } else {
+            rc = symsnap_is_file(source) ? from_file(ss, source, err, errlen)
+                                         : from_trace(ss, source, "exit", all, memory, err, errlen);
+        }
     } else {
         char *at = strrchr(ss->source, '@');
         if (!at) {
@@ -242,7 +251,7 @@ static int load(struct symsnap *ss, const char *source, bool all, char *err, siz
                 snprintf(err, errlen, "%s: a snapshot file is one moment already: drop '@%s'", ss->source, at + 1);
                 rc = -1;
             } else {
-                rc = from_trace(ss, ss->source, at + 1, all, err, errlen);
+                rc = from_trace(ss, ss->source, at + 1, all, memory, err, errlen);
             }
             *at = '@';
         }
@@ -256,12 +265,18 @@ static int load(struct symsnap *ss, const char *source, bool all, char *err, siz
 
 int symsnap_load(struct symsnap *ss, const char *source, char *err, size_t errlen)
 {
-    return load(ss, source, false, err, errlen);
+    return load(ss, source, false, SNAP_MEMORY_HEAP, err, errlen);
 }
 
 int symsnap_load_all(struct symsnap *ss, const char *source, char *err, size_t errlen)
 {
-    return load(ss, source, true, err, errlen);
+    return load(ss, source, true, SNAP_MEMORY_HEAP, err, errlen);
+}
+
+int symsnap_load_memory(struct symsnap *ss, const char *source, bool all, enum snap_memory memory, char *err,
+                        size_t errlen)
+{
+    return load(ss, source, all, memory, err, errlen);
 }
 
 int symsnap_write(const struct symsnap *ss, const char *path, char *err, size_t errlen)

@@ -44,6 +44,10 @@ int symsnap_load(struct symsnap *ss, const char *source, char *err, size_t errle
 /* The same, with every stack that allocated up to the point, live or not
  * (exports: allocation totals beside the live heap). */
 int symsnap_load_all(struct symsnap *ss, const char *source, char *err, size_t errlen);
+/* Either of them, with figures of that memory (heap, mapped or both: stats
+ * --memory); a snapshot file has heap figures only. */
+int symsnap_load_memory(struct symsnap *ss, const char *source, bool all, enum snap_memory memory, char *err,
+                        size_t errlen);
 int symsnap_write(const struct symsnap *ss, const char *path, char *err, size_t errlen);
 void symsnap_free(struct symsnap *ss);
 

@@ -134,7 +134,24 @@ enum rec_type {
     REC_INHERIT = 18,    /* s ptr (delta), u size, u stack, u flags (bit 0: ignored): a block the process
                             had from its parent at fork; written by `heapsnap run`, applied before any event */
     REC_CHECK_NOTE = 19, /* u seq, str text: why the leak check seq could not run, or is incomplete */
+    /* Mappings the program (or a library) made itself: mmap, mremap, brk and
+     * sbrk called through their symbols. glibc's malloc maps with internal
+     * calls, never seen here, so no byte counts both as heap and as mapped. */
+    REC_MMAP = 20,   /* u dt, s ptr, u len, u stack, u kind (enum map_kind), u prot, u flags (mmap's) */
+    REC_MUNMAP = 21, /* u dt, s ptr, u len: any part of any mapping (stamped before the call) */
+    REC_MREMAP = 22, /* u dt (before the call), s old, u old_len, u dt2 (after it), s new (delta against old),
+                        u new_len, u flags (mremap's), u stack */
+    REC_RSS = 23,    /* u ticks (absolute), u resident bytes, u of them file-backed or shared bytes: a sample
+                        of /proc/PID/statm by `heapsnap run` (stream TRACE_STREAM_RSS) */
 };
+
+/* What a REC_MMAP mapped. */
+enum map_kind { MAP_KIND_ANON = 0, MAP_KIND_FILE = 1, MAP_KIND_BRK = 2 /* brk/sbrk moved the break up */ };
+
+/* The external stream `heapsnap run` writes RSS samples in (as it writes
+ * leak-check results in 0xffffffff and a fork child's inherited blocks in
+ * 0xfffffffe: trace_pack.h). */
+#define TRACE_STREAM_RSS 0xfffffffdu
 
 /* Reachability of a block at a leak check (memcheck's kinds). Blocks live at
  * the check and not listed in REC_LEAK records were still reachable. */

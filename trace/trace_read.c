@@ -321,6 +321,43 @@ int rec_next(struct rec_decoder *d, struct trace_rec *r)
         r->id = varint_get(c); /* seq */
         get_string(c, &r->s1, &r->l1);
         break;
+    case REC_MMAP:
+        timed(d, r);
+        d->ptr += (uint64_t)varint_get_signed(c);
+        r->ptr = d->ptr;
+        r->size = varint_get(c);
+        r->stack = varint_get(c);
+        r->fn = varint_get(c); /* kind */
+        r->lo = varint_get(c); /* prot */
+        r->hi = varint_get(c); /* flags */
+        if (r->fn > MAP_KIND_BRK || r->ptr + r->size < r->ptr) return -1;
+        break;
+    case REC_MUNMAP:
+        timed(d, r);
+        d->ptr += (uint64_t)varint_get_signed(c);
+        r->ptr = d->ptr;
+        r->size = varint_get(c);
+        if (r->ptr + r->size < r->ptr) return -1;
+        break;
+    case REC_MREMAP: /* as REALLOC: two stamps, the unmapping half and the mapping half */
+        timed(d, r);
+        r->ptr = d->ptr + (uint64_t)varint_get_signed(c);
+        r->total = varint_get(c); /* old_len */
+        d->ticks += varint_get(c);
+        r->ticks2 = d->ticks;
+        r->ptr2 = r->ptr + (uint64_t)varint_get_signed(c);
+        d->ptr = r->ptr2;
+        r->size = varint_get(c);
+        r->fn = varint_get(c); /* flags */
+        r->stack = varint_get(c);
+        if (r->ptr + r->total < r->ptr || r->ptr2 + r->size < r->ptr2) return -1;
+        break;
+    case REC_RSS:
+        r->ticks = varint_get(c);
+        r->size = varint_get(c);  /* resident */
+        r->total = varint_get(c); /* file-backed or shared */
+        if (r->total > r->size) return -1;
+        break;
     default:
         return -1;
     }

@@ -53,6 +53,9 @@ struct trace_rec {
     uint64_t id, total, n;                  /* STACK, STACK_MORE, MODULE, UNLOAD */
     uint64_t bias, lo, hi, mono;            /* MODULE; CLOCK: mono */
     const uint8_t *s1, *s2, *s3;            /* strings: MODULE build-id/path, PROCESS exe/cmd/cwd, EXEC/MARKER */
+    /* Mappings reuse the fields above: MMAP ptr, size (len), stack, fn (enum map_kind), lo (prot), hi
+     * (flags); MUNMAP ptr, size; MREMAP ticks and ticks2 as REALLOC, ptr (old), total (old_len), ptr2
+     * (new), size (new_len), fn (flags), stack; RSS ticks, size (resident bytes), total (file-backed). */
     uint64_t l1, l2, l3;
     struct varint_cursor ips;               /* STACK, STACK_MORE: n zigzag ip deltas */
 };

@@ -940,6 +940,7 @@
         bytes: { colour: '#0072b2', fill: 'rgba(0, 114, 178, 0.12)' },
         blocks: { colour: '#e69f00' },
         rss: { colour: '#6b6b6b' },
+        mapped: { colour: '#009e73' },
     };
 
     // Tick steps for a bytes axis: round numbers of B, KiB, MiB... so that
@@ -958,7 +959,8 @@
             this.tl = doc.timeline;
             this.picks = picks;
             // RSS starts hidden: it is often far above the heap and would flatten its line.
-            this.show = { bytes: true, blocks: false, rss: false };
+            // Mapped memory shows from the start when the program mapped any: it is memory the heap line does not have.
+            this.show = { bytes: true, blocks: false, rss: false, mapped: Array.isArray(doc.timeline.mapped) };
             this.selection = null;
             this.plot = null;
             this.justDragged = false;
@@ -989,7 +991,8 @@
                 series.push({ label, scale: 'bytes', stroke, dash, width: w, points: { show: false } });
                 data.push(values);
             };
-            if (this.show.bytes || this.show.rss) {
+            const mapped = this.show.mapped && Array.isArray(tl.mapped);
+            if (this.show.bytes || this.show.rss || mapped) {
                 scales.bytes = { range: zeroBased };
                 axes.push({
                     scale: 'bytes',
@@ -1014,10 +1017,11 @@
                 // (the peak itself, mostly) is drawn, not lost.
                 if (Array.isArray(tl.high)) dashedBytes('Highest between points', SERIES.bytes.colour, [2, 3], 1, tl.high);
             }
+            if (mapped) dashedBytes('Mapped', SERIES.mapped.colour, [], 1.5, tl.mapped);
             if (this.show.rss) dashedBytes('RSS', SERIES.rss.colour, [5, 4], 1.25, tl.rss);
             if (this.show.blocks) {
                 scales.blocks = { range: zeroBased };
-                const onlyBlocks = !this.show.bytes && !this.show.rss;
+                const onlyBlocks = !this.show.bytes && !this.show.rss && !mapped;
                 axes.push({
                     scale: 'blocks',
                     side: onlyBlocks ? 3 : 1,
@@ -1264,7 +1268,8 @@
                 quantity(tl.bytes[k], 'bytes') +
                 ' in ' +
                 quantity(tl.blocks[k], 'blocks');
-            if (Array.isArray(tl.rss)) text += ' · RSS ' + humanBytes(tl.rss[k]);
+            if (Array.isArray(tl.mapped)) text += ' · mapped ' + humanBytes(tl.mapped[k]);
+            if (Array.isArray(tl.rss) && tl.rss[k] !== null) text += ' · RSS ' + humanBytes(tl.rss[k]);
             this.readout.textContent = text;
         }
     }
@@ -1770,7 +1775,11 @@
                 marker: (m) => this.selectMarker(m.label),
             });
             if (Array.isArray(tl.rss)) $('series-rss-label').hidden = false;
-            for (const name of ['bytes', 'blocks', 'rss']) {
+            if (Array.isArray(tl.mapped)) {
+                $('series-mapped-label').hidden = false;
+                $('series-mapped').checked = true;
+            }
+            for (const name of ['bytes', 'blocks', 'rss', 'mapped']) {
                 $('series-' + name).addEventListener('change', (e) => this.chart.setSeries(name, e.target.checked));
             }
             this.chart.build();
