@@ -107,6 +107,21 @@ extern _Atomic uint32_t shim_generation;
 
 /* shim_init.c */
 void shim_init(void);
+SHIM_COLD bool shim_should_record_slow(struct shim_thread *t);
+
+/* Whether an interposed call is the program's to record (shim_init.c). */
+static SHIM_HOT bool shim_should_record(struct shim_thread *t)
+{
+    if (likely(atomic_load_explicit(&shim_state, memory_order_acquire) == SHIM_ACTIVE)) return t->in_shim == 0;
+    return shim_should_record_slow(t);
+}
+
+/* A record's stamp: rdtsc is synchronized across cores here, but a migration
+ * must never make a thread's delta negative. */
+static SHIM_HOT uint64_t shim_ticks_after(const struct shim_thread *t, uint64_t now)
+{
+    return now < t->last_ticks ? t->last_ticks : now;
+}
 void shim_finish(uint32_t how, int code, uintptr_t stack_from, bool pack);
 void shim_open_trace(uint64_t fork_ticks);
 pid_t shim_traced_pid(void);

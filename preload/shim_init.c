@@ -9,6 +9,7 @@
 #include "../trace/trace_pack.h"
 
 #include <dlfcn.h>
+#include <sched.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -425,4 +426,22 @@ void shim_reset_after_fork(void)
 __attribute__((constructor)) static void shim_constructor(void)
 {
     if (atomic_load(&shim_state) == SHIM_UNINIT) shim_init();
+}
+
+/* Whether the calling thread's call is the program's to record, once the
+ * shim is up: our own calls (in_shim) pass through, and a first call before
+ * init runs it (or waits for the thread running it). */
+SHIM_COLD bool shim_should_record_slow(struct shim_thread *t)
+{
+    if (t->in_shim) return false; /* our own allocation, or init's dlsym */
+    int s = atomic_load(&shim_state);
+    if (s == SHIM_UNINIT) {
+        shim_init();
+        s = atomic_load(&shim_state);
+    }
+    while (s == SHIM_INITIALIZING) {
+        sched_yield();
+        s = atomic_load(&shim_state);
+    }
+    return s == SHIM_ACTIVE;
 }

@@ -12,7 +12,6 @@
 #include "../trace/varint.h"
 
 #include <errno.h>
-#include <sched.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -42,36 +41,6 @@ static void *boot_alloc(size_t size, size_t align)
 static SHIM_HOT bool boot_owns(const void *p)
 {
     return (uintptr_t)p - (uintptr_t)boot_pool < BOOT_POOL_SIZE;
-}
-
-/* ---- deciding whether to record ---------------------------------------- */
-
-SHIM_COLD static bool should_record_slow(struct shim_thread *t)
-{
-    if (t->in_shim) return false; /* our own allocation, or init's dlsym */
-    int s = atomic_load(&shim_state);
-    if (s == SHIM_UNINIT) {
-        shim_init();
-        s = atomic_load(&shim_state);
-    }
-    while (s == SHIM_INITIALIZING) {
-        sched_yield();
-        s = atomic_load(&shim_state);
-    }
-    return s == SHIM_ACTIVE;
-}
-
-static SHIM_HOT bool should_record(struct shim_thread *t)
-{
-    if (likely(atomic_load_explicit(&shim_state, memory_order_acquire) == SHIM_ACTIVE)) return t->in_shim == 0;
-    return should_record_slow(t);
-}
-
-static SHIM_HOT uint64_t ticks_after(const struct shim_thread *t, uint64_t now)
-{
-    /* rdtscp is synchronized across cores here, but a migration must never
-     * make a delta negative. */
-    return now < t->last_ticks ? t->last_ticks : now;
 }
 
 /* ---- records ----------------------------------------------------------- */
@@ -110,7 +79,7 @@ static SHIM_HOT void record_alloc(struct shim_thread *t, void *p, size_t size, e
     if (likely(emit_prepare(t, 1 + 5 * VARINT_MAX))) {
         uint8_t *w = t->pos;
         *w++ = REC_ALLOC;
-        uint64_t now = ticks_after(t, shim_ticks());
+        uint64_t now = shim_ticks_after(t, shim_ticks());
         w = varint_put(w, now - t->last_ticks);
         t->last_ticks = now;
         w = varint_put_signed(w, (int64_t)((uintptr_t)p - ptr_last(t)));
@@ -131,7 +100,7 @@ static SHIM_HOT void record_free(struct shim_thread *t, void *p, uint64_t stamp,
     if (likely(emit_prepare(t, 1 + 2 * VARINT_MAX))) {
         uint8_t *w = t->pos;
         *w++ = REC_FREE;
-        uint64_t now = ticks_after(t, stamp);
+        uint64_t now = shim_ticks_after(t, stamp);
         w = varint_put(w, now - t->last_ticks);
         t->last_ticks = now;
         w = varint_put_signed(w, (int64_t)((uintptr_t)p - ptr_last(t)));
@@ -151,7 +120,7 @@ static void record_realloc(struct shim_thread *t, uint64_t before, int64_t old_w
     if (likely(emit_prepare(t, 1 + 6 * VARINT_MAX))) {
         uint8_t *w = t->pos;
         *w++ = REC_REALLOC;
-        before = ticks_after(t, before);
+        before = shim_ticks_after(t, before);
         uint64_t after = shim_ticks();
         if (after < before) after = before;
         w = varint_put(w, before - t->last_ticks);
@@ -174,7 +143,7 @@ static void record_realloc(struct shim_thread *t, uint64_t before, int64_t old_w
 SHIM_EXPORT void *malloc(size_t size)
 {
     struct shim_thread *t = &shim_tls;
-    bool rec = should_record(t);
+    bool rec = shim_should_record(t);
     if (unlikely(!shim_real.malloc)) return boot_alloc(size, 16);
     void *p = shim_real.malloc(size);
     if (rec && likely(p) && sampled_alloc(t, size)) record_alloc(t, p, size, FN_MALLOC);
@@ -186,14 +155,14 @@ SHIM_EXPORT void free(void *p)
     if (!p || unlikely(boot_owns(p))) return;
     struct shim_thread *t = &shim_tls;
     int64_t weight;
-    if (should_record(t) && sampled_free(p, &weight)) record_free(t, p, shim_ticks(), weight);
+    if (shim_should_record(t) && sampled_free(p, &weight)) record_free(t, p, shim_ticks(), weight);
     if (likely(shim_real.free)) shim_real.free(p);
 }
 
 SHIM_EXPORT void *calloc(size_t n, size_t size)
 {
     struct shim_thread *t = &shim_tls;
-    bool rec = should_record(t);
+    bool rec = shim_should_record(t);
     size_t total;
     if (unlikely(!shim_real.calloc)) {
         if (__builtin_mul_overflow(n, size, &total)) return NULL;
@@ -214,7 +183,7 @@ static void *realloc_common(void *old, size_t size, enum alloc_fn fn)
         if (p) memcpy(p, old, had < size ? had : size);
         return p;
     }
-    bool rec = should_record(t);
+    bool rec = shim_should_record(t);
     if (unlikely(!shim_real.realloc)) return boot_alloc(size, 16);
     uint64_t before = rec ? shim_ticks() : 0;
     /* Taken before the real realloc, when old is still ours: its usable size,
@@ -254,7 +223,7 @@ SHIM_EXPORT void *reallocarray(void *old, size_t n, size_t elem)
 SHIM_EXPORT int posix_memalign(void **out, size_t align, size_t size)
 {
     struct shim_thread *t = &shim_tls;
-    bool rec = should_record(t);
+    bool rec = shim_should_record(t);
     if (unlikely(!shim_real.posix_memalign)) {
         *out = boot_alloc(size, align);
         return *out ? 0 : ENOMEM;
@@ -269,7 +238,7 @@ SHIM_EXPORT int posix_memalign(void **out, size_t align, size_t size)
     SHIM_EXPORT void *name params                                                                                 \
     {                                                                                                             \
         struct shim_thread *t = &shim_tls;                                                                        \
-        bool rec = should_record(t);                                                                              \
+        bool rec = shim_should_record(t);                                                                              \
         if (unlikely(!shim_real.name)) return boot_alloc(size_expr, align_expr);                                  \
         void *p = shim_real.name args;                                                                            \
         if (rec && likely(p) && sampled_alloc(t, size_expr)) record_alloc(t, p, size_expr, fn);                   \

@@ -24,7 +24,6 @@
 
 #include <dlfcn.h>
 #include <errno.h>
-#include <sched.h>
 #include <stdarg.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
@@ -52,31 +51,6 @@ void mmap_resolve_real(void)
 
 static uint64_t pages(uint64_t len) { return (len + page_mask) & ~(uint64_t)page_mask; }
 
-/* ---- deciding whether to record (the malloc family's rules) -------------- */
-
-SHIM_COLD static bool map_should_record_slow(struct shim_thread *t)
-{
-    if (t->in_shim) return false;
-    int s = atomic_load(&shim_state);
-    if (s == SHIM_UNINIT) {
-        shim_init();
-        s = atomic_load(&shim_state);
-    }
-    while (s == SHIM_INITIALIZING) {
-        sched_yield();
-        s = atomic_load(&shim_state);
-    }
-    return s == SHIM_ACTIVE;
-}
-
-static bool map_should_record(struct shim_thread *t)
-{
-    if (likely(atomic_load_explicit(&shim_state, memory_order_acquire) == SHIM_ACTIVE)) return t->in_shim == 0;
-    return map_should_record_slow(t);
-}
-
-static uint64_t stamp_after(const struct shim_thread *t, uint64_t now) { return now < t->last_ticks ? t->last_ticks : now; }
-
 /* ---- records ------------------------------------------------------------ */
 
 static void record_map(struct shim_thread *t, uintptr_t p, uint64_t len, enum map_kind kind, int prot, int flags)
@@ -87,7 +61,7 @@ static void record_map(struct shim_thread *t, uintptr_t p, uint64_t len, enum ma
     if (emit_prepare(t, 1 + 7 * VARINT_MAX)) {
         uint8_t *w = t->pos;
         *w++ = REC_MMAP;
-        uint64_t now = stamp_after(t, shim_ticks());
+        uint64_t now = shim_ticks_after(t, shim_ticks());
         w = varint_put(w, now - t->last_ticks);
         t->last_ticks = now;
         w = varint_put_signed(w, (int64_t)(p - ptr_last(t)));
@@ -108,7 +82,7 @@ static void record_unmap(struct shim_thread *t, uintptr_t p, uint64_t len, uint6
     if (emit_prepare(t, 1 + 3 * VARINT_MAX)) {
         uint8_t *w = t->pos;
         *w++ = REC_MUNMAP;
-        uint64_t now = stamp_after(t, stamp);
+        uint64_t now = shim_ticks_after(t, stamp);
         w = varint_put(w, now - t->last_ticks);
         t->last_ticks = now;
         w = varint_put_signed(w, (int64_t)(p - ptr_last(t)));
@@ -127,7 +101,7 @@ static void record_remap(struct shim_thread *t, uint64_t before, uintptr_t old, 
     if (emit_prepare(t, 1 + 8 * VARINT_MAX)) {
         uint8_t *w = t->pos;
         *w++ = REC_MREMAP;
-        before = stamp_after(t, before);
+        before = shim_ticks_after(t, before);
         uint64_t after = shim_ticks();
         if (after < before) after = before;
         w = varint_put(w, before - t->last_ticks);
@@ -168,7 +142,7 @@ static void *map_common(void *(*real)(void *, size_t, int, int, int, off_t), voi
                         int flags, int fd, off_t off)
 {
     struct shim_thread *t = &shim_tls;
-    bool rec = map_should_record(t);
+    bool rec = shim_should_record(t);
     void *p = real ? real(addr, len, prot, flags, fd, off) : sys_mmap(addr, len, prot, flags, fd, off);
     if (!rec || p == MAP_FAILED) return p;
     int saved = errno;
@@ -190,7 +164,7 @@ SHIM_EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, of
 SHIM_EXPORT int munmap(void *addr, size_t len)
 {
     struct shim_thread *t = &shim_tls;
-    bool rec = map_should_record(t);
+    bool rec = shim_should_record(t);
     uint64_t before = rec ? shim_ticks() : 0;
     int rc;
     if (real_munmap) {
@@ -217,7 +191,7 @@ SHIM_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, .
         va_end(ap);
     }
     struct shim_thread *t = &shim_tls;
-    bool rec = map_should_record(t);
+    bool rec = shim_should_record(t);
     uint64_t before = rec ? shim_ticks() : 0;
     void *p;
     if (real_mremap) {
@@ -261,7 +235,7 @@ SHIM_EXPORT int brk(void *addr)
         return -1;
     }
     struct shim_thread *t = &shim_tls;
-    bool rec = map_should_record(t);
+    bool rec = shim_should_record(t);
     uint64_t before = rec ? shim_ticks() : 0;
     uintptr_t from = rec ? (uintptr_t)real_sbrk(0) : 0;
     int rc = real_brk(addr);
@@ -277,7 +251,7 @@ SHIM_EXPORT void *sbrk(intptr_t increment)
         return (void *)-1;
     }
     struct shim_thread *t = &shim_tls;
-    bool rec = increment != 0 && map_should_record(t);
+    bool rec = increment != 0 && shim_should_record(t);
     uint64_t before = rec ? shim_ticks() : 0;
     void *old = real_sbrk(increment);
     if (rec && old != (void *)-1)
