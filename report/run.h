@@ -12,6 +12,8 @@
 #include "run_stream.h"
 #include "supervise.h"
 
+struct leak_gate;
+
 struct run_exit {
     pid_t pid;
     int status;
@@ -31,6 +33,7 @@ struct run_ctx {
     bool follow;       /* fork children and exec'd programs are traced too */
     bool quiet;
     struct supp_list *supps; /* the gate's suppressions: verdicts are made as processes end */
+    const struct leak_gate *gate; /* its rule answers the program's own LSan checks too */
     struct run_stream stream; /* --pprof-every: stream.dir is NULL without it */
     pid_t root;        /* the program */
     int control_fd;    /* our end of the socket the processes ring (-1 without checks) */
