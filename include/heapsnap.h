@@ -18,12 +18,14 @@ extern "C" {
  * passing freshly malloc'd (uninitialized) memory is fine. */
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11
 #define HEAPSNAP_ADDRESS_ONLY __attribute__((access(none, 1)))
+#define HEAPSNAP_ADDRESSES_ONLY __attribute__((access(none, 1), access(none, 2)))
 #else
 #define HEAPSNAP_ADDRESS_ONLY
+#define HEAPSNAP_ADDRESSES_ONLY
 #endif
 
 #define HEAPSNAP_VERSION_MAJOR 0
-#define HEAPSNAP_VERSION_MINOR 2
+#define HEAPSNAP_VERSION_MINOR 3
 
 /* The shim's entry points: call the wrappers below, never these. */
 int heapsnap_shim_is_tracing(void) __attribute__((weak));
@@ -38,6 +40,10 @@ void heapsnap_shim_disable(void) __attribute__((weak));
 void heapsnap_shim_enable(void) __attribute__((weak));
 void heapsnap_shim_register_root(const void *p, size_t len) __attribute__((weak)) HEAPSNAP_ADDRESS_ONLY;
 void heapsnap_shim_unregister_root(const void *p, size_t len) __attribute__((weak)) HEAPSNAP_ADDRESS_ONLY;
+void heapsnap_shim_pool_alloc(const void *pool, const void *p, size_t size)
+    __attribute__((weak)) HEAPSNAP_ADDRESSES_ONLY;
+void heapsnap_shim_pool_free(const void *pool, const void *p) __attribute__((weak)) HEAPSNAP_ADDRESSES_ONLY;
+void heapsnap_shim_pool_destroy(const void *pool) __attribute__((weak)) HEAPSNAP_ADDRESS_ONLY;
 
 /* 1 while this process is traced (and not paused), else 0. */
 static inline int heapsnap_active(void) { return heapsnap_shim_is_tracing ? heapsnap_shim_is_tracing() : 0; }
@@ -123,6 +129,48 @@ HEAPSNAP_ADDRESS_ONLY static inline void heapsnap_register_root(const void *p, s
 HEAPSNAP_ADDRESS_ONLY static inline void heapsnap_unregister_root(const void *p, size_t len)
 {
     if (heapsnap_shim_unregister_root) heapsnap_shim_unregister_root(p, len);
+}
+
+/* Custom allocators (pools, arenas, slabs), valgrind's mempool client
+ * requests. A malloc interposer sees only the big blocks such an allocator
+ * carves; these calls make each object it hands out a block of its own, in
+ * every report and in the leak check, with the stack of the call (so make
+ * them in the allocator's own allocation function: the stack starts there).
+ * An object is scanned for pointers only when it is reached itself: the
+ * chunk around it does not keep it, nor what it points to, reachable.
+ * `pool` is any address that names the pool (its control block, say): no
+ * call creates a pool. Objects must not overlap one another; nothing here
+ * reads or writes them. Without heapsnap, each call does nothing. */
+
+/* [p, p+size) is now an object of pool (VALGRIND_MEMPOOL_ALLOC). */
+HEAPSNAP_ADDRESSES_ONLY static inline void heapsnap_pool_alloc(const void *pool, const void *p, size_t size)
+{
+    if (heapsnap_shim_pool_alloc) heapsnap_shim_pool_alloc(pool, p, size);
+}
+
+/* The object at p is given back to pool (VALGRIND_MEMPOOL_FREE). */
+HEAPSNAP_ADDRESSES_ONLY static inline void heapsnap_pool_free(const void *pool, const void *p)
+{
+    if (heapsnap_shim_pool_free) heapsnap_shim_pool_free(pool, p);
+}
+
+/* Every object of pool is gone at once, as an arena resets
+ * (VALGRIND_DESTROY_MEMPOOL). */
+HEAPSNAP_ADDRESS_ONLY static inline void heapsnap_pool_destroy(const void *pool)
+{
+    if (heapsnap_shim_pool_destroy) heapsnap_shim_pool_destroy(pool);
+}
+
+/* A block handed out by an allocator that keeps no pool
+ * (VALGRIND_MALLOCLIKE_BLOCK / VALGRIND_FREELIKE_BLOCK). */
+HEAPSNAP_ADDRESS_ONLY static inline void heapsnap_pool_malloclike(const void *p, size_t size)
+{
+    if (heapsnap_shim_pool_alloc) heapsnap_shim_pool_alloc(NULL, p, size);
+}
+
+HEAPSNAP_ADDRESS_ONLY static inline void heapsnap_pool_freelike(const void *p)
+{
+    if (heapsnap_shim_pool_free) heapsnap_shim_pool_free(NULL, p);
 }
 
 #ifdef __cplusplus

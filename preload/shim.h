@@ -264,9 +264,11 @@ SHIM_COLD void live_flush(struct shim_thread *t);
 SHIM_COLD void api_slow_checks(struct shim_thread *t);
 /* REC_IGNORE for a block the program asked heapsnap not to report. */
 void api_ignore(struct shim_thread *t, uintptr_t p);
-/* Asks `heapsnap run` to classify the live blocks now, with the requesting
- * thread's stack scanned only above stack_from (0: from its SP), and waits. */
-void shim_leak_check_from(uintptr_t stack_from);
+/* Asks `heapsnap run` to classify the live blocks now (kind: LEAK_CHECK, or
+ * LSan's FINAL_CHECK), with the requesting thread's stack scanned only above
+ * stack_from (0: from its SP), and waits. Returns the blocks that fail the
+ * gate's rule (0: none, or no answer). */
+uint64_t shim_leak_check_from(uintptr_t stack_from, enum run_request kind);
 /* Set when the program leaves through main's return or exit(): the exiting
  * thread's frames below it are exit's and the destructors', dead. */
 extern uintptr_t shim_exit_frame;
@@ -302,5 +304,24 @@ void mmap_resolve_real(void);
 /* shim_process.c */
 void process_install_hooks(void);
 void process_strip_preload(void);
+void process_strip_preload_in(char **env); /* the same in another environment array */
+
+/* heapsnap.h's entry points that LSan's share (shim_api.c). */
+void heapsnap_shim_ignore(const void *p);
+void heapsnap_shim_disable(void);
+void heapsnap_shim_enable(void);
+void heapsnap_shim_register_root(const void *p, size_t len);
+void heapsnap_shim_unregister_root(const void *p, size_t len);
+
+/* shim_lsan.c: LeakSanitizer's interface and the program's LSan hooks. */
+/* A program with a sanitizer runtime of its own is not traced: true if
+ * this one is (said on stderr; it is started again without heapsnap where
+ * it can be). Before anything else of the shim runs. */
+bool lsan_refuse_sanitized(void);
+/* The program's hooks read (once, when its main starts or it first asks for
+ * a check) and what they say written into the trace. */
+void lsan_program_ready(void);
+/* A new trace (a fork child's) gets what the hooks said too. */
+void lsan_after_open_trace(void);
 
 #endif

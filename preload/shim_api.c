@@ -1,5 +1,9 @@
 /* shim_api.c - what heapsnap.h reaches in the shim, and the markers.
  *
+ * Custom allocators' objects (heapsnap_pool_*) are REC_POOL records: blocks
+ * of their own in every report, with the stack of the annotation. They are
+ * left out of the live counters below: a pool's free does not say the size,
+ * and the shim keeps no table of blocks to look it up. *
  * Markers (REC_MARKER) name moments a snapshot can be taken at: the program's
  * own heapsnap_snapshot() calls, a snapshot signal, an interval, heap growth.
  * They go into the calling thread's stream like any record.
@@ -176,10 +180,11 @@ SHIM_EXPORT void heapsnap_shim_reset_peak(void)
 static _Atomic uint32_t leak_seq;
 uintptr_t shim_exit_frame;
 
-void shim_leak_check_from(uintptr_t stack_from)
+uint64_t shim_leak_check_from(uintptr_t stack_from, enum run_request kind)
 {
     struct shim_thread *t = &shim_tls;
-    if (!shim_config.checks || !spool_header() || getpid() != shim_traced_pid()) return;
+    if (!shim_config.checks || !spool_header() || getpid() != shim_traced_pid()) return 0;
+    lsan_program_ready(); /* its own suppressions judge this check too */
     char label[64];
     snprintf(label, sizeof label, "leak-check:%u", atomic_fetch_add(&leak_seq, 1) + 1);
     if (!t->in_shim) {
@@ -187,7 +192,9 @@ void shim_leak_check_from(uintptr_t stack_from)
         marker_write(t, label, shim_ticks());
         t->in_shim--;
     }
-    run_request(RUN_REQ_LEAK_CHECK, stack_from);
+    uint64_t failing = 0;
+    run_ask(kind, stack_from, &failing);
+    return failing;
 }
 
 /* The caller's stack counts from this frame up: deeper slots (a function
@@ -198,7 +205,7 @@ void shim_leak_check_from(uintptr_t stack_from)
 SHIM_EXPORT __attribute__((noinline)) void heapsnap_shim_leak_check(void)
 {
     __builtin_unwind_init();
-    shim_leak_check_from((uintptr_t)__builtin_frame_address(0) - 64);
+    shim_leak_check_from((uintptr_t)__builtin_frame_address(0) - 64, RUN_REQ_LEAK_CHECK);
 }
 
 /* ---- LSan's controls ---------------------------------------------------- */
@@ -256,3 +263,59 @@ SHIM_EXPORT void heapsnap_shim_unregister_root(const void *p, size_t len) { api_
 
 SHIM_EXPORT void heapsnap_shim_pause(void) { atomic_store(&shim_paused, true); }
 SHIM_EXPORT void heapsnap_shim_resume(void) { atomic_store(&shim_paused, false); }
+
+/* ---- custom allocators ------------------------------------------------ */
+
+static void pool_record(struct shim_thread *t, enum pool_op op, uintptr_t pool, uintptr_t p, size_t size,
+                        uint32_t stack)
+{
+    if (!emit_prepare(t, 1 + 6 * VARINT_MAX)) return;
+    uint8_t *w = t->pos;
+    *w++ = REC_POOL;
+    uint64_t now = shim_ticks();
+    if (now < t->last_ticks) now = t->last_ticks;
+    w = varint_put(w, now - t->last_ticks);
+    t->last_ticks = now;
+    w = varint_put(w, op);
+    w = varint_put(w, pool);
+    w = varint_put_signed(w, (int64_t)(p - ptr_last(t)));
+    ptr_hide(t, p);
+    w = varint_put(w, size);
+    w = varint_put(w, stack);
+    emit_commit(t, w);
+}
+
+static bool pool_call_begins(struct shim_thread *t)
+{
+    if (atomic_load(&shim_state) != SHIM_ACTIVE || t->in_shim) return false;
+    t->in_shim++;
+    return true;
+}
+
+SHIM_EXPORT void heapsnap_shim_pool_alloc(const void *pool, const void *p, size_t size)
+{
+    struct shim_thread *t = &shim_tls;
+    /* Paused, new blocks are not recorded: a pool's as malloc's. A kernel
+     * address is nobody's object (and a reader could not key it). */
+    if (!p || ((uintptr_t)p & POOL_KEY_BIT) || atomic_load(&shim_paused) || !pool_call_begins(t)) return;
+    uint32_t stack = stack_capture(t);
+    pool_record(t, POOL_ALLOC, (uintptr_t)pool, (uintptr_t)p, size, stack);
+    if (t->leak_disabled) api_ignore(t, (uintptr_t)p);
+    t->in_shim--;
+}
+
+SHIM_EXPORT void heapsnap_shim_pool_free(const void *pool, const void *p)
+{
+    struct shim_thread *t = &shim_tls;
+    if (!p || ((uintptr_t)p & POOL_KEY_BIT) || !pool_call_begins(t)) return;
+    pool_record(t, POOL_FREE, (uintptr_t)pool, (uintptr_t)p, 0, 0);
+    t->in_shim--;
+}
+
+SHIM_EXPORT void heapsnap_shim_pool_destroy(const void *pool)
+{
+    struct shim_thread *t = &shim_tls;
+    if (!pool || !pool_call_begins(t)) return; /* pool 0 holds the malloc-like blocks of no pool */
+    pool_record(t, POOL_DESTROY, (uintptr_t)pool, ptr_last(t), 0, 0);
+    t->in_shim--;
+}

@@ -223,6 +223,7 @@ void shim_open_trace(uint64_t fork_ticks)
     }
     struct shim_thread *t = &shim_tls;
     emit_process_record(t);
+    lsan_after_open_trace();
     /* Under `heapsnap run`: be traced with ptrace before the program runs on,
      * so that its end, however it comes, can be stopped and checked. */
     run_request(RUN_REQ_SUPERVISE, 0);
@@ -273,6 +274,14 @@ void shim_init(void)
     int expected = SHIM_UNINIT;
     if (!atomic_compare_exchange_strong(&shim_state, &expected, SHIM_INITIALIZING)) return;
     shim_tls.in_shim++;
+    /* First of all: a sanitizer's runtime may be starting (this may be its
+     * first allocation), and must not find us resolving its functions. */
+    if (lsan_refuse_sanitized()) {
+        resolve_real();
+        atomic_store(&shim_state, SHIM_OFF);
+        shim_tls.in_shim--;
+        return;
+    }
     resolve_real();
     fd_init();
     if (!read_config()) {

@@ -4,6 +4,7 @@
  * The trace is durable at every moment (spool.c); what is recorded here is
  * only *how* the process ended, written into the trace header. */
 #include "shim.h"
+#include "elf_probe.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -36,6 +37,7 @@ static main_fn real_main;
 
 static int main_wrapper(int argc, char **argv, char **envp)
 {
+    lsan_program_ready(); /* every constructor has run: the program's LSan hooks can be asked */
     int rc = real_main(argc, argv, envp);
     note_exit(rc);
     shim_exit_frame = (uintptr_t)__builtin_frame_address(0); /* main's frames are gone */
@@ -147,17 +149,22 @@ static bool gains_privileges(const char *path)
     return getxattr(path, "security.capability", NULL, 0) > 0;
 }
 
+/* A program with a sanitizer runtime: LSan will not check a process that
+ * is traced with ptrace, so `heapsnap run` lets it go (and the shim that
+ * loads in it starts it again without heapsnap, shim_lsan.c). */
+static bool must_be_let_go(const char *path) { return gains_privileges(path) || sanitizer_runtime_in(path, NULL, 0); }
+
 /* file as execvp searches it: in PATH unless it has a slash. */
-static bool search_gains_privileges(const char *file)
+static bool search_must_be_let_go(const char *file)
 {
-    if (strchr(file, '/')) return gains_privileges(file);
+    if (strchr(file, '/')) return must_be_let_go(file);
     const char *path = getenv("PATH");
     if (!path) path = "/bin:/usr/bin";
     char buf[4096];
     for (const char *p = path; *p;) {
         size_t len = strcspn(p, ":");
         snprintf(buf, sizeof buf, "%.*s/%s", (int)len, len ? p : ".", file);
-        if (access(buf, X_OK) == 0) return gains_privileges(buf);
+        if (access(buf, X_OK) == 0) return must_be_let_go(buf);
         p += len + (p[len] == ':');
     }
     return false;
@@ -169,7 +176,7 @@ static void note_exec(const char *path, bool searched)
     emit_exec(path);
     struct trace_header *h = spool_header();
     if (h && atomic_load((_Atomic uint32_t *)&h->supervisor) &&
-        (searched ? search_gains_privileges(path) : gains_privileges(path)))
+        (searched ? search_must_be_let_go(path) : must_be_let_go(path)))
         run_request(RUN_REQ_RELEASE, 0);
 }
 
@@ -244,13 +251,15 @@ void process_install_hooks(void)
 
 /* --no-follow: remove our library from LD_PRELOAD in place (no allocation),
  * so programs this one execs run untraced. */
-void process_strip_preload(void)
+void process_strip_preload(void) { process_strip_preload_in(environ); }
+
+void process_strip_preload_in(char **env)
 {
     Dl_info self;
     if (!dladdr((void *)process_strip_preload, &self) || !self.dli_fname) return;
     const char *base = strrchr(self.dli_fname, '/');
     base = base ? base + 1 : self.dli_fname;
-    for (char **e = environ; e && *e; e++) {
+    for (char **e = env; e && *e; e++) {
         if (strncmp(*e, "LD_PRELOAD=", 11) != 0) continue;
         char *src = *e + 11, *dst = src;
         while (*src) {

@@ -122,7 +122,7 @@ int cmd_leaks(int argc, char **argv)
     }
     else {
         leaks_print_text(stdout, &r, show);
-        leaks_print_suppressions_used(stdout, &supps);
+        leaks_print_suppressions_used(stdout, &r, &supps);
     }
     int rc = gate_fails(&g, &r) ? g.exitcode : 0;
     leaks_free(&r);

@@ -15,6 +15,7 @@
 #include "run.h"
 #include "run_rss.h"
 #include "shim_find.h"
+#include "../preload/elf_probe.h"
 
 #include <dirent.h>
 #include <poll.h>
@@ -139,6 +140,23 @@ static void check_traceable(const char *path, int depth)
     }
     if (!dynamic)
         die("%s is statically linked: LD_PRELOAD cannot load heapsnap into it (rebuild it dynamically linked)", path);
+}
+
+/* A program built with -fsanitize=address or leak checks its own leaks, and
+ * its runtime cannot share the process with heapsnap (ASan insists on being
+ * the first library, LSan refuses to run under ptrace): it is run as it is,
+ * in place of heapsnap, so that its output and exit status are its own. */
+static void run_sanitized_untraced(const char *prog, char **argv)
+{
+    char what[256];
+    if (!sanitizer_runtime_in(prog, what, sizeof what)) return;
+    fprintf(stderr,
+            "heapsnap: %s carries %s's runtime (%s), a leak checker of its own that cannot share a process with "
+            "heapsnap: it runs untraced\n",
+            prog, sanitizer_name(what), what);
+    fflush(stderr);
+    execv(prog, argv);
+    die("%s: %s", prog, strerror(errno));
 }
 
 /* ---- where is the shim? ------------------------------------------------- */
@@ -407,10 +425,21 @@ static bool report_leaks(struct run_ctx *rc, const struct run_options *o, const 
         if (!o->quiet && r == &full && p == root && o->format == FORMAT_TEXT) {
             fputc('\n', stderr);
             leaks_print_text(stderr, r, (1u << LEAK_DEFINITE) | (1u << LEAK_INDIRECT) | (1u << LEAK_POSSIBLE));
+        } else if (!o->quiet && r && p == root && o->format == FORMAT_TEXT) {
+            /* Judged without its heap: its final LSan check, or no check at all. */
+            fputc('\n', stderr);
+            if (p->final_stands)
+                fprintf(stderr,
+                        "heapsnap: judged at the program's final leak check (__lsan_do_leak_check), "
+                        "%s@leak-check:%u; none was made at its end\n",
+                        p->path, p->final_seq);
+            leaks_print_summary(stderr, r);
         } else if (p != root && (!o->quiet || fails)) {
             fprintf(stderr, "heapsnap: also traced: %s (pid %d)", p->path, p->pid);
             if (p->state == PROC_LEFT) fprintf(stderr, ", still running, not checked");
-            if (r && !r->check_failed)
+            if (r && r->check_off)
+                fprintf(stderr, ", not checked: %s", r->check_note);
+            else if (r && !r->check_failed)
                 fprintf(stderr, ", definitely lost %llu bytes, indirectly lost %llu, possibly lost %llu",
                         (unsigned long long)r->bytes[LEAK_DEFINITE], (unsigned long long)r->bytes[LEAK_INDIRECT],
                         (unsigned long long)r->bytes[LEAK_POSSIBLE]);
@@ -458,6 +487,7 @@ int cmd_run(int argc, char **argv)
         return 127;
     }
     check_traceable(prog, 0);
+    run_sanitized_untraced(prog, o.argv);
     char shim[PATH_MAX], err[PATH_MAX * 2 + 200];
     if (shim_find(shim, sizeof shim, err, sizeof err) < 0 || shim_check_version(shim, err, sizeof err) < 0)
         die("%s", err);
@@ -542,6 +572,7 @@ int cmd_run(int argc, char **argv)
     struct supp_list supps = {0};
     if (o.leak_check) gate_load_suppressions(&o.gate, &supps);
     rc.supps = &supps;
+    rc.gate = &o.gate;
     run_loop(&rc);
     run_finish(&rc);
     if (rc.control_fd >= 0) close(rc.control_fd);

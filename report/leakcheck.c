@@ -18,7 +18,15 @@
  * rest are lost: in address order, each lost block not yet claimed leads a
  * clique (definitely lost) and everything it reaches, by any pointer, becomes
  * indirectly lost under it; a leader reached by a later clique joins it. So a
- * lost cycle has one definitely lost block, never only indirect ones. */
+ * lost cycle has one definitely lost block, never only indirect ones.
+ *
+ * Pool objects (heapsnap_pool_*) are blocks too, and may lie inside another
+ * block (the pool's chunk) or in a root (an mmap'd arena, a static buffer).
+ * An address inside one is a pointer to it, not to the chunk around it (but
+ * the chunk's first byte is that too, when an object starts there); and
+ * their bytes are read only when they are reached themselves: the chunk and
+ * the roots are scanned around them, so a chunk that is reachable does not
+ * make the objects in it reachable, nor what they point to. */
 #include "leakcheck.h"
 #include "snap.h"
 
@@ -38,9 +46,16 @@
 enum { ST_UNREACHED = 0, ST_POSSIBLE, ST_REACHABLE, ST_LEADER, ST_INDIRECT };
 
 struct lc_block {
+    uint64_t key; /* in snap.live: a pool object's has POOL_KEY_BIT */
     uint64_t start, size, indirect;
     uint8_t state;
-    bool ignored;
+    bool ignored, pool;
+};
+
+/* Blocks of one sort, by start: malloc's never overlap one another, nor do
+ * pool objects; only the two sorts may. */
+struct lc_sorted {
+    size_t *v, n;
 };
 
 struct lc {
@@ -51,6 +66,7 @@ struct lc {
     pid_t mem;
     struct lc_block *b;
     size_t n;
+    struct lc_sorted heap, pools; /* indexes into b */
     uint64_t lo, hi; /* the blocks' address range: a quick filter */
     size_t *stack;   /* work list */
     size_t nstack, capstack;
@@ -85,27 +101,50 @@ static bool allocator_metadata(uint64_t offset, uint64_t size)
     return offset == chunk - 16;
 }
 
-/* The block holding address w: its index, or -1. */
-static long find_block(const struct lc *lc, uint64_t w, bool *is_start)
+/* The last of these blocks that starts at or below w: a position in v, or -1. */
+static long last_at_or_below(const struct lc *lc, const struct lc_sorted *o, uint64_t w)
 {
-    if (w < lc->lo || w >= lc->hi) return -1;
-    size_t l = 0, r = lc->n;
-    while (l < r) { /* the last block starting at or below w */
+    size_t l = 0, r = o->n;
+    while (l < r) {
         size_t m = (l + r) / 2;
-        if (lc->b[m].start <= w) l = m + 1;
+        if (lc->b[o->v[m]].start <= w)
+            l = m + 1;
         else r = m;
     }
-    if (l == 0) return -1;
-    const struct lc_block *b = &lc->b[l - 1];
+    return (long)l - 1;
+}
+
+/* The block of this sort holding w (*is_start: at its first byte), or -1. */
+static long holder(const struct lc *lc, const struct lc_sorted *o, uint64_t w, bool *is_start)
+{
+    long k = last_at_or_below(lc, o, w);
+    if (k < 0) return -1;
+    size_t i = o->v[k];
+    const struct lc_block *b = &lc->b[i];
     if (w == b->start) {
         *is_start = true;
-        return (long)(l - 1);
+        return (long)i;
     }
-    if (w - b->start < b->size && !(lc->in_libc_data && allocator_metadata(w - b->start, b->size))) {
+    if (w - b->start < b->size && !(lc->in_libc_data && !b->pool && allocator_metadata(w - b->start, b->size))) {
         *is_start = false;
-        return (long)(l - 1);
+        return (long)i;
     }
     return -1;
+}
+
+/* The block holding address w: its index, or -1. A pool object before the
+ * chunk it lies in; *chunk_too is the chunk when w is its first byte as
+ * well (a pointer to both), else -1. */
+static long find_block(const struct lc *lc, uint64_t w, bool *is_start, long *chunk_too)
+{
+    *chunk_too = -1;
+    if (w < lc->lo || w >= lc->hi) return -1;
+    long c = lc->pools.n ? holder(lc, &lc->pools, w, is_start) : -1;
+    if (c < 0) return holder(lc, &lc->heap, w, is_start);
+    bool chunk_start;
+    long h = holder(lc, &lc->heap, w, &chunk_start);
+    if (h >= 0 && chunk_start) *chunk_too = h;
+    return c;
 }
 
 static void push(struct lc *lc, size_t i)
@@ -184,11 +223,36 @@ static void scan_range(struct lc *lc, uint64_t addr, uint64_t len, bool private_
     }
 }
 
-/* Marking from roots (from == SIZE_MAX) and from reached blocks. */
-static void mark_word(struct lc *lc, uint64_t word, size_t from)
+/* Scans [addr, addr+len) but for the pool objects in it: their bytes are
+ * read when they are reached themselves. */
+static void scan_around_pools(struct lc *lc, uint64_t addr, uint64_t len, bool private_mapping, word_fn fn, size_t from)
 {
-    bool is_start;
-    long c = find_block(lc, word, &is_start);
+    uint64_t end = addr + len;
+    long k = lc->pools.n ? last_at_or_below(lc, &lc->pools, addr) : -1;
+    if (k < 0) k = 0;
+    for (size_t j = (size_t)k; j < lc->pools.n && addr < end; j++) {
+        const struct lc_block *o = &lc->b[lc->pools.v[j]];
+        if (o->start >= end) break;
+        if (o->start + o->size <= addr) continue;
+        if (o->start > addr) scan_range(lc, addr, o->start - addr, private_mapping, fn, from);
+        addr = o->start + o->size;
+    }
+    if (addr < end) scan_range(lc, addr, end - addr, private_mapping, fn, from);
+}
+
+/* A reached block's bytes: a chunk's without the pool objects in it. */
+static void scan_block(struct lc *lc, size_t i, word_fn fn)
+{
+    const struct lc_block *b = &lc->b[i];
+    if (b->pool)
+        scan_range(lc, b->start, b->size, true, fn, i);
+    else
+        scan_around_pools(lc, b->start, b->size, true, fn, i);
+}
+
+/* Marking from roots (from == SIZE_MAX) and from reached blocks. */
+static void mark(struct lc *lc, long c, bool is_start, size_t from)
+{
     if (c < 0 || (size_t)c == from) return;
     uint8_t parent = from == SIZE_MAX ? ST_REACHABLE : lc->b[from].state;
     uint8_t want = parent == ST_REACHABLE && is_start ? ST_REACHABLE : ST_POSSIBLE;
@@ -198,22 +262,28 @@ static void mark_word(struct lc *lc, uint64_t word, size_t from)
     }
 }
 
+static void mark_word(struct lc *lc, uint64_t word, size_t from)
+{
+    bool is_start = false;
+    long chunk;
+    long c = find_block(lc, word, &is_start, &chunk); /* before is_start is read */
+    mark(lc, c, is_start, from);
+    mark(lc, chunk, true, from);
+}
+
 static void drain_marks(struct lc *lc)
 {
     while (lc->nstack) {
         size_t i = lc->stack[--lc->nstack];
-        scan_range(lc, lc->b[i].start, lc->b[i].size, true, mark_word, i);
+        scan_block(lc, i, mark_word);
     }
 }
 
 /* Flooding a clique: anything unreached (or an earlier leader) it points to. */
 static size_t clique_leader;
 
-static void clique_word(struct lc *lc, uint64_t word, size_t from)
+static void clique_join(struct lc *lc, long c)
 {
-    (void)from;
-    bool is_start;
-    long c = find_block(lc, word, &is_start);
     if (c < 0 || (size_t)c == clique_leader) return;
     struct lc_block *b = &lc->b[c], *leader = &lc->b[clique_leader];
     if (b->state == ST_UNREACHED) {
@@ -227,6 +297,16 @@ static void clique_word(struct lc *lc, uint64_t word, size_t from)
     }
 }
 
+static void clique_word(struct lc *lc, uint64_t word, size_t from)
+{
+    (void)from;
+    bool is_start = false;
+    long chunk;
+    long c = find_block(lc, word, &is_start, &chunk);
+    clique_join(lc, c);
+    clique_join(lc, chunk);
+}
+
 static void cliques(struct lc *lc)
 {
     for (size_t i = 0; i < lc->n; i++) {
@@ -236,7 +316,7 @@ static void cliques(struct lc *lc)
         push(lc, i);
         while (lc->nstack) {
             size_t k = lc->stack[--lc->nstack];
-            scan_range(lc, lc->b[k].start, lc->b[k].size, true, clique_word, k);
+            scan_block(lc, k, clique_word);
         }
     }
 }
@@ -279,7 +359,7 @@ static struct interval *heap_intervals(const struct lc *lc, const struct snap *s
     size_t cap = 16, k = 0;
     struct interval *v = xmalloc(cap * sizeof *v);
     for (size_t i = 0; i < lc->n; i++) {
-        if (lc->b[i].size < SNAP_SMALL_BLOCK) continue;
+        if (lc->b[i].size < SNAP_SMALL_BLOCK || lc->b[i].pool) continue; /* a pool object: where its pool put it */
         if (k == cap) v = xrealloc(v, (cap *= 2) * sizeof *v);
         v[k++] = (struct interval){(lc->b[i].start - 16) & ~4095ull, (lc->b[i].start + lc->b[i].size + 4095) & ~4095ull};
     }
@@ -319,10 +399,10 @@ static void scan_root_range(struct lc *lc, uint64_t lo, uint64_t hi, bool privat
     for (size_t i = 0; i < nheap && lo < hi; i++) {
         if (heap[i].hi <= lo) continue;
         if (heap[i].lo >= hi) break;
-        if (heap[i].lo > lo) scan_range(lc, lo, heap[i].lo - lo, private_mapping, mark_word, SIZE_MAX);
+        if (heap[i].lo > lo) scan_around_pools(lc, lo, heap[i].lo - lo, private_mapping, mark_word, SIZE_MAX);
         lo = heap[i].hi;
     }
-    if (lo < hi) scan_range(lc, lo, hi - lo, private_mapping, mark_word, SIZE_MAX);
+    if (lo < hi) scan_around_pools(lc, lo, hi - lo, private_mapping, mark_word, SIZE_MAX);
 }
 
 static void scan_roots(struct lc *lc, const struct snap *s, const char *trace_path)
@@ -442,6 +522,12 @@ void leakcheck_failed(uint32_t seq, const char *why, struct rec_chunks *out)
     leakcheck_note(seq, why, out);
 }
 
+void leakcheck_off(uint32_t seq, const char *why, struct rec_chunks *out)
+{
+    check_record(out, now_ticks(), seq, CHECK_OFF, 0);
+    leakcheck_note(seq, why, out);
+}
+
 int leakcheck_run(const struct leakcheck_request *rq, struct rec_chunks *out, char *err, size_t errlen)
 {
     const struct snap *s = rq->live;
@@ -459,19 +545,32 @@ int leakcheck_run(const struct leakcheck_request *rq, struct rec_chunks *out, ch
     lc.threads = xcalloc(rq->ntids ? rq->ntids : 1, sizeof *lc.threads);
     for (size_t i = 0; i < rq->ntids; i++) lc.threads[lc.nthreads++] = (struct thread){.tid = rq->tids[i]};
     lc.b = xmalloc((s->live.count ? s->live.count : 1) * sizeof *lc.b);
-    for (size_t i = 0; i <= s->live.mask && s->live.slots; i++)
-        if (s->live.slots[i].ptr)
-            lc.b[lc.n++] = (struct lc_block){
-                .start = s->live.slots[i].ptr, .size = s->live.slots[i].size, .ignored = s->live.slots[i].ignored};
+    for (size_t i = 0; i <= s->live.mask && s->live.slots; i++) {
+        const struct blockmap_entry *e = &s->live.slots[i];
+        if (e->ptr)
+            lc.b[lc.n++] = (struct lc_block){.key = e->ptr,
+                                             .start = snap_block_addr(e->ptr),
+                                             .size = e->size,
+                                             .ignored = e->ignored,
+                                             .pool = snap_is_pool_object(e->ptr)};
+    }
     qsort(lc.b, lc.n, sizeof *lc.b, by_start);
-    lc.lo = lc.n ? lc.b[0].start : 0;
-    lc.hi = lc.n ? lc.b[lc.n - 1].start + (lc.b[lc.n - 1].size ? lc.b[lc.n - 1].size : 1) : 0;
+    lc.heap.v = xmalloc((lc.n ? lc.n : 1) * sizeof *lc.heap.v);
+    lc.pools.v = xmalloc((lc.n ? lc.n : 1) * sizeof *lc.pools.v);
+    lc.lo = UINT64_MAX;
+    for (size_t i = 0; i < lc.n; i++) {
+        struct lc_sorted *o = lc.b[i].pool ? &lc.pools : &lc.heap;
+        o->v[o->n++] = i;
+        uint64_t end = lc.b[i].start + (lc.b[i].size ? lc.b[i].size : 1);
+        if (lc.b[i].start < lc.lo) lc.lo = lc.b[i].start;
+        if (end > lc.hi) lc.hi = end;
+    }
     lc.buf = xmalloc(SCAN_CHUNK);
     /* The program's own roots: ignored blocks, registered regions. */
     for (size_t i = 0; i < lc.n; i++)
         if (lc.b[i].ignored) lc.b[i].state = ST_REACHABLE, push(&lc, i);
     for (size_t i = 0; i < s->nroots; i++) /* the program's own: maybe shared */
-        scan_range(&lc, s->roots[i].ptr, s->roots[i].len, false, mark_word, SIZE_MAX);
+        scan_around_pools(&lc, s->roots[i].ptr, s->roots[i].len, false, mark_word, SIZE_MAX);
     drain_marks(&lc);
     scan_registers(&lc);
     scan_roots(&lc, s, rq->trace_path);
@@ -491,17 +590,20 @@ int leakcheck_run(const struct leakcheck_request *rq, struct rec_chunks *out, ch
         if (b->state == ST_REACHABLE) continue;
         uint64_t kind = b->state == ST_POSSIBLE ? LEAK_POSSIBLE : b->state == ST_LEADER ? LEAK_DEFINITE : LEAK_INDIRECT;
         if (rq->leaks)
-            (*rq->leaks)[(*rq->nleaks)++] = (struct snap_leak){.ptr = b->start, .indirect = b->indirect, .kind = (uint32_t)kind};
+            (*rq->leaks)[(*rq->nleaks)++] =
+                (struct snap_leak){.ptr = b->key, .indirect = b->indirect, .kind = (uint32_t)kind};
         /* Pointers are deltas within a chunk; a record that opens a new chunk
          * is encoded against 0, as the reader starts each chunk. */
         uint8_t r[40];
-        size_t len = leak_record(r, b->start - prev, kind, b->indirect);
-        if (!rec_chunks_fits(out, len)) len = leak_record(r, b->start, kind, b->indirect);
+        size_t len = leak_record(r, b->key - prev, kind, b->indirect);
+        if (!rec_chunks_fits(out, len)) len = leak_record(r, b->key, kind, b->indirect);
         rec_chunks_add(out, r, len);
-        prev = b->start;
+        prev = b->key;
     }
     if (lc.pagemap >= 0) close(lc.pagemap);
     free(lc.b);
+    free(lc.heap.v);
+    free(lc.pools.v);
     free(lc.buf);
     free(lc.stack);
     free(lc.threads);

@@ -9,7 +9,8 @@
 #include "../trace/trace_pack.h"
 
 /* What a REC_LEAK_CHECK's status says. */
-enum check_status { CHECK_DONE = 0, CHECK_FAILED = 1 };
+/* CHECK_OFF: the program turned its leak checking off (__lsan_is_turned_off), so none was made. */
+enum check_status { CHECK_DONE = 0, CHECK_FAILED = 1, CHECK_OFF = 2 };
 
 struct leakcheck_request {
     pid_t pid;
@@ -34,6 +35,8 @@ struct leakcheck_request {
 int leakcheck_run(const struct leakcheck_request *rq, struct rec_chunks *out, char *err, size_t errlen);
 /* A check that could not run: its record, and the reason (REC_CHECK_NOTE). */
 void leakcheck_failed(uint32_t seq, const char *why, struct rec_chunks *out);
+/* A check the program turned off: its record (CHECK_OFF), and why. */
+void leakcheck_off(uint32_t seq, const char *why, struct rec_chunks *out);
 /* A remark on check seq (e.g. what it could not see). */
 void leakcheck_note(uint32_t seq, const char *text, struct rec_chunks *out);
 

@@ -4,6 +4,7 @@
 #include "leaks.h"
 #include "color.h"
 #include "fmt.h"
+#include "leakcheck.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -126,11 +127,37 @@ int leaks_of_snap(struct leak_report *r, struct snap *s, const struct snap_leak_
     return 0;
 }
 
+static const char *const origin_names[] = {"__lsan_default_suppressions", "LSAN_OPTIONS suppressions="};
+
+void leaks_program_suppressions(const struct snap *s, struct supp_list *l)
+{
+    for (size_t o = 0; o < 2; o++) {
+        const struct strbuf *text = &s->program_suppressions[o];
+        size_t first = l->n;
+        char name[256], err[1024];
+        snprintf(name, sizeof name, "pid %llu's %s", (unsigned long long)s->hdr.pid, origin_names[o]);
+        if (supp_load_text(l, text->s, text->len, name, err, sizeof err) < 0)
+            warn("%s: the rest of the program's suppressions there are left out", err);
+        for (size_t i = first; i < l->n; i++)
+            l->v[i].origin = origin_names[o];
+    }
+}
+
+/* The suppression a lost block's record falls under: the caller's, then the program's. */
+static struct supp *suppressed_by(struct supp_list *supps, struct supp_list *program, const struct sym_frame *f,
+                                  size_t n, unsigned kind)
+{
+    struct supp *by = supps ? supp_match(supps, f, n, kind) : NULL;
+    return by ? by : supp_match(program, f, n, kind);
+}
+
 static void leaks_build(struct leak_report *r, struct supp_list *supps, bool reachable_details)
 {
     struct snap *s = &r->snap;
-    r->check_failed = s->check->status != 0;
+    r->check_failed = s->check->status != CHECK_DONE && s->check->status != CHECK_OFF;
+    r->check_off = s->check->status == CHECK_OFF;
     r->check_note = s->check->note;
+    leaks_program_suppressions(s, &r->program_supps);
     size_t ncl = s->leaks ? s->check->n : 0; /* no lost block recorded anywhere: no array */
     struct snap_leak *classes = ncl ? s->leaks + s->check->first : NULL;
     if (ncl) qsort(classes, ncl, sizeof *classes, by_ptr);
@@ -181,7 +208,7 @@ static void leaks_build(struct leak_report *r, struct supp_list *supps, bool rea
             rec->kind = LEAK_REACHABLE;
             rec->suppressed_by = &ignored_by_program;
         } else {
-            rec->suppressed_by = supps ? supp_match(supps, rec->frames, rec->nframes, rec->kind) : NULL;
+            rec->suppressed_by = suppressed_by(supps, &r->program_supps, rec->frames, rec->nframes, rec->kind);
         }
         unsigned k = rec->suppressed_by ? KIND_SUPPRESSED : rec->kind;
         r->bytes[k] += rec->bytes;
@@ -197,9 +224,61 @@ static void leaks_build(struct leak_report *r, struct supp_list *supps, bool rea
     qsort(r->records, r->n, sizeof *r->records, by_size);
 }
 
+void leaks_summarize(struct snap *s, struct snap_leak *classes, size_t n, struct supp_list *supps,
+                     uint64_t bytes[KIND_COUNT], uint64_t blocks[KIND_COUNT])
+{
+    memset(bytes, 0, KIND_COUNT * sizeof *bytes);
+    memset(blocks, 0, KIND_COUNT * sizeof *blocks);
+    if (n) qsort(classes, n, sizeof *classes, by_ptr);
+    struct supp_list program = {0};
+    leaks_program_suppressions(s, &program);
+    /* Whether a stack's lost blocks of a kind are suppressed: worked out
+     * once per (stack, kind), counted without marking suppressions used. */
+    struct verdict {
+        struct {
+            const struct snap_stack *stack;
+            unsigned kind;
+        } key;
+        bool suppressed;
+        UT_hash_handle hh;
+    } *seen = NULL, *v, *tmp;
+    for (size_t i = 0; s->live.slots && i <= s->live.mask; i++) {
+        const struct blockmap_entry *b = &s->live.slots[i];
+        if (!b->ptr) continue;
+        const struct snap_leak *c = lookup(classes, n, b->ptr);
+        unsigned kind = b->ignored ? KIND_SUPPRESSED : c ? c->kind : LEAK_REACHABLE;
+        if (kind != KIND_SUPPRESSED && kind != LEAK_REACHABLE) {
+            struct verdict key;
+            memset(&key, 0, sizeof key);
+            key.key.stack = b->stack;
+            key.key.kind = kind;
+            HASH_FIND(hh, seen, &key.key, sizeof key.key, v);
+            if (!v) {
+                v = xcalloc(1, sizeof *v);
+                v->key = key.key;
+                size_t nframes;
+                const struct sym_frame *frames = symbols_stack(s, b->stack, &nframes);
+                struct supp *by = suppressed_by(supps, &program, frames, nframes, kind);
+                v->suppressed = by != NULL;
+                HASH_ADD(hh, seen, key, sizeof v->key, v);
+            }
+            if (v->suppressed) kind = KIND_SUPPRESSED;
+        }
+        bytes[kind] += b->size;
+        blocks[kind]++;
+    }
+    HASH_ITER(hh, seen, v, tmp)
+    {
+        HASH_DEL(seen, v);
+        free(v);
+    }
+    supp_free(&program);
+}
+
 void leaks_free(struct leak_report *r)
 {
     free(r->records);
+    supp_free(&r->program_supps);
     symbols_end(&r->snap);
     snap_free(&r->snap);
     memset(r, 0, sizeof *r);
@@ -280,6 +359,11 @@ void leaks_print_summary(FILE *out, const struct leak_report *r)
         fprintf(out, "LEAK SUMMARY: the leak check could not run: %s\n", r->check_note ? r->check_note : "no reason recorded");
         return;
     }
+    if (r->check_off) {
+        fprintf(out, "LEAK SUMMARY: not checked: %s\n",
+                r->check_note ? r->check_note : "the program turned leak checking off");
+        return;
+    }
     fprintf(out, "LEAK SUMMARY:\n");
     static const unsigned order[] = {LEAK_DEFINITE, LEAK_INDIRECT, LEAK_POSSIBLE, LEAK_REACHABLE, KIND_SUPPRESSED};
     for (size_t i = 0; i < 5; i++) {
@@ -290,17 +374,22 @@ void leaks_print_summary(FILE *out, const struct leak_report *r)
     }
 }
 
-void leaks_print_suppressions_used(FILE *out, const struct supp_list *supps)
+void leaks_print_suppressions_used(FILE *out, const struct leak_report *r, const struct supp_list *supps)
 {
     bool any = false;
-    for (size_t i = 0; supps && i < supps->n; i++) {
-        const struct supp *s = &supps->v[i];
-        if (!s->used_records) continue;
-        if (!any) fprintf(out, "Suppressions used:\n  blocks      bytes suppression\n");
-        any = true;
-        fprintf(out, "%8llu %10llu %s%s\n", (unsigned long long)s->used_blocks, (unsigned long long)s->used_bytes,
-                s->name, s->builtin ? " (built in)" : "");
-    }
+    const struct supp_list *lists[] = {supps, &r->program_supps};
+    for (size_t k = 0; k < 2; k++)
+        for (size_t i = 0; lists[k] && i < lists[k]->n; i++) {
+            const struct supp *s = &lists[k]->v[i];
+            if (!s->used_records) continue;
+            if (!any) fprintf(out, "Suppressions used:\n  blocks      bytes suppression\n");
+            any = true;
+            fprintf(out, "%8llu %10llu %s%s%s%s", (unsigned long long)s->used_blocks, (unsigned long long)s->used_bytes,
+                    s->name, s->builtin ? " (built in)" : "", s->origin ? " (the program's, " : "",
+                    s->origin ? s->origin : "");
+            if (s->origin) fputs(")", out);
+            fputc('\n', out);
+        }
 }
 
 static void frames_json(struct strbuf *b, const struct leak_record *rec)
@@ -318,8 +407,10 @@ void leaks_print_json(FILE *out, const struct leak_report *r, unsigned show_kind
     struct strbuf b = {0};
     static const char *const keys[KIND_COUNT] = {"still_reachable", "definitely_lost", "indirectly_lost",
                                                  "possibly_lost", "suppressed"};
-    sb_printf(&b, "{\n  \"schema\": 1,\n  \"pid\": %llu,\n  \"check\": {\"seq\": %u, \"ok\": %s, \"note\": ",
-              (unsigned long long)r->snap.hdr.pid, r->snap.check->seq, r->check_failed ? "false" : "true");
+    sb_printf(&b,
+              "{\n  \"schema\": 1,\n  \"pid\": %llu,\n  \"check\": {\"seq\": %u, \"ok\": %s, \"off\": %s, \"note\": ",
+              (unsigned long long)r->snap.hdr.pid, r->snap.check->seq, r->check_failed ? "false" : "true",
+              r->check_off ? "true" : "false");
     fmt_json_string(&b, r->check_note);
     sb_puts(&b, "},\n  \"summary\": {");
     for (unsigned k = 0; k < KIND_COUNT; k++)
@@ -343,15 +434,19 @@ void leaks_print_json(FILE *out, const struct leak_report *r, unsigned show_kind
     }
     sb_puts(&b, k ? "\n  ],\n  \"suppressions_used\": [" : "],\n  \"suppressions_used\": [");
     k = 0;
-    for (size_t i = 0; supps && i < supps->n; i++) {
-        const struct supp *s = &supps->v[i];
-        if (!s->used_records) continue;
-        sb_puts(&b, k++ ? ", {\"name\": " : "{\"name\": ");
-        fmt_json_string(&b, s->name);
-        sb_printf(&b, ", \"builtin\": %s, \"records\": %llu, \"blocks\": %llu, \"bytes\": %llu}",
-                  s->builtin ? "true" : "false", (unsigned long long)s->used_records,
-                  (unsigned long long)s->used_blocks, (unsigned long long)s->used_bytes);
-    }
+    const struct supp_list *lists[] = {supps, &r->program_supps};
+    for (size_t l = 0; l < 2; l++)
+        for (size_t i = 0; lists[l] && i < lists[l]->n; i++) {
+            const struct supp *s = &lists[l]->v[i];
+            if (!s->used_records) continue;
+            sb_puts(&b, k++ ? ", {\"name\": " : "{\"name\": ");
+            fmt_json_string(&b, s->name);
+            sb_printf(&b, ", \"builtin\": %s, \"origin\": ", s->builtin ? "true" : "false");
+            fmt_json_string(&b, s->origin);
+            sb_printf(&b, ", \"records\": %llu, \"blocks\": %llu, \"bytes\": %llu}",
+                      (unsigned long long)s->used_records, (unsigned long long)s->used_blocks,
+                      (unsigned long long)s->used_bytes);
+        }
     sb_puts(&b, "]\n}\n");
     fwrite(b.s, 1, b.len, out);
     sb_free(&b);

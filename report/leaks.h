@@ -26,7 +26,9 @@ struct leak_report {
     size_t n;
     uint64_t bytes[KIND_COUNT], blocks[KIND_COUNT];
     bool check_failed;
-    const char *check_note; /* why it could not run (in snap) */
+    bool check_off;                 /* the program turned its leak checking off: nothing to judge */
+    const char *check_note;         /* why it could not run, or was off (in snap) */
+    struct supp_list program_supps; /* the program's own LSan suppressions, tried after the caller's */
 };
 
 /* Loads TRACE (its last leak check) or TRACE@leak-check:N; SNAP_NO_CHECK
@@ -47,6 +49,16 @@ int leaks_of_snap(struct leak_report *r, struct snap *s, const struct snap_leak_
 int leaks_of_replay(struct leak_report *r, struct snap *s, struct supp_list *supps, bool reachable_details);
 void leaks_free(struct leak_report *r);
 
+/* The program's own LSan suppressions recorded in s (REC_SUPPRESSIONS),
+ * appended to l; one line on stderr for text that does not parse. */
+void leaks_program_suppressions(const struct snap *s, struct supp_list *l);
+/* The summary of a check on a heap that goes on changing (a process still
+ * running: a check it asked for), per kind after suppressions (the caller's,
+ * then the program's), without taking the snap over or counting the
+ * suppressions used. classes: the check's lost blocks, sorted here. */
+void leaks_summarize(struct snap *s, struct snap_leak *classes, size_t n, struct supp_list *supps,
+                     uint64_t bytes[KIND_COUNT], uint64_t blocks[KIND_COUNT]);
+
 /* kinds: a bit per enum leak_kind. "definite,indirect" etc.; false if unknown. */
 bool leaks_parse_kinds(const char *text, unsigned *kinds);
 /* Unsuppressed bytes, and blocks, of these kinds. */
@@ -54,8 +66,9 @@ uint64_t leaks_bytes_of(const struct leak_report *r, unsigned kinds);
 uint64_t leaks_blocks_of(const struct leak_report *r, unsigned kinds);
 
 void leaks_print_text(FILE *out, const struct leak_report *r, unsigned show_kinds);
-/* LSan's "Suppressions used" table (nothing when none matched). */
-void leaks_print_suppressions_used(FILE *out, const struct supp_list *supps);
+/* LSan's "Suppressions used" table (nothing when none matched): the
+ * caller's, then the program's own. */
+void leaks_print_suppressions_used(FILE *out, const struct leak_report *r, const struct supp_list *supps);
 void leaks_print_summary(FILE *out, const struct leak_report *r);
 void leaks_print_json(FILE *out, const struct leak_report *r, unsigned show_kinds, const struct supp_list *supps);
 void leaks_print_suppressions(FILE *out, const struct leak_report *r, unsigned show_kinds);

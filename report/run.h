@@ -12,6 +12,8 @@
 #include "run_stream.h"
 #include "supervise.h"
 
+struct leak_gate;
+
 struct run_exit {
     pid_t pid;
     int status;
@@ -32,6 +34,7 @@ struct run_ctx {
     bool quiet;
     unsigned rss_ms;   /* --rss-interval: the resident set is sampled this often (0: never) */
     struct supp_list *supps; /* the gate's suppressions: verdicts are made as processes end */
+    const struct leak_gate *gate; /* its rule answers the program's own LSan checks too */
     struct run_stream stream; /* --pprof-every: stream.dir is NULL without it */
     pid_t root;        /* the program */
     int control_fd;    /* our end of the socket the processes ring (-1 without checks) */

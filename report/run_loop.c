@@ -14,6 +14,7 @@
  * record that says why, so the gate fails with the reason and never passes
  * for want of a look. */
 #include "run.h"
+#include "cmds.h"
 #include "run_pack.h"
 #include "safepoint.h"
 #include "leakcheck.h"
@@ -124,7 +125,11 @@ static void check_failed(struct run_proc *p, uint32_t seq, const char *why, bool
     p->have_final = true;
 }
 
-static void check_now(struct run_ctx *rc, struct run_proc *p, pid_t tid, uint64_t stack_from, bool ending)
+/* Checks p now. A check the process asked for (not ending) is summed up in
+ * bytes and blocks per kind when they are given (after suppressions): the
+ * program is answered from them. False if the check could not run. */
+static bool check_now(struct run_ctx *rc, struct run_proc *p, pid_t tid, uint64_t stack_from, bool ending,
+                      uint64_t *bytes, uint64_t *blocks)
 {
     uint32_t seq = ++p->checks;
     char err[1024];
@@ -132,18 +137,18 @@ static void check_now(struct run_ctx *rc, struct run_proc *p, pid_t tid, uint64_
         snprintf(err, sizeof err, "pid %d was not traced with ptrace (%s), so it could not be stopped and scanned",
                  p->pid, p->why_unsupervised ? p->why_unsupervised : "it never asked");
         check_failed(p, seq, err, ending);
-        return;
+        return false;
     }
     if (!sup_stop_process(&rc->sup, p->pid, STOP_TIMEOUT_MS, err, sizeof err)) {
         sup_resume_process(&rc->sup, p->pid);
         check_failed(p, seq, err, ending);
-        return;
+        return false;
     }
     /* With every thread stopped, all it has committed is final: read it all. */
     if (follow_catch_up(&p->follow, err, sizeof err) < 0) {
         sup_resume_process(&rc->sup, p->pid);
         check_failed(p, seq, err, ending);
-        return;
+        return false;
     }
     const struct trace_header *h = p->hdr;
     if ((h->flags & TRACE_F_TRUNCATED) || h->lost_events) {
@@ -153,7 +158,7 @@ static void check_now(struct run_ctx *rc, struct run_proc *p, pid_t tid, uint64_
                  "the live blocks are not known, so no leak check can be trusted",
                  p->pid, h->lost_events);
         check_failed(p, seq, err, ending);
-        return;
+        return false;
     }
     pid_t *tids;
     size_t ntids = sup_stopped_threads(&rc->sup, p->pid, &tids);
@@ -169,14 +174,20 @@ static void check_now(struct run_ctx *rc, struct run_proc *p, pid_t tid, uint64_
                                    .ndead = p->ndead,
                                    .trace_path = p->path};
     uint64_t ticks = 0;
+    struct snap_leak *asked = NULL;
+    size_t nasked = 0;
     if (ending) { /* kept for the verdict */
         free(p->final_leaks);
         p->final_leaks = NULL;
         rq.leaks = &p->final_leaks;
         rq.nleaks = &p->nfinal;
         rq.ticks = &ticks;
+    } else if (bytes) {
+        rq.leaks = &asked;
+        rq.nleaks = &nasked;
     }
-    if (leakcheck_run(&rq, &p->checks_out, err, sizeof err) < 0) {
+    bool done = leakcheck_run(&rq, &p->checks_out, err, sizeof err) == 0;
+    if (!done) {
         check_failed(p, seq, err, ending);
     } else {
         if (p->inherited_unknown)
@@ -191,6 +202,56 @@ static void check_now(struct run_ctx *rc, struct run_proc *p, pid_t tid, uint64_
     free(tids);
     sup_resume_process(&rc->sup, p->pid);
     p->frozen_until = 0;
+    /* Symbolizing the lost blocks' stacks takes time: with the process running again. */
+    if (done && bytes) leaks_summarize(&p->follow.s, asked, nasked, rc->supps, bytes, blocks);
+    free(asked);
+    return done;
+}
+
+/* The blocks of a check that fail the gate's rule (its kinds, its
+ * allowance), --fail-on-leak given or not: LSan's "leaks found", with
+ * heapsnap's settings, for the program's own checks. */
+static uint64_t failing_blocks(const struct leak_gate *g, const uint64_t *bytes, const uint64_t *blocks)
+{
+    uint64_t b = 0, n = 0;
+    for (unsigned k = 0; k < 4; k++)
+        if (g->kinds & (1u << k)) b += bytes[k], n += blocks[k];
+    return n > 0 && (b > g->max_leaked || g->max_leaked == 0) ? n : 0;
+}
+
+/* A check the program asked for (heapsnap_leak_check, LSan's two), answered
+ * with its failing blocks. LSan's final one that found none stands for the
+ * check at the end, which LSan then does not make: its figures are the
+ * process's verdict. */
+static uint64_t requested_check(struct run_ctx *rc, struct run_proc *p, bool final)
+{
+    uint64_t bytes[KIND_COUNT], blocks[KIND_COUNT];
+    if (!check_now(rc, p, (pid_t)p->hdr->req_tid, p->hdr->req_arg, false, bytes, blocks)) return 0;
+    uint64_t failing = failing_blocks(rc->gate, bytes, blocks);
+    if (final && !failing && !p->have_verdict) {
+        p->final_stands = true;
+        p->final_seq = p->checks;
+        memcpy(p->verdict.bytes, bytes, sizeof bytes);
+        memcpy(p->verdict.blocks, blocks, sizeof blocks);
+        p->have_verdict = true;
+    }
+    return failing;
+}
+
+/* The end of a process whose end is not to be checked: its final LSan check
+ * stood for it, or it turned leak checking off (__lsan_is_turned_off). True
+ * if so, with the verdict made. */
+static bool end_needs_no_check(struct run_proc *p)
+{
+    if (p->final_stands) return true;
+    if (!p->hdr || !(atomic_load((_Atomic uint32_t *)&p->hdr->flags) & TRACE_F_LEAK_CHECK_OFF)) return false;
+    static const char why[] = "the program turned leak checking off (its __lsan_is_turned_off() returned nonzero)";
+    uint32_t seq = ++p->checks;
+    leakcheck_off(seq, why, &p->checks_out);
+    free(p->final.note);
+    p->final = (struct snap_leak_check){.seq = seq, .status = CHECK_OFF, .note = xstrndup(why, strlen(why))};
+    p->have_final = true;
+    return true;
 }
 
 /* The verdict on a process that has ended, from the heap followed and the
@@ -201,6 +262,11 @@ static void make_verdict(struct run_ctx *rc, struct run_proc *p)
 {
     if (!p->have_final || p->have_verdict) return;
     p->have_verdict = true;
+    if (p->final.status == CHECK_OFF) {
+        p->verdict.check_off = true;
+        p->verdict.check_note = p->final.note;
+        return;
+    }
     if (p->final.status != CHECK_DONE || !p->following) {
         p->verdict.check_failed = true;
         p->verdict.check_note = p->final.note ? p->final.note : "the leak check could not run";
@@ -351,7 +417,10 @@ static void serve_requests(struct run_ctx *rc)
         if (seq == p->hdr->req_ack) continue;
         switch (p->hdr->req_kind) {
         case RUN_REQ_SUPERVISE: supervise(rc, p); break;
-        case RUN_REQ_LEAK_CHECK: check_now(rc, p, (pid_t)p->hdr->req_tid, p->hdr->req_arg, false); break;
+        case RUN_REQ_LEAK_CHECK:
+        case RUN_REQ_FINAL_CHECK:
+            answer(p, seq, requested_check(rc, p, p->hdr->req_kind == RUN_REQ_FINAL_CHECK));
+            continue; /* answered */
         case RUN_REQ_RELEASE: release(rc, p, (pid_t)p->hdr->req_arg); break;
         case RUN_REQ_FREEZE: freeze_others(rc, p, (pid_t)p->hdr->req_tid, seq); continue; /* answered there */
         default: break;
@@ -395,6 +464,7 @@ static void on_gone(struct run_ctx *rc, pid_t pid, int status)
     p->state = PROC_GONE;
     p->status = status;
     p->reaped_status = true;
+    if (rc->checks && !p->end_checked && end_needs_no_check(p)) p->end_checked = true;
     if (rc->checks && !p->end_checked) {
         char why[512];
         if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
@@ -432,12 +502,12 @@ static void on_event(struct run_ctx *rc, const struct sup_event *ev)
             uint64_t kib = proc_peak_rss_kib(ev->pid);
             if (kib > p->hdr->peak_rss_kib) p->hdr->peak_rss_kib = kib;
         }
-        if (p && !p->end_checked) {
+        if (p && !p->end_checked && !end_needs_no_check(p)) {
             const struct trace_header *h = p->hdr;
             bool normal = h->exit_ctx == EXIT_CTX_STACK_FROM && (pid_t)h->exit_tid == ev->tid;
-            check_now(rc, p, ev->tid, normal ? h->exit_stack_from : 0, true);
-            p->end_checked = true;
+            check_now(rc, p, ev->tid, normal ? h->exit_stack_from : 0, true, NULL, NULL);
         }
+        if (p) p->end_checked = true;
         sup_resume(&rc->sup, ev->tid);
         break;
     case SUP_EXEC:

@@ -59,6 +59,10 @@ struct run_proc {
      * the full loss records instead (symbolized last, see report_leaks). */
     struct leak_report verdict;
     bool have_verdict;
+    /* The program's __lsan_do_leak_check() found no leak: as under LSan, that
+     * check stands for the one at its end, which is not made (verdict: it). */
+    bool final_stands;
+    uint32_t final_seq;
     struct snap *kept;
     uint64_t frozen_until;    /* ms: its other threads are held still while it exits (RUN_REQ_FREEZE) */
     uint64_t *dead_sps;       /* stack pointers of its threads that exited, at their exit (distinct) */

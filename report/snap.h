@@ -157,7 +157,16 @@ struct snap {
     uint64_t mmaps, munmaps, mremaps; /* calls seen (brk and sbrk count as mmap or munmap) */
     struct snap_rss *rss; /* RSS samples by `heapsnap run`, in time order */
     size_t nrss;
+    /* Pool objects (REC_POOL) live in `live` too, keyed with POOL_KEY_BIT set;
+     * here each one's pool (size: the pool's address), for a pool's destroy. */
+    struct blockmap pool_members;
+    /* The program's own LSan suppressions (REC_SUPPRESSIONS), by origin - 1. */
+    struct strbuf program_suppressions[2];
 };
+
+/* A block's address from its key in `live` (a pool object's has POOL_KEY_BIT). */
+static inline uint64_t snap_block_addr(uint64_t key) { return key & ~POOL_KEY_BIT; }
+static inline bool snap_is_pool_object(uint64_t key) { return (key & POOL_KEY_BIT) != 0; }
 
 #define SNAP_HEAP_REGION_SHIFT 20
 #define SNAP_SMALL_BLOCK (128u * 1024) /* below malloc's mmap threshold: lives in an arena */

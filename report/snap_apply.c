@@ -9,6 +9,7 @@
  * the trace says: a block whose free was never recorded is replaced, a free
  * of an unknown block is counted as unmatched. */
 #include "snap_internal.h"
+#include "../trace/trace_pack.h"
 
 #include <math.h>
 
@@ -32,9 +33,10 @@ static uint64_t round_randomly(double x, uint64_t key)
     return (uint64_t)whole + (u < x - whole);
 }
 
-static struct weight weigh_key(const struct snap *s, uint64_t size, uint64_t key)
+static struct weight weigh_key(const struct snap *s, uint64_t ptr, uint64_t size, uint64_t key)
 {
-    if (!s->hdr.sample_rate) return (struct weight){1, size};
+    /* Pool objects (heapsnap_pool_*) are recorded whether sampling or not. */
+    if (!s->hdr.sample_rate || (ptr & POOL_KEY_BIT)) return (struct weight){1, size};
     double p = -expm1(-(double)(size ? size : 1) / (double)s->hdr.sample_rate);
     return (struct weight){round_randomly(1.0 / p, key), round_randomly((double)size / p, ~key)};
 }
@@ -43,11 +45,14 @@ static struct weight weigh_key(const struct snap *s, uint64_t size, uint64_t key
  * free takes away exactly what its allocation added. */
 static struct weight weigh(const struct snap *s, uint64_t ptr, uint64_t size, uint64_t ticks)
 {
-    return weigh_key(s, size, ptr ^ size * 0xff51afd7ed558ccdull ^ ticks * 0xc4ceb9fe1a85ec53ull);
+    return weigh_key(s, ptr, size, ptr ^ size * 0xff51afd7ed558ccdull ^ ticks * 0xc4ceb9fe1a85ec53ull);
 }
 
 /* A call's weight, never taken back: a fresh draw each time. */
-static struct weight weigh_call(struct snap *s, uint64_t size) { return weigh_key(s, size, ++s->sample_draws); }
+static struct weight weigh_call(struct snap *s, uint64_t ptr, uint64_t size)
+{
+    return weigh_key(s, ptr, size, ++s->sample_draws);
+}
 
 /* Peak bookkeeping without copying the table at every new peak: snap->gen
  * counts peaks; before a stack's live figures change, if the last peak was
@@ -93,7 +98,7 @@ static bool apply_free(struct snap *s, uint64_t ptr, bool force)
 /* An allocation call of the process (not a block a fork child inherited). */
 static void count_call(struct snap *s, struct snap_cursor *c, uint64_t ptr)
 {
-    struct weight w = weigh_call(s, s->ev.size);
+    struct weight w = weigh_call(s, s->ev.ptr, s->ev.size);
     s->allocations += w.blocks;
     c->last_alloc = ptr;
     if (s->live_only || !s->ev.stack) return; /* no stack: not a block (address 0) */
@@ -105,7 +110,7 @@ static void count_call(struct snap *s, struct snap_cursor *c, uint64_t ptr)
 static void count_temporary(struct snap *s, struct snap_cursor *c)
 {
     if (!s->ev.known || c->last_alloc != s->ev.ptr) return;
-    struct weight w = weigh_call(s, s->ev.size);
+    struct weight w = weigh_call(s, s->ev.ptr, s->ev.size);
     s->ev.temporary = true;
     s->temporary += w.blocks;
     s->ev.stack->temporary += w.blocks;
@@ -131,7 +136,8 @@ static bool apply_alloc(struct snap *s, uint64_t ptr, uint64_t size, uint64_t st
     b->size = size;
     b->ticks = ticks;
     uint64_t region = (ptr >> SNAP_HEAP_REGION_SHIFT) + 1;
-    if (s->track_heap_regions && size < SNAP_SMALL_BLOCK && region != s->last_region) {
+    /* A pool object lies in memory its pool got elsewhere: not malloc's arenas. */
+    if (s->track_heap_regions && size < SNAP_SMALL_BLOCK && region != s->last_region && !snap_is_pool_object(ptr)) {
         bool seen;
         blockmap_upsert(&s->heap_regions, region, &seen);
         s->last_region = region; /* consecutive blocks mostly share one */
@@ -153,6 +159,55 @@ static bool apply_alloc(struct snap *s, uint64_t ptr, uint64_t size, uint64_t st
     }
     snap_all_grew(s, ticks);
     return true;
+}
+
+/* The block an address names for heapsnap_ignore() (LSan's
+ * __lsan_ignore_object takes any address inside it): a pool object before
+ * the chunk it lies in. Not found at its start, the block is searched for,
+ * which is rare (a program ignores few blocks, and by their start). */
+static struct blockmap_entry *block_named(const struct snap *s, uint64_t addr)
+{
+    struct blockmap_entry *b = blockmap_find(&s->live, addr | POOL_KEY_BIT);
+    if (!b) b = blockmap_find(&s->live, addr);
+    for (int pass = 0; !b && pass < 2; pass++)
+        for (size_t i = 0; s->live.slots && i <= s->live.mask; i++) {
+            struct blockmap_entry *e = &s->live.slots[i];
+            if (e->ptr && snap_is_pool_object(e->ptr) == (pass == 0) && addr - snap_block_addr(e->ptr) < e->size) {
+                b = e;
+                break;
+            }
+        }
+    return b;
+}
+
+static void pool_member(struct snap *s, uint64_t key, uint64_t pool)
+{
+    struct blockmap_entry out;
+    blockmap_take(&s->pool_members, key, &out);
+    if (pool) blockmap_insert(&s->pool_members, key)->size = pool;
+}
+
+/* A pool destroyed: each of its objects freed, as an event of its own. */
+static void pool_destroy(struct snap *s, struct snap_cursor *c, uint64_t pool, uint64_t t)
+{
+    size_t n = 0;
+    uint64_t *keys = xmalloc((s->pool_members.count ? s->pool_members.count : 1) * sizeof *keys);
+    for (size_t i = 0; s->pool_members.slots && i <= s->pool_members.mask; i++)
+        if (s->pool_members.slots[i].ptr && s->pool_members.slots[i].size == pool)
+            keys[n++] = s->pool_members.slots[i].ptr;
+    for (size_t i = 0; i < n; i++) {
+        pool_member(s, keys[i], 0);
+        apply_free(s, keys[i], true);
+        s->frees++;
+        if (!s->events++ || t < s->first_ticks) s->first_ticks = t;
+        if (t > s->last_ticks) s->last_ticks = t;
+        if (s->hook && !s->live_only) {
+            s->ev.stream = c->stream;
+            s->hook(s, t, s->hook_ctx);
+        }
+    }
+    c->last_alloc = 0;
+    free(keys);
 }
 
 bool snap_apply(struct snap *s, struct snap_cursor *c, bool force, uint64_t *ptr)
@@ -183,7 +238,7 @@ bool snap_apply(struct snap *s, struct snap_cursor *c, bool force, uint64_t *ptr
     case REC_FREE:
         *ptr = r->ptr;
         if (!apply_free(s, r->ptr, force)) return false;
-        s->frees += s->live_only || !s->ev.known ? 1 : weigh_call(s, s->ev.size).blocks;
+        s->frees += s->live_only || !s->ev.known ? 1 : weigh_call(s, s->ev.ptr, s->ev.size).blocks;
         if (s->live_only) break;
         count_temporary(s, c);
         c->last_alloc = 0;
@@ -199,12 +254,42 @@ bool snap_apply(struct snap *s, struct snap_cursor *c, bool force, uint64_t *ptr
             *ptr = r->ptr2;
             if (!apply_alloc(s, r->ptr2, r->size, r->stack, t, force)) return false;
             count_call(s, c, r->ptr2);
-            s->reallocs += weigh_call(s, r->size).blocks;
+            s->reallocs += weigh_call(s, r->ptr2, r->size).blocks;
         }
         s->ev.realloc = true;
         break;
+    case REC_POOL: {
+        uint64_t key = r->ptr | POOL_KEY_BIT;
+        if (r->fn == POOL_DESTROY) {
+            pool_destroy(s, c, r->id, t);
+            return true;
+        }
+        *ptr = key;
+        if (r->fn == POOL_FREE) {
+            if (!apply_free(s, key, force)) return false;
+            pool_member(s, key, 0);
+            s->frees++;
+            if (s->live_only) break;
+            count_temporary(s, c);
+            c->last_alloc = 0;
+            break;
+        }
+        bool inherited = c->stream == TRACE_STREAM_INHERITED; /* a fork child's, from its parent */
+        if (!apply_alloc(s, key, r->size, r->stack, inherited ? 0 : t, force)) return false;
+        pool_member(s, key, r->id);
+        if (!inherited) {
+            count_call(s, c, key);
+            break;
+        }
+        s->inherited_blocks++;
+        if (s->hook && !s->live_only) {
+            s->ev.stream = c->stream;
+            s->hook(s, 0, s->hook_ctx);
+        }
+        return true;
+    }
     case REC_IGNORE: {
-        struct blockmap_entry *b = blockmap_find(&s->live, r->ptr);
+        struct blockmap_entry *b = block_named(s, r->ptr);
         if (b) b->ignored = true;
         return true; /* not an allocation event: no hook, no figures */
     }

@@ -130,8 +130,13 @@ void fork_snapshot_take(struct fork_snapshot *fs, const struct snap *s, pid_t pa
     for (size_t i = 0; s->live.slots && i <= s->live.mask; i++) {
         const struct blockmap_entry *b = &s->live.slots[i];
         if (!b->ptr) continue;
-        fs->blocks[fs->nblocks] = (struct inherited_block){.ptr = b->ptr, .size = b->size, .stack = b->stack->id,
-                                                           .ignored = b->ignored};
+        const struct blockmap_entry *pool =
+            snap_is_pool_object(b->ptr) ? blockmap_find(&s->pool_members, b->ptr) : NULL;
+        fs->blocks[fs->nblocks] = (struct inherited_block){.ptr = b->ptr,
+                                                           .size = b->size,
+                                                           .stack = b->stack->id,
+                                                           .ignored = b->ignored,
+                                                           .pool = pool ? pool->size : 0};
         used[fs->nblocks++] = b->stack;
     }
     /* Each stack once: ids come from the trace (any 32-bit value), so sorted, not indexed. */
@@ -193,6 +198,7 @@ void follow_inherit(struct snap_follow *child, const struct fork_snapshot *fs)
         s->cur_bytes += b->size;
         s->cur_blocks++;
         s->inherited_blocks++;
+        if (b->pool) blockmap_insert(&s->pool_members, b->ptr)->size = b->pool;
         child->inherited[child->ninherited++] = *b;
     }
     /* The modules the stacks above are in, as the child's trace will name
@@ -251,6 +257,36 @@ static void add_module_record(struct rec_chunks *out, const struct snapshot_modu
     free(rec);
 }
 
+/* An inherited pool object: a POOL_ALLOC at time 0 in the inherited stream
+ * (INHERIT has no room for its pool), and an IGNORE after it if ignored.
+ * Their pointers are the object's address, without POOL_KEY_BIT; returns
+ * the chunk's last pointer. */
+static uint64_t add_pool_records(struct rec_chunks *out, const struct inherited_block *b, uint64_t prev)
+{
+    uint64_t addr = snap_block_addr(b->ptr);
+    for (int ignore = 0; ignore <= (b->ignored ? 1 : 0); ignore++) {
+        uint8_t rec[64], *p;
+        for (int fresh = 0; fresh < 2; fresh++) { /* a new chunk: its deltas (and ticks) start from 0 */
+            p = rec;
+            *p++ = ignore ? REC_IGNORE : REC_POOL;
+            p = varint_put(p, 0);
+            if (!ignore) {
+                p = varint_put(p, POOL_ALLOC);
+                p = varint_put(p, b->pool);
+            }
+            p = varint_put_signed(p, (int64_t)(addr - (fresh ? 0 : prev)));
+            if (!ignore) {
+                p = varint_put(p, b->size);
+                p = varint_put(p, b->stack);
+            }
+            if (rec_chunks_fits(out, (size_t)(p - rec))) break;
+        }
+        rec_chunks_add(out, rec, (size_t)(p - rec));
+        prev = addr;
+    }
+    return prev;
+}
+
 void follow_inherited_records(const struct snap_follow *f, const struct fork_snapshot *fs, struct rec_chunks *out)
 {
     if (!f->ninherited) return;
@@ -270,6 +306,10 @@ void follow_inherited_records(const struct snap_follow *f, const struct fork_sna
     uint64_t prev = 0;
     for (size_t i = 0; i < f->ninherited; i++) {
         const struct inherited_block *b = &f->inherited[i];
+        if (snap_is_pool_object(b->ptr)) {
+            prev = add_pool_records(out, b, prev);
+            continue;
+        }
         uint8_t rec[48], *p = rec;
         *p++ = REC_INHERIT;
         uint8_t *delta = p;

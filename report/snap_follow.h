@@ -11,7 +11,8 @@
 #include "../trace/trace_tail.h"
 
 struct inherited_block {
-    uint64_t ptr, size;
+    uint64_t ptr, size; /* ptr: the key in snap.live (a pool object's has POOL_KEY_BIT) */
+    uint64_t pool;      /* a pool object's pool (0: none) */
     uint32_t stack;
     bool ignored;
 };

@@ -42,7 +42,8 @@ static bool has_halves(const struct snap_cursor *c) { return c->rec.type == REC_
 
 static bool is_free_half(const struct snap_cursor *c)
 {
-    return c->rec.type == REC_FREE || c->rec.type == REC_MUNMAP || (has_halves(c) && !c->realloc_alloc_half);
+    return c->rec.type == REC_FREE || c->rec.type == REC_MUNMAP || (has_halves(c) && !c->realloc_alloc_half) ||
+           (c->rec.type == REC_POOL && c->rec.fn != POOL_ALLOC);
 }
 
 /* After c's event (or its half) changed: its place in time order, once. */
@@ -58,7 +59,7 @@ static bool is_event(uint8_t type)
 {
     return type == REC_ALLOC || type == REC_FREE || type == REC_REALLOC || type == REC_IGNORE ||
            type == REC_ROOT || type == REC_INHERIT || type == REC_FORK || type == REC_MMAP || type == REC_MUNMAP ||
-           type == REC_MREMAP;
+           type == REC_MREMAP || type == REC_POOL;
 }
 
 int cursor_advance(struct snap_merge *m, struct snap_cursor *c, char *err, size_t errlen)

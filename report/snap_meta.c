@@ -147,6 +147,9 @@ int meta_record(struct snap *s, struct meta_state *m, struct stack_pending *pend
         if (s->nrss % 1024 == 0) s->rss = xrealloc(s->rss, (s->nrss + 1024) * sizeof *s->rss);
         s->rss[s->nrss++] = (struct snap_rss){.ticks = r->ticks, .resident = r->size, .file = r->total};
         return 0;
+    case REC_SUPPRESSIONS: /* a long text comes in pieces, in order */
+        sb_add(&s->program_suppressions[r->fn - 1], (const char *)r->s1, r->l1);
+        return 0;
     case REC_MARKER:
         s->markers = xrealloc(s->markers, (s->nmarkers + 1) * sizeof *s->markers);
         s->markers[s->nmarkers++] = (struct snap_marker){xstrndup((const char *)r->s1, r->l1), r->ticks};

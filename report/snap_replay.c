@@ -567,6 +567,9 @@ void snap_free(struct snap *s)
     blockmap_free(&s->heap_regions);
     regionmap_free(&s->mapped);
     free(s->rss);
+    blockmap_free(&s->pool_members);
+    sb_free(&s->program_suppressions[0]);
+    sb_free(&s->program_suppressions[1]);
     free(s->stack_index);
     for (size_t i = 0; i < s->nchecks; i++) free(s->checks[i].note);
     free(s->checks);

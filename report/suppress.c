@@ -73,13 +73,8 @@ static unsigned parse_kinds(const char *v)
     return k;
 }
 
-int supp_load(struct supp_list *l, const char *path, char *err, size_t errlen)
+static int supp_parse(struct supp_list *l, FILE *f, const char *path, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        return -1;
-    }
     char line[4096];
     int lineno = 0;
     struct supp *block = NULL; /* a valgrind block being read */
@@ -148,6 +143,27 @@ int supp_load(struct supp_list *l, const char *path, char *err, size_t errlen)
         return -1;
     }
     return 0;
+}
+
+int supp_load(struct supp_list *l, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    return supp_parse(l, f, path, err, errlen);
+}
+
+int supp_load_text(struct supp_list *l, const char *text, size_t len, const char *name, char *err, size_t errlen)
+{
+    if (!len) return 0;
+    FILE *f = fmemopen((void *)text, len, "r");
+    if (!f) {
+        snprintf(err, errlen, "%s: %s", name, strerror(errno));
+        return -1;
+    }
+    return supp_parse(l, f, name, err, errlen);
 }
 
 static bool ends_with(const char *s, const char *tail)

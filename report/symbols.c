@@ -301,6 +301,9 @@ static bool is_allocator(const struct sym_frame *f)
                                         "__libc_calloc", "__libc_realloc", "__libc_memalign"};
     const char *fn = f->function;
     if (strncmp(fn, "operator new", 12) == 0) return true;
+    /* heapsnap.h's inline wrappers, where the compiler kept them out of line:
+     * a pool object's stack starts at the pool's own allocation function. */
+    if (strncmp(fn, "heapsnap_pool_", 14) == 0) return true;
     for (size_t i = 0; i < sizeof names / sizeof *names; i++)
         if (strcmp(fn, names[i]) == 0) return true;
     return false;

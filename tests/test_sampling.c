@@ -235,3 +235,25 @@ Test(sampling, one_byte_rate_is_exact)
     cr_expect_eq(json_int(j, "totals.unmatched_frees"), 0);
     json_free(j);
 }
+
+/* Pool objects (heapsnap_pool_*) are recorded in full in a sampled trace, so
+ * they count for themselves, not as samples: samples/pools' objects come out
+ * exact while its malloc'd blocks (far smaller than the rate) are sampled. */
+Test(sampling, pool_objects_stay_exact)
+{
+    char *trace = path_join(dir, "pools.trace");
+    const char *argv[] = {heapsnap_bin(), "run", "-q", "--sample-rate", "512K", "-o", trace, "--", sample("pools"), NULL};
+    struct run_result r = run_in(dir, NULL, argv);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    run_free(&r);
+    const char *args[] = {heapsnap_bin(), "stats", trace, "--by", "function", "--format", "json", NULL};
+    r = run_in(dir, NULL, args);
+    struct json *j = json_parse(r.out);
+    cr_assert(j, "%s", r.out);
+    cr_expect_eq(field_of(j, "bump_alloc", "size"), 208);
+    cr_expect_eq(field_of(j, "bump_alloc", "count"), 6);
+    cr_expect_eq(field_of(j, "slab_alloc", "size"), 128);
+    cr_expect_eq(field_of(j, "static_alloc", "count"), 1);
+    json_free(j);
+    run_free(&r);
+}

@@ -35,6 +35,9 @@ enum trace_flags {
     /* Set by `heapsnap run` when it stops waiting for the process: no one
      * else will pack its trace, the shim must at the end. */
     TRACE_F_SELF_PACK = 1u << 4,
+    /* Set by the shim: the program's __lsan_is_turned_off() returned nonzero,
+     * so no leak check is made at its end (the check record says so). */
+    TRACE_F_LEAK_CHECK_OFF = 1u << 5,
 };
 
 /* What the exit fields of the header say about the thread that ended the process. */
@@ -143,6 +146,26 @@ enum rec_type {
                         u new_len, u flags (mremap's), u stack */
     REC_RSS = 23,    /* u ticks (absolute), u resident bytes, u of them file-backed or shared bytes: a sample
                         of /proc/PID/statm by `heapsnap run` (stream TRACE_STREAM_RSS) */
+    /* u dt, u op (enum pool_op), u pool, s ptr (delta), u size, u stack: a custom allocator's object
+     * (heapsnap_pool_*), a block of its own, keyed apart from malloc's (POOL_KEY_BIT) */
+    REC_POOL = 24,
+    REC_SUPPRESSIONS = 25, /* u origin (enum supp_origin), str text: the program's own LSan suppressions */
+};
+
+/* What a REC_POOL record does. An object is a block like malloc's, but its
+ * address may lie inside a malloc'd block (the pool's chunk) and even be its
+ * first byte: readers key it with POOL_KEY_BIT set, which no user address has. */
+enum pool_op {
+    POOL_ALLOC = 1,   /* ptr, size, stack: an object of pool (0: a malloc-like block in no pool) */
+    POOL_FREE = 2,    /* ptr: that object is gone (size and stack 0) */
+    POOL_DESTROY = 3, /* pool: every object of it is gone (ptr, size, stack 0) */
+};
+#define POOL_KEY_BIT (1ull << 63)
+
+/* Where the text of a REC_SUPPRESSIONS record came from. */
+enum supp_origin {
+    SUPP_FROM_DEFAULT_SUPPRESSIONS = 1, /* the program's __lsan_default_suppressions() */
+    SUPP_FROM_LSAN_OPTIONS = 2,         /* the file LSAN_OPTIONS (or __lsan_default_options) names: suppressions=FILE */
 };
 
 /* What a REC_MMAP mapped. */
@@ -166,6 +189,10 @@ enum run_request {
                                or to be traced by the program itself (a debugger): one tracer only */
     RUN_REQ_FREEZE = 4,     /* the process is exiting: hold its other threads still, so that glibc's and
                                libstdc++'s end-of-process cleanup can run (as valgrind runs it) */
+    /* __lsan_do_leak_check(): a leak check that stands for the one at the end, which is then not made
+     * if it found no leak. LEAK_CHECK and FINAL_CHECK are answered (req_arg) with the blocks that fail
+     * the gate's rule, 0 if none. */
+    RUN_REQ_FINAL_CHECK = 5,
 };
 
 /* The doorbell: a datagram the shim sends to HEAPSNAP_CONTROL_FD with each

@@ -358,6 +358,23 @@ int rec_next(struct rec_decoder *d, struct trace_rec *r)
         r->total = varint_get(c); /* file-backed or shared */
         if (r->total > r->size) return -1;
         break;
+    case REC_POOL:
+        timed(d, r);
+        r->fn = varint_get(c); /* op */
+        r->id = varint_get(c); /* pool */
+        d->ptr += (uint64_t)varint_get_signed(c);
+        r->ptr = d->ptr;
+        r->size = varint_get(c);
+        r->stack = varint_get(c);
+        /* An object keyed with POOL_KEY_BIT set must not collide with itself
+         * untagged, nor a pool be named by a kernel address. */
+        if (r->fn < POOL_ALLOC || r->fn > POOL_DESTROY || (r->ptr & POOL_KEY_BIT)) return -1;
+        break;
+    case REC_SUPPRESSIONS:
+        r->fn = varint_get(c); /* origin */
+        get_string(c, &r->s1, &r->l1);
+        if (r->fn < SUPP_FROM_DEFAULT_SUPPRESSIONS || r->fn > SUPP_FROM_LSAN_OPTIONS) return -1;
+        break;
     default:
         return -1;
     }
