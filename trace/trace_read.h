@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #include "trace_format.h"
-#include "varint.h"
+#include "trace_rec.h"
 
 struct trace_chunk {
     uint64_t offset; /* of the records (just past the chunk header) */
@@ -41,29 +41,5 @@ void trace_close(struct trace_file *tf);
 
 /* Decodes chunk i into buf (TRACE_MAX_CHUNK_RAW bytes); returns its length or -1. */
 long trace_chunk_load(struct trace_file *tf, size_t i, uint8_t *buf, char *err, size_t errlen);
-
-/* Only the fields that belong to rec.type are valid after rec_next. */
-struct trace_rec {
-    uint8_t type;
-    uint64_t ticks;  /* timed records; REALLOC: the free half */
-    uint64_t ticks2; /* REALLOC: the allocation half */
-    uint64_t ptr;    /* ALLOC, FREE; REALLOC: old pointer */
-    uint64_t ptr2;   /* REALLOC: new pointer */
-    uint64_t size, stack, fn;
-    uint64_t id, total, n;                  /* STACK, STACK_MORE, MODULE, UNLOAD */
-    uint64_t bias, lo, hi, mono;            /* MODULE; CLOCK: mono */
-    const uint8_t *s1, *s2, *s3;            /* strings: MODULE build-id/path, PROCESS exe/cmd/cwd, EXEC/MARKER */
-    uint64_t l1, l2, l3;
-    struct varint_cursor ips;               /* STACK, STACK_MORE: n zigzag ip deltas */
-};
-
-struct rec_decoder {
-    struct varint_cursor c;
-    uint64_t ticks, ptr;
-};
-
-void rec_decoder_init(struct rec_decoder *d, const uint8_t *buf, size_t len);
-/* 1: a record in r; 0: end of chunk; -1: corrupt. */
-int rec_next(struct rec_decoder *d, struct trace_rec *r);
 
 #endif
