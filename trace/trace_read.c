@@ -21,7 +21,8 @@ static int fail(char *err, size_t errlen, const char *path, const char *why)
     return -1;
 }
 
-static bool push_chunk(struct trace_file *tf, size_t *cap, const struct chunk_header *h, uint64_t off)
+static bool push_chunk(struct trace_file *tf, size_t *cap, const struct chunk_header *h, uint64_t off, uint32_t member,
+                       uint32_t members)
 {
     if (tf->nchunks == *cap) {
         size_t ncap = *cap ? *cap * 2 : 64;
@@ -36,7 +37,9 @@ static bool push_chunk(struct trace_file *tf, size_t *cap, const struct chunk_he
                                                      .seq = h->seq,
                                                      .tid = h->tid,
                                                      .raw_len = h->raw_len,
-                                                     .stored_len = h->stored_len};
+                                                     .stored_len = h->stored_len,
+                                                     .member = member,
+                                                     .members = members};
     return true;
 }
 
@@ -114,7 +117,7 @@ int trace_open(struct trace_file *tf, const char *path, char *err, size_t errlen
                 if (ch.raw_len == 0) continue;
             }
             ch.stored_len = ch.raw_len;
-            if (!push_chunk(tf, &cap, &ch, off + hs)) goto oom;
+            if (!push_chunk(tf, &cap, &ch, off + hs, 0, 1)) goto oom;
         }
     } else {
         uint64_t off = TRACE_HEADER_SIZE;
@@ -128,8 +131,10 @@ int trace_open(struct trace_file *tf, const char *path, char *err, size_t errlen
                 trace_close(tf);
                 return fail(err, errlen, path, "read error");
             }
-            if (ch.magic != TRACE_CHUNK_MAGIC || ch.raw_len > TRACE_MAX_CHUNK_RAW || (ch.flags & ~CHUNK_ZSTD) ||
-                (!(ch.flags & CHUNK_ZSTD) && ch.stored_len != ch.raw_len)) {
+            bool unit = ch.flags == CHUNK_UNIT && h->version >= 3;
+            if (ch.magic != TRACE_CHUNK_MAGIC || (!unit && ch.raw_len > TRACE_MAX_CHUNK_RAW) ||
+                (!unit && (ch.flags & ~CHUNK_ZSTD)) || (!(ch.flags & CHUNK_ZSTD) && !unit && ch.stored_len != ch.raw_len) ||
+                (unit && ch.stored_len > UNIT_MAX_STORED)) {
                 trace_close(tf);
                 return fail(err, errlen, path, "corrupt trace (bad chunk header)");
             }
@@ -137,13 +142,42 @@ int trace_open(struct trace_file *tf, const char *path, char *err, size_t errlen
                 trace_close(tf);
                 return fail(err, errlen, path, "truncated trace (a chunk is cut off)");
             }
-            if (!push_chunk(tf, &cap, &ch, off + hs)) goto oom;
+            if (unit) {
+                /* Its members, from the table at its start. */
+                uint8_t table[UNIT_TABLE_MAX];
+                struct unit_member m[UNIT_MAX_MEMBERS];
+                size_t tl = ch.stored_len < sizeof table ? ch.stored_len : sizeof table, n;
+                uint64_t total = 0;
+                if (pread(tf->fd, table, tl, (off_t)(off + hs)) != (ssize_t)tl || !(n = unit_members(table, tl, m))) {
+                    trace_close(tf);
+                    return fail(err, errlen, path, "corrupt trace (bad unit)");
+                }
+                for (size_t i = 0; i < n; i++) total += m[i].raw_len;
+                if (total != ch.raw_len) {
+                    trace_close(tf);
+                    return fail(err, errlen, path, "corrupt trace (bad unit)");
+                }
+                for (size_t i = 0; i < n; i++) {
+                    struct chunk_header mh = ch;
+                    mh.seq = m[i].seq;
+                    mh.tid = m[i].tid;
+                    mh.raw_len = m[i].raw_len;
+                    if (!push_chunk(tf, &cap, &mh, off + hs, (uint32_t)i, (uint32_t)n)) goto oom;
+                }
+            } else if (!push_chunk(tf, &cap, &ch, off + hs, 0, 1)) {
+                goto oom;
+            }
             off += hs + ch.stored_len;
         }
     }
     tf->dctx = ZSTD_createDCtx();
     tf->zbuf = malloc(ZSTD_compressBound(TRACE_MAX_CHUNK_RAW));
     if (!tf->dctx || !tf->zbuf) goto oom;
+    if (h->state == TRACE_PACKED && h->version >= 3) {
+        tf->ubuf = malloc(UNIT_MAX_STORED);
+        tf->skip = malloc(TRACE_MAX_CHUNK_RAW);
+        if (!tf->ubuf || !tf->skip) goto oom;
+    }
     return 0;
 oom:
     trace_close(tf);
@@ -155,6 +189,11 @@ void trace_close(struct trace_file *tf)
     if (tf->fd >= 0) close(tf->fd);
     free(tf->chunks);
     free(tf->zbuf);
+    for (size_t i = 0; i < tf->nunits; i++) unit_coder_free(tf->units[i].coder);
+    unit_coder_free(tf->idle);
+    free(tf->units);
+    free(tf->ubuf);
+    free(tf->skip);
     if (tf->dctx) ZSTD_freeDCtx(tf->dctx);
     memset(tf, 0, sizeof *tf);
     tf->fd = -1;
@@ -174,9 +213,58 @@ static long cut_to_whole_records(const uint8_t *buf, uint32_t len)
     return (long)(whole - buf);
 }
 
+/* The unit's cursor, positioned on c's member: decoding restarts if the
+ * member was passed already. NULL if the unit is corrupt. */
+static struct trace_unit_cursor *unit_at(struct trace_file *tf, const struct trace_chunk *c)
+{
+    struct trace_unit_cursor *u = NULL;
+    for (size_t k = 0; k < tf->nunits && !u; k++)
+        if (tf->units[k].offset == c->offset) u = &tf->units[k];
+    if (!u) {
+        if (tf->nunits == tf->units_cap) {
+            size_t cap = tf->units_cap ? tf->units_cap * 2 : 8;
+            struct trace_unit_cursor *v = realloc(tf->units, cap * sizeof *v);
+            if (!v) return NULL;
+            tf->units = v;
+            tf->units_cap = cap;
+        }
+        struct unit_coder *coder = tf->idle ? tf->idle : unit_coder_new();
+        tf->idle = NULL;
+        if (!coder) return NULL;
+        u = &tf->units[tf->nunits++];
+        *u = (struct trace_unit_cursor){.offset = c->offset, .coder = coder};
+    }
+    if (unit_decoded(u->coder) == 0 || unit_decoded(u->coder) > c->member) {
+        if (pread(tf->fd, tf->ubuf, c->stored_len, (off_t)c->offset) != (ssize_t)c->stored_len ||
+            unit_decode_begin(u->coder, tf->ubuf, c->stored_len) < 0)
+            return NULL;
+    }
+    while (unit_decoded(u->coder) < c->member)
+        if (unit_decode_next(u->coder, tf->skip) < 0) return NULL;
+    return u;
+}
+
+static long unit_chunk_load(struct trace_file *tf, const struct trace_chunk *c, uint8_t *buf, char *err, size_t errlen)
+{
+    struct trace_unit_cursor *u = unit_at(tf, c);
+    long n = u ? unit_decode_next(u->coder, buf) : -1;
+    if (n < 0 || (uint32_t)n != c->raw_len) {
+        fail(err, errlen, tf->path, "corrupt trace (a unit does not decode)");
+        n = -1;
+    }
+    if (u && (n < 0 || unit_decoded(u->coder) == c->members)) { /* done with it */
+        unit_decode_end(u->coder);
+        if (tf->idle) unit_coder_free(tf->idle);
+        tf->idle = u->coder;
+        *u = tf->units[--tf->nunits];
+    }
+    return n;
+}
+
 long trace_chunk_load(struct trace_file *tf, size_t i, uint8_t *buf, char *err, size_t errlen)
 {
     const struct trace_chunk *c = &tf->chunks[i];
+    if (c->flags & CHUNK_UNIT) return unit_chunk_load(tf, c, buf, err, errlen);
     bool zstd = (c->flags & CHUNK_ZSTD) != 0;
     uint8_t *dst = zstd ? tf->zbuf : buf;
     if (c->stored_len > ZSTD_compressBound(TRACE_MAX_CHUNK_RAW) ||

@@ -10,10 +10,18 @@
 
 #include "trace_format.h"
 #include "trace_rec.h"
+#include "trace_unit.h"
 
 struct trace_chunk {
-    uint64_t offset; /* of the records (just past the chunk header) */
+    uint64_t offset; /* of the records (just past the chunk header); a unit's member: of the unit's */
     uint32_t flags, stream, seq, tid, raw_len, stored_len;
+    uint32_t member, members; /* CHUNK_UNIT: which member of how many */
+};
+
+/* A unit being read: its members are made one after the other. */
+struct trace_unit_cursor {
+    uint64_t offset;
+    struct unit_coder *coder;
 };
 
 /* Set by the reader, never on disk. An OPEN trace whose file ends inside a
@@ -33,13 +41,22 @@ struct trace_file {
     struct trace_chunk *chunks;
     size_t nchunks;
     void *dctx; /* ZSTD_DCtx */
+    /* Units whose members are being read (one per stream read at once, at
+     * most); a unit's decoded columns are let go with its last member. */
+    struct trace_unit_cursor *units;
+    size_t nunits, units_cap;
+    struct unit_coder *idle; /* one coder kept, with its memory, for the next unit */
+    uint8_t *ubuf;  /* a unit's stored bytes */
+    uint8_t *skip;  /* members decoded on the way to a later one */
 };
 
 /* Returns 0, or -1 with a one-line reason (naming the file) in err. */
 int trace_open(struct trace_file *tf, const char *path, char *err, size_t errlen);
 void trace_close(struct trace_file *tf);
 
-/* Decodes chunk i into buf (TRACE_MAX_CHUNK_RAW bytes); returns its length or -1. */
+/* Decodes chunk i into buf (TRACE_MAX_CHUNK_RAW bytes); returns its length or
+ * -1. The members of a unit are read fastest in order (each stream's chunks
+ * in sequence order, as the readers take them). */
 long trace_chunk_load(struct trace_file *tf, size_t i, uint8_t *buf, char *err, size_t errlen);
 
 #endif
