@@ -4,7 +4,8 @@
  * Only a point in time or at a marker needs the clock or the markers before
  * the events: then a first pass reads those alone.
  *
- * Memory: one decoded chunk per thread, the live blocks, the stacks. */
+ * Memory: one decoded chunk per thread (and the unit it comes from, being
+ * decoded: trace/trace_read.c), the live blocks, the stacks. */
 #include "snap_internal.h"
 #include "progress.h"
 

@@ -6,14 +6,15 @@
  * one thread ("stream"), in the order that thread wrote them. In an OPEN trace
  * the chunks sit in fixed-size slots of a file the shim has mmap'd, so every
  * committed record survives SIGKILL; a PACKED trace stores the same chunks back
- * to back, each compressed with zstd. */
+ * to back, each compressed with zstd or (version 3) coded with up to 15 more
+ * of its thread as a unit (trace_unit.h). */
 #ifndef HEAPSNAP_TRACE_FORMAT_H
 #define HEAPSNAP_TRACE_FORMAT_H
 
 #include <stdint.h>
 
 #define TRACE_MAGIC "HEAPSNAP"
-#define TRACE_VERSION 2 /* 2: fork, inherited blocks, check notes, the exit context in the header */
+#define TRACE_VERSION 3 /* 2: fork, inherited blocks, check notes, the exit context in the header; 3: units */
 #define TRACE_VERSION_MIN 1
 #define TRACE_HEADER_SIZE 4096u
 #define TRACE_SLOT_SIZE (64u * 1024u)
@@ -97,6 +98,7 @@ _Static_assert(sizeof(struct trace_header) == 160, "docs/FORMAT.md documents a 1
 enum chunk_flags {
     CHUNK_ZSTD = 1u << 0,   /* PACKED: the data is one zstd frame */
     CHUNK_SEALED = 1u << 1, /* OPEN: the thread has moved on; the slot will not change */
+    CHUNK_UNIT = 1u << 2,   /* PACKED, version 3: the data is a unit of chunks of the stream (trace_unit.h) */
 };
 
 struct chunk_header {

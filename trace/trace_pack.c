@@ -1,13 +1,14 @@
 /* trace_pack.c - OPEN -> PACKED. Reads slots with pread (the file may still be
- * growing), compresses each used slot as one zstd frame into a temporary file,
- * and renames it over the original at the end, so a reader never sees a
- * half-packed trace. Every slot is bound-checked: the file may be the remains
- * of a crash.
+ * growing), codes the used slots of each thread 16 at a time as a unit
+ * (trace_unit.c; a slot whose records a unit cannot code goes as one zstd
+ * frame) into a temporary file, and renames it over the original at the end,
+ * so a reader never sees a half-packed trace. Every slot is bound-checked:
+ * the file may be the remains of a crash.
  *
  * A packer beside a running program (`heapsnap run`) frees the disk blocks of
  * the slots it has packed, so a long run does not hold its records twice.
  * Those records then exist only in its temporary, PATH.PID.packing, where each
- * chunk names the slot it came from. If that packer dies (killed, or it stopped
+ * chunk (each member of a unit) names the slot it came from. If that packer dies (killed, or it stopped
  * waiting for a daemon), the next one (the shim at the program's end, `heapsnap
  * pack`) takes those chunks over and packs only the slots they lack: nothing
  * the program recorded is lost. Temporaries of dead packers that hold no
@@ -29,11 +30,23 @@
 #include <unistd.h>
 #include <zstd.h>
 
-#define PACK_LEVEL 1 /* packing runs at exit or beside the program: the fastest level */
+#define PACK_LEVEL 1 /* a chunk as it is (one a unit cannot code): runs at exit or beside the program */
+/* A unit's columns: a fraction of the records' bytes, mostly zeros, so a
+ * level that finds more repeats than 1 costs little more. */
+#define UNIT_LEVEL 3
 #define PUNCH_SLOTS 256u /* 16 MiB */
+/* Sealed slots that wait for the rest of their unit, in all the streams:
+ * past this, they are packed as they are (their disk blocks would be held). */
+#define PENDING_MAX 256u
 
 /* Per slot (trace_packer.done). */
-enum { SLOT_TODO = 0, SLOT_PACKED = 1, SLOT_PUNCHED = 2, SLOT_EMPTY = 3 /* nothing to keep, nothing freed */ };
+enum {
+    SLOT_TODO = 0,
+    SLOT_PACKED = 1,
+    SLOT_PUNCHED = 2,
+    SLOT_EMPTY = 3,  /* nothing to keep, nothing freed */
+    SLOT_PENDING = 4 /* sealed, waiting in trace_packer.pending for its unit */
+};
 
 static bool write_all(int fd, const void *buf, size_t len)
 {
@@ -154,23 +167,35 @@ static void adopt_one(const char *tmp, long pid, bool alive, void *ctx)
     size_t size = (size_t)st.st_size;
     for (size_t off = TRACE_HEADER_SIZE; off + hs <= size;) {
         struct chunk_header ch;
+        struct unit_member m[UNIT_MAX_MEMBERS];
+        size_t n = 1;
         if (!read_at(fd, &ch, hs, (off_t)off)) break;
-        if (ch.magic != TRACE_CHUNK_MAGIC || ch.flags != CHUNK_ZSTD || ch.raw_len > TRACE_MAX_CHUNK_RAW ||
-            ch.stored_len > p->zcap || ch.stored_len > size - off - hs)
+        bool unit = ch.flags == CHUNK_UNIT;
+        if (ch.magic != TRACE_CHUNK_MAGIC || (ch.flags != CHUNK_ZSTD && !unit) ||
+            (!unit && ch.raw_len > TRACE_MAX_CHUNK_RAW) || ch.stored_len > (unit ? UNIT_MAX_STORED : p->zcap) ||
+            ch.stored_len > size - off - hs || !read_at(fd, p->ubuf, ch.stored_len, (off_t)(off + hs)))
             break;
-        size_t slot = (size_t)ch.slot - 1;
-        if (ch.slot != 0 && slot < a->nslots && !p->done[slot]) {
-            if (!read_at(fd, p->zbuf, ch.stored_len, (off_t)(off + hs))) break;
-            if (!write_all(p->out, &ch, hs) || !write_all(p->out, p->zbuf, ch.stored_len)) {
+        if (unit) n = unit_members(p->ubuf, ch.stored_len, m);
+        else m[0].slot = ch.slot;
+        if (n == 0) break;
+        /* A unit is taken whole or not at all: all its slots are ours to fill. */
+        bool take = true;
+        for (size_t i = 0; i < n; i++)
+            take &= m[i].slot != 0 && (size_t)m[i].slot - 1 < a->nslots && !p->done[m[i].slot - 1];
+        if (take) {
+            if (!write_all(p->out, &ch, hs) || !write_all(p->out, p->ubuf, ch.stored_len)) {
                 a->error = errno ? errno : EIO;
                 break;
             }
-            /* Its raw slot is a hole, most likely: ours to give back now. */
-            struct chunk_header raw;
-            bool gone = !read_at(p->in, &raw, hs, (off_t)TRACE_HEADER_SIZE + (off_t)slot * TRACE_SLOT_SIZE) ||
-                        raw.magic != TRACE_CHUNK_MAGIC;
-            p->done[slot] = gone ? SLOT_PUNCHED : SLOT_PACKED;
-            if (gone) p->punched++;
+            for (size_t i = 0; i < n; i++) {
+                /* Its raw slot is a hole, most likely: ours to give back now. */
+                size_t slot = (size_t)m[i].slot - 1;
+                struct chunk_header raw;
+                bool gone = !read_at(p->in, &raw, hs, (off_t)TRACE_HEADER_SIZE + (off_t)slot * TRACE_SLOT_SIZE) ||
+                            raw.magic != TRACE_CHUNK_MAGIC;
+                p->done[slot] = gone ? SLOT_PUNCHED : SLOT_PACKED;
+                if (gone) p->punched++;
+            }
         }
         off += hs + ch.stored_len;
     }
@@ -249,7 +274,11 @@ int packer_begin(struct trace_packer *p, const char *path, bool punch, char *err
     p->zbuf = malloc(p->zcap);
     p->slot = malloc(TRACE_SLOT_SIZE);
     p->cctx = ZSTD_createCCtx();
-    if (!p->zbuf || !p->slot || !p->cctx || lseek(p->out, TRACE_HEADER_SIZE, SEEK_SET) < 0) {
+    p->coder = unit_coder_new();
+    p->unit_raw = malloc((size_t)UNIT_MAX_MEMBERS * TRACE_SLOT_SIZE);
+    p->ubuf = malloc(UNIT_MAX_STORED > p->zcap ? UNIT_MAX_STORED : p->zcap);
+    if (!p->zbuf || !p->slot || !p->cctx || !p->coder || !p->unit_raw || !p->ubuf ||
+        lseek(p->out, TRACE_HEADER_SIZE, SEEK_SET) < 0) {
         packer_abort(p);
         return fail(err, errlen, path, "out of memory");
     }
@@ -273,6 +302,98 @@ static bool pack_slot(struct trace_packer *p, const struct chunk_header *in, con
     h.stored_len = (uint32_t)z;
     h.slot = slot;
     return write_all(p->out, &h, sizeof h) && write_all(p->out, p->zbuf, z);
+}
+
+/* n chunks of one stream (in sequence order, their records at raw[i]) as one
+ * unit, or each as it is if the unit coder cannot take them. */
+static bool pack_unit(struct trace_packer *p, const struct unit_member *m, const uint8_t *const *raw, size_t n,
+                      uint32_t stream)
+{
+    const uint8_t *payload;
+    size_t len;
+    uint32_t total = 0;
+    for (size_t i = 0; i < n; i++) total += m[i].raw_len;
+    if (unit_encode(p->coder, m, raw, n, UNIT_LEVEL, &payload, &len) == 0 && len <= UNIT_MAX_STORED) {
+        struct chunk_header h = {.magic = TRACE_CHUNK_MAGIC, .flags = CHUNK_UNIT, .stream = stream, .seq = m[0].seq,
+                                 .tid = m[0].tid, .raw_len = total, .stored_len = (uint32_t)len};
+        return write_all(p->out, &h, sizeof h) && write_all(p->out, payload, len);
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct chunk_header h = {.stream = stream, .seq = m[i].seq, .tid = m[i].tid};
+        if (!pack_slot(p, &h, raw[i], m[i].raw_len, m[i].slot)) return false;
+    }
+    return true;
+}
+
+static int by_seq(const void *a, const void *b)
+{
+    const struct unit_member *x = a, *y = b;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* The slots a stream has waiting, as one unit. */
+static int pack_pending(struct trace_packer *p, struct pack_pending *e, char *err, size_t errlen)
+{
+    const size_t hs = sizeof(struct chunk_header);
+    struct unit_member m[UNIT_MAX_MEMBERS];
+    const uint8_t *raw[UNIT_MAX_MEMBERS];
+    for (uint32_t i = 0; i < e->n; i++) {
+        off_t off = (off_t)TRACE_HEADER_SIZE + (off_t)e->slot[i] * TRACE_SLOT_SIZE;
+        struct chunk_header ch;
+        if (!read_at(p->in, &ch, hs, off)) return fail(err, errlen, p->path, "read error");
+        uint32_t raw_len = ch.raw_len > TRACE_SLOT_SIZE - hs ? (uint32_t)(TRACE_SLOT_SIZE - hs) : ch.raw_len;
+        m[i] = (struct unit_member){.seq = ch.seq, .tid = ch.tid, .raw_len = raw_len, .slot = e->slot[i] + 1};
+    }
+    qsort(m, e->n, sizeof m[0], by_seq);
+    for (uint32_t i = 0; i < e->n; i++) {
+        uint8_t *buf = p->unit_raw + (size_t)i * TRACE_SLOT_SIZE;
+        off_t off = (off_t)TRACE_HEADER_SIZE + (off_t)(m[i].slot - 1) * TRACE_SLOT_SIZE + (off_t)hs;
+        if (!read_at(p->in, buf, m[i].raw_len, off)) return fail(err, errlen, p->path, "read error");
+        raw[i] = buf;
+    }
+    if (!pack_unit(p, m, raw, e->n, e->stream)) {
+        snprintf(err, errlen, "%s: cannot write the packed trace: %s", p->tmp, strerror(errno));
+        return -1;
+    }
+    for (uint32_t i = 0; i < e->n; i++) p->done[m[i].slot - 1] = SLOT_PACKED;
+    p->packed_unpunched += e->n;
+    p->pending_slots -= e->n;
+    e->n = 0;
+    return 0;
+}
+
+/* A sealed slot joins its stream's unit; the unit is packed once full. */
+static int add_pending(struct trace_packer *p, uint32_t stream, size_t slot, size_t *packed, char *err, size_t errlen)
+{
+    struct pack_pending *e = NULL;
+    for (size_t i = 0; i < p->npending && !e; i++)
+        if (p->pending[i].stream == stream) e = &p->pending[i];
+    if (!e) {
+        if (p->npending == p->pending_cap) {
+            size_t cap = p->pending_cap ? p->pending_cap * 2 : 16;
+            struct pack_pending *v = realloc(p->pending, cap * sizeof *v);
+            if (!v) return fail(err, errlen, p->path, "out of memory");
+            p->pending = v;
+            p->pending_cap = cap;
+        }
+        e = &p->pending[p->npending++];
+        e->stream = stream;
+        e->n = 0;
+    }
+    e->slot[e->n++] = (uint32_t)slot;
+    p->done[slot] = SLOT_PENDING;
+    p->pending_slots++;
+    if (e->n < UNIT_MAX_MEMBERS) return 0;
+    *packed += e->n;
+    return pack_pending(p, e, err, errlen);
+}
+
+static int flush_pending(struct trace_packer *p, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < p->npending; i++)
+        if (p->pending[i].n && pack_pending(p, &p->pending[i], err, errlen) < 0) return -1;
+    p->npending = 0;
+    return 0;
 }
 
 /* Before the first hole: the trace says where those records went. The
@@ -326,7 +447,7 @@ int packer_step(struct trace_packer *p, bool everything, char *err, size_t errle
     while (p->first_open < nslots && p->done[p->first_open]) p->first_open++;
     for (size_t i = p->first_open; i < nslots; i++) {
         if (p->done[i]) continue;
-        if (!everything && p->step_slots && packed == p->step_slots) {
+        if (!everything && p->step_slots && packed >= p->step_slots) {
             more = true;
             break;
         }
@@ -335,18 +456,14 @@ int packer_step(struct trace_packer *p, bool everything, char *err, size_t errle
         if (!read_at(p->in, &ch, hs, off)) break;
         if (ch.magic != TRACE_CHUNK_MAGIC) continue; /* not taken yet */
         if (!everything && !(ch.flags & CHUNK_SEALED)) continue;
-        uint32_t raw_len = ch.raw_len > TRACE_SLOT_SIZE - hs ? (uint32_t)(TRACE_SLOT_SIZE - hs) : ch.raw_len;
-        if (raw_len > 0) {
-            if (!read_at(p->in, p->slot, raw_len, off + (off_t)hs)) return fail(err, errlen, p->path, "read error");
-            if (!pack_slot(p, &ch, p->slot, raw_len, (uint32_t)i + 1)) {
-                snprintf(err, errlen, "%s: cannot write the packed trace: %s", p->tmp, strerror(errno));
-                return -1;
-            }
+        if (ch.raw_len == 0) {
+            p->done[i] = SLOT_EMPTY;
+            continue;
         }
-        p->done[i] = raw_len > 0 ? SLOT_PACKED : SLOT_EMPTY;
-        p->packed_unpunched += raw_len > 0;
-        packed++;
+        if (add_pending(p, ch.stream, i, &packed, err, errlen) < 0) return -1;
     }
+    /* The end, or too many slots waiting: the units go as they are. */
+    if ((everything || p->pending_slots > PENDING_MAX) && flush_pending(p, err, errlen) < 0) return -1;
     /* A second without a punch (the program writes slowly, or waits): the
      * rest too. */
     struct timespec now;
@@ -370,6 +487,19 @@ static bool clear_punched(struct trace_packer *p)
     return true;
 }
 
+/* Writes a chunk's records back into its raw slot: the records first, then
+ * the header that says they are there. */
+static bool write_back(struct trace_packer *p, size_t slot, uint32_t stream, const struct unit_member *m,
+                       const void *records)
+{
+    const size_t hs = sizeof(struct chunk_header);
+    struct chunk_header raw = {.magic = TRACE_CHUNK_MAGIC, .flags = CHUNK_SEALED, .stream = stream, .seq = m->seq,
+                               .tid = m->tid, .raw_len = m->raw_len};
+    off_t at = (off_t)TRACE_HEADER_SIZE + (off_t)slot * TRACE_SLOT_SIZE;
+    return pwrite(p->in, records, m->raw_len, at + (off_t)hs) == (ssize_t)m->raw_len &&
+           pwrite(p->in, &raw, hs, at) == (ssize_t)hs;
+}
+
 int packer_give_back(struct trace_packer *p, char *err, size_t errlen)
 {
     if (!p->punched) return 0;
@@ -383,19 +513,31 @@ int packer_give_back(struct trace_packer *p, char *err, size_t errlen)
     size_t size = (size_t)st.st_size;
     for (size_t off = TRACE_HEADER_SIZE; off + hs <= size && p->punched;) {
         struct chunk_header ch;
-        if (!read_at(fd, &ch, hs, (off_t)off) || ch.magic != TRACE_CHUNK_MAGIC || ch.flags != CHUNK_ZSTD ||
-            ch.stored_len > p->zcap || ch.stored_len > size - off - hs)
+        bool unit = false;
+        if (!read_at(fd, &ch, hs, (off_t)off) || ch.magic != TRACE_CHUNK_MAGIC ||
+            (ch.flags != CHUNK_ZSTD && !(unit = ch.flags == CHUNK_UNIT)) ||
+            ch.stored_len > (unit ? UNIT_MAX_STORED : p->zcap) || ch.stored_len > size - off - hs ||
+            !read_at(fd, p->ubuf, ch.stored_len, (off_t)(off + hs)))
             break;
-        size_t slot = (size_t)ch.slot - 1;
-        if (ch.slot != 0 && slot < p->done_cap && p->done[slot] == SLOT_PUNCHED) {
-            if (!read_at(fd, p->zbuf, ch.stored_len, (off_t)(off + hs))) break;
-            size_t n = ZSTD_decompress(p->slot, TRACE_SLOT_SIZE - hs, p->zbuf, ch.stored_len);
-            if (ZSTD_isError(n) || n != ch.raw_len) break;
-            /* The records first, then the header that says they are there. */
-            struct chunk_header raw = {.magic = TRACE_CHUNK_MAGIC, .flags = CHUNK_SEALED, .stream = ch.stream,
-                                       .seq = ch.seq, .tid = ch.tid, .raw_len = ch.raw_len};
-            off_t at = (off_t)TRACE_HEADER_SIZE + (off_t)slot * TRACE_SLOT_SIZE;
-            if (pwrite(p->in, p->slot, n, at + (off_t)hs) != (ssize_t)n || pwrite(p->in, &raw, hs, at) != (ssize_t)hs) {
+        struct unit_member m[UNIT_MAX_MEMBERS];
+        size_t n = unit ? unit_members(p->ubuf, ch.stored_len, m) : 1;
+        if (!unit) m[0] = (struct unit_member){.seq = ch.seq, .tid = ch.tid, .raw_len = ch.raw_len, .slot = ch.slot};
+        bool wanted = false;
+        for (size_t i = 0; i < n; i++)
+            wanted |= m[i].slot != 0 && m[i].slot - 1u < p->done_cap && p->done[m[i].slot - 1] == SLOT_PUNCHED;
+        if (wanted && unit && unit_decode_begin(p->coder, p->ubuf, ch.stored_len) < 0) break;
+        bool ok = n > 0;
+        for (size_t i = 0; ok && wanted && i < n; i++) {
+            long got;
+            if (unit) got = unit_decode_next(p->coder, p->slot);
+            else {
+                size_t z = ZSTD_decompress(p->slot, TRACE_SLOT_SIZE - hs, p->ubuf, ch.stored_len);
+                got = ZSTD_isError(z) ? -1 : (long)z;
+            }
+            ok = got >= 0 && (uint32_t)got == m[i].raw_len && m[i].raw_len <= TRACE_SLOT_SIZE - hs;
+            size_t slot = (size_t)m[i].slot - 1;
+            if (!ok || m[i].slot == 0 || slot >= p->done_cap || p->done[slot] != SLOT_PUNCHED) continue;
+            if (!write_back(p, slot, ch.stream, &m[i], p->slot)) {
                 int e = errno;
                 close(fd);
                 return fail(err, errlen, p->path, strerror(e ? e : EIO));
@@ -403,6 +545,8 @@ int packer_give_back(struct trace_packer *p, char *err, size_t errlen)
             p->done[slot] = SLOT_PACKED;
             p->punched--;
         }
+        if (unit) unit_decode_end(p->coder);
+        if (!ok) break;
         off += hs + ch.stored_len;
     }
     close(fd);
@@ -446,9 +590,15 @@ void rec_chunks_free(struct rec_chunks *c)
 
 int packer_add_external(struct trace_packer *p, const struct rec_chunks *c, uint32_t stream, char *err, size_t errlen)
 {
-    for (size_t i = 0; i < c->n; i++) {
-        struct chunk_header h = {.stream = stream, .seq = (uint32_t)i};
-        if (!pack_slot(p, &h, c->buf[i], (uint32_t)c->len[i], 0)) {
+    for (size_t i = 0; i < c->n; i += UNIT_MAX_MEMBERS) {
+        size_t n = c->n - i < UNIT_MAX_MEMBERS ? c->n - i : UNIT_MAX_MEMBERS;
+        struct unit_member m[UNIT_MAX_MEMBERS];
+        const uint8_t *raw[UNIT_MAX_MEMBERS];
+        for (size_t k = 0; k < n; k++) {
+            m[k] = (struct unit_member){.seq = (uint32_t)(i + k), .raw_len = (uint32_t)c->len[i + k]};
+            raw[k] = c->buf[i + k];
+        }
+        if (!pack_unit(p, m, raw, n, stream)) {
             snprintf(err, errlen, "%s: cannot write the packed trace: %s", p->tmp, strerror(errno));
             return -1;
         }
@@ -466,6 +616,7 @@ int packer_commit(struct trace_packer *p, uint32_t end_how, int32_t end_code, ch
     }
     memcpy(&hdr, page, sizeof hdr);
     hdr.state = TRACE_PACKED;
+    hdr.version = TRACE_VERSION; /* its chunks may be units, whatever version wrote it OPEN */
     if (hdr.end_how == END_UNKNOWN && end_how != END_UNKNOWN) {
         hdr.end_how = end_how;
         hdr.end_code = end_code;
@@ -505,6 +656,10 @@ void packer_abort(struct trace_packer *p)
     free(p->zbuf);
     free(p->slot);
     free(p->done);
+    unit_coder_free(p->coder);
+    free(p->unit_raw);
+    free(p->pending);
+    free(p->ubuf);
     memset(p, 0, sizeof *p);
     p->in = p->out = -1;
 }

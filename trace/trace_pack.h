@@ -10,6 +10,14 @@
 #include <stdint.h>
 
 #include "trace_format.h"
+#include "trace_unit.h"
+
+/* Sealed slots of one stream waiting to be packed together (a unit). */
+struct pack_pending {
+    uint32_t stream;
+    uint32_t n;
+    uint32_t slot[UNIT_MAX_MEMBERS];
+};
 
 struct trace_packer {
     char path[4096], tmp[4200];
@@ -37,6 +45,12 @@ struct trace_packer {
     /* While the program runs: slots packed per packer_step at most (0: all),
      * so that one step stays short whatever the program writes. */
     size_t step_slots;
+    /* Units: per stream, its sealed slots not packed yet. */
+    struct unit_coder *coder;
+    uint8_t *unit_raw; /* UNIT_MAX_MEMBERS slots' records */
+    struct pack_pending *pending;
+    size_t npending, pending_cap, pending_slots;
+    uint8_t *ubuf; /* a unit's stored bytes (adopting, giving back) */
 };
 
 /* Returns 0, 1 if the trace is packed already, -1 with a reason in err.
@@ -46,7 +60,10 @@ struct trace_packer {
 int packer_begin(struct trace_packer *p, const char *path, bool punch, char *err, size_t errlen);
 /* Packs the slots their threads have sealed (everything=false, while the
  * program runs) or every used slot (everything=true, once it has ended).
- * 1 when it stopped at step_slots with more to pack, 0, or -1. */
+ * A stream's slots are packed UNIT_MAX_MEMBERS at a time, as one unit
+ * (trace_unit.h); while the program runs, sealed slots wait for the rest of
+ * their unit (PENDING_MAX slots in all, then they go as they are). 1 when
+ * it stopped at step_slots with more to pack, 0, or -1. */
 int packer_step(struct trace_packer *p, bool everything, char *err, size_t errlen);
 /* Chunks of records made outside the process (leak-check results by
  * `heapsnap run`), appended to the packed trace as stream TRACE_STREAM_EXTERNAL.

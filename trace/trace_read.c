@@ -21,7 +21,8 @@ static int fail(char *err, size_t errlen, const char *path, const char *why)
     return -1;
 }
 
-static bool push_chunk(struct trace_file *tf, size_t *cap, const struct chunk_header *h, uint64_t off)
+static bool push_chunk(struct trace_file *tf, size_t *cap, const struct chunk_header *h, uint64_t off, uint32_t member,
+                       uint32_t members)
 {
     if (tf->nchunks == *cap) {
         size_t ncap = *cap ? *cap * 2 : 64;
@@ -36,7 +37,9 @@ static bool push_chunk(struct trace_file *tf, size_t *cap, const struct chunk_he
                                                      .seq = h->seq,
                                                      .tid = h->tid,
                                                      .raw_len = h->raw_len,
-                                                     .stored_len = h->stored_len};
+                                                     .stored_len = h->stored_len,
+                                                     .member = member,
+                                                     .members = members};
     return true;
 }
 
@@ -114,7 +117,7 @@ int trace_open(struct trace_file *tf, const char *path, char *err, size_t errlen
                 if (ch.raw_len == 0) continue;
             }
             ch.stored_len = ch.raw_len;
-            if (!push_chunk(tf, &cap, &ch, off + hs)) goto oom;
+            if (!push_chunk(tf, &cap, &ch, off + hs, 0, 1)) goto oom;
         }
     } else {
         uint64_t off = TRACE_HEADER_SIZE;
@@ -128,8 +131,10 @@ int trace_open(struct trace_file *tf, const char *path, char *err, size_t errlen
                 trace_close(tf);
                 return fail(err, errlen, path, "read error");
             }
-            if (ch.magic != TRACE_CHUNK_MAGIC || ch.raw_len > TRACE_MAX_CHUNK_RAW || (ch.flags & ~CHUNK_ZSTD) ||
-                (!(ch.flags & CHUNK_ZSTD) && ch.stored_len != ch.raw_len)) {
+            bool unit = ch.flags == CHUNK_UNIT && h->version >= 3;
+            if (ch.magic != TRACE_CHUNK_MAGIC || (!unit && ch.raw_len > TRACE_MAX_CHUNK_RAW) ||
+                (!unit && (ch.flags & ~CHUNK_ZSTD)) || (!(ch.flags & CHUNK_ZSTD) && !unit && ch.stored_len != ch.raw_len) ||
+                (unit && ch.stored_len > UNIT_MAX_STORED)) {
                 trace_close(tf);
                 return fail(err, errlen, path, "corrupt trace (bad chunk header)");
             }
@@ -137,13 +142,42 @@ int trace_open(struct trace_file *tf, const char *path, char *err, size_t errlen
                 trace_close(tf);
                 return fail(err, errlen, path, "truncated trace (a chunk is cut off)");
             }
-            if (!push_chunk(tf, &cap, &ch, off + hs)) goto oom;
+            if (unit) {
+                /* Its members, from the table at its start. */
+                uint8_t table[UNIT_TABLE_MAX];
+                struct unit_member m[UNIT_MAX_MEMBERS];
+                size_t tl = ch.stored_len < sizeof table ? ch.stored_len : sizeof table, n;
+                uint64_t total = 0;
+                if (pread(tf->fd, table, tl, (off_t)(off + hs)) != (ssize_t)tl || !(n = unit_members(table, tl, m))) {
+                    trace_close(tf);
+                    return fail(err, errlen, path, "corrupt trace (bad unit)");
+                }
+                for (size_t i = 0; i < n; i++) total += m[i].raw_len;
+                if (total != ch.raw_len) {
+                    trace_close(tf);
+                    return fail(err, errlen, path, "corrupt trace (bad unit)");
+                }
+                for (size_t i = 0; i < n; i++) {
+                    struct chunk_header mh = ch;
+                    mh.seq = m[i].seq;
+                    mh.tid = m[i].tid;
+                    mh.raw_len = m[i].raw_len;
+                    if (!push_chunk(tf, &cap, &mh, off + hs, (uint32_t)i, (uint32_t)n)) goto oom;
+                }
+            } else if (!push_chunk(tf, &cap, &ch, off + hs, 0, 1)) {
+                goto oom;
+            }
             off += hs + ch.stored_len;
         }
     }
     tf->dctx = ZSTD_createDCtx();
     tf->zbuf = malloc(ZSTD_compressBound(TRACE_MAX_CHUNK_RAW));
     if (!tf->dctx || !tf->zbuf) goto oom;
+    if (h->state == TRACE_PACKED && h->version >= 3) {
+        tf->ubuf = malloc(UNIT_MAX_STORED);
+        tf->skip = malloc(TRACE_MAX_CHUNK_RAW);
+        if (!tf->ubuf || !tf->skip) goto oom;
+    }
     return 0;
 oom:
     trace_close(tf);
@@ -155,6 +189,11 @@ void trace_close(struct trace_file *tf)
     if (tf->fd >= 0) close(tf->fd);
     free(tf->chunks);
     free(tf->zbuf);
+    for (size_t i = 0; i < tf->nunits; i++) unit_coder_free(tf->units[i].coder);
+    unit_coder_free(tf->idle);
+    free(tf->units);
+    free(tf->ubuf);
+    free(tf->skip);
     if (tf->dctx) ZSTD_freeDCtx(tf->dctx);
     memset(tf, 0, sizeof *tf);
     tf->fd = -1;
@@ -174,9 +213,58 @@ static long cut_to_whole_records(const uint8_t *buf, uint32_t len)
     return (long)(whole - buf);
 }
 
+/* The unit's cursor, positioned on c's member: decoding restarts if the
+ * member was passed already. NULL if the unit is corrupt. */
+static struct trace_unit_cursor *unit_at(struct trace_file *tf, const struct trace_chunk *c)
+{
+    struct trace_unit_cursor *u = NULL;
+    for (size_t k = 0; k < tf->nunits && !u; k++)
+        if (tf->units[k].offset == c->offset) u = &tf->units[k];
+    if (!u) {
+        if (tf->nunits == tf->units_cap) {
+            size_t cap = tf->units_cap ? tf->units_cap * 2 : 8;
+            struct trace_unit_cursor *v = realloc(tf->units, cap * sizeof *v);
+            if (!v) return NULL;
+            tf->units = v;
+            tf->units_cap = cap;
+        }
+        struct unit_coder *coder = tf->idle ? tf->idle : unit_coder_new();
+        tf->idle = NULL;
+        if (!coder) return NULL;
+        u = &tf->units[tf->nunits++];
+        *u = (struct trace_unit_cursor){.offset = c->offset, .coder = coder};
+    }
+    if (unit_decoded(u->coder) == 0 || unit_decoded(u->coder) > c->member) {
+        if (pread(tf->fd, tf->ubuf, c->stored_len, (off_t)c->offset) != (ssize_t)c->stored_len ||
+            unit_decode_begin(u->coder, tf->ubuf, c->stored_len) < 0)
+            return NULL;
+    }
+    while (unit_decoded(u->coder) < c->member)
+        if (unit_decode_next(u->coder, tf->skip) < 0) return NULL;
+    return u;
+}
+
+static long unit_chunk_load(struct trace_file *tf, const struct trace_chunk *c, uint8_t *buf, char *err, size_t errlen)
+{
+    struct trace_unit_cursor *u = unit_at(tf, c);
+    long n = u ? unit_decode_next(u->coder, buf) : -1;
+    if (n < 0 || (uint32_t)n != c->raw_len) {
+        fail(err, errlen, tf->path, "corrupt trace (a unit does not decode)");
+        n = -1;
+    }
+    if (u && (n < 0 || unit_decoded(u->coder) == c->members)) { /* done with it */
+        unit_decode_end(u->coder);
+        if (tf->idle) unit_coder_free(tf->idle);
+        tf->idle = u->coder;
+        *u = tf->units[--tf->nunits];
+    }
+    return n;
+}
+
 long trace_chunk_load(struct trace_file *tf, size_t i, uint8_t *buf, char *err, size_t errlen)
 {
     const struct trace_chunk *c = &tf->chunks[i];
+    if (c->flags & CHUNK_UNIT) return unit_chunk_load(tf, c, buf, err, errlen);
     bool zstd = (c->flags & CHUNK_ZSTD) != 0;
     uint8_t *dst = zstd ? tf->zbuf : buf;
     if (c->stored_len > ZSTD_compressBound(TRACE_MAX_CHUNK_RAW) ||
@@ -192,191 +280,4 @@ long trace_chunk_load(struct trace_file *tf, size_t i, uint8_t *buf, char *err, 
         return -1;
     }
     return (long)n;
-}
-
-void rec_decoder_init(struct rec_decoder *d, const uint8_t *buf, size_t len)
-{
-    d->c = (struct varint_cursor){.p = buf, .end = buf + len};
-    d->ticks = 0;
-    d->ptr = 0;
-}
-
-static void get_string(struct varint_cursor *c, const uint8_t **s, uint64_t *len)
-{
-    *len = varint_get(c);
-    if (*len > TRACE_MAX_STRING) c->bad = true;
-    *s = varint_get_bytes(c, *len);
-}
-
-static void timed(struct rec_decoder *d, struct trace_rec *r)
-{
-    d->ticks += varint_get(&d->c);
-    r->ticks = d->ticks;
-}
-
-int rec_next(struct rec_decoder *d, struct trace_rec *r)
-{
-    struct varint_cursor *c = &d->c;
-    if (c->p >= c->end) return 0;
-    /* Only the fields of the record's own type are set: clearing the whole
-     * struct per record was a quarter of a report's time. */
-    r->type = *c->p++;
-    switch (r->type) {
-    case REC_ALLOC:
-        timed(d, r);
-        d->ptr += (uint64_t)varint_get_signed(c);
-        r->ptr = d->ptr;
-        r->size = varint_get(c);
-        r->stack = varint_get(c);
-        r->fn = varint_get(c);
-        break;
-    case REC_FREE:
-        timed(d, r);
-        d->ptr += (uint64_t)varint_get_signed(c);
-        r->ptr = d->ptr;
-        break;
-    case REC_REALLOC:
-        timed(d, r);
-        r->ptr = d->ptr + (uint64_t)varint_get_signed(c);
-        d->ticks += varint_get(c);
-        r->ticks2 = d->ticks;
-        r->ptr2 = r->ptr + (uint64_t)varint_get_signed(c);
-        d->ptr = r->ptr2;
-        r->size = varint_get(c);
-        r->stack = varint_get(c);
-        break;
-    case REC_STACK:
-    case REC_STACK_MORE:
-        r->ips.bad = false;
-        r->id = varint_get(c);
-        r->total = r->type == REC_STACK ? varint_get(c) : 0;
-        r->n = varint_get(c);
-        if (r->total > TRACE_MAX_FRAMES || r->n > TRACE_MAX_FRAMES) return -1;
-        r->ips = *c;
-        for (uint64_t i = 0; i < r->n && !c->bad; i++) varint_get(c);
-        r->ips.end = c->p;
-        break;
-    case REC_MODULE:
-        timed(d, r);
-        r->id = varint_get(c);
-        r->bias = varint_get(c);
-        r->lo = varint_get(c);
-        r->hi = varint_get(c);
-        get_string(c, &r->s1, &r->l1);
-        get_string(c, &r->s2, &r->l2);
-        break;
-    case REC_UNLOAD:
-        timed(d, r);
-        r->id = varint_get(c);
-        break;
-    case REC_PROCESS:
-        get_string(c, &r->s1, &r->l1);
-        get_string(c, &r->s2, &r->l2);
-        get_string(c, &r->s3, &r->l3);
-        break;
-    case REC_MARKER:
-    case REC_EXEC:
-        timed(d, r);
-        get_string(c, &r->s1, &r->l1);
-        break;
-    case REC_CLOCK:
-        r->ticks = varint_get(c);
-        r->mono = varint_get(c);
-        break;
-    case REC_IGNORE:
-        timed(d, r);
-        d->ptr += (uint64_t)varint_get_signed(c);
-        r->ptr = d->ptr;
-        break;
-    case REC_ROOT:
-        timed(d, r);
-        r->ptr = varint_get(c);
-        r->size = varint_get(c);
-        r->fn = varint_get(c);
-        break;
-    case REC_LEAK_CHECK:
-        d->ptr = 0; /* each check's pointer deltas start from 0 */
-        r->ticks = varint_get(c);
-        r->id = varint_get(c);    /* seq */
-        r->fn = varint_get(c);    /* status */
-        r->total = varint_get(c); /* lost blocks that follow */
-        break;
-    case REC_LEAK:
-        d->ptr += (uint64_t)varint_get_signed(c);
-        r->ptr = d->ptr;
-        r->fn = varint_get(c);   /* kind */
-        r->size = varint_get(c); /* indirect bytes */
-        break;
-    case REC_FORK:
-        timed(d, r);
-        break;
-    case REC_INHERIT:
-        d->ptr += (uint64_t)varint_get_signed(c);
-        r->ptr = d->ptr;
-        r->size = varint_get(c);
-        r->stack = varint_get(c);
-        r->fn = varint_get(c); /* flags */
-        break;
-    case REC_CHECK_NOTE:
-        r->id = varint_get(c); /* seq */
-        get_string(c, &r->s1, &r->l1);
-        break;
-    case REC_MMAP:
-        timed(d, r);
-        d->ptr += (uint64_t)varint_get_signed(c);
-        r->ptr = d->ptr;
-        r->size = varint_get(c);
-        r->stack = varint_get(c);
-        r->fn = varint_get(c); /* kind */
-        r->lo = varint_get(c); /* prot */
-        r->hi = varint_get(c); /* flags */
-        if (r->fn > MAP_KIND_BRK || r->ptr + r->size < r->ptr) return -1;
-        break;
-    case REC_MUNMAP:
-        timed(d, r);
-        d->ptr += (uint64_t)varint_get_signed(c);
-        r->ptr = d->ptr;
-        r->size = varint_get(c);
-        if (r->ptr + r->size < r->ptr) return -1;
-        break;
-    case REC_MREMAP: /* as REALLOC: two stamps, the unmapping half and the mapping half */
-        timed(d, r);
-        r->ptr = d->ptr + (uint64_t)varint_get_signed(c);
-        r->total = varint_get(c); /* old_len */
-        d->ticks += varint_get(c);
-        r->ticks2 = d->ticks;
-        r->ptr2 = r->ptr + (uint64_t)varint_get_signed(c);
-        d->ptr = r->ptr2;
-        r->size = varint_get(c);
-        r->fn = varint_get(c); /* flags */
-        r->stack = varint_get(c);
-        if (r->ptr + r->total < r->ptr || r->ptr2 + r->size < r->ptr2) return -1;
-        break;
-    case REC_RSS:
-        r->ticks = varint_get(c);
-        r->size = varint_get(c);  /* resident */
-        r->total = varint_get(c); /* file-backed or shared */
-        if (r->total > r->size) return -1;
-        break;
-    case REC_POOL:
-        timed(d, r);
-        r->fn = varint_get(c); /* op */
-        r->id = varint_get(c); /* pool */
-        d->ptr += (uint64_t)varint_get_signed(c);
-        r->ptr = d->ptr;
-        r->size = varint_get(c);
-        r->stack = varint_get(c);
-        /* An object keyed with POOL_KEY_BIT set must not collide with itself
-         * untagged, nor a pool be named by a kernel address. */
-        if (r->fn < POOL_ALLOC || r->fn > POOL_DESTROY || (r->ptr & POOL_KEY_BIT)) return -1;
-        break;
-    case REC_SUPPRESSIONS:
-        r->fn = varint_get(c); /* origin */
-        get_string(c, &r->s1, &r->l1);
-        if (r->fn < SUPP_FROM_DEFAULT_SUPPRESSIONS || r->fn > SUPP_FROM_LSAN_OPTIONS) return -1;
-        break;
-    default:
-        return -1;
-    }
-    return c->bad ? -1 : 1;
 }

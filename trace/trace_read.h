@@ -9,11 +9,19 @@
 #include <stdint.h>
 
 #include "trace_format.h"
-#include "varint.h"
+#include "trace_rec.h"
+#include "trace_unit.h"
 
 struct trace_chunk {
-    uint64_t offset; /* of the records (just past the chunk header) */
+    uint64_t offset; /* of the records (just past the chunk header); a unit's member: of the unit's */
     uint32_t flags, stream, seq, tid, raw_len, stored_len;
+    uint32_t member, members; /* CHUNK_UNIT: which member of how many */
+};
+
+/* A unit being read: its members are made one after the other. */
+struct trace_unit_cursor {
+    uint64_t offset;
+    struct unit_coder *coder;
 };
 
 /* Set by the reader, never on disk. An OPEN trace whose file ends inside a
@@ -33,40 +41,22 @@ struct trace_file {
     struct trace_chunk *chunks;
     size_t nchunks;
     void *dctx; /* ZSTD_DCtx */
+    /* Units whose members are being read (one per stream read at once, at
+     * most); a unit's decoded columns are let go with its last member. */
+    struct trace_unit_cursor *units;
+    size_t nunits, units_cap;
+    struct unit_coder *idle; /* one coder kept, with its memory, for the next unit */
+    uint8_t *ubuf;  /* a unit's stored bytes */
+    uint8_t *skip;  /* members decoded on the way to a later one */
 };
 
 /* Returns 0, or -1 with a one-line reason (naming the file) in err. */
 int trace_open(struct trace_file *tf, const char *path, char *err, size_t errlen);
 void trace_close(struct trace_file *tf);
 
-/* Decodes chunk i into buf (TRACE_MAX_CHUNK_RAW bytes); returns its length or -1. */
+/* Decodes chunk i into buf (TRACE_MAX_CHUNK_RAW bytes); returns its length or
+ * -1. The members of a unit are read fastest in order (each stream's chunks
+ * in sequence order, as the readers take them). */
 long trace_chunk_load(struct trace_file *tf, size_t i, uint8_t *buf, char *err, size_t errlen);
-
-/* Only the fields that belong to rec.type are valid after rec_next. */
-struct trace_rec {
-    uint8_t type;
-    uint64_t ticks;  /* timed records; REALLOC: the free half */
-    uint64_t ticks2; /* REALLOC: the allocation half */
-    uint64_t ptr;    /* ALLOC, FREE; REALLOC: old pointer */
-    uint64_t ptr2;   /* REALLOC: new pointer */
-    uint64_t size, stack, fn;
-    uint64_t id, total, n;                  /* STACK, STACK_MORE, MODULE, UNLOAD */
-    uint64_t bias, lo, hi, mono;            /* MODULE; CLOCK: mono */
-    const uint8_t *s1, *s2, *s3;            /* strings: MODULE build-id/path, PROCESS exe/cmd/cwd, EXEC/MARKER */
-    /* Mappings reuse the fields above: MMAP ptr, size (len), stack, fn (enum map_kind), lo (prot), hi
-     * (flags); MUNMAP ptr, size; MREMAP ticks and ticks2 as REALLOC, ptr (old), total (old_len), ptr2
-     * (new), size (new_len), fn (flags), stack; RSS ticks, size (resident bytes), total (file-backed). */
-    uint64_t l1, l2, l3;
-    struct varint_cursor ips;               /* STACK, STACK_MORE: n zigzag ip deltas */
-};
-
-struct rec_decoder {
-    struct varint_cursor c;
-    uint64_t ticks, ptr;
-};
-
-void rec_decoder_init(struct rec_decoder *d, const uint8_t *buf, size_t len);
-/* 1: a record in r; 0: end of chunk; -1: corrupt. */
-int rec_next(struct rec_decoder *d, struct trace_rec *r);
 
 #endif
