@@ -108,6 +108,9 @@ extern _Atomic uint32_t shim_generation;
 /* shim_init.c */
 void shim_init(void);
 SHIM_COLD bool shim_should_record_slow(struct shim_thread *t);
+/* Set as the process's runtime frees its last state at the end: those frees
+ * are recorded, and the memory left to the kernel (shim_init.c). */
+extern _Atomic bool shim_exit_frees_kept;
 
 /* Whether an interposed call is the program's to record (shim_init.c). */
 static SHIM_HOT bool shim_should_record(struct shim_thread *t)

@@ -360,6 +360,8 @@ static long live_threads(void)
  * dropped first, as _exit drops them. */
 extern FILE *_IO_list_all;
 
+_Atomic bool shim_exit_frees_kept;
+
 /* What `heapsnap` reads to know this library's version (report/shim_find.c). */
 __attribute__((used)) static const char shim_version_tag[] = SHIM_VERSION_TAG HEAPSNAP_VERSION;
 
@@ -369,6 +371,12 @@ static void free_runtime_state(bool underscore_exit)
     if (live_threads() != 1 && !(run_ask(RUN_REQ_FREEZE, 0, &held) && held == 1)) return;
     if (underscore_exit)
         for (FILE *f = _IO_list_all; f; f = f->_chain) __fpurge(f);
+    /* Recorded, but not given back: the process is ending, and a free of 64
+     * KiB or more (libstdc++'s exception pool) makes glibc merge every small
+     * free chunk first, which after a program freed millions of them took a
+     * tenth of its run (xmllint). And a destructor running after us that
+     * throws still finds its emergency pool. */
+    atomic_store_explicit(&shim_exit_frees_kept, true, memory_order_relaxed);
     if (cxx_freeres) cxx_freeres();
     if (libc_freeres) libc_freeres();
 }

@@ -156,6 +156,7 @@ SHIM_EXPORT void free(void *p)
     struct shim_thread *t = &shim_tls;
     int64_t weight;
     if (shim_should_record(t) && sampled_free(p, &weight)) record_free(t, p, shim_ticks(), weight);
+    if (unlikely(atomic_load_explicit(&shim_exit_frees_kept, memory_order_relaxed))) return;
     if (likely(shim_real.free)) shim_real.free(p);
 }
 
