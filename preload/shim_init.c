@@ -122,7 +122,7 @@ static bool read_config(void)
         char *end;
         errno = 0;
         unsigned long long n = strtoull(v, &end, 10);
-        if (errno || *end || v[0] == '-' || n > (1ull << 40)) {
+        if (errno || *end || v[0] == '-' || n > TRACE_MAX_SAMPLE_RATE) {
             shim_say("heapsnap: HEAPSNAP_SAMPLE_RATE=%s is not a number of bytes (0 to 2^40): not tracing%s\n", v, "");
             return false;
         }

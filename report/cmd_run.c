@@ -272,7 +272,7 @@ static void parse(int argc, char **argv, struct run_options *o)
         case OPT_UNWIND: o->unwind = parse_unwind(v); break;
         case OPT_SAMPLE_RATE: {
             uint64_t bytes;
-            if (!fmt_parse_bytes(v, &bytes) || bytes > (1ull << 40))
+            if (!fmt_parse_bytes(v, &bytes) || bytes > TRACE_MAX_SAMPLE_RATE)
                 die_usage("--sample-rate takes bytes (with K, M or G, up to 1T; 0: every allocation), not '%s'", v);
             o->sample_rate = bytes;
             break;

@@ -146,6 +146,25 @@ Test(bad_input, newer_version)
                     "is newer than this heapsnap reads");
 }
 
+/* A sampling rate past what any heapsnap writes (the fuzzer's find: its
+ * weights overflowed the figures) is a corrupt header. */
+Test(bad_input, sample_rate_out_of_range)
+{
+    char *dir = temp_dir();
+    char *trace = valid_trace(dir, "leak");
+    size_t len;
+    char *data = file_contents(trace, &len);
+    struct trace_header *h = (struct trace_header *)data;
+    h->sample_rate = TRACE_MAX_SAMPLE_RATE + 1;
+    char *bad = write_file(dir, "rate.trace", data, len);
+    expect_one_line((const char *[]){heapsnap_bin(), "report", bad, NULL}, 1, "corrupt trace header");
+    h->sample_rate = TRACE_MAX_SAMPLE_RATE;
+    char *edge = write_file(dir, "edge.trace", data, len);
+    struct run_result r = run_in(dir, NULL, (const char *const[]){heapsnap_bin(), "report", edge, NULL});
+    cr_expect_eq(r.exit_code, 0, "%s", r.err);
+    run_free(&r);
+}
+
 /* A cheap, deterministic fuzz pass in the suite (the real fuzzer is
  * tests/fuzz_trace.c): corrupt bytes of valid traces, packed and open, and the
  * reader must answer with a report or one line, never a crash. */

@@ -93,6 +93,10 @@ struct trace_header {
     uint64_t sample_rate;
 };
 
+/* The largest sample_rate a trace may have (the shim and `heapsnap run` take
+ * no more): a reader refuses a header with more as corrupt. */
+#define TRACE_MAX_SAMPLE_RATE (1ull << 40)
+
 _Static_assert(sizeof(struct trace_header) == 160, "docs/FORMAT.md documents a 160-byte header");
 
 enum chunk_flags {

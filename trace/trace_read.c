@@ -86,7 +86,7 @@ int trace_open(struct trace_file *tf, const char *path, char *err, size_t errlen
         return fail(err, errlen, path, "truncated trace (the file ends inside its header)");
     }
     if (h->version < TRACE_VERSION_MIN || h->header_size != TRACE_HEADER_SIZE ||
-        (h->state != TRACE_OPEN && h->state != TRACE_PACKED) ||
+        h->sample_rate > TRACE_MAX_SAMPLE_RATE || (h->state != TRACE_OPEN && h->state != TRACE_PACKED) ||
         (h->state == TRACE_OPEN && h->slot_size != TRACE_SLOT_SIZE)) {
         trace_close(tf);
         return fail(err, errlen, path, "corrupt trace header");
