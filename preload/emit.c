@@ -71,9 +71,7 @@ void emit_bytes_record(struct shim_thread *t, uint8_t type, const void *a, size_
     if (!emit_prepare(t, alen + 1 + 2 * VARINT_MAX)) return;
     uint8_t *p = t->pos;
     *p++ = type;
-    uint64_t now = shim_ticks();
-    p = varint_put(p, now - t->last_ticks);
-    t->last_ticks = now;
+    p = emit_stamp(t, p, shim_ticks());
     p = varint_put(p, alen);
     memcpy(p, a, alen);
     emit_commit(t, p + alen);
@@ -126,12 +124,9 @@ void emit_fork(void)
     if (emit_prepare(t, 1 + VARINT_MAX)) {
         uint8_t *p = t->pos;
         *p++ = REC_FORK;
-        uint64_t now = shim_ticks();
-        if (now < t->last_ticks) now = t->last_ticks;
-        p = varint_put(p, now - t->last_ticks);
-        t->last_ticks = now;
+        p = emit_stamp(t, p, shim_ticks());
         emit_commit(t, p);
-        t->fork_ticks = now;
+        t->fork_ticks = t->last_ticks; /* the stamp just written */
         t->fork_parent = getpid();
     }
     t->in_shim--;

@@ -159,9 +159,7 @@ static void module_emit(struct shim_thread *t, const struct module *m)
     if (!emit_prepare(t, 1 + 8 * VARINT_MAX + m->build_id_len + plen)) return;
     uint8_t *p = t->pos;
     *p++ = REC_MODULE;
-    uint64_t now = shim_ticks();
-    p = varint_put(p, now - t->last_ticks);
-    t->last_ticks = now;
+    p = emit_stamp(t, p, shim_ticks());
     p = varint_put(p, m->id);
     p = varint_put(p, m->bias);
     p = varint_put(p, m->lo);
@@ -179,9 +177,7 @@ static void emit_unload(struct shim_thread *t, uint32_t id)
     if (!emit_prepare(t, 1 + 2 * VARINT_MAX)) return;
     uint8_t *p = t->pos;
     *p++ = REC_UNLOAD;
-    uint64_t now = shim_ticks();
-    p = varint_put(p, now - t->last_ticks);
-    t->last_ticks = now;
+    p = emit_stamp(t, p, shim_ticks());
     p = varint_put(p, id);
     emit_commit(t, p);
 }

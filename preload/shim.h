@@ -16,6 +16,7 @@
 
 #include "../trace/trace_format.h"
 #include "../trace/trace_ticks.h"
+#include "../trace/varint.h"
 
 #define SHIM_HOT __attribute__((always_inline)) inline
 #define SHIM_COLD __attribute__((noinline, cold))
@@ -124,6 +125,16 @@ static SHIM_HOT bool shim_should_record(struct shim_thread *t)
 static SHIM_HOT uint64_t shim_ticks_after(const struct shim_thread *t, uint64_t now)
 {
     return now < t->last_ticks ? t->last_ticks : now;
+}
+
+/* A record's stamp: written as the delta from the thread's last one, which
+ * it becomes. */
+static SHIM_HOT uint8_t *emit_stamp(struct shim_thread *t, uint8_t *w, uint64_t now)
+{
+    now = shim_ticks_after(t, now);
+    w = varint_put(w, now - t->last_ticks);
+    t->last_ticks = now;
+    return w;
 }
 void shim_finish(uint32_t how, int code, uintptr_t stack_from, bool pack);
 void shim_open_trace(uint64_t fork_ticks);

@@ -42,11 +42,9 @@ static void marker_write(struct shim_thread *t, const char *label, uint64_t at)
 {
     size_t len = strnlen(label, 1024);
     if (!emit_prepare(t, len + 1 + 2 * VARINT_MAX)) return;
-    if (at < t->last_ticks) at = t->last_ticks;
     uint8_t *p = t->pos;
     *p++ = REC_MARKER;
-    p = varint_put(p, at - t->last_ticks);
-    t->last_ticks = at;
+    p = emit_stamp(t, p, at);
     p = varint_put(p, len);
     memcpy(p, label, len);
     emit_commit(t, p + len);
@@ -215,10 +213,7 @@ void api_ignore(struct shim_thread *t, uintptr_t p)
     if (!emit_prepare(t, 1 + 2 * VARINT_MAX)) return;
     uint8_t *w = t->pos;
     *w++ = REC_IGNORE;
-    uint64_t now = shim_ticks();
-    if (now < t->last_ticks) now = t->last_ticks;
-    w = varint_put(w, now - t->last_ticks);
-    t->last_ticks = now;
+    w = emit_stamp(t, w, shim_ticks());
     w = varint_put_signed(w, (int64_t)(p - ptr_last(t)));
     ptr_hide(t, p);
     emit_commit(t, w);
@@ -232,10 +227,7 @@ static void api_root(uintptr_t p, size_t len, bool on)
     if (emit_prepare(t, 1 + 4 * VARINT_MAX)) {
         uint8_t *w = t->pos;
         *w++ = REC_ROOT;
-        uint64_t now = shim_ticks();
-        if (now < t->last_ticks) now = t->last_ticks;
-        w = varint_put(w, now - t->last_ticks);
-        t->last_ticks = now;
+        w = emit_stamp(t, w, shim_ticks());
         w = varint_put(w, p);
         w = varint_put(w, len);
         w = varint_put(w, on);
@@ -272,10 +264,7 @@ static void pool_record(struct shim_thread *t, enum pool_op op, uintptr_t pool, 
     if (!emit_prepare(t, 1 + 6 * VARINT_MAX)) return;
     uint8_t *w = t->pos;
     *w++ = REC_POOL;
-    uint64_t now = shim_ticks();
-    if (now < t->last_ticks) now = t->last_ticks;
-    w = varint_put(w, now - t->last_ticks);
-    t->last_ticks = now;
+    w = emit_stamp(t, w, shim_ticks());
     w = varint_put(w, op);
     w = varint_put(w, pool);
     w = varint_put_signed(w, (int64_t)(p - ptr_last(t)));

@@ -79,9 +79,7 @@ static SHIM_HOT void record_alloc(struct shim_thread *t, void *p, size_t size, e
     if (likely(emit_prepare(t, 1 + 5 * VARINT_MAX))) {
         uint8_t *w = t->pos;
         *w++ = REC_ALLOC;
-        uint64_t now = shim_ticks_after(t, shim_ticks());
-        w = varint_put(w, now - t->last_ticks);
-        t->last_ticks = now;
+        w = emit_stamp(t, w, shim_ticks());
         w = varint_put_signed(w, (int64_t)((uintptr_t)p - ptr_last(t)));
         ptr_hide(t, (uintptr_t)p);
         w = varint_put(w, size);
@@ -100,9 +98,7 @@ static SHIM_HOT void record_free(struct shim_thread *t, void *p, uint64_t stamp,
     if (likely(emit_prepare(t, 1 + 2 * VARINT_MAX))) {
         uint8_t *w = t->pos;
         *w++ = REC_FREE;
-        uint64_t now = shim_ticks_after(t, stamp);
-        w = varint_put(w, now - t->last_ticks);
-        t->last_ticks = now;
+        w = emit_stamp(t, w, stamp);
         w = varint_put_signed(w, (int64_t)((uintptr_t)p - ptr_last(t)));
         ptr_hide(t, (uintptr_t)p);
         emit_commit(t, w);

@@ -61,9 +61,7 @@ static void record_map(struct shim_thread *t, uintptr_t p, uint64_t len, enum ma
     if (emit_prepare(t, 1 + 7 * VARINT_MAX)) {
         uint8_t *w = t->pos;
         *w++ = REC_MMAP;
-        uint64_t now = shim_ticks_after(t, shim_ticks());
-        w = varint_put(w, now - t->last_ticks);
-        t->last_ticks = now;
+        w = emit_stamp(t, w, shim_ticks());
         w = varint_put_signed(w, (int64_t)(p - ptr_last(t)));
         ptr_hide(t, p);
         w = varint_put(w, len);
@@ -82,9 +80,7 @@ static void record_unmap(struct shim_thread *t, uintptr_t p, uint64_t len, uint6
     if (emit_prepare(t, 1 + 3 * VARINT_MAX)) {
         uint8_t *w = t->pos;
         *w++ = REC_MUNMAP;
-        uint64_t now = shim_ticks_after(t, stamp);
-        w = varint_put(w, now - t->last_ticks);
-        t->last_ticks = now;
+        w = emit_stamp(t, w, stamp);
         w = varint_put_signed(w, (int64_t)(p - ptr_last(t)));
         ptr_hide(t, p);
         w = varint_put(w, len);
