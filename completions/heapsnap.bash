@@ -27,7 +27,7 @@ _heapsnap()
         cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]} words=("${COMP_WORDS[@]}") cword=$COMP_CWORD
     fi
     local bin=${words[0]}
-    local commands="run report pack stats diff snapshot timeline leaks check html flamegraph export help"
+    local commands="run attach detach report pack stats diff snapshot timeline leaks check html flamegraph export help"
     if ((cword == 1)); then
         COMPREPLY=($(compgen -W "$commands --help --version" -- "$cur"))
         return
@@ -53,6 +53,11 @@ _heapsnap()
         done
         ;;
     esac
+    # attach and detach take a process id
+    if [[ ($cmd == attach || $cmd == detach) && $cur != -* && $prev != -o && $prev != --* ]]; then
+        COMPREPLY=($(compgen -W "$(ps -eo pid= 2>/dev/null)" -- "$cur"))
+        return
+    fi
     case $prev in
     --snapshot-signal)
         COMPREPLY=($(compgen -W "USR1 USR2 HUP INT TERM QUIT ALRM WINCH RTMIN RTMIN+1 RTMIN+2 RTMIN+3" -- "$cur"))

@@ -103,8 +103,7 @@ static bool each_symbol(const struct image *im, const Elf64_Ehdr *eh, symbol_fn 
         for (size_t k = 0; k < n; k++) {
             if (sym[k].st_shndx == SHN_UNDEF || sym[k].st_name >= str->sh_size) continue;
             const char *name = (const char *)im->p + str->sh_offset + sym[k].st_name;
-            /* Every name looked for starts with "__": most symbols are passed over here. */
-            if (name[0] != '_' || name[1] != '_' || !memchr(name, 0, str->sh_size - sym[k].st_name)) continue;
+            if (!memchr(name, 0, str->sh_size - sym[k].st_name)) continue;
             if (fn(name, &sym[k], ctx)) return true;
         }
     }
@@ -120,6 +119,7 @@ static bool is_runtime_init(const char *name, const Elf64_Sym *sym, void *ctx)
 {
     (void)sym;
     struct runtime_found *f = ctx;
+    if (name[0] != '_' || name[1] != '_') return false; /* most symbols are passed over here */
     if (strcmp(name, "__asan_init") != 0 && strcmp(name, "__lsan_init") != 0) return false;
     say(f->what, f->cap, name);
     return true;
@@ -172,7 +172,7 @@ static bool note_function(const char *name, const Elf64_Sym *sym, void *ctx)
     struct wanted *w = ctx;
     if (ELF64_ST_TYPE(sym->st_info) != STT_FUNC) return false;
     for (size_t i = 0; i < w->n; i++)
-        if (!w->values[i] && strcmp(name, w->names[i]) == 0) w->values[i] = sym->st_value;
+        if (!w->values[i] && name[0] == w->names[i][0] && strcmp(name, w->names[i]) == 0) w->values[i] = sym->st_value;
     return false;
 }
 

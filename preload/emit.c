@@ -25,6 +25,12 @@ uint64_t shim_mono_ns(void)
 /* Slow path: the thread's first record, or its chunk is full. */
 SHIM_COLD static bool emit_next_chunk(struct shim_thread *t)
 {
+    uint32_t gen = atomic_load_explicit(&shim_generation, memory_order_relaxed);
+    if (t->generation != gen) { /* a new trace (attached again): the old chunk was the old trace's */
+        t->generation = gen;
+        t->stream = 0;
+        t->chunk = NULL;
+    }
     if (!t->stream) {
         t->stream = atomic_fetch_add_explicit(&next_stream, 1, memory_order_relaxed) + 1;
         t->tid = shim_gettid();
@@ -59,7 +65,9 @@ SHIM_COLD static bool emit_next_chunk(struct shim_thread *t)
 bool emit_prepare(struct shim_thread *t, size_t need)
 {
     shim_assert(need <= TRACE_SLOT_SIZE / 2);
-    if (t->chunk && t->pos + need <= t->end) return true;
+    if (likely(t->chunk && t->pos + need <= t->end &&
+               t->generation == atomic_load_explicit(&shim_generation, memory_order_relaxed)))
+        return true;
     if (emit_next_chunk(t)) return true;
     spool_count_lost(1);
     return false;

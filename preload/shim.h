@@ -108,6 +108,8 @@ extern _Atomic uint32_t shim_generation;
 
 /* shim_init.c */
 void shim_init(void);
+void shim_reattach(void);
+void *shim_next(const char *name);
 SHIM_COLD bool shim_should_record_slow(struct shim_thread *t);
 /* Set as the process's runtime frees its last state at the end: those frees
  * are recorded, and the memory left to the kernel (shim_init.c). */
@@ -118,6 +120,20 @@ static SHIM_HOT bool shim_should_record(struct shim_thread *t)
 {
     if (likely(atomic_load_explicit(&shim_state, memory_order_acquire) == SHIM_ACTIVE)) return t->in_shim == 0;
     return shim_should_record_slow(t);
+}
+
+/* Opens a record (in_shim up) if recording is still on. A detach
+ * (shim_attach.c) holds every thread with in_shim at 0 outside our code, then
+ * turns recording off: a thread held inside the real function its wrapper
+ * called sees that here, after its in_shim is up, and touches nothing of the
+ * trace. The fence keeps the compiler from loading the state first. */
+static SHIM_HOT bool record_begin(struct shim_thread *t)
+{
+    t->in_shim++;
+    atomic_signal_fence(memory_order_seq_cst);
+    if (likely(atomic_load_explicit(&shim_state, memory_order_relaxed) == SHIM_ACTIVE)) return true;
+    t->in_shim--;
+    return false;
 }
 
 /* A record's stamp: rdtsc is synchronized across cores here, but a migration
@@ -183,6 +199,31 @@ int fd_use_begin(enum fd_owned which);
 void fd_use_end(void);
 void fd_forget(enum fd_owned which, bool close_it);
 void fd_after_fork(void);
+/* Detached: every descriptor of ours closed. */
+void fd_release_all(void);
+/* Attached again: libunwind's pipe back on the numbers it remembers, or false. */
+bool fd_restore_unwind_pipe(void);
+
+/* proc_maps.c: the mapping that holds an address, from /proc/self/maps
+ * (system calls only: safe where stdio and malloc are not). */
+struct maps_range {
+    uintptr_t lo, hi;
+    bool readable, writable;
+    bool is_main_stack; /* "[stack]": the kernel grows it down */
+};
+bool maps_find(uintptr_t addr, struct maps_range *r);
+
+/* got_patch.c: a running process's calls redirected to the shim (attach). */
+struct got_target {
+    const char *name;
+    void *ours;
+    bool keep; /* heapsnap.h's entry points: left pointing at us after detach */
+};
+/* Patches the slots of every loaded module; returns how many. *busy: modules
+ * being relocated by a dlopen right now, left for a later pass. */
+int got_patch_all(const struct got_target *targets, size_t n, unsigned *busy);
+/* Writes back what every patched slot held; returns how many. */
+unsigned got_restore_all(void);
 
 /* spool.c: the trace file. */
 int spool_create(const char *path, const struct trace_header *hdr);
@@ -190,6 +231,7 @@ struct chunk_header *spool_take_slot(void);
 struct trace_header *spool_header(void);
 const char *spool_path(void);
 void spool_forget(void); /* fork child: drop the parent's mappings */
+void spool_release(void); /* detached: the same */
 void spool_count_lost(uint32_t n);
 
 /* emit.c: per-thread record writer. */
@@ -274,6 +316,8 @@ int64_t sample_weigh(size_t size);
  * heapsnap_traced_memory and growth snapshots. */
 extern _Atomic bool shim_paused;
 void api_init(void);
+/* Detached: the snapshot signal's disposition given back. */
+void api_stop(void);
 SHIM_COLD void live_flush(struct shim_thread *t);
 SHIM_COLD void api_slow_checks(struct shim_thread *t);
 /* REC_IGNORE for a block the program asked heapsnap not to report. */
@@ -314,6 +358,15 @@ void run_after_fork(void);
 
 /* shim_mmap.c: mmap, munmap, mremap, brk and sbrk, recorded as the program's mappings. */
 void mmap_resolve_real(void);
+
+/* shim_attach.c: loaded into a running process by `heapsnap attach`. */
+extern bool shim_attached;
+/* Whether this library was loaded after libc (by dlopen, not preloaded). */
+bool attach_loaded_late(void);
+/* The value `heapsnap attach` gave for an environment variable's name. */
+const char *attach_setting(const char *name);
+/* A message for the user: stderr, or under attach what the command reads. */
+void shim_tell(const char *msg, size_t n);
 
 /* shim_process.c */
 void process_install_hooks(void);

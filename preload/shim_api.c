@@ -126,15 +126,29 @@ static void on_snapshot_signal(int sig)
     t->in_shim--;
 }
 
+static struct sigaction snapshot_signal_before;
+
 void api_init(void)
 {
+    if (shim_attached) { /* a trace of its own from now: counters from zero */
+        atomic_store(&live_current, 0);
+        atomic_store(&live_peak, 0);
+        atomic_fetch_add(&live_epoch, 1);
+    }
     start_mono = shim_mono_ns();
     if (shim_config.interval_ns) atomic_store(&interval_deadline, start_mono + shim_config.interval_ns);
     if (shim_config.snapshot_signal > 0 && shim_config.snapshot_signal < NSIG) {
         struct sigaction sa = {.sa_handler = on_snapshot_signal, .sa_flags = SA_RESTART};
         sigemptyset(&sa.sa_mask);
-        sigaction(shim_config.snapshot_signal, &sa, NULL);
+        sigaction(shim_config.snapshot_signal, &sa, &snapshot_signal_before);
     }
+}
+
+void api_stop(void)
+{
+    if (shim_config.snapshot_signal > 0 && shim_config.snapshot_signal < NSIG)
+        sigaction(shim_config.snapshot_signal, &snapshot_signal_before, NULL);
+    atomic_store(&interval_deadline, 0);
 }
 
 /* ---- heapsnap.h -------------------------------------------------------- */
@@ -276,9 +290,7 @@ static void pool_record(struct shim_thread *t, enum pool_op op, uintptr_t pool, 
 
 static bool pool_call_begins(struct shim_thread *t)
 {
-    if (atomic_load(&shim_state) != SHIM_ACTIVE || t->in_shim) return false;
-    t->in_shim++;
-    return true;
+    return !t->in_shim && record_begin(t);
 }
 
 SHIM_EXPORT void heapsnap_shim_pool_alloc(const void *pool, const void *p, size_t size)

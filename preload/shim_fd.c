@@ -62,8 +62,8 @@ static long (*real_syscall)(long, ...);
 
 void fd_init(void)
 {
-    real_close = (__typeof__(real_close))dlsym(RTLD_NEXT, "close");
-    real_syscall = (__typeof__(real_syscall))dlsym(RTLD_NEXT, "syscall");
+    real_close = (__typeof__(real_close))shim_next("close");
+    real_syscall = (__typeof__(real_syscall))shim_next("syscall");
 }
 
 static void fd_lock_take(void)
@@ -300,7 +300,7 @@ SHIM_EXPORT long syscall(long number, ...)
         if (is_owned((int)a1)) return refuse_ebadf();
         break;
     case SYS_write: /* libunwind's probe of an address, into its pipe: only if the pipe is still ours */
-        if (shim_tls.in_shim && (int)a1 == atomic_load(&owned[FD_UNWIND_WRITE].fd)) {
+        if (shim_tls.in_shim) {
             int fd = fd_use_begin(FD_UNWIND_WRITE);
             if (fd < 0) return refuse_ebadf();
             long r = as_libc(shim_sys(SYS_write, fd, a2, a3));
@@ -318,3 +318,35 @@ SHIM_EXPORT long syscall(long number, ...)
 }
 
 void fd_after_fork(void) { fd_lock_drop(); }
+
+/* libunwind keeps the numbers of the pipe it made in statics of its own, and
+ * reads, writes and (finding it gone) closes them by number. After a detach
+ * closed it, those numbers may become the program's: so a later attach puts
+ * a new pipe back on the same numbers, or refuses. */
+static int released_pipe[2] = {-1, -1};
+
+void fd_release_all(void)
+{
+    int r = atomic_load(&owned[FD_UNWIND_READ].fd), w = atomic_load(&owned[FD_UNWIND_WRITE].fd);
+    if (r >= 0 && w >= 0) released_pipe[0] = r, released_pipe[1] = w;
+    for (int i = 0; i < FD_OWNED_COUNT; i++) fd_forget((enum fd_owned)i, true);
+}
+
+bool fd_restore_unwind_pipe(void)
+{
+    if (released_pipe[0] < 0) return true;
+    if (shim_sys(SYS_fcntl, released_pipe[0], F_GETFD, 0) != -EBADF ||
+        shim_sys(SYS_fcntl, released_pipe[1], F_GETFD, 0) != -EBADF)
+        return false;
+    int fds[2];
+    if (shim_sys(SYS_pipe2, (long)fds, O_CLOEXEC | O_NONBLOCK, 0) != 0) return false;
+    bool ok = true;
+    for (int i = 0; i < 2; i++) {
+        ok = ok && shim_sys(SYS_dup3, fds[i], released_pipe[i], O_CLOEXEC) == released_pipe[i];
+        shim_sys(SYS_close, fds[i], 0, 0);
+    }
+    if (!ok) return false;
+    fd_adopt(FD_UNWIND_READ, released_pipe[0], true); /* already high: kept where it is */
+    fd_adopt(FD_UNWIND_WRITE, released_pipe[1], true);
+    return true;
+}

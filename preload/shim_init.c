@@ -49,17 +49,26 @@ static void shim_say(const char *fmt, const char *a, const char *b)
 {
     char msg[2048];
     int n = snprintf(msg, sizeof msg, fmt, a, b);
-    if (n > 0 && write(2, msg, (size_t)n) < 0) { /* stderr is gone: nothing to do */
-    }
+    if (n > 0) shim_tell(msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
 }
+
+/* A setting: from the environment, or under attach from what `heapsnap
+ * attach` passed (the same names). */
+static const char *setting(const char *name) { return shim_attached ? attach_setting(name) : getenv(name); }
 
 /* glibc's and libstdc++'s end-of-process cleanups (free_runtime_state),
  * resolved at init: dlsym allocates, which at exit would be the program's. */
 static void (*cxx_freeres)(void), (*libc_freeres)(void);
 
+/* The function our wrapper of name forwards to. Preloaded, the next
+ * definition after ours; attached, the one the process's calls are bound to
+ * (RTLD_NEXT must not be asked then: glibc looks for us in a search list we
+ * are not in). */
+void *shim_next(const char *name) { return dlsym(shim_attached ? RTLD_DEFAULT : RTLD_NEXT, name); }
+
 static void resolve_real(void)
 {
-#define RESOLVE(f) shim_real.f = (__typeof__(shim_real.f))dlsym(RTLD_NEXT, #f)
+#define RESOLVE(f) shim_real.f = (__typeof__(shim_real.f))shim_next(#f)
     /* calloc first: dlsym's own calloc is served by the pool until it is set. */
     RESOLVE(calloc);
     RESOLVE(malloc);
@@ -79,7 +88,7 @@ static void resolve_real(void)
 
 static bool read_config(void)
 {
-    const char *v = getenv("HEAPSNAP_FRAMES");
+    const char *v = setting("HEAPSNAP_FRAMES");
     if (v && *v) {
         char *end;
         errno = 0;
@@ -90,34 +99,34 @@ static bool read_config(void)
         }
         shim_config.frames = (unsigned)n;
     }
-    v = getenv("HEAPSNAP_FOLLOW");
+    v = setting("HEAPSNAP_FOLLOW");
     shim_config.follow = !(v && strcmp(v, "0") == 0);
-    v = getenv("HEAPSNAP_PARENT_PACKS");
+    v = setting("HEAPSNAP_PARENT_PACKS");
     shim_config.parent_packs = v ? (strcmp(v, "all") == 0 ? -1 : (pid_t)atol(v)) : 0;
-    v = getenv("HEAPSNAP_SESSION");
+    v = setting("HEAPSNAP_SESSION");
     shim_config.session = v ? strtoull(v, NULL, 16) : 0;
-    v = getenv("HEAPSNAP_OUTPUT");
+    v = setting("HEAPSNAP_OUTPUT");
     snprintf(shim_config.output_dir, sizeof shim_config.output_dir, "%s", v && *v ? v : ".");
-    v = getenv("HEAPSNAP_OUTPUT_FILE");
+    v = setting("HEAPSNAP_OUTPUT_FILE");
     snprintf(shim_config.output_file, sizeof shim_config.output_file, "%s", v ? v : "");
-    v = getenv("HEAPSNAP_SNAPSHOT_SIGNAL");
+    v = setting("HEAPSNAP_SNAPSHOT_SIGNAL");
     shim_config.snapshot_signal = v ? atoi(v) : 0;
-    v = getenv("HEAPSNAP_SNAPSHOT_INTERVAL");
+    v = setting("HEAPSNAP_SNAPSHOT_INTERVAL");
     shim_config.interval_ns = v ? (uint64_t)(strtod(v, NULL) * 1e9) : 0;
-    v = getenv("HEAPSNAP_SNAPSHOT_GROWTH");
+    v = setting("HEAPSNAP_SNAPSHOT_GROWTH");
     shim_config.growth_bytes = v ? strtoull(v, NULL, 10) : 0;
     /* Leak checks are asked of `heapsnap run` through the header; the socket
      * (if this image still has it: a parent may have closed it before exec)
      * rings its bell. */
-    v = getenv("HEAPSNAP_CONTROL_FD");
+    v = setting("HEAPSNAP_CONTROL_FD");
     shim_config.checks = v && *v;
     struct stat st;
     if (shim_config.checks && fstat(atoi(v), &st) == 0 && S_ISSOCK(st.st_mode)) fd_adopt(FD_CONTROL, atoi(v), false);
-    v = getenv("HEAPSNAP_RUN_PID");
+    v = setting("HEAPSNAP_RUN_PID");
     shim_config.run_pid = v ? (pid_t)atol(v) : 0;
-    v = getenv("HEAPSNAP_LEAK_CHECK_TIMEOUT_MS");
+    v = setting("HEAPSNAP_LEAK_CHECK_TIMEOUT_MS");
     shim_config.leak_check_timeout_ms = v ? (unsigned)atoi(v) : 120000;
-    v = getenv("HEAPSNAP_SAMPLE_RATE");
+    v = setting("HEAPSNAP_SAMPLE_RATE");
     if (v && *v) {
         char *end;
         errno = 0;
@@ -128,9 +137,9 @@ static bool read_config(void)
         }
         shim_config.sample_rate = n;
     }
-    v = getenv("HEAPSNAP_SAMPLE_SEED");
+    v = setting("HEAPSNAP_SAMPLE_SEED");
     shim_config.sample_seed = v ? strtoull(v, NULL, 10) : 0;
-    v = getenv("HEAPSNAP_UNWIND");
+    v = setting("HEAPSNAP_UNWIND");
     if (v && *v && strcmp(v, "full") != 0 && strcmp(v, "fast") != 0 && strcmp(v, "check") != 0) {
         shim_say("heapsnap: HEAPSNAP_UNWIND=%s is not full, fast or check: not tracing%s\n", v, "");
         return false;
@@ -276,7 +285,7 @@ void shim_init(void)
     shim_tls.in_shim++;
     /* First of all: a sanitizer's runtime may be starting (this may be its
      * first allocation), and must not find us resolving its functions. */
-    if (lsan_refuse_sanitized()) {
+    if (!shim_attached && lsan_refuse_sanitized()) {
         resolve_real();
         atomic_store(&shim_state, SHIM_OFF);
         shim_tls.in_shim--;
@@ -289,7 +298,8 @@ void shim_init(void)
         shim_tls.in_shim--;
         return;
     }
-    if (!shim_config.follow) process_strip_preload();
+    if (shim_attached) shim_config.follow = false; /* children are not ours to trace: no one supervises them */
+    else if (!shim_config.follow) process_strip_preload();
     modules_init();
     stack_init();
     atomic_store(&shim_state, SHIM_ACTIVE); /* records below need an active shim */
@@ -297,8 +307,29 @@ void shim_init(void)
     if (atomic_load(&shim_state) == SHIM_ACTIVE) {
         process_install_hooks();
         api_init();
-        check_allocator_binding();
+        if (!shim_attached) check_allocator_binding();
     }
+    shim_tls.in_shim--;
+}
+
+/* Attached again after a detach: a new trace, in which every stack and
+ * module is new (the generation), from the settings just given. */
+void shim_reattach(void)
+{
+    shim_tls.in_shim++;
+    atomic_store(&shim_state, SHIM_INITIALIZING);
+    if (!read_config()) {
+        atomic_store(&shim_state, SHIM_OFF);
+        shim_tls.in_shim--;
+        return;
+    }
+    shim_config.follow = false;
+    atomic_fetch_add(&shim_generation, 1);
+    atomic_store(&shim_packed, false);
+    modules_reset();
+    atomic_store(&shim_state, SHIM_ACTIVE);
+    shim_open_trace(0);
+    if (atomic_load(&shim_state) == SHIM_ACTIVE) api_init();
     shim_tls.in_shim--;
 }
 
@@ -442,7 +473,8 @@ void shim_reset_after_fork(void)
 
 __attribute__((constructor)) static void shim_constructor(void)
 {
-    if (atomic_load(&shim_state) == SHIM_UNINIT) shim_init();
+    /* Loaded into a running process by `heapsnap attach`: it starts us. */
+    if (atomic_load(&shim_state) == SHIM_UNINIT && !attach_loaded_late()) shim_init();
 }
 
 /* Whether the calling thread's call is the program's to record, once the

@@ -59,8 +59,7 @@ static void say(const char *fmt, const char *a, const char *b, const char *c)
 {
     char msg[2048];
     int n = snprintf(msg, sizeof msg, fmt, a, b, c);
-    if (n > 0 && write(2, msg, (size_t)n) < 0) { /* stderr is gone: nothing to do */
-    }
+    if (n > 0) shim_tell(msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
 }
 
 /* ---- programs with a sanitizer runtime ---------------------------------- */
@@ -323,7 +322,7 @@ void lsan_after_open_trace(void)
 #define LSAN_FORWARD(name, args)                                                                                       \
     do {                                                                                                               \
         if (runtime_present) {                                                                                         \
-            __typeof__(name) *real = (__typeof__(name) *)dlsym(RTLD_NEXT, #name);                                      \
+            __typeof__(name) *real = (__typeof__(name) *)shim_next(#name);                                      \
             if (real) real args;                                                                                       \
             return;                                                                                                    \
         }                                                                                                              \
@@ -385,7 +384,7 @@ SHIM_EXPORT __attribute__((noinline)) void __lsan_do_leak_check(void)
 SHIM_EXPORT __attribute__((noinline)) int __lsan_do_recoverable_leak_check(void)
 {
     if (runtime_present) {
-        int (*real)(void) = (int (*)(void))dlsym(RTLD_NEXT, "__lsan_do_recoverable_leak_check");
+        int (*real)(void) = (int (*)(void))shim_next("__lsan_do_recoverable_leak_check");
         return real ? real() : 0;
     }
     __builtin_unwind_init();

@@ -73,8 +73,7 @@ static SHIM_HOT bool sampled_free(void *p, int64_t *weight)
 
 static SHIM_HOT void record_alloc(struct shim_thread *t, void *p, size_t size, enum alloc_fn fn)
 {
-    if (unlikely(atomic_load_explicit(&shim_paused, memory_order_relaxed))) return;
-    t->in_shim++;
+    if (unlikely(atomic_load_explicit(&shim_paused, memory_order_relaxed)) || !record_begin(t)) return;
     uint32_t stack = stack_capture(t);
     if (likely(emit_prepare(t, 1 + 5 * VARINT_MAX))) {
         uint8_t *w = t->pos;
@@ -94,7 +93,7 @@ static SHIM_HOT void record_alloc(struct shim_thread *t, void *p, size_t size, e
 
 static SHIM_HOT void record_free(struct shim_thread *t, void *p, uint64_t stamp, int64_t weight)
 {
-    t->in_shim++;
+    if (!record_begin(t)) return;
     if (likely(emit_prepare(t, 1 + 2 * VARINT_MAX))) {
         uint8_t *w = t->pos;
         *w++ = REC_FREE;
@@ -111,7 +110,7 @@ static SHIM_HOT void record_free(struct shim_thread *t, void *p, uint64_t stamp,
  * before the call, the allocation half after it. */
 static void record_realloc(struct shim_thread *t, uint64_t before, int64_t old_weight, void *old, void *p, size_t size)
 {
-    t->in_shim++;
+    if (!record_begin(t)) return;
     uint32_t stack = stack_capture(t);
     if (likely(emit_prepare(t, 1 + 6 * VARINT_MAX))) {
         uint8_t *w = t->pos;

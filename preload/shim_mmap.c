@@ -41,12 +41,12 @@ void mmap_resolve_real(void)
 {
     unsigned long page = getauxval(AT_PAGESZ);
     if (page && (page & (page - 1)) == 0) page_mask = page - 1;
-    real_mmap = (__typeof__(real_mmap))dlsym(RTLD_NEXT, "mmap");
-    real_mmap64 = (__typeof__(real_mmap64))dlsym(RTLD_NEXT, "mmap64");
-    real_munmap = (__typeof__(real_munmap))dlsym(RTLD_NEXT, "munmap");
-    real_mremap = (__typeof__(real_mremap))dlsym(RTLD_NEXT, "mremap");
-    real_brk = (__typeof__(real_brk))dlsym(RTLD_NEXT, "brk");
-    real_sbrk = (__typeof__(real_sbrk))dlsym(RTLD_NEXT, "sbrk");
+    real_mmap = (__typeof__(real_mmap))shim_next("mmap");
+    real_mmap64 = (__typeof__(real_mmap64))shim_next("mmap64");
+    real_munmap = (__typeof__(real_munmap))shim_next("munmap");
+    real_mremap = (__typeof__(real_mremap))shim_next("mremap");
+    real_brk = (__typeof__(real_brk))shim_next("brk");
+    real_sbrk = (__typeof__(real_sbrk))shim_next("sbrk");
 }
 
 static uint64_t pages(uint64_t len) { return (len + page_mask) & ~(uint64_t)page_mask; }
@@ -55,8 +55,7 @@ static uint64_t pages(uint64_t len) { return (len + page_mask) & ~(uint64_t)page
 
 static void record_map(struct shim_thread *t, uintptr_t p, uint64_t len, enum map_kind kind, int prot, int flags)
 {
-    if (atomic_load_explicit(&shim_paused, memory_order_relaxed)) return;
-    t->in_shim++;
+    if (atomic_load_explicit(&shim_paused, memory_order_relaxed) || !record_begin(t)) return;
     uint32_t stack = stack_capture(t);
     if (emit_prepare(t, 1 + 7 * VARINT_MAX)) {
         uint8_t *w = t->pos;
@@ -76,7 +75,7 @@ static void record_map(struct shim_thread *t, uintptr_t p, uint64_t len, enum ma
 
 static void record_unmap(struct shim_thread *t, uintptr_t p, uint64_t len, uint64_t stamp)
 {
-    t->in_shim++;
+    if (!record_begin(t)) return;
     if (emit_prepare(t, 1 + 3 * VARINT_MAX)) {
         uint8_t *w = t->pos;
         *w++ = REC_MUNMAP;
@@ -92,7 +91,7 @@ static void record_unmap(struct shim_thread *t, uintptr_t p, uint64_t len, uint6
 static void record_remap(struct shim_thread *t, uint64_t before, uintptr_t old, uint64_t old_len, uintptr_t p,
                          uint64_t new_len, int flags)
 {
-    t->in_shim++;
+    if (!record_begin(t)) return;
     uint32_t stack = stack_capture(t);
     if (emit_prepare(t, 1 + 8 * VARINT_MAX)) {
         uint8_t *w = t->pos;
@@ -211,8 +210,8 @@ SHIM_EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, .
  * the new. */
 static void resolve_break(void)
 {
-    if (!real_brk) real_brk = (__typeof__(real_brk))dlsym(RTLD_NEXT, "brk");
-    if (!real_sbrk) real_sbrk = (__typeof__(real_sbrk))dlsym(RTLD_NEXT, "sbrk");
+    if (!real_brk) real_brk = (__typeof__(real_brk))shim_next("brk");
+    if (!real_sbrk) real_sbrk = (__typeof__(real_sbrk))shim_next("sbrk");
 }
 
 static void record_break_move(struct shim_thread *t, uintptr_t from, uintptr_t to, uint64_t before)

@@ -48,7 +48,7 @@ SHIM_EXPORT int __libc_start_main(main_fn main, int argc, char **argv, void (*in
                                   void (*rtld_fini)(void), void *stack_end)
 {
     int (*real)(main_fn, int, char **, void (*)(void), void (*)(void), void (*)(void), void *) =
-        (__typeof__(real))dlsym(RTLD_NEXT, "__libc_start_main");
+        (__typeof__(real))shim_next("__libc_start_main");
     real_main = main;
     return real(main_wrapper, argc, argv, init, fini, rtld_fini, stack_end);
 }
@@ -59,7 +59,7 @@ SHIM_EXPORT void exit(int status)
     note_exit(status);
     /* The caller's frames stay (memcheck scans them); exit's own are dead. */
     if (!shim_exit_frame && getpid() == shim_traced_pid()) shim_exit_frame = (uintptr_t)__builtin_frame_address(0);
-    if (!real) real = (__typeof__(real))dlsym(RTLD_NEXT, "exit");
+    if (!real) real = (__typeof__(real))shim_next("exit");
     real(status);
 }
 
@@ -233,13 +233,16 @@ SHIM_EXPORT int execle(const char *path, const char *arg, ...)
 
 void process_install_hooks(void)
 {
-    real_execve = (__typeof__(real_execve))dlsym(RTLD_NEXT, "execve");
-    real_execvpe = (__typeof__(real_execvpe))dlsym(RTLD_NEXT, "execvpe");
+    real_execve = (__typeof__(real_execve))shim_next("execve");
+    real_execvpe = (__typeof__(real_execvpe))shim_next("execvpe");
     static bool atfork_done;
     if (!atfork_done) {
         pthread_atfork(emit_fork, NULL, on_fork_child);
         atfork_done = true;
     }
+    /* Attached to a running process: its signal dispositions stay its own
+     * (the trace is durable as it is written; `heapsnap attach` sees the end). */
+    if (shim_attached) return;
     for (size_t i = 0; i < sizeof fatal_signals / sizeof *fatal_signals; i++) {
         struct sigaction old;
         if (sigaction(fatal_signals[i], NULL, &old) != 0 || old.sa_handler != SIG_DFL) continue;

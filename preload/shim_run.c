@@ -105,6 +105,6 @@ SHIM_EXPORT long ptrace(enum __ptrace_request request, ...)
     va_end(ap);
     if (request == PTRACE_TRACEME) run_request(RUN_REQ_RELEASE, 0);
     else if ((request == PTRACE_ATTACH || request == PTRACE_SEIZE) && pid > 0) run_request(RUN_REQ_RELEASE, (uint64_t)pid);
-    if (!real) real = (__typeof__(real))dlsym(RTLD_NEXT, "ptrace");
+    if (!real) real = (__typeof__(real))shim_next("ptrace");
     return real(request, pid, addr, data);
 }

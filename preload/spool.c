@@ -78,8 +78,7 @@ static SHIM_COLD void spool_stop(int err, const char *what)
     char msg[512];
     int n = snprintf(msg, sizeof msg, "heapsnap: %s %s (%s): recording stopped, the trace keeps what came before\n",
                      what, spool_name, strerror(err));
-    if (n > 0 && write(2, msg, (size_t)n) < 0) { /* nothing left to tell */
-    }
+    if (n > 0) shim_tell(msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
 }
 
 /* Reserves disk blocks up to slot idx: a segment at a time, or less when the
@@ -165,6 +164,11 @@ struct chunk_header *spool_take_slot(void)
     return (struct chunk_header *)(base + (idx % SEG_SLOTS) * TRACE_SLOT_SIZE);
 }
 
+/* Detaching (shim_attach.c): the trace as it is now is the whole trace; no
+ * thread writes to it any more (each is held out of our code, and finds the
+ * recording off when it comes back), so the mappings and the descriptor go. */
+void spool_release(void) { spool_forget(); }
+
 /* In a fork child: the mappings are shared with the parent's file, so the child
  * must never write through them again. */
 void spool_forget(void)
@@ -182,4 +186,5 @@ void spool_forget(void)
     spool_name[0] = 0;
     atomic_store(&segs_mapped, 0);
     atomic_store(&slots_reserved, 0);
+    atomic_store(&spool_full, false);
 }

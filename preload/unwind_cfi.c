@@ -28,7 +28,7 @@ _Atomic uint32_t cfi_generation;
 SHIM_EXPORT int dlclose(void *handle)
 {
     static int (*real)(void *);
-    if (!real) real = (__typeof__(real))dlsym(RTLD_NEXT, "dlclose");
+    if (!real) real = (__typeof__(real))shim_next("dlclose");
     int rc = real(handle);
     if (rc == 0) {
         atomic_fetch_add_explicit(&cfi_generation, 1, memory_order_relaxed);

@@ -22,7 +22,6 @@
 
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -79,53 +78,14 @@ static bool memo_key_made;
 
 /* ---- the thread's stack ------------------------------------------------ */
 
-static bool hexnum(const char **s, uintptr_t *v)
-{
-    const char *p = *s;
-    uintptr_t x = 0;
-    for (; (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'); p++) x = x << 4 | (uintptr_t)(*p <= '9' ? *p - '0' : *p - 'a' + 10);
-    if (p == *s) return false;
-    *s = p;
-    *v = x;
-    return true;
-}
-
-/* The mapping that holds sp, read from /proc/self/maps with system calls of
- * our own: pthread_getattr_np takes the thread's lock (and a program may be
- * inside it, allocating) and reads the file through stdio. Once per thread,
- * and again when the main thread's stack has grown past what we knew. */
+/* The mapping that holds sp (proc_maps.c). Once per thread, and again when
+ * the main thread's stack has grown past what we knew. */
 static bool stack_bounds(uintptr_t sp, uintptr_t *lo, uintptr_t *hi, bool *grows)
 {
-    int fd = (int)shim_sys(SYS_open, (long)"/proc/self/maps", O_RDONLY | O_CLOEXEC, 0);
-    if (fd < 0) return false;
-    char buf[4096];
-    size_t have = 0;
-    bool found = false;
-    for (;;) {
-        long got = shim_sys(SYS_read, fd, (long)(buf + have), (long)(sizeof buf - 1 - have));
-        if (got <= 0) break;
-        have += (size_t)got;
-        buf[have] = 0;
-        char *line = buf, *nl;
-        while ((nl = memchr(line, '\n', have - (size_t)(line - buf)))) {
-            const char *p = line;
-            uintptr_t a, b;
-            if (hexnum(&p, &a) && *p++ == '-' && hexnum(&p, &b) && a <= sp && sp < b) {
-                *lo = a, *hi = b;
-                *nl = 0;
-                *grows = strstr(p, "[stack]") != NULL; /* the main thread's: the kernel grows it down */
-                found = true;
-                break;
-            }
-            line = nl + 1;
-        }
-        if (found) break;
-        have -= (size_t)(line - buf);
-        memmove(buf, line, have);
-        if (have == sizeof buf - 1) have = 0; /* a line longer than the buffer: not ours */
-    }
-    shim_sys(SYS_close, fd, 0, 0);
-    return found;
+    struct maps_range r;
+    if (!maps_find(sp, &r)) return false;
+    *lo = r.lo, *hi = r.hi, *grows = r.is_main_stack;
+    return true;
 }
 
 static SHIM_HOT void regs_here(struct cfi_regs *r)

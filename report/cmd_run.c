@@ -183,7 +183,7 @@ static int parse_signal(const char *v)
     die_usage("--snapshot-signal takes a signal the program can catch (USR1, USR2, RTMIN+N or a number), not '%s'", v);
 }
 
-static const char *check_seconds(const char *v)
+const char *run_check_seconds(const char *v)
 {
     char *end;
     double d = strtod(v, &end);
@@ -200,7 +200,7 @@ static uint64_t parse_pprof_every(const char *v)
     return (uint64_t)(d * 1000 + 0.5);
 }
 
-static const char *parse_growth(const char *v, char *out, size_t cap)
+const char *run_parse_growth(const char *v, char *out, size_t cap)
 {
     uint64_t bytes;
     if (!fmt_parse_bytes(v, &bytes) || bytes == 0)
@@ -209,11 +209,25 @@ static const char *parse_growth(const char *v, char *out, size_t cap)
     return out;
 }
 
-/* The stack capture a program gets without --unwind: one place to change when
- * the fast unwinder becomes the default. */
-#define RUN_DEFAULT_UNWIND "fast"
+unsigned run_parse_frames(const char *v)
+{
+    char *end;
+    errno = 0;
+    unsigned long f = strtoul(v, &end, 10);
+    if (errno || *end || !*v || v[0] == '-' || f < 1 || f > TRACE_MAX_FRAMES)
+        die_usage("--frames takes a number from 1 to 65535, not '%s'", v);
+    return (unsigned)f;
+}
 
-static const char *parse_unwind(const char *v)
+uint64_t run_parse_sample_rate(const char *v)
+{
+    uint64_t bytes;
+    if (!fmt_parse_bytes(v, &bytes) || bytes > TRACE_MAX_SAMPLE_RATE)
+        die_usage("--sample-rate takes bytes (with K, M or G, up to 1T; 0: every allocation), not '%s'", v);
+    return bytes;
+}
+
+const char *run_parse_unwind(const char *v)
 {
     if (strcmp(v, "full") != 0 && strcmp(v, "fast") != 0 && strcmp(v, "check") != 0)
         die_usage("--unwind takes full, fast or check, not '%s'", v);
@@ -260,23 +274,9 @@ static void parse(int argc, char **argv, struct run_options *o)
         switch (c) {
         case 'o': o->output = v; break;
         case 'q': o->quiet = true; break;
-        case OPT_FRAMES: {
-            char *end;
-            errno = 0;
-            unsigned long f = strtoul(v, &end, 10);
-            if (errno || *end || !*v || v[0] == '-' || f < 1 || f > TRACE_MAX_FRAMES)
-                die_usage("--frames takes a number from 1 to 65535, not '%s'", v);
-            o->frames = (unsigned)f;
-            break;
-        }
-        case OPT_UNWIND: o->unwind = parse_unwind(v); break;
-        case OPT_SAMPLE_RATE: {
-            uint64_t bytes;
-            if (!fmt_parse_bytes(v, &bytes) || bytes > TRACE_MAX_SAMPLE_RATE)
-                die_usage("--sample-rate takes bytes (with K, M or G, up to 1T; 0: every allocation), not '%s'", v);
-            o->sample_rate = bytes;
-            break;
-        }
+        case OPT_FRAMES: o->frames = run_parse_frames(v); break;
+        case OPT_UNWIND: o->unwind = run_parse_unwind(v); break;
+        case OPT_SAMPLE_RATE: o->sample_rate = run_parse_sample_rate(v); break;
         case OPT_NO_FOLLOW: o->follow = false; break;
         case OPT_FORMAT: o->format = parse_format(v); break;
         case OPT_TOP: o->top = parse_count("--top", v); break;
@@ -285,8 +285,8 @@ static void parse(int argc, char **argv, struct run_options *o)
         case OPT_PPROF_DIR: o->pprof_dir = v; break;
         case OPT_PPROF_EVERY: o->pprof_every_ms = parse_pprof_every(v); break;
         case OPT_SNAPSHOT_SIGNAL: o->snapshot_signal = parse_signal(v); break;
-        case OPT_SNAPSHOT_INTERVAL: o->snapshot_interval = check_seconds(v); break;
-        case OPT_SNAPSHOT_GROWTH: o->snapshot_growth = parse_growth(v, growth, sizeof growth); break;
+        case OPT_SNAPSHOT_INTERVAL: o->snapshot_interval = run_check_seconds(v); break;
+        case OPT_SNAPSHOT_GROWTH: o->snapshot_growth = run_parse_growth(v, growth, sizeof growth); break;
         case OPT_RSS_INTERVAL: {
             char *end;
             errno = 0;

@@ -21,6 +21,17 @@ int cmd_check(int argc, char **argv);
 int cmd_html(int argc, char **argv);
 int cmd_flamegraph(int argc, char **argv);
 int cmd_export(int argc, char **argv);
+int cmd_attach(int argc, char **argv);
+int cmd_detach(int argc, char **argv);
+
+/* The options `run` and `attach` share (cmd_run.c): each value checked, or a
+ * usage error. */
+#define RUN_DEFAULT_UNWIND "fast" /* the stack capture without --unwind */
+unsigned run_parse_frames(const char *v);
+const char *run_parse_unwind(const char *v);
+uint64_t run_parse_sample_rate(const char *v);
+const char *run_check_seconds(const char *v);
+const char *run_parse_growth(const char *v, char *out, size_t cap);
 
 /* The HTML page with json as its data, to path ("-": stdout). */
 struct strbuf;

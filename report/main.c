@@ -27,6 +27,10 @@ static const char usage[] =
     "      --pprof-dir DIR            while it runs, a pprof file per process and interval in DIR\n"
     "                                 (heap-PID-SEQ-FROM-UNTIL.pb.gz: alloc_* of the interval, inuse_* at its end)\n"
     "      --pprof-every SECS         the interval (default 10)\n"
+    "  attach PID [-o TRACE] [--duration SECS] [--leak-check] [--frames N] [--unwind M] [--sample-rate B]\n"
+    "                            trace a running process until Ctrl-C, SIGTERM, the duration or `detach PID`,\n"
+    "                            then leave it as it was; --leak-check: its blocks since the attach, classified\n"
+    "  detach PID                end an attach (the attach's own command, or a killed one's)\n"
     "  report TRACE [--format text|json] [--top N] [--max-frames N]   the report of a trace, on stdout\n"
     "      --top N               allocation stacks listed per section (default 10, 0: all)\n"
     "      --max-frames N        frames listed per stack, innermost first (default 256, 0: all)\n"
@@ -98,5 +102,7 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "html") == 0) return cmd_html(argc - 1, argv + 1);
     if (strcmp(argv[1], "flamegraph") == 0) return cmd_flamegraph(argc - 1, argv + 1);
     if (strcmp(argv[1], "export") == 0) return cmd_export(argc - 1, argv + 1);
+    if (strcmp(argv[1], "attach") == 0) return cmd_attach(argc - 1, argv + 1);
+    if (strcmp(argv[1], "detach") == 0) return cmd_detach(argc - 1, argv + 1);
     die_usage("unknown command '%s' (see heapsnap --help)", argv[1]);
 }

@@ -98,6 +98,7 @@ static void json_end(struct strbuf *b, const struct snap *s)
     switch (h->end_how) {
     case END_EXIT: sb_printf(b, "\"exit\", \"code\": %d", h->end_code); break;
     case END_EXIT_NOCODE: sb_printf(b, "\"exit\", \"code\": null"); break;
+    case END_DETACHED: sb_printf(b, "\"detached\", \"code\": null"); break;
     case END_UNDERSCORE_EXIT: sb_printf(b, "\"_exit\", \"code\": %d", h->end_code); break;
     case END_SIGNAL:
         sb_printf(b, "\"signal\", \"signal\": %d, \"signal_name\": ", h->end_code);
@@ -141,14 +142,14 @@ void report_json(FILE *out, const struct snap *s, const struct report_options *o
               "  \"totals\": {\"allocations\": %llu, \"reallocs\": %llu, \"frees\": %llu, \"peak_bytes\": %llu, "
               "\"peak_blocks\": %llu, \"peak_time_s\": %.6f, \"leaked_bytes\": %llu, \"leaked_blocks\": %llu, "
               "\"unmatched_frees\": %llu, \"inherited_blocks\": %llu, \"lost_events\": %u, \"truncated\": %s, "
-              "\"cut\": %s, \"allocator_before_heapsnap\": %s, \"temporary\": %llu, \"peak_rss_bytes\": ",
+              "\"cut\": %s, \"allocator_before_heapsnap\": %s, \"attached\": %s, \"temporary\": %llu, \"peak_rss_bytes\": ",
               (unsigned long long)s->allocations, (unsigned long long)s->reallocs, (unsigned long long)s->frees,
               (unsigned long long)s->peak_bytes, (unsigned long long)s->peak_blocks,
               s->peak_bytes ? snap_seconds(s, s->peak_ticks) : 0.0, (unsigned long long)s->cur_bytes,
               (unsigned long long)s->cur_blocks, (unsigned long long)s->unmatched_frees,
               (unsigned long long)s->inherited_blocks, s->hdr.lost_events, s->truncated ? "true" : "false",
               s->hdr.flags & TRACE_F_CUT ? "true" : "false", s->hdr.flags & TRACE_F_ALLOCATOR_BEFORE ? "true" : "false",
-              (unsigned long long)s->temporary);
+              s->hdr.flags & TRACE_F_ATTACHED ? "true" : "false", (unsigned long long)s->temporary);
     if (s->hdr.peak_rss_kib) sb_printf(&b, "%llu, ", (unsigned long long)s->hdr.peak_rss_kib * 1024);
     else sb_puts(&b, "null, ");
     /* The program's own mappings, and the resident set as `heapsnap run` sampled it (null: no samples). */

@@ -12,6 +12,7 @@ void report_end_words(const struct snap *s, char *out, size_t cap)
     switch (h->end_how) {
     case END_EXIT: snprintf(out, cap, "exited with status %d", h->end_code); return;
     case END_EXIT_NOCODE: snprintf(out, cap, "exited normally"); return;
+    case END_DETACHED: snprintf(out, cap, "detached (the process ran on)"); return;
     case END_UNDERSCORE_EXIT: snprintf(out, cap, "exited through _exit(%d)", h->end_code); return;
     case END_SIGNAL: snprintf(out, cap, "was killed by %s", fmt_signal_name(h->end_code)); return;
     default:
@@ -145,6 +146,8 @@ void report_text(FILE *out, const struct snap *s, const struct report_options *o
     }
     if (s->inherited_blocks)
         fprintf(out, "  blocks it had from its parent at fork: %llu\n", (unsigned long long)s->inherited_blocks);
+    if (s->hdr.flags & TRACE_F_ATTACHED)
+        fprintf(out, "  attached to the running process: blocks it allocated before are not known\n");
     if (s->unmatched_frees)
         fprintf(out, "  frees of blocks allocated before tracing: %llu\n", (unsigned long long)s->unmatched_frees);
     if (s->hdr.lost_events)

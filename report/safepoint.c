@@ -20,17 +20,13 @@
 
 #define STEPS_PER_THREAD 200000 /* a library call longer than this: give up */
 
-struct range {
-    uint64_t lo, hi;
-};
-
 /* The executable mappings of the libraries whose code may hold their locks. */
-static size_t library_code(pid_t pid, struct range **out)
+size_t safepoint_library_code(pid_t pid, struct code_range **out)
 {
     char path[64], line[4352];
     snprintf(path, sizeof path, "/proc/%d/maps", pid);
     FILE *f = fopen(path, "r");
-    struct range *v = NULL;
+    struct code_range *v = NULL;
     size_t n = 0;
     static const char *const libs[] = {"libc.so", "ld-linux", "libstdc++.so", "libgcc_s.so", "libpthread.so"};
     while (f && fgets(line, sizeof line, f)) {
@@ -42,7 +38,7 @@ static size_t library_code(pid_t pid, struct range **out)
         for (size_t i = 0; i < sizeof libs / sizeof *libs; i++) {
             if (strncmp(base, libs[i], strlen(libs[i])) != 0) continue;
             v = xrealloc(v, (n + 1) * sizeof *v);
-            v[n++] = (struct range){lo, hi};
+            v[n++] = (struct code_range){lo, hi};
             break;
         }
     }
@@ -57,7 +53,7 @@ static bool in_system_call_malloc_makes(unsigned long long nr)
            nr == SYS_madvise;
 }
 
-static bool at_safe_point(pid_t tid, const struct range *code, size_t ncode)
+bool safepoint_at(pid_t tid, const struct code_range *code, size_t ncode)
 {
     struct user_regs_struct regs;
     if (ptrace(PTRACE_GETREGS, tid, 0, &regs) != 0) return false;
@@ -69,15 +65,15 @@ static bool at_safe_point(pid_t tid, const struct range *code, size_t ncode)
 
 bool safepoint_hold(struct sup *s, pid_t pid, pid_t except)
 {
-    struct range *code;
-    size_t ncode = library_code(pid, &code);
+    struct code_range *code;
+    size_t ncode = safepoint_library_code(pid, &code);
     pid_t *tids;
     size_t n = sup_stopped_threads(s, pid, &tids);
     bool all = true;
     for (size_t i = 0; i < n && all; i++) {
         if (tids[i] == except) continue;
         int steps = 0;
-        while (!at_safe_point(tids[i], code, ncode))
+        while (!safepoint_at(tids[i], code, ncode))
             if (++steps > STEPS_PER_THREAD || !sup_step(s, tids[i])) {
                 all = false;
                 break;

@@ -6,9 +6,20 @@
 #define HEAPSNAP_SAFEPOINT_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "supervise.h"
+
+/* The executable ranges of the libraries whose code may hold their locks
+ * (libc, the loader, libstdc++, libgcc, libpthread), from /proc/PID/maps. */
+struct code_range {
+    uint64_t lo, hi;
+};
+size_t safepoint_library_code(pid_t pid, struct code_range **out);
+/* Whether held thread tid is at such a point now. */
+bool safepoint_at(pid_t tid, const struct code_range *code, size_t ncode);
 
 /* Every thread of pid that sup_stop_process holds, but except, is brought to
  * such a point (stepped there if need be) and stays held. False if one could

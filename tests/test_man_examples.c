@@ -48,6 +48,7 @@ static const struct placeholder {
     {"heapsnap.run_unit_tests.123.trace", NULL, "leak.trace"},
     {"./server", NULL, "phases"},             /* ignores its arguments (--port 8080) */
     {"./app", NULL, "phases"},                /* ignores input.txt */
+    {"./daemon", NULL, "daemon"},             /* samples/server_loop: runs until killed */
     {"./run_unit_tests", NULL, "phases"},     /* leaks nothing: --fail-on-leak passes */
     {"./unit_tests", NULL, "leak"},           /* leaks 100 B, which known.supp suppresses */
     {"known.supp", NULL, "known.supp"},       /* heapsnap leaks leak.trace --gen-suppressions */
@@ -210,9 +211,9 @@ static void make_fixtures(const char *dir)
              "'%s' run -q -o leak.trace -- '%s' && "
              "'%s' leaks leak.trace --gen-suppressions > known.supp && grep -q Memcheck:Leak known.supp && "
              "'%s' snapshot phases.trace@exit -o baseline.json && "
-             "echo 'hello' > input.txt && cp '%s' phases && cp '%s' leak",
+             "echo 'hello' > input.txt && cp '%s' phases && cp '%s' leak && cp '%s' daemon",
              heapsnap_bin(), sample("phases"), heapsnap_bin(), sample("phases"), heapsnap_bin(), sample("leak"),
-             heapsnap_bin(), heapsnap_bin(), sample("phases"), sample("leak"));
+             heapsnap_bin(), heapsnap_bin(), sample("phases"), sample("leak"), sample("server_loop"));
     sh_ok(dir, NULL, cmd);
     char *report = heapsnap_out(dir, (const char *const[]){"report", "phases.trace", NULL});
     cr_assert(strstr(report, "interval:5"), "the phases trace has no 5th interval marker:\n%s", report);
@@ -320,11 +321,11 @@ static size_t entries(const char *path)
     return n;
 }
 
-static void expect_written(const char *page, const char *line, const struct output *o)
+static void expect_written(const char *page, const char *line, const struct output *o, const char *err)
 {
     struct stat now;
     bool exists = stat(o->path, &now) == 0;
-    cr_expect(exists, "%s: `%s` did not make %s", page, line, o->path);
+    cr_expect(exists, "%s: `%s` did not make %s:\n%s", page, line, o->path, err);
     if (!exists) return;
     if (o->is_dir) {
         cr_expect(S_ISDIR(now.st_mode) && entries(o->path) > 0, "%s: `%s` wrote nothing into %s", page, line, o->path);
@@ -487,7 +488,7 @@ static size_t run_page(const struct page *p, const char *fixtures, const char *c
         cr_expect_eq(r.exit_code, documented_status(line), "%s: example exited %d: %s\n%s%s", p->name, r.exit_code,
                      line, r.out, r.err);
         for (size_t k = 0; k < nout; k++)
-            expect_written(p->name, line, &outs[k]);
+            expect_written(p->name, line, &outs[k], r.err);
         char *after = traces_in(traces_at);
         if (leaves_trace) {
             char *made = new_trace(before, after);

@@ -39,6 +39,10 @@ enum trace_flags {
     /* Set by the shim: the program's __lsan_is_turned_off() returned nonzero,
      * so no leak check is made at its end (the check record says so). */
     TRACE_F_LEAK_CHECK_OFF = 1u << 5,
+    /* Set by the shim: it was loaded into a process already running
+     * (`heapsnap attach`). Blocks allocated before are unknown, their frees
+     * unmatched; the trace ends where the detach came (END_DETACHED). */
+    TRACE_F_ATTACHED = 1u << 6,
 };
 
 /* What the exit fields of the header say about the thread that ended the process. */
@@ -221,6 +225,7 @@ enum end_how {
     END_UNDERSCORE_EXIT = 2, /* _exit() / _Exit(); code = status */
     END_SIGNAL = 3,  /* killed by a signal; code = signal number */
     END_EXIT_NOCODE = 4, /* exited normally, status not seen in the process */
+    END_DETACHED = 5,    /* `heapsnap attach` detached: the process ran on (code 0) */
 };
 
 /* The shim carries this string followed by its version (NUL-terminated), so

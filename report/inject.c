@@ -1,0 +1,376 @@
+/* inject.c - see inject.h. */
+#include "inject.h"
+#include "safepoint.h"
+#include "util.h"
+
+#include <dirent.h>
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CALL_TIMEOUT_MS 60000
+#define SAFE_TRIES 200 /* let run 1 ms and look again; then step */
+#define SAFE_STEPS 200000
+
+static void sleep_ms(unsigned ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Why ptrace refused pid, and what would let it. */
+static void explain_refusal(pid_t pid, int e, char *err, size_t errlen)
+{
+    if (e == ESRCH) {
+        snprintf(err, errlen, "no process %d", pid);
+        return;
+    }
+    int scope = -1;
+    FILE *f = fopen("/proc/sys/kernel/yama/ptrace_scope", "r");
+    if (f) {
+        if (fscanf(f, "%d", &scope) != 1) scope = -1;
+        fclose(f);
+    }
+    if (scope == 3)
+        snprintf(err, errlen,
+                 "cannot trace %d: ptrace is disabled on this system (kernel.yama.ptrace_scope = 3, "
+                 "fixed until reboot)",
+                 pid);
+    else if (scope == 2 && geteuid() != 0)
+        snprintf(err, errlen,
+                 "cannot trace %d: only CAP_SYS_PTRACE may (kernel.yama.ptrace_scope = 2): run heapsnap "
+                 "attach as root",
+                 pid);
+    else if (scope == 1)
+        snprintf(err, errlen,
+                 "cannot trace %d: %s (kernel.yama.ptrace_scope = 1 allows tracing only one's own "
+                 "children): run as root, give heapsnap CAP_SYS_PTRACE (setcap cap_sys_ptrace+ep; in a container, "
+                 "--cap-add SYS_PTRACE), or set kernel.yama.ptrace_scope=0 with sysctl",
+                 pid, strerror(e));
+    else
+        snprintf(err, errlen,
+                 "cannot trace %d: %s (another user's process, a set-user-ID one, or one that made "
+                 "itself undumpable; in a container, heapsnap needs CAP_SYS_PTRACE)",
+                 pid, strerror(e));
+}
+
+static void defer_signal(struct inject_thread *t, int sig)
+{
+    for (int i = 0; i < t->ndeferred; i++)
+        if (t->deferred[i] == sig) return; /* standard signals do not queue anyway */
+    if (t->ndeferred < (int)(sizeof t->deferred / sizeof *t->deferred)) t->deferred[t->ndeferred++] = sig;
+}
+
+/* Waits for t's next ptrace-stop. A signal-delivery stop is a stop too: its
+ * signal is kept for later. False if the thread is gone. */
+static bool wait_stopped(struct inject_thread *t)
+{
+    for (;;) {
+        int st;
+        pid_t w = waitpid(t->tid, &st, __WALL);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0 || WIFEXITED(st) || WIFSIGNALED(st)) return false;
+        if (!WIFSTOPPED(st)) continue;
+        int sig = WSTOPSIG(st), ev = st >> 16;
+        if (ev == 0 && sig != SIGTRAP) defer_signal(t, sig);
+        return true;
+    }
+}
+
+static bool seize(struct inject_thread *t, pid_t pid, char *err, size_t errlen)
+{
+    if (ptrace(PTRACE_SEIZE, t->tid, 0, 0) != 0) {
+        explain_refusal(pid, errno, err, errlen);
+        return false;
+    }
+    if (ptrace(PTRACE_INTERRUPT, t->tid, 0, 0) != 0 || !wait_stopped(t) ||
+        ptrace(PTRACE_GETREGS, t->tid, 0, &t->saved) != 0) {
+        snprintf(err, errlen, "thread %d of %d could not be stopped: %s", t->tid, pid, strerror(errno));
+        ptrace(PTRACE_DETACH, t->tid, 0, 0);
+        return false;
+    }
+    return true;
+}
+
+static bool rehold(struct inject_thread *t)
+{
+    return ptrace(PTRACE_INTERRUPT, t->tid, 0, 0) == 0 && wait_stopped(t) &&
+           ptrace(PTRACE_GETREGS, t->tid, 0, &t->saved) == 0;
+}
+
+bool inject_hold_one(struct inject_proc *p, pid_t pid, pid_t tid, char *err, size_t errlen)
+{
+    *p = (struct inject_proc){.pid = pid, .threads = xcalloc(1, sizeof *p->threads), .n = 1};
+    struct inject_thread *t = &p->threads[0];
+    t->tid = tid;
+    if (!seize(t, pid, err, errlen)) {
+        free(p->threads);
+        p->threads = NULL;
+        p->n = 0;
+        return false;
+    }
+    struct code_range *code;
+    size_t ncode = safepoint_library_code(pid, &code);
+    bool safe = safepoint_at(tid, code, ncode);
+    for (int i = 0; i < SAFE_TRIES && !safe; i++) {
+        ptrace(PTRACE_CONT, tid, 0, 0);
+        sleep_ms(1);
+        if (!rehold(t)) break;
+        safe = safepoint_at(tid, code, ncode);
+    }
+    for (int i = 0; i < SAFE_STEPS && !safe; i++) {
+        if (ptrace(PTRACE_SINGLESTEP, tid, 0, 0) != 0 || !wait_stopped(t)) break;
+        safe = safepoint_at(tid, code, ncode);
+    }
+    free(code);
+    if (safe && ptrace(PTRACE_GETREGS, tid, 0, &t->saved) == 0) return true;
+    snprintf(err, errlen, "thread %d of %d did not come out of the C library's code: not loading anything into it", tid,
+             pid);
+    inject_release(p);
+    return false;
+}
+
+static size_t list_threads(pid_t pid, pid_t **out)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task", pid);
+    DIR *d = opendir(path);
+    size_t n = 0, cap = 0;
+    pid_t *v = NULL;
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        if (n == cap) v = xrealloc(v, (cap = cap ? cap * 2 : 16) * sizeof *v);
+        v[n++] = (pid_t)atoi(e->d_name);
+    }
+    if (d) closedir(d);
+    *out = v;
+    return n;
+}
+
+static bool holding(const struct inject_proc *p, pid_t tid)
+{
+    for (size_t i = 0; i < p->n; i++)
+        if (p->threads[i].tid == tid) return true;
+    return false;
+}
+
+bool inject_hold_all(struct inject_proc *p, pid_t pid, char *err, size_t errlen)
+{
+    *p = (struct inject_proc){.pid = pid};
+    /* Until a listing finds no thread not held: one not held yet may have
+     * started another meanwhile. */
+    for (bool more = true; more;) {
+        more = false;
+        pid_t *tids;
+        size_t n = list_threads(pid, &tids);
+        for (size_t i = 0; i < n; i++) {
+            if (holding(p, tids[i])) continue;
+            p->threads = xrealloc(p->threads, (p->n + 1) * sizeof *p->threads);
+            struct inject_thread *t = &p->threads[p->n];
+            *t = (struct inject_thread){.tid = tids[i]};
+            if (!seize(t, pid, err, errlen)) {
+                if (kill(tids[i], 0) != 0 || errno == ESRCH) continue; /* it ended meanwhile */
+                free(tids);
+                inject_release(p);
+                return false;
+            }
+            p->n++;
+            more = true;
+        }
+        free(tids);
+    }
+    if (p->n == 0) {
+        snprintf(err, errlen, "no thread of %d could be held (has it ended?)", pid);
+        return false;
+    }
+    return true;
+}
+
+bool inject_breathe(struct inject_proc *p, unsigned ms, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < p->n; i++)
+        ptrace(PTRACE_CONT, p->threads[i].tid, 0, 0);
+    sleep_ms(ms);
+    size_t kept = 0;
+    for (size_t i = 0; i < p->n; i++)
+        if (rehold(&p->threads[i])) p->threads[kept++] = p->threads[i]; /* one that ended is gone */
+    p->n = kept;
+    if (kept) return true;
+    snprintf(err, errlen, "every thread of %d ended", p->pid);
+    return false;
+}
+
+static bool write_mem(pid_t pid, uint64_t addr, const void *buf, size_t len)
+{
+    struct iovec local = {(void *)buf, len}, remote = {(void *)addr, len};
+    return process_vm_writev(pid, &local, 1, &remote, 1, 0) == (ssize_t)len;
+}
+
+bool inject_read_string(pid_t pid, uint64_t addr, char *out, size_t cap)
+{
+    if (!addr || cap == 0) return false;
+    size_t have = 0;
+    while (have + 1 < cap) {
+        /* page by page: the string may end just before an unmapped page */
+        size_t chunk = 4096 - ((addr + have) & 4095);
+        if (chunk > cap - 1 - have) chunk = cap - 1 - have;
+        struct iovec local = {out + have, chunk}, remote = {(void *)(addr + have), chunk};
+        ssize_t got = process_vm_readv(pid, &local, 1, &remote, 1, 0);
+        if (got <= 0) break;
+        if (memchr(out + have, 0, (size_t)got)) return true;
+        have += (size_t)got;
+    }
+    out[have] = 0;
+    return have > 0;
+}
+
+bool inject_call(struct inject_thread *t, pid_t pid, uint64_t fn, const char *str, const uint64_t *args, int nargs,
+                 uint64_t *ret, char *err, size_t errlen)
+{
+    struct user_regs_struct r = t->saved;
+    uint64_t sp = t->saved.rsp - 256; /* below the red zone, and a margin */
+    uint64_t a[6] = {0};
+    for (int i = 0; args && i < nargs && i < 6; i++)
+        a[i] = args[i];
+    if (str) {
+        size_t len = strlen(str) + 1;
+        sp = (sp - len) & ~(uint64_t)15;
+        if (!write_mem(pid, sp, str, len)) {
+            snprintf(err, errlen, "cannot write to thread %d's stack: %s", t->tid, strerror(errno));
+            return false;
+        }
+        a[0] = sp;
+    }
+    sp = (sp & ~(uint64_t)15) - 8; /* the return address: 0, so that the return faults where we wait */
+    uint64_t zero = 0;
+    if (!write_mem(pid, sp, &zero, sizeof zero)) {
+        snprintf(err, errlen, "cannot write to thread %d's stack: %s", t->tid, strerror(errno));
+        return false;
+    }
+    r.rsp = sp;
+    r.rip = fn;
+    r.rdi = a[0], r.rsi = a[1], r.rdx = a[2], r.rcx = a[3], r.r8 = a[4], r.r9 = a[5];
+    r.rax = 0;
+    r.orig_rax = (uint64_t)-1;    /* not in a system call: nothing for the kernel to restart */
+    r.eflags &= ~(uint64_t)0x400; /* the ABI's direction flag, clear */
+    if (ptrace(PTRACE_SETREGS, t->tid, 0, &r) != 0 || ptrace(PTRACE_CONT, t->tid, 0, 0) != 0) {
+        snprintf(err, errlen, "cannot run thread %d: %s", t->tid, strerror(errno));
+        ptrace(PTRACE_SETREGS, t->tid, 0, &t->saved);
+        return false;
+    }
+    bool done = false;
+    for (unsigned waited = 0; !done;) {
+        int st;
+        pid_t w = waitpid(t->tid, &st, __WALL | WNOHANG);
+        if (w == 0) {
+            if (waited++ >= CALL_TIMEOUT_MS) {
+                snprintf(err, errlen, "thread %d has not come back from heapsnap's call in %d s", t->tid,
+                         CALL_TIMEOUT_MS / 1000);
+                return false;
+            }
+            sleep_ms(1);
+            continue;
+        }
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0 || WIFEXITED(st) || WIFSIGNALED(st)) {
+            snprintf(err, errlen, "the process ended during heapsnap's call");
+            return false;
+        }
+        int sig = WSTOPSIG(st), ev = st >> 16;
+        if (ev == 0 && sig == SIGSEGV) {
+            struct user_regs_struct now;
+            ptrace(PTRACE_GETREGS, t->tid, 0, &now);
+            if (now.rip == 0) {
+                *ret = now.rax;
+                done = true;
+                break;
+            }
+            snprintf(err, errlen, "heapsnap's call faulted in thread %d at 0x%llx", t->tid,
+                     (unsigned long long)now.rip);
+            ptrace(PTRACE_SETREGS, t->tid, 0, &t->saved);
+            return false;
+        }
+        if (ev == 0 && sig != SIGTRAP) defer_signal(t, sig);
+        ptrace(PTRACE_CONT, t->tid, 0, 0);
+    }
+    ptrace(PTRACE_SETREGS, t->tid, 0, &t->saved);
+    return true;
+}
+
+void inject_release(struct inject_proc *p)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        struct inject_thread *t = &p->threads[i];
+        ptrace(PTRACE_SETREGS, t->tid, 0, &t->saved);
+        /* Kept signals go to the thread again, queued before it runs on. */
+        for (int k = 0; k < t->ndeferred; k++)
+            syscall(SYS_tgkill, p->pid, t->tid, t->deferred[k]);
+        ptrace(PTRACE_DETACH, t->tid, 0, 0);
+    }
+    free(p->threads);
+    p->threads = NULL;
+    p->n = 0;
+}
+
+/* The load bias of an ELF file mapped at start (the mapping of offset 0). */
+static bool load_bias(const char *path, uint64_t start, uint64_t *bias)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    Elf64_Ehdr eh;
+    bool ok = pread(fd, &eh, sizeof eh, 0) == sizeof eh && memcmp(eh.e_ident, ELFMAG, SELFMAG) == 0 &&
+              eh.e_ident[EI_CLASS] == ELFCLASS64 && eh.e_phentsize == sizeof(Elf64_Phdr) && eh.e_phnum < 256;
+    *bias = start;
+    for (unsigned i = 0; ok && i < eh.e_phnum; i++) {
+        Elf64_Phdr ph;
+        if (pread(fd, &ph, sizeof ph, (off_t)(eh.e_phoff + i * sizeof ph)) != sizeof ph)
+            ok = false;
+        else if (ph.p_type == PT_LOAD && ph.p_offset == 0) {
+            *bias = start - (ph.p_vaddr & ~(uint64_t)4095);
+            break;
+        }
+    }
+    close(fd);
+    return ok;
+}
+
+bool inject_find_module(pid_t pid, const char *prefix, uint64_t *bias, char *path, size_t cap, uint64_t *text_lo,
+                        uint64_t *text_hi)
+{
+    char maps[64], line[4352];
+    snprintf(maps, sizeof maps, "/proc/%d/maps", pid);
+    FILE *f = fopen(maps, "r");
+    bool found = false;
+    uint64_t first = 0;
+    char file[4096] = "";
+    *text_lo = *text_hi = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        unsigned long long lo, hi, off;
+        char perms[8], name[4096] = "";
+        if (sscanf(line, "%llx-%llx %7s %llx %*s %*s %4095[^\n]", &lo, &hi, perms, &off, name) < 5) continue;
+        const char *base = strrchr(name, '/');
+        if (name[0] != '/' || strncmp(base + 1, prefix, strlen(prefix)) != 0) continue;
+        if (found && strcmp(name, file) != 0) continue; /* the first such file only */
+        if (!found) {
+            snprintf(file, sizeof file, "%s", name);
+            found = true;
+        }
+        if (off == 0 && !first) first = lo;
+        if (perms[2] == 'x' && !*text_lo) *text_lo = lo, *text_hi = hi;
+    }
+    if (f) fclose(f);
+    if (!found || !first) return false;
+    snprintf(path, cap, "/proc/%d/root%s", pid, file);
+    return load_bias(path, first, bias);
+}

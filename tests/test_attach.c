@@ -1,0 +1,348 @@
+/* test_attach.c - `heapsnap attach` and `detach` on a process already
+ * running (samples/server_loop: a line server on 127.0.0.1, two threads
+ * allocating, a timer): exact figures for what it allocates while attached,
+ * the leak check of the running process, and the process left as it was:
+ * still serving, the same descriptors, no trace mapping, no thread stopped,
+ * its output untouched; attaching twice; and what refuses an attach. */
+#include <criterion/criterion.h>
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define ARGS(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+struct server {
+    pid_t pid;
+    int port;
+    FILE *out; /* its stdout, after the port line */
+};
+
+static void start_server(struct server *s)
+{
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    s->pid = fork();
+    cr_assert(s->pid >= 0);
+    if (s->pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* a failing test leaves no server behind */
+        dup2(p[1], 1);
+        close(p[0]);
+        close(p[1]);
+        execl(sample("server_loop"), "server_loop", (char *)NULL);
+        _exit(127);
+    }
+    close(p[1]);
+    s->out = fdopen(p[0], "r");
+    cr_assert_eq(fscanf(s->out, "port %d", &s->port), 1, "server_loop said its port");
+}
+
+static void stop_server(struct server *s)
+{
+    kill(s->pid, SIGKILL);
+    waitpid(s->pid, NULL, 0);
+    fclose(s->out);
+}
+
+/* Sends one request line, returns the answer line (static). */
+static const char *ask(const struct server *s, const char *line)
+{
+    static char answer[256];
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {
+        .sin_family = AF_INET, .sin_port = htons((uint16_t)s->port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0, "the server still accepts");
+    FILE *f = fdopen(fd, "r+");
+    fprintf(f, "%s\n", line);
+    fflush(f);
+    answer[0] = 0;
+    cr_assert(fgets(answer, sizeof answer, f), "the server answers '%s'", line);
+    answer[strcspn(answer, "\n")] = 0;
+    fclose(f);
+    return answer;
+}
+
+struct attach {
+    pid_t pid;
+    FILE *err;
+};
+
+/* `heapsnap attach PID -o TRACE EXTRA...` in the background; returns once it
+ * says it is attached. */
+static void attach_to(struct attach *a, const struct server *s, const char *dir, const char *trace, const char *extra)
+{
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    char pid[16];
+    snprintf(pid, sizeof pid, "%d", s->pid);
+    a->pid = fork();
+    cr_assert(a->pid >= 0);
+    if (a->pid == 0) {
+        dup2(p[1], 2);
+        close(p[0]);
+        close(p[1]);
+        if (chdir(dir) != 0 || !freopen("attach.out", "w", stdout)) _exit(127);
+        if (extra)
+            execl(heapsnap_bin(), "heapsnap", "attach", pid, "-o", trace, extra, (char *)NULL);
+        else
+            execl(heapsnap_bin(), "heapsnap", "attach", pid, "-o", trace, (char *)NULL);
+        _exit(127);
+    }
+    close(p[1]);
+    a->err = fdopen(p[0], "r");
+    char line[4096];
+    bool attached = false;
+    while (!attached && fgets(line, sizeof line, a->err))
+        attached = strstr(line, "heapsnap: attached to ") != NULL;
+    cr_assert(attached, "heapsnap attach says it attached (last line: %s)", line);
+}
+
+/* `heapsnap detach PID`, then the attach's end: its status, its stderr. */
+static char *detach_from(struct attach *a, const struct server *s, const char *dir)
+{
+    char pid[16];
+    snprintf(pid, sizeof pid, "%d", s->pid);
+    struct run_result r = run_in_limited(dir, NULL, ARGS(heapsnap_bin(), "detach", pid), 60);
+    cr_assert_eq(r.exit_code, 0, "detach: %s", r.err);
+    cr_assert(strstr(r.err, "heapsnap: detached from "), "%s", r.err);
+    run_free(&r);
+    int st;
+    cr_assert_eq(waitpid(a->pid, &st, 0), a->pid);
+    size_t cap = 1 << 20;
+    char *rest = malloc(cap);
+    size_t n = fread(rest, 1, cap - 1, a->err);
+    rest[n] = 0;
+    fclose(a->err);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the attach ended well: %s", rest);
+    return rest;
+}
+
+/* The process's descriptors, as one string. */
+static char *fds_of(pid_t pid)
+{
+    char path[64], *out = calloc(1, 8192);
+    snprintf(path, sizeof path, "/proc/%d/fd", pid);
+    DIR *d = opendir(path);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        char link[512], target[256] = "";
+        snprintf(link, sizeof link, "%s/%s", path, e->d_name);
+        ssize_t n = readlink(link, target, sizeof target - 1);
+        target[n > 0 ? n : 0] = 0;
+        size_t len = strlen(out);
+        snprintf(out + len, 8192 - len, "%s->%s ", e->d_name, target);
+    }
+    if (d) closedir(d);
+    return out;
+}
+
+/* The descriptors of pid once it has closed the connections of our
+ * requests (it may still be reading the last one's end). */
+static char *fds_settled(pid_t pid, const char *expected)
+{
+    char *now = fds_of(pid);
+    for (int i = 0; i < 200 && strcmp(now, expected) != 0; i++) {
+        free(now);
+        struct timespec ms = {0, 10 * 1000 * 1000};
+        nanosleep(&ms, NULL);
+        now = fds_of(pid);
+    }
+    return now;
+}
+
+static int sockets_in(const char *fds)
+{
+    int n = 0;
+    for (const char *p = fds; (p = strstr(p, "socket:")); p++)
+        n++;
+    return n;
+}
+
+/* Until pid has no more sockets than when idle: our requests' ends read. */
+static void wait_connections_closed(pid_t pid, const char *fds_idle)
+{
+    for (int i = 0; i < 200; i++) {
+        char *now = fds_of(pid);
+        bool idle = sockets_in(now) <= sockets_in(fds_idle);
+        free(now);
+        if (idle) return;
+        struct timespec ms = {0, 10 * 1000 * 1000};
+        nanosleep(&ms, NULL);
+    }
+}
+
+/* Whether a thread of pid is stopped (t/T) or the process maps a trace. */
+static bool any_thread_stopped(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task", pid);
+    DIR *d = opendir(path);
+    struct dirent *e;
+    bool stopped = false;
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        char stat[512], buf[512] = "";
+        snprintf(stat, sizeof stat, "%s/%s/stat", path, e->d_name);
+        FILE *f = fopen(stat, "r");
+        if (f && fgets(buf, sizeof buf, f)) {
+            const char *p = strrchr(buf, ')');
+            if (p && (p[2] == 't' || p[2] == 'T')) stopped = true;
+        }
+        if (f) fclose(f);
+    }
+    if (d) closedir(d);
+    return stopped;
+}
+
+static bool maps_mention(pid_t pid, const char *needle)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/maps", pid);
+    char *maps = file_contents(path, NULL);
+    bool yes = maps && strstr(maps, needle);
+    free(maps);
+    return yes;
+}
+
+static long long by_function(const char *dir, const char *trace, const char *fn, const char *field)
+{
+    struct json *j = heapsnap_json(dir, ARGS("stats", trace, "--by", "function", "--limit", "0", "--format", "json"));
+    long long v = -1;
+    size_t n = json_len(j, "stats");
+    for (size_t i = 0; i < n; i++) {
+        char p[64];
+        snprintf(p, sizeof p, "stats.%zu.key", i);
+        const char *k = json_str(j, p);
+        if (k && strcmp(k, fn) == 0) {
+            snprintf(p, sizeof p, "stats.%zu.%s", i, field);
+            v = json_int(j, p);
+        }
+    }
+    json_free(j);
+    return v;
+}
+
+/* One attach: the blocks kept before are freed (unknown to this trace:
+ * unmatched frees), then 100 x 48 B kept and 5 x 32 B leaked. */
+static void one_session(const struct server *s, const char *dir, const char *trace, long long unmatched,
+                        const char *fds_idle)
+{
+    struct attach a;
+    attach_to(&a, s, dir, trace, "--leak-check");
+    cr_assert(maps_mention(s->pid, trace), "attached, the process maps its trace");
+    cr_assert_str_eq(ask(s, "free"), "ok");
+    cr_assert_str_eq(ask(s, "alloc 100 48"), "ok");
+    cr_assert_str_eq(ask(s, "leak 5 32"), "ok");
+    wait_connections_closed(s->pid, fds_idle); /* its FILE freed */
+    char *rest = detach_from(&a, s, dir);
+    char *out = file_contents(path_join(dir, "attach.out"), NULL);
+    cr_assert(out && strstr(out, "definitely lost: 160 bytes in 5 blocks"),
+              "--leak-check prints memcheck's summary: %s", out);
+    free(out);
+    cr_assert(strstr(rest, "detached from "), "%s", rest);
+    free(rest);
+    cr_assert_eq(by_function(dir, trace, "keep_blocks", "size"), 100 * 48);
+    cr_assert_eq(by_function(dir, trace, "keep_blocks", "count"), 100);
+    cr_assert_eq(by_function(dir, trace, "drop_blocks", "size"), 5 * 32);
+    cr_assert_eq(by_function(dir, trace, "churn", "count"), -1, "the churn threads' blocks are all freed");
+    struct json *leaks = leaks_json_in(dir, trace, NULL);
+    cr_assert_eq(leak_bytes(leaks, "definitely_lost"), 160, "the 5 dropped blocks, and nothing else, are lost");
+    cr_assert_eq(leak_blocks(leaks, "definitely_lost"), 5);
+    cr_assert_eq(leak_bytes(leaks, "still_reachable"), 4800, "the kept blocks are reachable from the kept[] array");
+    json_free(leaks);
+    char *path = path_join(dir, trace);
+    struct json *r = report_json_of(path);
+    cr_assert_eq(json_int(r, "totals.unmatched_frees"), unmatched, "the frees of blocks made before the attach");
+    cr_assert(json_bool(r, "totals.attached"), "the report says the trace is of an attach");
+    json_free(r);
+    free(path);
+}
+
+Test(attach, exact_while_attached_and_the_process_left_as_it_was, .timeout = 120)
+{
+    char *dir = temp_dir();
+    struct server s;
+    start_server(&s);
+    char *fds_before = fds_of(s.pid);
+    one_session(&s, dir, "first.trace", 10, fds_before); /* server_loop's 10 blocks of 1000 B from its start */
+    cr_assert_str_eq(ask(&s, "ping"), "pong", "it still serves");
+    cr_assert_str_eq(fds_settled(s.pid, fds_before), fds_before, "no descriptor left open, none taken");
+    cr_assert(!maps_mention(s.pid, "first.trace"), "the trace is not mapped any more");
+    cr_assert(!any_thread_stopped(s.pid), "no thread left stopped");
+
+    /* Again: the library is still loaded (idle); a new trace, exact again. */
+    one_session(&s, dir, "second.trace", 100, fds_before); /* the first session's kept blocks */
+    cr_assert_str_eq(ask(&s, "ping"), "pong");
+    cr_assert_str_eq(fds_settled(s.pid, fds_before), fds_before);
+    cr_assert(!any_thread_stopped(s.pid));
+    /* Its output is its own: nothing of heapsnap's on its stdout. */
+    kill(s.pid, SIGKILL);
+    char rest[256] = "";
+    size_t n = fread(rest, 1, sizeof rest - 1, s.out);
+    rest[n] = 0;
+    cr_assert_str_eq(rest, "\n", "server_loop printed only its port line");
+    stop_server(&s);
+}
+
+Test(attach, refusals, .timeout = 60)
+{
+    char *dir = temp_dir();
+    expect_one_line_error(dir, ARGS("attach", "12abc"), 2, "a process id");
+    expect_one_line_error(dir, ARGS("attach", "4000000"), 1, "no process 4000000");
+    expect_one_line_error(dir, ARGS("attach"), 2, "which process?");
+    expect_one_line_error(dir, ARGS("detach", "4000000"), 1, "no process 4000000");
+    char self[16];
+    snprintf(self, sizeof self, "%d", getpid());
+    expect_one_line_error(dir, ARGS("detach", self), 1, "heapsnap is not loaded in");
+
+    /* A static program: nothing to load a library with. */
+    pid_t st = fork();
+    if (st == 0) {
+        execl(sample("static_prog"), "static_prog", "30", (char *)NULL);
+        _exit(127);
+    }
+    struct timespec ms = {0, 200 * 1000 * 1000};
+    nanosleep(&ms, NULL);
+    char pid[16];
+    snprintf(pid, sizeof pid, "%d", st);
+    expect_one_line_error(dir, ARGS("attach", pid), 1, "static program");
+    kill(st, SIGKILL);
+    waitpid(st, NULL, 0);
+
+    /* A process traced already (by strace). */
+    struct server s;
+    start_server(&s);
+    snprintf(pid, sizeof pid, "%d", s.pid);
+    pid_t tracer = fork();
+    if (tracer == 0) {
+        execlp("strace", "strace", "-q", "-o", "/dev/null", "-p", pid, (char *)NULL);
+        _exit(127);
+    }
+    bool traced = false;
+    for (int i = 0; i < 100 && !traced; i++) {
+        nanosleep(&ms, NULL);
+        char path[64], line[256];
+        snprintf(path, sizeof path, "/proc/%d/status", s.pid);
+        FILE *f = fopen(path, "r");
+        while (f && fgets(line, sizeof line, f))
+            if (strncmp(line, "TracerPid:", 10) == 0 && atoi(line + 10) > 0) traced = true;
+        if (f) fclose(f);
+    }
+    cr_assert(traced, "strace attached");
+    expect_one_line_error(dir, ARGS("attach", pid), 1, "already");
+    kill(tracer, SIGKILL);
+    waitpid(tracer, NULL, 0);
+    stop_server(&s);
+}
