@@ -7,6 +7,7 @@
 
 #include <fcntl.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,8 +37,14 @@ SHIM_COLD static bool emit_next_chunk(struct shim_thread *t)
         t->tid = shim_gettid();
         t->seq = 0;
     }
-    if (t->chunk) /* `heapsnap run` may now pack this one while we write the next */
+    if (t->chunk) { /* `heapsnap run` may now pack this one while we write the next */
         atomic_fetch_or_explicit((_Atomic uint32_t *)&t->chunk->flags, CHUNK_SEALED, memory_order_release);
+        /* We never touch it again: its pages leave our page tables (the
+         * program's RSS), not the page cache, where its records stay (a shared
+         * file mapping's dirty pages are written back, not dropped) until the
+         * packer has them and frees the disk blocks. */
+        shim_sys(SYS_madvise, (long)t->chunk, TRACE_SLOT_SIZE, MADV_DONTNEED);
+    }
     struct chunk_header *c = spool_take_slot();
     t->chunk = c;
     if (!c) return false;

@@ -144,7 +144,7 @@ void proc_seal_thread(struct run_proc *p, pid_t tid)
         if (s->tid == (uint32_t)tid && (!last || s->stream > last->stream)) last = s;
     }
     if (!last) return;
-    int64_t slot = last->nqueue ? (int64_t)last->queue[last->nqueue - 1] : last->slot;
+    int64_t slot = last->nqueue ? (int64_t)last->queue[last->nqueue - 1].slot : last->slot;
     if (slot < 0) return;
     int fd = open(p->path, O_RDWR | O_CLOEXEC);
     if (fd < 0) return;

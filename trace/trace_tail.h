@@ -4,7 +4,11 @@
  * current this way, so a leak check needs no replay of the whole trace.
  *
  * The file is mapped read-only (MAP_SHARED: the same page-cache pages the
- * shim writes through) and grows as the shim grows it. A stream's committed
+ * shim writes through) and grows as the shim grows it. Only the slots a
+ * stream reads now and its newest one stay in our page tables: a slot
+ * consumed whole, or waiting behind the one read, is dropped from them (its
+ * records stay in the page cache), so a reader that lags behind a fast writer
+ * does not hold the distance in its RSS. A stream's committed
  * bytes are those below its chunk's raw_len, published by a release store
  * after each record; a SEALED chunk will not change again. Nothing read is
  * trusted beyond those bounds: the process writing the file is the program,
@@ -18,16 +22,24 @@
 
 #include "trace_format.h"
 
+/* A later chunk of a stream: its number is kept here, not read again from
+ * the slot, whose pages we do not keep mapped while it waits. */
+struct tail_queued {
+    uint64_t slot;
+    uint32_t seq;
+};
+
 struct tail_stream {
     uint32_t stream, tid;
-    uint32_t next_seq;   /* the chunk the stream reads (or waits for) */
-    int64_t slot;        /* its slot, or -1 until that chunk's slot is seen */
-    uint32_t consumed;   /* record bytes of the current chunk handed out */
-    uint64_t *queue;     /* slots of later chunks, in seq order (a thread takes slots in order) */
+    uint32_t next_seq;         /* the chunk the stream reads (or waits for) */
+    int64_t slot;              /* its slot, or -1 until that chunk's slot is seen */
+    uint32_t consumed;         /* record bytes of the current chunk handed out */
+    struct tail_queued *queue; /* later chunks, in seq order (a thread takes slots in order) */
     size_t nqueue, capqueue;
     /* How far this round reads: what was committed when it began. A thread
      * writing faster than we read must not keep a round from ending. */
     uint32_t limit_seq, limit_len;
+    int64_t limit_slot; /* the slot those were read from, or -1 */
 };
 
 struct trace_tail {

@@ -24,6 +24,7 @@
  * what the shim wrote. */
 #include "trace_unit.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zstd.h>
@@ -62,9 +63,12 @@ struct colbuf {
     size_t len, cap;
 };
 
+/* A column of numbers as they are made: their varints (one of the two forms
+ * put_numbers chooses from, as it is), a quarter of the memory of the values
+ * themselves on a unit of small numbers. */
 struct numbuf {
-    uint64_t *v;
-    size_t n, cap;
+    struct colbuf varints;
+    size_t n;
 };
 
 /* ---- ticks: a binary range coder (LZMA's) ------------------------------------------ */
@@ -100,7 +104,7 @@ struct unit_coder {
     bool member_timed;  /* the member has had a timed record: its stamps cannot go back */
     struct colbuf col[NBYTECOL];
     struct numbuf num[NNUMCOL];
-    struct colbuf planes[10]; /* encoding: one column's planes at a time, and its varints */
+    struct colbuf planes[9]; /* encoding: one column's planes at a time */
     struct colbuf scratch_dir[2], scratch[2];
     uint64_t *scratch_frames; /* a stack's frames, being coded */
     size_t scratch_frames_cap;
@@ -157,14 +161,8 @@ static bool col_byte(struct colbuf *b, uint8_t v)
 
 static inline bool num_put(struct numbuf *b, uint64_t v)
 {
-    if (b->n == b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 4096;
-        uint64_t *p = realloc(b->v, cap * sizeof *p);
-        if (!p) return false;
-        b->v = p;
-        b->cap = cap;
-    }
-    b->v[b->n++] = v;
+    if (!col_varint(&b->varints, v)) return false;
+    b->n++;
     return true;
 }
 
@@ -443,8 +441,8 @@ void unit_coder_free(struct unit_coder *c)
     for (int i = 0; i < NBYTECOL; i++)
         free(c->col[i].p);
     for (int i = 0; i < NNUMCOL; i++)
-        free(c->num[i].v);
-    for (int i = 0; i < 10; i++)
+        free(c->num[i].varints.p);
+    for (int i = 0; i < 9; i++)
         free(c->planes[i].p);
     for (int i = 0; i < 2; i++) {
         free(c->scratch_dir[i].p);
@@ -677,29 +675,30 @@ static bool put_stream(struct unit_coder *c, struct colbuf *dir, struct colbuf *
 static bool put_numbers(struct unit_coder *c, struct colbuf *dir, struct colbuf *data, const struct numbuf *b)
 {
     unsigned nplanes = 0;
-    for (int k = 0; k < 10; k++) {
+    for (int k = 0; k < 9; k++) {
         c->planes[k].len = 0;
-        if (!col_reserve(&c->planes[k], b->n * (k == 9 ? VARINT_MAX : 1))) return false;
+        if (!col_reserve(&c->planes[k], b->n)) return false;
     }
-    uint8_t *pl[10];
-    for (int k = 0; k < 10; k++)
+    uint8_t *pl[9];
+    for (int k = 0; k < 9; k++)
         pl[k] = c->planes[k].p;
+    struct varint_cursor in = {.p = b->varints.p, .end = b->varints.p + b->varints.len};
     for (size_t i = 0; i < b->n; i++) {
-        uint64_t v = b->v[i];
+        uint64_t v = varint_get(&in);
         unsigned n = v ? 8 - (unsigned)__builtin_clzll(v) / 8 : 0;
         *pl[8]++ = (uint8_t)n;
         for (unsigned k = 0; k < n; k++)
             *pl[k]++ = (uint8_t)(v >> (8 * k));
         if (n > nplanes) nplanes = n;
-        pl[9] = varint_put(pl[9], v);
     }
-    for (int k = 0; k < 10; k++)
+    assert(!in.bad && in.p == in.end); /* our own varints, b->n of them */
+    for (int k = 0; k < 9; k++)
         c->planes[k].len = (size_t)(pl[k] - c->planes[k].p);
     /* Both ways into scratch, the smaller one kept. */
     struct colbuf *d[2] = {&c->scratch_dir[0], &c->scratch_dir[1]}, *s[2] = {&c->scratch[0], &c->scratch[1]};
     for (int w = 0; w < 2; w++)
         d[w]->len = s[w]->len = 0;
-    bool ok = col_varint(d[0], 0) && put_stream(c, d[0], s[0], c->planes[9].p, c->planes[9].len, true);
+    bool ok = col_varint(d[0], 0) && put_stream(c, d[0], s[0], b->varints.p, b->varints.len, true);
     if (ok && nplanes > 0) {
         ok = col_varint(d[1], nplanes) && put_stream(c, d[1], s[1], c->planes[8].p, c->planes[8].len, true);
         for (unsigned k = 0; ok && k < nplanes; k++)
@@ -721,7 +720,7 @@ int unit_encode(struct unit_coder *c, const struct unit_member *mem, const uint8
     for (int i = 0; i < NBYTECOL; i++)
         c->col[i].len = 0;
     for (int i = 0; i < NNUMCOL; i++)
-        c->num[i].n = 0;
+        c->num[i].n = c->num[i].varints.len = 0;
     for (size_t i = 0; i < n; i++)
         if (mem[i].raw_len > TRACE_MAX_CHUNK_RAW || !encode_chunk(c, raw[i], mem[i].raw_len)) return -1;
     rc_flush(&c->rce);
