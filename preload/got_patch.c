@@ -122,54 +122,111 @@ static void patch_relocs(struct patch_pass *pp, const struct dl_phdr_info *info,
     }
 }
 
-static int patch_module(struct dl_phdr_info *info, size_t size, void *arg)
+/* What a module's program headers and dynamic section say about its
+ * relocations. */
+struct module_relocs {
+    uintptr_t lo, hi, relro_lo, relro_hi;
+    const ElfW(Sym) * syms;
+    const char *strtab;
+    const ElfW(Rela) * rela, *jmprel;
+    size_t nrela, njmprel;
+};
+
+static bool module_relocs(const struct dl_phdr_info *info, struct module_relocs *m)
 {
-    (void)size;
-    struct patch_pass *pp = arg;
-    if (info->dlpi_addr == pp->own_base) return 0;
+    *m = (struct module_relocs){.lo = UINTPTR_MAX};
     const ElfW(Dyn) *dyn = NULL;
-    uintptr_t lo = UINTPTR_MAX, hi = 0, relro_lo = 0, relro_hi = 0;
     for (int i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
         uintptr_t a = info->dlpi_addr + ph->p_vaddr;
         if (ph->p_type == PT_DYNAMIC) dyn = (const ElfW(Dyn) *)a;
         if (ph->p_type == PT_LOAD) {
-            if (a < lo) lo = a;
-            if (a + ph->p_memsz > hi) hi = a + ph->p_memsz;
+            if (a < m->lo) m->lo = a;
+            if (a + ph->p_memsz > m->hi) m->hi = a + ph->p_memsz;
         }
-        if (ph->p_type == PT_GNU_RELRO) relro_lo = a, relro_hi = a + ph->p_memsz;
+        if (ph->p_type == PT_GNU_RELRO) m->relro_lo = a, m->relro_hi = a + ph->p_memsz;
     }
-    if (!dyn) return 0;
-    /* A module whose RELRO pages are still writable is being relocated: later. */
-    struct maps_range r;
-    if (relro_lo < relro_hi && maps_find(relro_lo, &r) && r.writable) {
-        pp->busy++;
-        return 0;
-    }
-    uintptr_t base = info->dlpi_addr, symtab = 0, strtab = 0, rela = 0, jmprel = 0;
-    size_t relasz = 0, pltrelsz = 0;
+    if (!dyn) return false;
+    uintptr_t base = info->dlpi_addr;
     long pltrel = DT_RELA;
     for (const ElfW(Dyn) *d = dyn; d->d_tag != DT_NULL; d++) {
         switch (d->d_tag) {
-        case DT_SYMTAB: symtab = dyn_ptr(base, d->d_un.d_ptr); break;
-        case DT_STRTAB: strtab = dyn_ptr(base, d->d_un.d_ptr); break;
-        case DT_RELA: rela = dyn_ptr(base, d->d_un.d_ptr); break;
-        case DT_RELASZ: relasz = d->d_un.d_val; break;
-        case DT_JMPREL: jmprel = dyn_ptr(base, d->d_un.d_ptr); break;
-        case DT_PLTRELSZ: pltrelsz = d->d_un.d_val; break;
+        case DT_SYMTAB: m->syms = (const ElfW(Sym) *)dyn_ptr(base, d->d_un.d_ptr); break;
+        case DT_STRTAB: m->strtab = (const char *)dyn_ptr(base, d->d_un.d_ptr); break;
+        case DT_RELA: m->rela = (const ElfW(Rela) *)dyn_ptr(base, d->d_un.d_ptr); break;
+        case DT_RELASZ: m->nrela = d->d_un.d_val / sizeof(ElfW(Rela)); break;
+        case DT_JMPREL: m->jmprel = (const ElfW(Rela) *)dyn_ptr(base, d->d_un.d_ptr); break;
+        case DT_PLTRELSZ: m->njmprel = d->d_un.d_val / sizeof(ElfW(Rela)); break;
         case DT_PLTREL: pltrel = (long)d->d_un.d_val; break;
         default: break;
         }
     }
-    if (!symtab || !strtab) return 0;
-    const ElfW(Sym) *syms = (const ElfW(Sym) *)symtab;
-    if (rela)
-        patch_relocs(pp, info, (const ElfW(Rela) *)rela, relasz / sizeof(ElfW(Rela)), syms, (const char *)strtab, lo,
-                     hi);
-    if (jmprel && pltrel == DT_RELA)
-        patch_relocs(pp, info, (const ElfW(Rela) *)jmprel, pltrelsz / sizeof(ElfW(Rela)), syms, (const char *)strtab,
-                     lo, hi);
+    if (pltrel != DT_RELA) m->jmprel = NULL;
+    if (!m->rela) m->nrela = 0;
+    if (!m->jmprel) m->njmprel = 0;
+    return m->syms && m->strtab;
+}
+
+static int patch_module(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    struct patch_pass *pp = arg;
+    struct module_relocs m;
+    if (info->dlpi_addr == pp->own_base || !module_relocs(info, &m)) return 0;
+    /* A module whose RELRO pages are still writable is being relocated: later. */
+    struct maps_range r;
+    if (m.relro_lo < m.relro_hi && maps_find(m.relro_lo, &r) && r.writable) {
+        pp->busy++;
+        return 0;
+    }
+    patch_relocs(pp, info, m.rela, m.nrela, m.syms, m.strtab, m.lo, m.hi);
+    patch_relocs(pp, info, m.jmprel, m.njmprel, m.syms, m.strtab, m.lo, m.hi);
     return 0;
+}
+
+/* ---- the function behind a name ---------------------------------------- */
+
+struct main_slot {
+    const char *name;
+    void *value; /* what the program's own jump slot for name holds */
+    uintptr_t lo, hi;
+    bool seen;
+};
+
+static int find_main_slot(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    (void)size;
+    struct main_slot *ms = arg;
+    struct module_relocs m;
+    if (!module_relocs(info, &m)) return 1; /* the first module is the program */
+    ms->lo = m.lo, ms->hi = m.hi;
+    for (size_t i = 0; i < m.njmprel; i++) {
+        if (ELF64_R_TYPE(m.jmprel[i].r_info) != R_X86_64_JUMP_SLOT) continue;
+        if (strcmp(m.strtab + m.syms[ELF64_R_SYM(m.jmprel[i].r_info)].st_name, ms->name) != 0) continue;
+        ms->value =
+            atomic_load_explicit((_Atomic(void *) *)(info->dlpi_addr + m.jmprel[i].r_offset), memory_order_acquire);
+        ms->seen = true;
+    }
+    return 1;
+}
+
+/* The function the process's calls of name reach. Not always what dlsym
+ * says: a program linked without -pie that takes malloc's address makes its
+ * own PLT entry the address of "malloc" for everyone (pointer equality), and
+ * that entry jumps through the program's own slot; our wrapper calling it
+ * would call itself once that slot is ours. The real function is then what
+ * the loader bound that slot to, or (not called yet) the C library's. */
+void *got_real_function(const char *name)
+{
+    void *p = dlsym(RTLD_DEFAULT, name);
+    struct main_slot ms = {.name = name};
+    dl_iterate_phdr(find_main_slot, &ms);
+    if (!p || (uintptr_t)p < ms.lo || (uintptr_t)p >= ms.hi || !ms.seen) return p; /* not the program's PLT */
+    if ((uintptr_t)ms.value < ms.lo || (uintptr_t)ms.value >= ms.hi) return ms.value;
+    void *libc = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
+    void *q = libc ? dlsym(libc, name) : NULL;
+    if (libc) dlclose(libc);
+    return q;
 }
 
 int got_patch_all(const struct got_target *targets, size_t n, unsigned *busy)
@@ -177,7 +234,7 @@ int got_patch_all(const struct got_target *targets, size_t n, unsigned *busy)
     void *bound[64];
     shim_assert(n <= sizeof bound / sizeof *bound);
     for (size_t k = 0; k < n; k++)
-        bound[k] = targets[k].keep ? NULL : dlsym(RTLD_DEFAULT, targets[k].name);
+        bound[k] = targets[k].keep ? NULL : got_real_function(targets[k].name);
     struct dl_find_object fo;
     struct patch_pass pp = {.targets = targets, .ntargets = n, .bound = bound};
     if (_dl_find_object((void *)got_patch_all, &fo) == 0) pp.own_base = fo.dlfo_link_map->l_addr;

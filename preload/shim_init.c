@@ -63,8 +63,8 @@ static void (*cxx_freeres)(void), (*libc_freeres)(void);
 /* The function our wrapper of name forwards to. Preloaded, the next
  * definition after ours; attached, the one the process's calls are bound to
  * (RTLD_NEXT must not be asked then: glibc looks for us in a search list we
- * are not in). */
-void *shim_next(const char *name) { return dlsym(shim_attached ? RTLD_DEFAULT : RTLD_NEXT, name); }
+ * are not in; nor is a program's PLT entry the function: got_patch.c). */
+void *shim_next(const char *name) { return shim_attached ? got_real_function(name) : dlsym(RTLD_NEXT, name); }
 
 static void resolve_real(void)
 {

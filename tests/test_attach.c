@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,7 +31,9 @@ struct server {
     FILE *out; /* its stdout, after the port line */
 };
 
-static void start_server(struct server *s)
+/* Starts argv (stdout a pipe) and reads its port from the first line that
+ * says "port N". */
+static void start_program(struct server *s, const char *const *argv, const char *dir)
 {
     int p[2];
     cr_assert_eq(pipe(p), 0);
@@ -40,12 +44,26 @@ static void start_server(struct server *s)
         dup2(p[1], 1);
         close(p[0]);
         close(p[1]);
-        execl(sample("server_loop"), "server_loop", (char *)NULL);
+        int null = open("/dev/null", O_WRONLY); /* http.server logs each request there */
+        if (null >= 0) dup2(null, 2);
+        if (dir && chdir(dir) != 0) _exit(127);
+        execv(argv[0], (char *const *)argv);
         _exit(127);
     }
     close(p[1]);
     s->out = fdopen(p[0], "r");
-    cr_assert_eq(fscanf(s->out, "port %d", &s->port), 1, "server_loop said its port");
+    char line[512];
+    s->port = 0;
+    while (!s->port && fgets(line, sizeof line, s->out)) {
+        const char *at = strstr(line, "port ");
+        if (at) s->port = atoi(at + 5);
+    }
+    cr_assert_gt(s->port, 0, "%s said its port", argv[0]);
+}
+
+static void start_server(struct server *s)
+{
+    start_program(s, (const char *const[]){sample("server_loop"), NULL}, NULL);
 }
 
 static void stop_server(struct server *s)
@@ -292,7 +310,7 @@ Test(attach, exact_while_attached_and_the_process_left_as_it_was, .timeout = 120
     char rest[256] = "";
     size_t n = fread(rest, 1, sizeof rest - 1, s.out);
     rest[n] = 0;
-    cr_assert_str_eq(rest, "\n", "server_loop printed only its port line");
+    cr_assert_str_eq(rest, "", "server_loop printed only its port line");
     stop_server(&s);
 }
 
@@ -344,5 +362,63 @@ Test(attach, refusals, .timeout = 60)
     expect_one_line_error(dir, ARGS("attach", pid), 1, "already");
     kill(tracer, SIGKILL);
     waitpid(tracer, NULL, 0);
+    stop_server(&s);
+}
+
+/* GET path from the server; returns the status line's code. */
+static int http_get(const struct server *s, const char *path)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s->port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0, "the server still accepts");
+    FILE *f = fdopen(fd, "r+");
+    fprintf(f, "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
+    fflush(f);
+    char line[256] = "";
+    int code = 0;
+    if (fgets(line, sizeof line, f)) sscanf(line, "HTTP/1.%*d %d", &code);
+    while (fgets(line, sizeof line, f)) { /* the rest: the server closes */
+    }
+    fclose(f);
+    return code;
+}
+
+/* python3 -m http.server: a real program with threads (one per request),
+ * attached twice while it serves. */
+Test(attach, python_http_server, .timeout = 180)
+{
+    if (access("/usr/bin/python3", X_OK) != 0) cr_skip_test("no /usr/bin/python3");
+    char *dir = temp_dir();
+    char *www = path_join(dir, "www");
+    cr_assert_eq(mkdir(www, 0755), 0);
+    char *page = path_join(www, "page.txt");
+    FILE *f = fopen(page, "w");
+    fputs("hello from the page\n", f);
+    fclose(f);
+    struct server s;
+    start_program(&s, (const char *const[]){"/usr/bin/python3", "-u", "-m", "http.server", "0", "--bind", "127.0.0.1", NULL},
+                  www);
+    cr_assert_eq(http_get(&s, "/page.txt"), 200);
+    wait_connections_closed(s.pid, "socket:"); /* the listening one */
+    char *fds_before = fds_of(s.pid);
+    for (int round = 0; round < 2; round++) {
+        const char *trace = round ? "second.trace" : "first.trace";
+        struct attach a;
+        attach_to(&a, &s, dir, trace, NULL);
+        for (int i = 0; i < 50; i++) cr_assert_eq(http_get(&s, i % 2 ? "/page.txt" : "/missing"), i % 2 ? 200 : 404);
+        char *rest = detach_from(&a, &s, dir);
+        free(rest);
+        cr_assert_eq(http_get(&s, "/page.txt"), 200, "it still serves after the detach");
+        cr_assert_str_eq(fds_settled(s.pid, fds_before), fds_before, "no descriptor left open, none taken");
+        cr_assert(!maps_mention(s.pid, trace), "the trace is not mapped any more");
+        cr_assert(!any_thread_stopped(s.pid), "no thread left stopped");
+        char *path = path_join(dir, trace);
+        struct json *r = report_json_of(path);
+        cr_assert(json_bool(r, "totals.attached"));
+        cr_assert_gt(json_int(r, "totals.allocations"), 50 * 10, "50 requests, each a thread and its objects");
+        json_free(r);
+        free(path);
+    }
     stop_server(&s);
 }
