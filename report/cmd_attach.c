@@ -43,7 +43,7 @@
 
 struct attach_options {
     pid_t pid;
-    const char *output;
+    const char *output, *html;
     double duration; /* 0: until told */
     bool leak_check, quiet;
     unsigned frames;
@@ -370,7 +370,8 @@ enum {
     OPT_INTERVAL,
     OPT_GROWTH,
     OPT_FORMAT,
-    OPT_TOP
+    OPT_TOP,
+    OPT_HTML
 };
 
 static void parse(int argc, char **argv, struct attach_options *o)
@@ -386,6 +387,7 @@ static void parse(int argc, char **argv, struct attach_options *o)
                                              {"snapshot-growth", required_argument, NULL, OPT_GROWTH},
                                              {"format", required_argument, NULL, OPT_FORMAT},
                                              {"top", required_argument, NULL, OPT_TOP},
+                                             {"html", required_argument, NULL, OPT_HTML},
                                              OPTS_HELP,
                                              {0}};
     static char growth[32];
@@ -412,6 +414,7 @@ static void parse(int argc, char **argv, struct attach_options *o)
         case OPT_GROWTH: o->growth = run_parse_growth(v, growth, sizeof growth); break;
         case OPT_FORMAT: o->format = parse_format(v); break;
         case OPT_TOP: o->top = parse_count("--top", v); break;
+        case OPT_HTML: o->html = v; break;
         }
     }
     int n;
@@ -548,6 +551,7 @@ int cmd_attach(int argc, char **argv)
     if (pack(trace, &checks) < 0) status = 1;
     rec_chunks_free(&checks);
     if (!o.quiet && status == 0) print_report(stderr, trace, o.format, o.top);
+    if (o.html && status == 0) run_write_html(o.html, trace, o.quiet);
     if (o.leak_check && status == 0 && !gone) {
         char *largv[] = {"leaks", trace, NULL};
         cmd_leaks(2, largv);

@@ -461,19 +461,24 @@ static bool report_leaks(struct run_ctx *rc, const struct run_options *o, const 
 }
 
 /* A failed page is said, and changes nothing else: the program's status stands. */
+void run_write_html(const char *html, const char *trace, bool quiet)
+{
+    char err[1024];
+    struct strbuf json = {0};
+    if (html_report_data(&json, trace, err, sizeof err) < 0 || html_write_page(html, &json, err, sizeof err) < 0)
+        warn("no HTML report: %s", err);
+    else if (!quiet)
+        fprintf(stderr, "heapsnap: HTML report: %s\n", html);
+    sb_free(&json);
+}
+
 static void write_html(const struct run_options *o, const struct run_proc *root)
 {
     if (!root || root->state != PROC_PACKED) {
         warn("no HTML report: %s left no complete trace", o->argv[0]);
         return;
     }
-    char err[1024];
-    struct strbuf json = {0};
-    if (html_report_data(&json, root->path, err, sizeof err) < 0 || html_write_page(o->html, &json, err, sizeof err) < 0)
-        warn("no HTML report: %s", err);
-    else if (!o->quiet)
-        fprintf(stderr, "heapsnap: HTML report: %s\n", o->html);
-    sb_free(&json);
+    run_write_html(o->html, root->path, o->quiet);
 }
 
 int cmd_run(int argc, char **argv)

@@ -32,6 +32,8 @@ const char *run_parse_unwind(const char *v);
 uint64_t run_parse_sample_rate(const char *v);
 const char *run_check_seconds(const char *v);
 const char *run_parse_growth(const char *v, char *out, size_t cap);
+/* The HTML report of a packed trace (heapsnap html), or a warning. */
+void run_write_html(const char *html, const char *trace, bool quiet);
 
 /* The HTML page with json as its data, to path ("-": stdout). */
 struct strbuf;

@@ -265,6 +265,11 @@ static void one_session(const struct server *s, const char *dir, const char *tra
     cr_assert_str_eq(ask(s, "leak 5 32"), "ok");
     wait_connections_closed(s->pid, fds_idle); /* its FILE freed */
     char *rest = detach_from(&a, s, dir);
+    /* A snapshot file of it, for a CI baseline, as of any trace. */
+    free(heapsnap_out(dir, ARGS("snapshot", trace, "-o", "attached.json")));
+    struct json *snap = json_parse(file_contents(path_join(dir, "attached.json"), NULL));
+    cr_assert(snap, "the snapshot file is JSON");
+    json_free(snap);
     char *out = file_contents(path_join(dir, "attach.out"), NULL);
     cr_assert(out && strstr(out, "definitely lost: 160 bytes in 5 blocks"),
               "--leak-check prints memcheck's summary: %s", out);
@@ -339,10 +344,22 @@ Test(attach, refusals, .timeout = 60)
     kill(st, SIGKILL);
     waitpid(st, NULL, 0);
 
-    /* A process traced already (by strace). */
+    /* Another user's process (here: root's, for nobody). */
     struct server s;
     start_server(&s);
     snprintf(pid, sizeof pid, "%d", s.pid);
+    if (geteuid() == 0 && access("/usr/bin/setpriv", X_OK) == 0) {
+        struct run_result r = run_in(dir, NULL,
+                                     ARGS("/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                                          heapsnap_bin(), "attach", pid));
+        cr_assert_eq(r.exit_code, 1, "%s", r.err);
+        cr_assert_eq(count_lines(r.err), 1, "one line: %s", r.err);
+        cr_assert(strstr(r.err, "another user's process"), "%s", r.err);
+        run_free(&r);
+        cr_assert_str_eq(ask(&s, "ping"), "pong", "untouched");
+    }
+
+    /* A process traced already (by strace). */
     pid_t tracer = fork();
     if (tracer == 0) {
         execlp("strace", "strace", "-q", "-o", "/dev/null", "-p", pid, (char *)NULL);
@@ -369,8 +386,8 @@ Test(attach, refusals, .timeout = 60)
 static int http_get(const struct server *s, const char *path)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s->port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in a = {
+        .sin_family = AF_INET, .sin_port = htons((uint16_t)s->port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0, "the server still accepts");
     FILE *f = fdopen(fd, "r+");
     fprintf(f, "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
@@ -397,18 +414,25 @@ Test(attach, python_http_server, .timeout = 180)
     fputs("hello from the page\n", f);
     fclose(f);
     struct server s;
-    start_program(&s, (const char *const[]){"/usr/bin/python3", "-u", "-m", "http.server", "0", "--bind", "127.0.0.1", NULL},
-                  www);
+    start_program(
+        &s, (const char *const[]){"/usr/bin/python3", "-u", "-m", "http.server", "0", "--bind", "127.0.0.1", NULL},
+        www);
     cr_assert_eq(http_get(&s, "/page.txt"), 200);
     wait_connections_closed(s.pid, "socket:"); /* the listening one */
     char *fds_before = fds_of(s.pid);
     for (int round = 0; round < 2; round++) {
         const char *trace = round ? "second.trace" : "first.trace";
         struct attach a;
-        attach_to(&a, &s, dir, trace, NULL);
-        for (int i = 0; i < 50; i++) cr_assert_eq(http_get(&s, i % 2 ? "/page.txt" : "/missing"), i % 2 ? 200 : 404);
+        attach_to(&a, &s, dir, trace, round ? NULL : "--html=first.html");
+        for (int i = 0; i < 50; i++)
+            cr_assert_eq(http_get(&s, i % 2 ? "/page.txt" : "/missing"), i % 2 ? 200 : 404);
         char *rest = detach_from(&a, &s, dir);
         free(rest);
+        if (round == 0) {
+            char *page = file_contents(path_join(dir, "first.html"), NULL);
+            cr_assert(page && strstr(page, "<html"), "--html wrote the HTML report");
+            free(page);
+        }
         cr_assert_eq(http_get(&s, "/page.txt"), 200, "it still serves after the detach");
         cr_assert_str_eq(fds_settled(s.pid, fds_before), fds_before, "no descriptor left open, none taken");
         cr_assert(!maps_mention(s.pid, trace), "the trace is not mapped any more");
