@@ -325,17 +325,45 @@ static bool detach_process(pid_t pid, const struct shim_entries *e, long tls_off
     return ok;
 }
 
-static int pack(const char *trace, const struct rec_chunks *checks)
+/* The trace is packed while attached, as `heapsnap run` packs: sealed slots
+ * a few at a time, their disk blocks given back, so a long attach holds its
+ * records once. Not with --leak-check: its replay at the detach reads the
+ * raw slots. pk->path[0] is 0 until packing has begun. */
+#define PACK_SLOTS_PER_TURN 64u
+
+static void pack_some(struct trace_packer *pk, const char *trace, bool *failed)
 {
-    struct trace_packer pk;
     char err[1024];
-    int rc = packer_begin(&pk, trace, false, err, sizeof err);
+    if (*failed) return;
+    if (!pk->path[0]) {
+        int rc = packer_begin(pk, trace, true, err, sizeof err);
+        if (rc != 0) {
+            pk->path[0] = 0;
+            *failed = true; /* packed at the end, as a whole */
+            return;
+        }
+        pk->step_slots = PACK_SLOTS_PER_TURN;
+    }
+    if (packer_step(pk, false, err, sizeof err) < 0) {
+        packer_abort(pk);
+        pk->path[0] = 0;
+        *failed = true;
+    }
+}
+
+/* The rest, with the leak check's records; a packer begun here (pk->path set)
+ * goes on, else one starts (and takes over what a dead one left). */
+static int pack_rest(struct trace_packer *pk, const char *trace, const struct rec_chunks *checks)
+{
+    char err[1024];
+    int rc = pk->path[0] ? 0 : packer_begin(pk, trace, false, err, sizeof err);
     if (rc == 1) return 0;
-    if (rc == 0) rc = packer_step(&pk, true, err, sizeof err);
-    if (rc == 0 && checks && checks->n) rc = packer_add_external(&pk, checks, TRACE_STREAM_EXTERNAL, err, sizeof err);
-    if (rc == 0) rc = packer_commit(&pk, END_UNKNOWN, 0, err, sizeof err);
+    pk->step_slots = 0;
+    if (rc == 0) rc = packer_step(pk, true, err, sizeof err);
+    if (rc == 0 && checks && checks->n) rc = packer_add_external(pk, checks, TRACE_STREAM_EXTERNAL, err, sizeof err);
+    if (rc == 0) rc = packer_commit(pk, END_UNKNOWN, 0, err, sizeof err);
     if (rc < 0) {
-        packer_abort(&pk);
+        packer_abort(pk);
         warn("%s", err);
         return -1;
     }
@@ -517,7 +545,11 @@ int cmd_attach(int argc, char **argv)
     double rescan_at = 0;
     int asker = -1;
     bool gone = false;
+    struct trace_packer pk;
+    pk.path[0] = 0;
+    bool pack_failed = o.leak_check;
     while (!stop_asked && !(until && now_s() >= until)) {
+        pack_some(&pk, trace, &pack_failed);
         struct pollfd pf = {.fd = ctl, .events = POLLIN};
         if (poll(&pf, 1, 100) > 0 && (asker = accept4(ctl, NULL, NULL, SOCK_CLOEXEC)) >= 0) break;
         if (process_gone(o.pid)) {
@@ -548,7 +580,7 @@ int cmd_attach(int argc, char **argv)
         }
     }
     close(ctl);
-    if (pack(trace, &checks) < 0) status = 1;
+    if (pack_rest(&pk, trace, &checks) < 0) status = 1;
     rec_chunks_free(&checks);
     if (!o.quiet && status == 0) print_report(stderr, trace, o.format, o.top);
     if (o.html && status == 0) run_write_html(o.html, trace, o.quiet);
@@ -608,6 +640,8 @@ int cmd_detach(int argc, char **argv)
         inject_release(&ip);
     }
     fprintf(stderr, "heapsnap: detached from %d (held %.1f ms)\n", pid, held);
-    if (trace[0] && pack(trace, NULL) == 0) fprintf(stderr, "heapsnap: trace %s\n", trace);
+    struct trace_packer pk;
+    pk.path[0] = 0;
+    if (trace[0] && pack_rest(&pk, trace, NULL) == 0) fprintf(stderr, "heapsnap: trace %s\n", trace);
     return 0;
 }
