@@ -152,6 +152,12 @@ SHIM_EXPORT int heapsnap_attach_start(const char *text)
         snprintf(message, sizeof message, "heapsnap is attached to this process already (heapsnap detach it first)");
         return -1;
     }
+    /* Another copy of the library, preloaded from another path: it traces already. */
+    void *other = dlsym(RTLD_DEFAULT, "heapsnap_shim_is_tracing");
+    if (other && other != (void *)heapsnap_shim_is_tracing) {
+        snprintf(message, sizeof message, "another heapsnap library is loaded in this process already");
+        return -1;
+    }
     size_t len = strlen(text);
     if (len >= sizeof settings) {
         snprintf(message, sizeof message, "settings too long");

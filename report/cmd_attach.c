@@ -23,6 +23,7 @@
 #include "../preload/elf_probe.h"
 #include "../trace/trace_pack.h"
 
+#include <dirent.h>
 #include <dlfcn.h>
 #include <elf.h>
 #include <errno.h>
@@ -183,6 +184,24 @@ static void shim_message(struct inject_thread *t, pid_t pid, const struct shim_e
     if (call(t, pid, e->message, NULL, NULL, 0, &addr, err, sizeof err)) inject_read_string(pid, addr, out, cap);
 }
 
+/* Holds one thread of pid where it may call into the C library: the main
+ * thread, or another if that one cannot be (it has exited, or never leaves
+ * the library's code). */
+static bool hold_a_thread(struct inject_proc *p, pid_t pid, char *err, size_t errlen)
+{
+    if (inject_hold_one(p, pid, pid, err, errlen)) return true;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task", pid);
+    DIR *d = opendir(path);
+    bool held = false;
+    for (struct dirent *e; d && !held && (e = readdir(d));) {
+        pid_t tid = (pid_t)atoi(e->d_name);
+        if (tid > 0 && tid != pid) held = inject_hold_one(p, pid, tid, err, errlen);
+    }
+    if (d) closedir(d);
+    return held;
+}
+
 /* Loads and starts the shim; returns the pause in ms. */
 static double inject_shim(const struct attach_options *o, const char *shim, const char *settings,
                           struct shim_entries *e, char *trace, size_t cap, int *slots)
@@ -199,7 +218,7 @@ static double inject_shim(const struct attach_options *o, const char *shim, cons
     if (!fn[0] || !fn[1]) die("%s has no dlopen (glibc 2.34 or later is needed)", libc);
     double t0 = now_s();
     struct inject_proc p;
-    if (!inject_hold_one(&p, o->pid, o->pid, err, sizeof err)) die("%s", err);
+    if (!hold_a_thread(&p, o->pid, err, sizeof err)) die("%s", err);
     struct inject_thread *t = &p.threads[0];
     uint64_t handle = 0, rc = 0, args[2] = {0, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE}; /* args[0]: the path */
     if (!call(t, o->pid, libc_bias + fn[0], shim, args, 2, &handle, err, sizeof err)) {
@@ -235,7 +254,7 @@ static void rescan(pid_t pid, const struct shim_entries *e)
 {
     struct inject_proc p;
     char err[1024];
-    if (!inject_hold_one(&p, pid, pid, err, sizeof err)) return; /* next time */
+    if (!hold_a_thread(&p, pid, err, sizeof err)) return; /* next time */
     uint64_t rc;
     call(&p.threads[0], pid, e->rescan, NULL, NULL, 0, &rc, err, sizeof err);
     inject_release(&p);
@@ -535,7 +554,7 @@ int cmd_attach(int argc, char **argv)
     {
         struct inject_proc p;
         uint64_t off = 0;
-        if (inject_hold_one(&p, o.pid, o.pid, err, sizeof err)) {
+        if (hold_a_thread(&p, o.pid, err, sizeof err)) {
             if (call(&p.threads[0], o.pid, e.tls_offset, NULL, NULL, 0, &off, err, sizeof err)) tls_off = (long)off;
             inject_release(&p);
         }
@@ -627,7 +646,7 @@ int cmd_detach(int argc, char **argv)
     if (!find_entries(pid, &e)) die("heapsnap is not loaded in %d", pid);
     struct inject_proc ip;
     char err[1024], trace[PATH_MAX + 64] = "";
-    if (!inject_hold_one(&ip, pid, pid, err, sizeof err)) die("%s", err);
+    if (!hold_a_thread(&ip, pid, err, sizeof err)) die("%s", err);
     uint64_t off = 0;
     bool ok = call(&ip.threads[0], pid, e.tls_offset, NULL, NULL, 0, &off, err, sizeof err);
     inject_release(&ip);
@@ -635,7 +654,7 @@ int cmd_detach(int argc, char **argv)
     double held = 0;
     /* The trace's path: the shim's message after stop. */
     if (!detach_process(pid, &e, (long)off, false, NULL, NULL, &held, err, sizeof err)) die("%s", err);
-    if (inject_hold_one(&ip, pid, pid, err, sizeof err)) {
+    if (hold_a_thread(&ip, pid, err, sizeof err)) {
         shim_message(&ip.threads[0], pid, &e, trace, sizeof trace);
         inject_release(&ip);
     }

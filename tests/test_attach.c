@@ -359,6 +359,29 @@ Test(attach, refusals, .timeout = 60)
         cr_assert_str_eq(ask(&s, "ping"), "pong", "untouched");
     }
 
+    /* A process that has heapsnap preloaded: traced from its start already. */
+    {
+        char pre[4200], out[4200];
+        snprintf(pre, sizeof pre, "LD_PRELOAD=%s", shim_path());
+        snprintf(out, sizeof out, "HEAPSNAP_OUTPUT=%s", dir);
+        pid_t t = fork();
+        if (t == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            putenv(pre);
+            putenv(out);
+            int null = open("/dev/null", O_WRONLY);
+            dup2(null, 1);
+            execl(sample("server_loop"), "server_loop", (char *)NULL);
+            _exit(127);
+        }
+        nanosleep(&ms, NULL);
+        char tpid[16];
+        snprintf(tpid, sizeof tpid, "%d", t);
+        expect_one_line_error(dir, ARGS("attach", tpid), 1, "preloaded in this process already");
+        kill(t, SIGKILL);
+        waitpid(t, NULL, 0);
+    }
+
     /* A process traced already (by strace). */
     pid_t tracer = fork();
     if (tracer == 0) {
