@@ -31,6 +31,7 @@ SHIM_COLD static bool emit_next_chunk(struct shim_thread *t)
         t->generation = gen;
         t->stream = 0;
         t->chunk = NULL;
+        t->live_pending = t->live_base = t->live_peak_view = 0; /* the old trace's counts */
     }
     if (!t->stream) {
         t->stream = atomic_fetch_add_explicit(&next_stream, 1, memory_order_relaxed) + 1;

@@ -96,6 +96,19 @@ static uintptr_t dyn_ptr(uintptr_t base, uintptr_t v)
     return v < base ? base + v : v;
 }
 
+/* Whether a jump slot not called yet still holds its own lazy PLT entry:
+ * the push of its index (after an endbr64 where the module has IBT), inside
+ * the module's code. Anything else there is a binding to something. */
+static bool lazy_entry(uintptr_t at, size_t index, uintptr_t code_lo, uintptr_t code_hi)
+{
+    if (at < code_lo || at + 9 > code_hi) return false;
+    const uint8_t *b = (const uint8_t *)at;
+    if (b[0] == 0xf3 && b[1] == 0x0f && b[2] == 0x1e && b[3] == 0xfa) b += 4;
+    uint32_t imm;
+    memcpy(&imm, b + 1, sizeof imm);
+    return b[0] == 0x68 && imm == index;
+}
+
 static void patch_relocs(struct patch_pass *pp, const struct dl_phdr_info *info, const ElfW(Rela) * rel, size_t n,
                          const ElfW(Sym) * symtab, const char *strtab, uintptr_t lo, uintptr_t hi)
 {
@@ -109,7 +122,7 @@ static void patch_relocs(struct patch_pass *pp, const struct dl_phdr_info *info,
             _Atomic(void *) *slot = (_Atomic(void *) *)(base + rel[i].r_offset);
             void *now = atomic_load_explicit(slot, memory_order_acquire);
             void *ours = pp->targets[k].ours;
-            bool lazy_stub = type == R_X86_64_JUMP_SLOT && (uintptr_t)now >= lo && (uintptr_t)now < hi;
+            bool lazy_stub = type == R_X86_64_JUMP_SLOT && lazy_entry((uintptr_t)now, i, lo, hi);
             if (now == ours || (now != pp->bound[k] && !lazy_stub)) break;
             if (store_slot(slot, ours)) {
                 if (remember(slot, lazy_stub ? pp->bound[k] : now, ours, base, pp->targets[k].keep))
@@ -126,6 +139,7 @@ static void patch_relocs(struct patch_pass *pp, const struct dl_phdr_info *info,
  * relocations. */
 struct module_relocs {
     uintptr_t lo, hi, relro_lo, relro_hi;
+    uintptr_t code_lo, code_hi; /* the executable segment (the PLT is in it) */
     const ElfW(Sym) * syms;
     const char *strtab;
     const ElfW(Rela) * rela, *jmprel;
@@ -145,6 +159,7 @@ static bool module_relocs(const struct dl_phdr_info *info, struct module_relocs 
             if (a + ph->p_memsz > m->hi) m->hi = a + ph->p_memsz;
         }
         if (ph->p_type == PT_GNU_RELRO) m->relro_lo = a, m->relro_hi = a + ph->p_memsz;
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X) && !m->code_hi) m->code_lo = a, m->code_hi = a + ph->p_memsz;
     }
     if (!dyn) return false;
     uintptr_t base = info->dlpi_addr;
@@ -179,8 +194,8 @@ static int patch_module(struct dl_phdr_info *info, size_t size, void *arg)
         pp->busy++;
         return 0;
     }
-    patch_relocs(pp, info, m.rela, m.nrela, m.syms, m.strtab, m.lo, m.hi);
-    patch_relocs(pp, info, m.jmprel, m.njmprel, m.syms, m.strtab, m.lo, m.hi);
+    patch_relocs(pp, info, m.rela, m.nrela, m.syms, m.strtab, 0, 0); /* no lazy entry there */
+    patch_relocs(pp, info, m.jmprel, m.njmprel, m.syms, m.strtab, m.code_lo, m.code_hi);
     return 0;
 }
 

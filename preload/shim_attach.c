@@ -38,13 +38,18 @@ static char message[2048];
 
 /* What heapsnap's messages become: the program's stderr, or under attach the
  * buffer `heapsnap attach` reads back. */
+static atomic_flag message_lock = ATOMIC_FLAG_INIT;
+
 void shim_tell(const char *msg, size_t n)
 {
     if (shim_attached) {
+        while (atomic_flag_test_and_set_explicit(&message_lock, memory_order_acquire)) {
+        }
         size_t have = strlen(message);
         if (have + n >= sizeof message) n = sizeof message - 1 - have;
         memcpy(message + have, msg, n);
         message[have + n] = 0;
+        atomic_flag_clear_explicit(&message_lock, memory_order_release);
         return;
     }
     if (write(2, msg, n) < 0) { /* stderr is gone: nothing to do */
@@ -140,7 +145,9 @@ static int patch(const struct got_target *t, size_t n)
 #define PATCH(table) patch(table, sizeof table / sizeof *table)
 
 /* Returns the number of call slots redirected (> 0), or -1 with the reason in
- * heapsnap_attach_message(); on success the message is the trace's path. */
+ * heapsnap_attach_message(); on success the message is the trace's path (what
+ * the shim says while attached is added after it; stop's message is the path,
+ * a newline, and that). */
 SHIM_EXPORT int heapsnap_attach_start(const char *text)
 {
     message[0] = 0;
@@ -211,7 +218,6 @@ SHIM_EXPORT long heapsnap_attach_tls_offset(void)
 SHIM_EXPORT int heapsnap_attach_stop(void)
 {
     if (!shim_attached || atomic_load(&shim_state) != SHIM_ACTIVE) return -1;
-    message[0] = 0;
     shim_tls.in_shim++;
     atomic_store(&shim_state, SHIM_OFF); /* first: a held thread's wrapper records nothing after this */
     int n = (int)got_restore_all();
@@ -223,7 +229,11 @@ SHIM_EXPORT int heapsnap_attach_stop(void)
         h->peak_rss_kib = 0;
         atomic_store((_Atomic uint32_t *)&h->end_how, END_DETACHED);
     }
-    snprintf(message, sizeof message, "%s", spool_path());
+    /* The trace's path, then what was said while attached (a full disk...). */
+    char said[sizeof message];
+    size_t skip = strlen(spool_path());
+    snprintf(said, sizeof said, "%s", strncmp(message, spool_path(), skip) == 0 ? message + skip : message);
+    snprintf(message, sizeof message, "%s\n%s", spool_path(), said[0] == '\n' ? said + 1 : said);
     api_stop();
     spool_release();
     fd_release_all();

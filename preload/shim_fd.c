@@ -270,6 +270,12 @@ SHIM_EXPORT int dup3(int old, int fd, int flags)
     return (int)as_libc(shim_sys(SYS_dup3, old, fd, flags));
 }
 
+/* libunwind keeps the numbers of the pipe it made in statics of its own, and
+ * reads, writes and (finding it gone) closes them by number. After a detach
+ * closed it, those numbers may become the program's: so a later attach puts
+ * a new pipe back on the same numbers, or refuses. */
+static int released_pipe[2] = {-1, -1};
+
 /* libunwind makes its pipe while heapsnap captures a stack (in_shim): both
  * ends become ours, out of the program's way. Anyone else's pipe is theirs. */
 static int pipe_common(int fds[2], int flags)
@@ -300,7 +306,7 @@ SHIM_EXPORT long syscall(long number, ...)
         if (is_owned((int)a1)) return refuse_ebadf();
         break;
     case SYS_write: /* libunwind's probe of an address, into its pipe: only if the pipe is still ours */
-        if (shim_tls.in_shim) {
+        if (shim_tls.in_shim && ((int)a1 == atomic_load(&owned[FD_UNWIND_WRITE].fd) || (int)a1 == released_pipe[1])) {
             int fd = fd_use_begin(FD_UNWIND_WRITE);
             if (fd < 0) return refuse_ebadf();
             long r = as_libc(shim_sys(SYS_write, fd, a2, a3));
@@ -319,11 +325,6 @@ SHIM_EXPORT long syscall(long number, ...)
 
 void fd_after_fork(void) { fd_lock_drop(); }
 
-/* libunwind keeps the numbers of the pipe it made in statics of its own, and
- * reads, writes and (finding it gone) closes them by number. After a detach
- * closed it, those numbers may become the program's: so a later attach puts
- * a new pipe back on the same numbers, or refuses. */
-static int released_pipe[2] = {-1, -1};
 
 void fd_release_all(void)
 {

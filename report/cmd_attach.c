@@ -271,7 +271,9 @@ static uint64_t modules_signature(pid_t pid)
     while (f && fgets(line, sizeof line, f)) {
         unsigned long long lo;
         char perms[8];
-        if (sscanf(line, "%llx-%*x %7s", &lo, perms) == 2 && perms[2] == 'x') sig = (sig ^ lo) * 0x100000001b3ull;
+        /* file-backed only: a JIT's anonymous code comes and goes, no module with it */
+        if (sscanf(line, "%llx-%*x %7s", &lo, perms) == 2 && perms[2] == 'x' && strchr(line, '/'))
+            sig = (sig ^ lo) * 0x100000001b3ull;
     }
     if (f) fclose(f);
     return sig;
@@ -315,7 +317,8 @@ static void leak_check_held(pid_t pid, const struct inject_proc *p, const char *
 
 /* Puts the process back as it was; the checks' records (if asked) in out. */
 static bool detach_process(pid_t pid, const struct shim_entries *e, long tls_off, bool leak_check, const char *trace,
-                           struct rec_chunks *out, double *pause_ms, char *err, size_t errlen)
+                           struct rec_chunks *out, char *said, size_t said_cap, double *pause_ms, char *err,
+                           size_t errlen)
 {
     double t0 = now_s();
     struct inject_proc p;
@@ -339,6 +342,7 @@ static bool detach_process(pid_t pid, const struct shim_entries *e, long tls_off
         snprintf(err, errlen, "heapsnap was not attached to %d", pid);
         ok = false;
     }
+    if (ok && said) shim_message(&p.threads[quiet_one], pid, e, said, said_cap);
     inject_release(&p);
     *pause_ms = (now_s() - t0) * 1000;
     return ok;
@@ -570,7 +574,15 @@ int cmd_attach(int argc, char **argv)
     while (!stop_asked && !(until && now_s() >= until)) {
         pack_some(&pk, trace, &pack_failed);
         struct pollfd pf = {.fd = ctl, .events = POLLIN};
-        if (poll(&pf, 1, 100) > 0 && (asker = accept4(ctl, NULL, NULL, SOCK_CLOEXEC)) >= 0) break;
+        if (poll(&pf, 1, 100) > 0 && (asker = accept4(ctl, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
+            /* Only our user (or root) may end the attach. */
+            struct ucred who;
+            socklen_t len = sizeof who;
+            if (getsockopt(asker, SOL_SOCKET, SO_PEERCRED, &who, &len) == 0 && (who.uid == geteuid() || who.uid == 0))
+                break;
+            close(asker);
+            asker = -1;
+        }
         if (process_gone(o.pid)) {
             gone = true;
             break;
@@ -591,15 +603,22 @@ int cmd_attach(int argc, char **argv)
         warn("%d ended while heapsnap was attached: its trace ends there", o.pid);
     } else {
         double held = 0;
-        if (!detach_process(o.pid, &e, tls_off, o.leak_check, trace, &checks, &held, err, sizeof err)) {
-            warn("detaching from %d: %s", o.pid, err);
+        char said[2048] = "";
+        if (!detach_process(o.pid, &e, tls_off, o.leak_check, trace, &checks, said, sizeof said, &held, err,
+                            sizeof err)) {
+            warn("detaching from %d: %s; it is still attached (heapsnap detach %d tries again)", o.pid, err, o.pid);
             status = 1;
-        } else if (!o.quiet) {
-            fprintf(stderr, "heapsnap: detached from %d (held %.1f ms): it runs on as it was\n", o.pid, held);
+        } else {
+            if (!o.quiet)
+                fprintf(stderr, "heapsnap: detached from %d (held %.1f ms): it runs on as it was\n", o.pid, held);
+            /* What the shim said while attached, after the trace's path. */
+            const char *rest = strchr(said, '\n');
+            if (rest && rest[1]) fprintf(stderr, "%s%s", rest + 1, rest[strlen(rest) - 1] == '\n' ? "" : "\n");
         }
     }
     close(ctl);
-    if (pack_rest(&pk, trace, &checks) < 0) status = 1;
+    /* Still attached after a failed detach: the shim writes on; nothing to pack. */
+    if (status == 0 && pack_rest(&pk, trace, &checks) < 0) status = 1;
     rec_chunks_free(&checks);
     if (!o.quiet && status == 0) print_report(stderr, trace, o.format, o.top);
     if (o.html && status == 0) run_write_html(o.html, trace, o.quiet);
@@ -652,12 +671,10 @@ int cmd_detach(int argc, char **argv)
     inject_release(&ip);
     if (!ok) die("%s", err);
     double held = 0;
-    /* The trace's path: the shim's message after stop. */
-    if (!detach_process(pid, &e, (long)off, false, NULL, NULL, &held, err, sizeof err)) die("%s", err);
-    if (hold_a_thread(&ip, pid, err, sizeof err)) {
-        shim_message(&ip.threads[0], pid, &e, trace, sizeof trace);
-        inject_release(&ip);
-    }
+    /* The trace's path: the first line of the shim's message after stop. */
+    if (!detach_process(pid, &e, (long)off, false, NULL, NULL, trace, sizeof trace, &held, err, sizeof err))
+        die("%s", err);
+    trace[strcspn(trace, "\n")] = 0;
     fprintf(stderr, "heapsnap: detached from %d (held %.1f ms)\n", pid, held);
     struct trace_packer pk;
     pk.path[0] = 0;

@@ -18,7 +18,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CALL_TIMEOUT_MS 60000
 #define SAFE_TRIES 200 /* let run 1 ms and look again; then step */
 #define SAFE_STEPS 200000
 
@@ -64,16 +63,47 @@ static void explain_refusal(pid_t pid, int e, char *err, size_t errlen)
                  pid, strerror(e));
 }
 
+/* A signal that stopped a held thread, kept for when it is let go. A fault
+ * the thread itself raised (a SIGSEGV a garbage collector's write barrier
+ * takes, say) is not kept: the instruction runs again and raises it again. */
 static void defer_signal(struct inject_thread *t, int sig)
 {
-    for (int i = 0; i < t->ndeferred; i++)
-        if (t->deferred[i] == sig) return; /* standard signals do not queue anyway */
-    if (t->ndeferred < (int)(sizeof t->deferred / sizeof *t->deferred)) t->deferred[t->ndeferred++] = sig;
+    siginfo_t si;
+    if (ptrace(PTRACE_GETSIGINFO, t->tid, 0, &si) != 0) {
+        memset(&si, 0, sizeof si);
+        si.si_signo = sig;
+        si.si_code = SI_TKILL;
+    }
+    bool fault = (sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE) && si.si_code > 0;
+    if (fault || t->ndeferred == (int)(sizeof t->deferred / sizeof *t->deferred)) return;
+    t->deferred[t->ndeferred++] = si;
 }
 
-/* Waits for t's next ptrace-stop. A signal-delivery stop is a stop too: its
- * signal is kept for later. False if the thread is gone. */
-static bool wait_stopped(struct inject_thread *t)
+/* Registers, the general ones and the extended state (x87, SSE, AVX...): a
+ * call into the C library uses the vector registers the program's code
+ * holds values in. */
+static bool save_state(struct inject_thread *t)
+{
+    if (ptrace(PTRACE_GETREGS, t->tid, 0, &t->saved) != 0) return false;
+    struct iovec v = {t->xstate, sizeof t->xstate};
+    t->xlen = ptrace(PTRACE_GETREGSET, t->tid, (void *)NT_X86_XSTATE, &v) == 0 ? v.iov_len : 0;
+    t->have_fp = !t->xlen && ptrace(PTRACE_GETFPREGS, t->tid, 0, &t->fp) == 0;
+    return true;
+}
+
+static void restore_state(struct inject_thread *t)
+{
+    ptrace(PTRACE_SETREGS, t->tid, 0, &t->saved);
+    struct iovec v = {t->xstate, t->xlen};
+    if (t->xlen)
+        ptrace(PTRACE_SETREGSET, t->tid, (void *)NT_X86_XSTATE, &v);
+    else if (t->have_fp)
+        ptrace(PTRACE_SETFPREGS, t->tid, 0, &t->fp);
+}
+
+/* After PTRACE_INTERRUPT (or a step): waits for that stop, letting through
+ * (and keeping) the signals that arrive first. False if the thread is gone. */
+static bool wait_for(struct inject_thread *t, bool step)
 {
     for (;;) {
         int st;
@@ -82,8 +112,10 @@ static bool wait_stopped(struct inject_thread *t)
         if (w < 0 || WIFEXITED(st) || WIFSIGNALED(st)) return false;
         if (!WIFSTOPPED(st)) continue;
         int sig = WSTOPSIG(st), ev = st >> 16;
-        if (ev == 0 && sig != SIGTRAP) defer_signal(t, sig);
-        return true;
+        if (ev == PTRACE_EVENT_STOP && !step) return true;
+        if (ev == 0 && sig == SIGTRAP && step) return true;
+        if (ev == 0) defer_signal(t, sig);
+        if (ptrace(step ? PTRACE_SINGLESTEP : PTRACE_CONT, t->tid, 0, 0) != 0) return false;
     }
 }
 
@@ -93,8 +125,7 @@ static bool seize(struct inject_thread *t, pid_t pid, char *err, size_t errlen)
         explain_refusal(pid, errno, err, errlen);
         return false;
     }
-    if (ptrace(PTRACE_INTERRUPT, t->tid, 0, 0) != 0 || !wait_stopped(t) ||
-        ptrace(PTRACE_GETREGS, t->tid, 0, &t->saved) != 0) {
+    if (ptrace(PTRACE_INTERRUPT, t->tid, 0, 0) != 0 || !wait_for(t, false) || !save_state(t)) {
         snprintf(err, errlen, "thread %d of %d could not be stopped: %s", t->tid, pid, strerror(errno));
         ptrace(PTRACE_DETACH, t->tid, 0, 0);
         return false;
@@ -104,8 +135,7 @@ static bool seize(struct inject_thread *t, pid_t pid, char *err, size_t errlen)
 
 static bool rehold(struct inject_thread *t)
 {
-    return ptrace(PTRACE_INTERRUPT, t->tid, 0, 0) == 0 && wait_stopped(t) &&
-           ptrace(PTRACE_GETREGS, t->tid, 0, &t->saved) == 0;
+    return ptrace(PTRACE_INTERRUPT, t->tid, 0, 0) == 0 && wait_for(t, false) && save_state(t);
 }
 
 bool inject_hold_one(struct inject_proc *p, pid_t pid, pid_t tid, char *err, size_t errlen)
@@ -121,19 +151,19 @@ bool inject_hold_one(struct inject_proc *p, pid_t pid, pid_t tid, char *err, siz
     }
     struct code_range *code;
     size_t ncode = safepoint_library_code(pid, &code);
-    bool safe = safepoint_at(tid, code, ncode);
-    for (int i = 0; i < SAFE_TRIES && !safe; i++) {
+    bool safe = safepoint_at(tid, code, ncode), gone = false;
+    for (int i = 0; i < SAFE_TRIES && !safe && !gone; i++) {
         ptrace(PTRACE_CONT, tid, 0, 0);
         sleep_ms(1);
-        if (!rehold(t)) break;
-        safe = safepoint_at(tid, code, ncode);
+        gone = !rehold(t);
+        safe = !gone && safepoint_at(tid, code, ncode);
     }
-    for (int i = 0; i < SAFE_STEPS && !safe; i++) {
-        if (ptrace(PTRACE_SINGLESTEP, tid, 0, 0) != 0 || !wait_stopped(t)) break;
-        safe = safepoint_at(tid, code, ncode);
+    for (int i = 0; i < SAFE_STEPS && !safe && !gone; i++) {
+        gone = ptrace(PTRACE_SINGLESTEP, tid, 0, 0) != 0 || !wait_for(t, true) || !save_state(t);
+        safe = !gone && safepoint_at(tid, code, ncode);
     }
     free(code);
-    if (safe && ptrace(PTRACE_GETREGS, tid, 0, &t->saved) == 0) return true;
+    if (safe) return true;
     snprintf(err, errlen, "thread %d of %d did not come out of the C library's code: not loading anything into it", tid,
              pid);
     inject_release(p);
@@ -165,30 +195,39 @@ static bool holding(const struct inject_proc *p, pid_t tid)
     return false;
 }
 
-bool inject_hold_all(struct inject_proc *p, pid_t pid, char *err, size_t errlen)
+/* Holds every thread of p not held yet, until a listing finds none: one not
+ * held yet may have started another meanwhile. */
+static bool hold_new_threads(struct inject_proc *p, char *err, size_t errlen)
 {
-    *p = (struct inject_proc){.pid = pid};
-    /* Until a listing finds no thread not held: one not held yet may have
-     * started another meanwhile. */
     for (bool more = true; more;) {
         more = false;
         pid_t *tids;
-        size_t n = list_threads(pid, &tids);
+        size_t n = list_threads(p->pid, &tids);
         for (size_t i = 0; i < n; i++) {
             if (holding(p, tids[i])) continue;
             p->threads = xrealloc(p->threads, (p->n + 1) * sizeof *p->threads);
             struct inject_thread *t = &p->threads[p->n];
-            *t = (struct inject_thread){.tid = tids[i]};
-            if (!seize(t, pid, err, errlen)) {
+            memset(t, 0, sizeof *t);
+            t->tid = tids[i];
+            if (!seize(t, p->pid, err, errlen)) {
                 if (kill(tids[i], 0) != 0 || errno == ESRCH) continue; /* it ended meanwhile */
                 free(tids);
-                inject_release(p);
                 return false;
             }
             p->n++;
             more = true;
         }
         free(tids);
+    }
+    return true;
+}
+
+bool inject_hold_all(struct inject_proc *p, pid_t pid, char *err, size_t errlen)
+{
+    *p = (struct inject_proc){.pid = pid};
+    if (!hold_new_threads(p, err, errlen)) {
+        inject_release(p);
+        return false;
     }
     if (p->n == 0) {
         snprintf(err, errlen, "no thread of %d could be held (has it ended?)", pid);
@@ -206,7 +245,9 @@ bool inject_breathe(struct inject_proc *p, unsigned ms, char *err, size_t errlen
     for (size_t i = 0; i < p->n; i++)
         if (rehold(&p->threads[i])) p->threads[kept++] = p->threads[i]; /* one that ended is gone */
     p->n = kept;
-    if (kept) return true;
+    /* Threads started while they ran are held too. */
+    if (!hold_new_threads(p, err, errlen)) return false;
+    if (p->n) return true;
     snprintf(err, errlen, "every thread of %d ended", p->pid);
     return false;
 }
@@ -266,20 +307,28 @@ bool inject_call(struct inject_thread *t, pid_t pid, uint64_t fn, const char *st
     r.eflags &= ~(uint64_t)0x400; /* the ABI's direction flag, clear */
     if (ptrace(PTRACE_SETREGS, t->tid, 0, &r) != 0 || ptrace(PTRACE_CONT, t->tid, 0, 0) != 0) {
         snprintf(err, errlen, "cannot run thread %d: %s", t->tid, strerror(errno));
-        ptrace(PTRACE_SETREGS, t->tid, 0, &t->saved);
+        restore_state(t);
         return false;
     }
-    bool done = false;
-    for (unsigned waited = 0; !done;) {
+    /* Never given up on: a thread pulled out of the middle of dlopen would
+     * leave the loader's lock held; one left running returns to address 0. A
+     * call waits only for a lock another (running) thread holds. */
+    unsigned long spins = 0;
+    unsigned next_say = 10;
+    for (;;) {
         int st;
         pid_t w = waitpid(t->tid, &st, __WALL | WNOHANG);
         if (w == 0) {
-            if (waited++ >= CALL_TIMEOUT_MS) {
-                snprintf(err, errlen, "thread %d has not come back from heapsnap's call in %d s", t->tid,
-                         CALL_TIMEOUT_MS / 1000);
-                return false;
+            spins++;
+            struct timespec ts = {0, spins < 1000 ? 20000 : 1000000};
+            nanosleep(&ts, NULL);
+            if (spins > 1000 && (spins - 1000) / 1000 >= next_say) {
+                fprintf(stderr,
+                        "heapsnap: thread %d of %d has not come back from heapsnap's call for %u s (waiting for a "
+                        "lock another thread holds?): still waiting\n",
+                        t->tid, pid, next_say);
+                next_say += 10;
             }
-            sleep_ms(1);
             continue;
         }
         if (w < 0 && errno == EINTR) continue;
@@ -293,18 +342,17 @@ bool inject_call(struct inject_thread *t, pid_t pid, uint64_t fn, const char *st
             ptrace(PTRACE_GETREGS, t->tid, 0, &now);
             if (now.rip == 0) {
                 *ret = now.rax;
-                done = true;
                 break;
             }
             snprintf(err, errlen, "heapsnap's call faulted in thread %d at 0x%llx", t->tid,
                      (unsigned long long)now.rip);
-            ptrace(PTRACE_SETREGS, t->tid, 0, &t->saved);
+            restore_state(t);
             return false;
         }
-        if (ev == 0 && sig != SIGTRAP) defer_signal(t, sig);
+        if (ev == 0) defer_signal(t, sig);
         ptrace(PTRACE_CONT, t->tid, 0, 0);
     }
-    ptrace(PTRACE_SETREGS, t->tid, 0, &t->saved);
+    restore_state(t);
     return true;
 }
 
@@ -312,10 +360,17 @@ void inject_release(struct inject_proc *p)
 {
     for (size_t i = 0; i < p->n; i++) {
         struct inject_thread *t = &p->threads[i];
-        ptrace(PTRACE_SETREGS, t->tid, 0, &t->saved);
-        /* Kept signals go to the thread again, queued before it runs on. */
-        for (int k = 0; k < t->ndeferred; k++)
-            syscall(SYS_tgkill, p->pid, t->tid, t->deferred[k]);
+        restore_state(t);
+        /* Kept signals go to the thread again, queued before it runs on: with
+         * their siginfo where the kernel lets us (sigqueue, timers, message
+         * queues), else as a tgkill. */
+        for (int k = 0; k < t->ndeferred; k++) {
+            siginfo_t *si = &t->deferred[k];
+            if (si->si_code < 0 && si->si_code != SI_TKILL)
+                syscall(SYS_rt_tgsigqueueinfo, p->pid, t->tid, si->si_signo, si);
+            else
+                syscall(SYS_tgkill, p->pid, t->tid, si->si_signo);
+        }
         ptrace(PTRACE_DETACH, t->tid, 0, 0);
     }
     free(p->threads);

@@ -13,13 +13,21 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <sys/types.h>
 #include <sys/user.h>
 
 struct inject_thread {
     pid_t tid;
-    struct user_regs_struct saved; /* as it was stopped: restored after each call and at the end */
-    int deferred[8];               /* signals that arrived while held */
+    /* As it was stopped, restored after each call and at the end: the
+     * general registers, and the extended state (NT_X86_XSTATE: x87, SSE,
+     * AVX...; the FP registers where the kernel has no XSAVE). */
+    struct user_regs_struct saved;
+    _Alignas(64) uint8_t xstate[16384];
+    size_t xlen;
+    struct user_fpregs_struct fp;
+    bool have_fp;
+    siginfo_t deferred[8]; /* signals that arrived while held */
     int ndeferred;
 };
 

@@ -3,8 +3,9 @@
  * A thread holds a lock of the C library (a malloc arena's, stdio's, the
  * loader's) only while it runs the library's code: in libc, the loader,
  * libstdc++ or libgcc, outside a system call, or inside one of the system
- * calls malloc makes with its arena locked (brk, mmap, munmap, mremap,
- * mprotect, madvise). Everywhere else (the program's code, heapsnap's own,
+ * calls made with such a lock held (malloc's with its arena locked: brk,
+ * mmap, munmap, mremap, mprotect, madvise; fork's clone, with every arena
+ * locked). Everywhere else (the program's code, heapsnap's own,
  * or blocked in any other system call: a futex wait releases what it waits
  * for, a write under a stdio lock holds no lock the cleanup takes) it is safe
  * to hold. A thread that is not is stepped, one instruction at a time, until
@@ -47,17 +48,20 @@ size_t safepoint_library_code(pid_t pid, struct code_range **out)
     return n;
 }
 
-static bool in_system_call_malloc_makes(unsigned long long nr)
+/* The system calls the C library makes with one of its locks held: malloc's
+ * with its arena locked, and fork's (a multithreaded process's fork holds
+ * every arena lock, and the loader's, across the clone). */
+static bool in_system_call_under_lock(unsigned long long nr)
 {
     return nr == SYS_brk || nr == SYS_mmap || nr == SYS_munmap || nr == SYS_mremap || nr == SYS_mprotect ||
-           nr == SYS_madvise;
+           nr == SYS_madvise || nr == SYS_clone || nr == SYS_clone3 || nr == SYS_fork || nr == SYS_vfork;
 }
 
 bool safepoint_at(pid_t tid, const struct code_range *code, size_t ncode)
 {
     struct user_regs_struct regs;
     if (ptrace(PTRACE_GETREGS, tid, 0, &regs) != 0) return false;
-    if (regs.orig_rax != (unsigned long long)-1) return !in_system_call_malloc_makes(regs.orig_rax);
+    if (regs.orig_rax != (unsigned long long)-1) return !in_system_call_under_lock(regs.orig_rax);
     for (size_t i = 0; i < ncode; i++)
         if (regs.rip >= code[i].lo && regs.rip < code[i].hi) return false;
     return true;

@@ -469,3 +469,41 @@ Test(attach, python_http_server, .timeout = 180)
     }
     stop_server(&s);
 }
+
+/* samples/attach_hazards MODE: attached and detached while it does what
+ * makes holding a thread dangerous; it must end as it would have (exit 0). */
+static void hazard(const char *mode)
+{
+    char *dir = temp_dir();
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        dup2(p[1], 1);
+        close(p[0]);
+        close(p[1]);
+        execl(sample("attach_hazards"), "attach_hazards", mode, "3", (char *)NULL);
+        _exit(127);
+    }
+    close(p[1]);
+    FILE *out = fdopen(p[0], "r");
+    char line[256] = "";
+    cr_assert(fgets(line, sizeof line, out) && strcmp(line, "ready\n") == 0, "%s", line);
+    char spid[16];
+    snprintf(spid, sizeof spid, "%d", pid);
+    struct run_result r =
+        run_in_limited(dir, NULL, ARGS(heapsnap_bin(), "attach", spid, "--duration", "0.5", "-q", "-o", "h.trace"), 60);
+    cr_assert_eq(r.exit_code, 0, "%s: %s", mode, r.err);
+    run_free(&r);
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    size_t n = fread(line, 1, sizeof line - 1, out);
+    line[n] = 0;
+    fclose(out);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: the program ended with %d: %s", mode, st, line);
+}
+
+Test(attach, vector_registers_come_back, .timeout = 120) { hazard("vector"); }
+Test(attach, a_process_that_forks, .timeout = 120) { hazard("fork"); }
+Test(attach, signals_while_held, .timeout = 120) { hazard("signals"); }
