@@ -262,6 +262,9 @@ int got_patch_all(const struct got_target *targets, size_t n, unsigned *busy)
     return (int)pp.patched;
 }
 
+/* A fork child: the lock may have been held by a thread it does not have. */
+void got_after_fork(void) { atomic_flag_clear(&got_lock); }
+
 unsigned got_restore_all(void)
 {
     unsigned restored = 0;

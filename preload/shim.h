@@ -224,6 +224,7 @@ struct got_target {
 int got_patch_all(const struct got_target *targets, size_t n, unsigned *busy);
 /* Writes back what every patched slot held; returns how many. */
 unsigned got_restore_all(void);
+void got_after_fork(void);
 /* The function the process's calls of name reach (not a program's PLT entry). */
 void *got_real_function(const char *name);
 

@@ -112,6 +112,19 @@ static void on_fork_child(void)
     shim_tls.in_shim++; /* the parent's trace segments: our own unmappings, not the program's */
     spool_forget();
     shim_tls.in_shim--;
+    if (shim_attached) {
+        /* No one traces or detaches the child of an attached process: it is
+         * left as a detach leaves one, its calls going where they went before
+         * and none of our descriptors (a preforked worker may live long, and
+         * its close loops would find them refused). */
+        atomic_store(&shim_state, SHIM_OFF);
+        shim_tls.in_shim++;
+        got_after_fork();
+        got_restore_all();
+        fd_release_all();
+        shim_tls.in_shim--;
+        return;
+    }
     if (!shim_config.follow) {
         atomic_store(&shim_state, SHIM_OFF);
         return;

@@ -407,7 +407,7 @@ bool inject_find_module(pid_t pid, const char *prefix, uint64_t *bias, char *pat
     snprintf(maps, sizeof maps, "/proc/%d/maps", pid);
     FILE *f = fopen(maps, "r");
     bool found = false;
-    uint64_t first = 0;
+    uint64_t first = 0, first_end = 0;
     char file[4096] = "";
     *text_lo = *text_hi = 0;
     while (f && fgets(line, sizeof line, f)) {
@@ -421,11 +421,18 @@ bool inject_find_module(pid_t pid, const char *prefix, uint64_t *bias, char *pat
             snprintf(file, sizeof file, "%s", name);
             found = true;
         }
-        if (off == 0 && !first) first = lo;
+        if (off == 0 && !first) first = lo, first_end = hi;
         if (perms[2] == 'x' && !*text_lo) *text_lo = lo, *text_hi = hi;
     }
     if (f) fclose(f);
     if (!found || !first) return false;
-    snprintf(path, cap, "/proc/%d/root%s", pid, file);
+    /* A file replaced since it was loaded (a library rebuilt, upgraded) is
+     * read through the mapping itself. */
+    size_t len = strlen(file);
+    if (len > 10 && strcmp(file + len - 10, " (deleted)") == 0)
+        snprintf(path, cap, "/proc/%d/map_files/%llx-%llx", pid, (unsigned long long)first,
+                 (unsigned long long)first_end);
+    else
+        snprintf(path, cap, "/proc/%d/root%s", pid, file);
     return load_bias(path, first, bias);
 }

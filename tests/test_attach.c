@@ -507,3 +507,60 @@ static void hazard(const char *mode)
 Test(attach, vector_registers_come_back, .timeout = 120) { hazard("vector"); }
 Test(attach, a_process_that_forks, .timeout = 120) { hazard("fork"); }
 Test(attach, signals_while_held, .timeout = 120) { hazard("signals"); }
+
+/* Starts sample name with its stdin and stdout on pipes; returns once it
+ * said "ready". */
+static void start_piped(struct server *s, const char *name, FILE **to, FILE **from)
+{
+    int in[2], out[2];
+    cr_assert_eq(pipe(in), 0);
+    cr_assert_eq(pipe(out), 0);
+    *s = (struct server){0};
+    s->pid = fork();
+    cr_assert(s->pid >= 0);
+    if (s->pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        dup2(in[0], 0);
+        dup2(out[1], 1);
+        close(in[0]), close(in[1]), close(out[0]), close(out[1]);
+        execl(sample(name), name, (char *)NULL);
+        _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    *to = fdopen(in[1], "w");
+    *from = fdopen(out[0], "r");
+    char line[64] = "";
+    cr_assert(fgets(line, sizeof line, *from) && strcmp(line, "ready\n") == 0, "%s started: %s", name, line);
+}
+
+/* A child the attached process forks is traced by no one: it is left as a
+ * detach leaves a process, none of heapsnap's descriptors or mappings in it,
+ * however long it lives. */
+Test(attach, a_child_forked_while_attached_keeps_nothing_of_heapsnap, .timeout = 60)
+{
+    char *dir = temp_dir();
+    struct server s;
+    FILE *to, *from;
+    start_piped(&s, "fork_on_request", &to, &from);
+    char *fds_before = fds_of(s.pid);
+    struct attach a;
+    attach_to(&a, &s, dir, "forks.trace", NULL);
+    fputs("fork\n", to);
+    fflush(to);
+    int child = 0;
+    cr_assert_eq(fscanf(from, "child %d", &child), 1, "fork_on_request forked");
+    char *fds_child = fds_settled(child, fds_before); /* its fork handler may still be running */
+    cr_assert_str_eq(fds_child, fds_before, "the child has its parent's descriptors of before the attach, no more");
+    cr_assert(!maps_mention(child, "forks.trace"), "the child does not map the trace");
+    free(detach_from(&a, &s, dir));
+    cr_assert_str_eq(fds_settled(s.pid, fds_before), fds_before);
+    kill(child, SIGKILL);
+    fclose(to);
+    int st;
+    cr_assert_eq(waitpid(s.pid, &st, 0), s.pid);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "fork_on_request ended well (status %d)", st);
+    fclose(from);
+    free(fds_child);
+    free(fds_before);
+}
