@@ -61,6 +61,15 @@ static void unlock(void) { atomic_flag_clear_explicit(&sample_lock, memory_order
 
 int64_t sample_note(uintptr_t p, size_t size) { return sample_keep(p, sample_weigh(size)); }
 
+/* A new trace (attached again): no block sampled before belongs to it. The
+ * old table stays readable for a probe already in it (arena memory). */
+void sample_forget(void)
+{
+    lock();
+    atomic_store_explicit(&sample_set_current, NULL, memory_order_release);
+    unlock();
+}
+
 int64_t sample_keep(uintptr_t p, int64_t w)
 {
     lock();

@@ -279,6 +279,8 @@ static SHIM_HOT bool sample_alloc(struct shim_thread *t, size_t size)
 }
 /* A sampled block joins the set; returns what it adds to the live counters. */
 int64_t sample_note(uintptr_t p, size_t size);
+/* A new trace: the sampled blocks of the old one are forgotten. */
+void sample_forget(void);
 /* The same with its weight known: a block taken out that stays (a failed realloc). */
 int64_t sample_keep(uintptr_t p, int64_t weight);
 /* Whether p is a sampled live block; if so it leaves the set and *weighed

@@ -327,6 +327,7 @@ void shim_reattach(void)
     atomic_fetch_add(&shim_generation, 1);
     atomic_store(&shim_packed, false);
     modules_reset();
+    sample_forget();
     atomic_store(&shim_state, SHIM_ACTIVE);
     shim_open_trace(0);
     if (atomic_load(&shim_state) == SHIM_ACTIVE) api_init();
