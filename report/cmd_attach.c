@@ -491,10 +491,8 @@ static void output_paths(const struct attach_options *o, char *dir, char *file, 
     if (o->output) {
         snprintf(file, cap, "%s/%s", dir, slash ? slash + 1 : o->output);
         struct stat st;
-        if (stat(file, &st) == 0) {
-            if (!S_ISREG(st.st_mode)) die("%s: exists and is not a regular file", file);
-            if (unlink(file) != 0) die("cannot replace %s: %s", file, strerror(errno));
-        }
+        if (stat(file, &st) == 0 && !S_ISREG(st.st_mode)) die("%s: exists and is not a regular file", file);
+        if (access(file, F_OK) == 0 && access(file, W_OK) != 0) die("cannot replace %s: %s", file, strerror(errno));
     }
 }
 
@@ -544,6 +542,9 @@ int cmd_attach(int argc, char **argv)
     char trace[PATH_MAX + 64], name[64];
     int slots = 0;
     process_name(o.pid, name, sizeof name);
+    /* An old trace of that name goes only now, when nothing is left to refuse
+     * the attach before the process is touched (the shim creates the file). */
+    if (file[0] && unlink(file) != 0 && errno != ENOENT) die("cannot replace %s: %s", file, strerror(errno));
     double pause = inject_shim(&o, shim, settings, &e, trace, sizeof trace, &slots);
     if (!o.quiet)
         fprintf(stderr,

@@ -324,6 +324,15 @@ Test(attach, refusals, .timeout = 60)
     char *dir = temp_dir();
     expect_one_line_error(dir, ARGS("attach", "12abc"), 2, "a process id");
     expect_one_line_error(dir, ARGS("attach", "4000000"), 1, "no process 4000000");
+    /* A refused attach leaves an old trace of the name it was given alone. */
+    char *keep = path_join(dir, "keep.trace");
+    FILE *kf = fopen(keep, "w");
+    fputs("old\n", kf);
+    fclose(kf);
+    expect_one_line_error(dir, ARGS("attach", "4000000", "-o", "keep.trace"), 1, "no process 4000000");
+    char *kept = file_contents(keep, NULL);
+    cr_assert_str_eq(kept, "old\n");
+    free(kept);
     expect_one_line_error(dir, ARGS("attach"), 2, "which process?");
     expect_one_line_error(dir, ARGS("detach", "4000000"), 1, "no process 4000000");
     char self[16];
