@@ -20,10 +20,10 @@
 #include "inject.h"
 #include "leakcheck.h"
 #include "shim_find.h"
+#include "supervise.h"
 #include "../preload/elf_probe.h"
 #include "../trace/trace_pack.h"
 
-#include <dirent.h>
 #include <dlfcn.h>
 #include <elf.h>
 #include <errno.h>
@@ -190,15 +190,12 @@ static void shim_message(struct inject_thread *t, pid_t pid, const struct shim_e
 static bool hold_a_thread(struct inject_proc *p, pid_t pid, char *err, size_t errlen)
 {
     if (inject_hold_one(p, pid, pid, err, errlen)) return true;
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/task", pid);
-    DIR *d = opendir(path);
+    pid_t *tids;
+    size_t n = sup_list_threads(pid, &tids);
     bool held = false;
-    for (struct dirent *e; d && !held && (e = readdir(d));) {
-        pid_t tid = (pid_t)atoi(e->d_name);
-        if (tid > 0 && tid != pid) held = inject_hold_one(p, pid, tid, err, errlen);
-    }
-    if (d) closedir(d);
+    for (size_t i = 0; i < n && !held; i++)
+        if (tids[i] != pid) held = inject_hold_one(p, pid, tids[i], err, errlen);
+    free(tids);
     return held;
 }
 

@@ -3,7 +3,6 @@
 #include "safepoint.h"
 #include "util.h"
 
-#include <dirent.h>
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -170,24 +169,6 @@ bool inject_hold_one(struct inject_proc *p, pid_t pid, pid_t tid, char *err, siz
     return false;
 }
 
-static size_t list_threads(pid_t pid, pid_t **out)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/task", pid);
-    DIR *d = opendir(path);
-    size_t n = 0, cap = 0;
-    pid_t *v = NULL;
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-        if (e->d_name[0] == '.') continue;
-        if (n == cap) v = xrealloc(v, (cap = cap ? cap * 2 : 16) * sizeof *v);
-        v[n++] = (pid_t)atoi(e->d_name);
-    }
-    if (d) closedir(d);
-    *out = v;
-    return n;
-}
-
 static bool holding(const struct inject_proc *p, pid_t tid)
 {
     for (size_t i = 0; i < p->n; i++)
@@ -202,7 +183,7 @@ static bool hold_new_threads(struct inject_proc *p, char *err, size_t errlen)
     for (bool more = true; more;) {
         more = false;
         pid_t *tids;
-        size_t n = list_threads(p->pid, &tids);
+        size_t n = sup_list_threads(p->pid, &tids);
         for (size_t i = 0; i < n; i++) {
             if (holding(p, tids[i])) continue;
             p->threads = xrealloc(p->threads, (p->n + 1) * sizeof *p->threads);

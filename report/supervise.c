@@ -112,8 +112,7 @@ static bool thread_finished(pid_t pid, pid_t tid)
     return finished;
 }
 
-/* The tids of pid, from /proc. */
-static size_t list_tasks(pid_t pid, pid_t **out)
+size_t sup_list_threads(pid_t pid, pid_t **out)
 {
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/task", pid);
@@ -134,7 +133,7 @@ static size_t list_tasks(pid_t pid, pid_t **out)
 static bool others_live(pid_t pid, pid_t tid)
 {
     pid_t *tids;
-    size_t n = list_tasks(pid, &tids);
+    size_t n = sup_list_threads(pid, &tids);
     bool live = false;
     for (size_t i = 0; i < n && !live; i++)
         if (tids[i] != tid && !thread_finished(pid, tids[i])) live = true;
@@ -156,7 +155,7 @@ bool sup_attach(struct sup *s, pid_t pid, char *err, size_t errlen)
     /* Re-list until no new thread turns up: one not yet seized may start another. */
     for (int round = 0; round < 100; round++) {
         pid_t *tids;
-        size_t n = list_tasks(pid, &tids);
+        size_t n = sup_list_threads(pid, &tids);
         bool added = false;
         for (size_t i = 0; i < n; i++) {
             if (find(s, tids[i])) continue;
@@ -314,7 +313,7 @@ bool sup_next_event(struct sup *s, struct sup_event *ev)
 static bool all_stopped(struct sup *s, pid_t pid)
 {
     pid_t *tids;
-    size_t n = list_tasks(pid, &tids);
+    size_t n = sup_list_threads(pid, &tids);
     bool ok = true;
     for (size_t i = 0; i < n && ok; i++) {
         struct sup_thread *t = find(s, tids[i]);

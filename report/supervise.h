@@ -88,4 +88,7 @@ bool sup_step(struct sup *s, pid_t tid);
  * caller frees). */
 size_t sup_stopped_threads(const struct sup *s, pid_t pid, pid_t **out);
 
+/* The tids of pid, from /proc (the caller frees *out). */
+size_t sup_list_threads(pid_t pid, pid_t **out);
+
 #endif

@@ -322,6 +322,21 @@ static const char *group_path(const struct json *j, const char *path, const char
     return p;
 }
 
+long long stats_field(const struct json *j, const char *key, const char *field)
+{
+    size_t n = json_len(j, "stats");
+    for (size_t i = 0; i < n; i++) {
+        char p[64];
+        snprintf(p, sizeof p, "stats.%zu.key", i);
+        const char *k = json_str(j, p);
+        if (k && strcmp(k, key) == 0) {
+            snprintf(p, sizeof p, "stats.%zu.%s", i, field);
+            return json_int(j, p);
+        }
+    }
+    return -1;
+}
+
 long long group_int(const struct json *j, const char *path, const char *fn, const char *field)
 {
     return json_int(j, group_path(j, path, fn, field));

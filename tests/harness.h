@@ -61,6 +61,8 @@ int count_lines(const char *s);
 int find_group(const struct json *j, const char *path, const char *fn);
 /* Field of the group whose stack starts in fn (e.g. "bytes", "stack.0.line"). */
 long long group_int(const struct json *j, const char *path, const char *fn, const char *field);
+/* Field of the group keyed key in `heapsnap stats --format json` output, or -1 if there is none. */
+long long stats_field(const struct json *j, const char *key, const char *field);
 const char *group_str(const struct json *j, const char *path, const char *fn, const char *field);
 /* `heapsnap leaks --format json SOURCE [extra]` run in dir, parsed; fails the test on error. */
 struct json *leaks_json_in(const char *dir, const char *source, const char *extra);

@@ -73,15 +73,21 @@ static void stop_server(struct server *s)
     fclose(s->out);
 }
 
-/* Sends one request line, returns the answer line (static). */
-static const char *ask(const struct server *s, const char *line)
+/* A connection to the server on 127.0.0.1, as a stream. */
+static FILE *connect_to(const struct server *s)
 {
-    static char answer[256];
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {
         .sin_family = AF_INET, .sin_port = htons((uint16_t)s->port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0, "the server still accepts");
-    FILE *f = fdopen(fd, "r+");
+    return fdopen(fd, "r+");
+}
+
+/* Sends one request line, returns the answer line (static). */
+static const char *ask(const struct server *s, const char *line)
+{
+    static char answer[256];
+    FILE *f = connect_to(s);
     fprintf(f, "%s\n", line);
     fflush(f);
     answer[0] = 0;
@@ -234,20 +240,30 @@ static bool maps_mention(pid_t pid, const char *needle)
     return yes;
 }
 
+/* Until pid maps needle (its exec done, a library loaded): a fixed sleep
+ * would attach to the forked test process itself under load. */
+static void wait_for_map(pid_t pid, const char *needle)
+{
+    for (int i = 0; i < 500 && !maps_mention(pid, needle); i++) {
+        struct timespec ms = {0, 10 * 1000 * 1000};
+        nanosleep(&ms, NULL);
+    }
+    cr_assert(maps_mention(pid, needle), "process %d never mapped %s", pid, needle);
+}
+
+/* An attach to pid is refused in one line naming why, and pid is left alone. */
+static void expect_attach_refused(const char *dir, pid_t pid, const char *why)
+{
+    char spid[16];
+    snprintf(spid, sizeof spid, "%d", pid);
+    expect_one_line_error(dir, ARGS("attach", spid), 1, why);
+    cr_assert_eq(kill(pid, 0), 0, "the process lives on");
+}
+
 static long long by_function(const char *dir, const char *trace, const char *fn, const char *field)
 {
     struct json *j = heapsnap_json(dir, ARGS("stats", trace, "--by", "function", "--limit", "0", "--format", "json"));
-    long long v = -1;
-    size_t n = json_len(j, "stats");
-    for (size_t i = 0; i < n; i++) {
-        char p[64];
-        snprintf(p, sizeof p, "stats.%zu.key", i);
-        const char *k = json_str(j, p);
-        if (k && strcmp(k, fn) == 0) {
-            snprintf(p, sizeof p, "stats.%zu.%s", i, field);
-            v = json_int(j, p);
-        }
-    }
+    long long v = stats_field(j, fn, field);
     json_free(j);
     return v;
 }
@@ -345,17 +361,15 @@ Test(attach, refusals, .timeout = 60)
         execl(sample("static_prog"), "static_prog", "30", (char *)NULL);
         _exit(127);
     }
-    struct timespec ms = {0, 200 * 1000 * 1000};
-    nanosleep(&ms, NULL);
-    char pid[16];
-    snprintf(pid, sizeof pid, "%d", st);
-    expect_one_line_error(dir, ARGS("attach", pid), 1, "static program");
+    wait_for_map(st, "static_prog");
+    expect_attach_refused(dir, st, "static program");
     kill(st, SIGKILL);
     waitpid(st, NULL, 0);
 
     /* Another user's process (here: root's, for nobody). */
     struct server s;
     start_server(&s);
+    char pid[16];
     snprintf(pid, sizeof pid, "%d", s.pid);
     if (geteuid() == 0 && access("/usr/bin/setpriv", X_OK) == 0) {
         struct run_result r = run_in(dir, NULL,
@@ -383,10 +397,8 @@ Test(attach, refusals, .timeout = 60)
             execl(sample("server_loop"), "server_loop", (char *)NULL);
             _exit(127);
         }
-        nanosleep(&ms, NULL);
-        char tpid[16];
-        snprintf(tpid, sizeof tpid, "%d", t);
-        expect_one_line_error(dir, ARGS("attach", tpid), 1, "preloaded in this process already");
+        wait_for_map(t, "libc.so");
+        expect_attach_refused(dir, t, "preloaded in this process already");
         kill(t, SIGKILL);
         waitpid(t, NULL, 0);
     }
@@ -399,6 +411,7 @@ Test(attach, refusals, .timeout = 60)
     }
     bool traced = false;
     for (int i = 0; i < 100 && !traced; i++) {
+        struct timespec ms = {0, 100 * 1000 * 1000};
         nanosleep(&ms, NULL);
         char path[64], line[256];
         snprintf(path, sizeof path, "/proc/%d/status", s.pid);
@@ -408,7 +421,7 @@ Test(attach, refusals, .timeout = 60)
         if (f) fclose(f);
     }
     cr_assert(traced, "strace attached");
-    expect_one_line_error(dir, ARGS("attach", pid), 1, "already");
+    expect_attach_refused(dir, s.pid, "already");
     kill(tracer, SIGKILL);
     waitpid(tracer, NULL, 0);
     stop_server(&s);
@@ -417,11 +430,7 @@ Test(attach, refusals, .timeout = 60)
 /* GET path from the server; returns the status line's code. */
 static int http_get(const struct server *s, const char *path)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {
-        .sin_family = AF_INET, .sin_port = htons((uint16_t)s->port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0, "the server still accepts");
-    FILE *f = fdopen(fd, "r+");
+    FILE *f = connect_to(s);
     fprintf(f, "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
     fflush(f);
     char line[256] = "";

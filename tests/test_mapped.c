@@ -49,20 +49,7 @@ static struct json *stats_memory(const char *source, const char *memory)
                                    "json"));
 }
 
-static long long site(const struct json *j, const char *fn, const char *field)
-{
-    size_t n = json_len(j, "stats");
-    for (size_t i = 0; i < n; i++) {
-        char p[64];
-        snprintf(p, sizeof p, "stats.%zu.key", i);
-        const char *k = json_str(j, p);
-        if (k && strcmp(k, fn) == 0) {
-            snprintf(p, sizeof p, "stats.%zu.%s", i, field);
-            return json_int(j, p);
-        }
-    }
-    return -1; /* no such group */
-}
+static long long site(const struct json *j, const char *fn, const char *field) { return stats_field(j, fn, field); }
 
 Test(mapped, bytes_by_site_at_the_end)
 {

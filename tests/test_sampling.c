@@ -34,18 +34,9 @@ struct site {
 
 static double field_of(const struct json *j, const char *fn, const char *field)
 {
-    size_t n = json_len(j, "stats");
-    for (size_t i = 0; i < n; i++) {
-        char p[64];
-        snprintf(p, sizeof p, "stats.%zu.key", i);
-        const char *k = json_str(j, p);
-        if (k && strcmp(k, fn) == 0) {
-            snprintf(p, sizeof p, "stats.%zu.%s", i, field);
-            return (double)json_int(j, p);
-        }
-    }
-    cr_assert_fail("no group %s", fn);
-    return 0;
+    long long v = stats_field(j, fn, field);
+    cr_assert_geq(v, 0, "no group %s", fn);
+    return (double)v;
 }
 
 static struct json *stats_of(const char *trace)
