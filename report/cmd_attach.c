@@ -363,6 +363,7 @@ static void pack_some(struct trace_packer *pk, const char *trace, bool *failed)
             return;
         }
         pk->step_slots = PACK_SLOTS_PER_TURN;
+        packer_beside(pk); /* HEAPSNAP_PACK: checked at the start (run_check_pack_env) */
     }
     if (packer_step(pk, false, err, sizeof err) < 0) {
         packer_abort(pk);
@@ -469,6 +470,7 @@ static void parse(int argc, char **argv, struct attach_options *o)
     char **ops = opts_operands(&p, &n);
     if (n != 1) die_usage("which process? (heapsnap attach [OPTIONS] PID)");
     o->pid = parse_pid(ops[0]);
+    run_check_pack_env();
     if (o->leak_check && o->sample_rate)
         die_usage("--leak-check needs every block, and --sample-rate records a sample of them");
 }

@@ -227,6 +227,12 @@ uint64_t run_parse_sample_rate(const char *v)
     return bytes;
 }
 
+void run_check_pack_env(void)
+{
+    if (pack_mode_of_env() == PACK_MODE_BAD)
+        die("HEAPSNAP_PACK takes auto, units or chunks, not '%s'", getenv("HEAPSNAP_PACK"));
+}
+
 const char *run_parse_unwind(const char *v)
 {
     if (strcmp(v, "full") != 0 && strcmp(v, "fast") != 0 && strcmp(v, "check") != 0)
@@ -301,6 +307,7 @@ static void parse(int argc, char **argv, struct run_options *o)
     int n;
     o->argv = opts_operands(&p, &n);
     if (n == 0) die_usage("which program? (heapsnap run [OPTIONS] [--] PROGRAM [ARGS...])");
+    run_check_pack_env();
     if (o->gate.fail && !o->leak_check) die_usage("--fail-on-leak needs the leak check that --no-leak-check turns off");
     if (o->gate.fail && o->sample_rate)
         die_usage("--fail-on-leak needs every block, and --sample-rate records a sample of them");

@@ -29,6 +29,8 @@ int cmd_detach(int argc, char **argv);
 #define RUN_DEFAULT_UNWIND "fast" /* the stack capture without --unwind */
 unsigned run_parse_frames(const char *v);
 const char *run_parse_unwind(const char *v);
+/* HEAPSNAP_PACK (trace_pack.h) is one of its values, or one line and exit. */
+void run_check_pack_env(void);
 uint64_t run_parse_sample_rate(const char *v);
 const char *run_check_seconds(const char *v);
 const char *run_parse_growth(const char *v, char *out, size_t cap);

@@ -44,6 +44,7 @@ static bool pack_some(struct run_proc *p)
         p->packer.may_punch = followed;
         p->packer.punch_ctx = p;
         p->packer.step_slots = SLOTS_PER_TURN;
+        packer_beside(&p->packer); /* HEAPSNAP_PACK: checked at the start (run_check_pack_env) */
         p->packing = true;
     }
     int rc = packer_step(&p->packer, false, err, sizeof err);

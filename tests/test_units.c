@@ -314,3 +314,82 @@ Test(units, a_unit_that_does_not_add_up_is_refused, .timeout = 120)
     free(bad);
     free(data);
 }
+
+/* Chunks of a packed trace that are members of a unit, and those that are not. */
+static void count_units(const char *path, size_t *in_units, size_t *alone)
+{
+    struct trace_file tf;
+    char err[512];
+    cr_assert_eq(trace_open(&tf, path, err, sizeof err), 0, "%s", err);
+    *in_units = *alone = 0;
+    for (size_t i = 0; i < tf.nchunks; i++) {
+        if (tf.chunks[i].stream >= TRACE_STREAM_RSS) continue; /* written by heapsnap run, not the program */
+        if (tf.chunks[i].flags & CHUNK_UNIT) ++*in_units;
+        else ++*alone;
+    }
+    trace_close(&tf);
+}
+
+/* churn on one thread under `heapsnap run` (about half a second), the whole
+ * run on one CPU when pinned: the program and the packing thread then take
+ * turns on it. */
+static char *churn_run(const char *dir, const char *name, const char *pack_mode, bool pinned)
+{
+    char churn[4200], env[64];
+    snprintf(churn, sizeof churn, "%s/bench/churn", BUILD_DIR);
+    snprintf(env, sizeof env, "HEAPSNAP_PACK=%s", pack_mode);
+    char *trace = path_join(dir, name);
+    const char *argv[] = {"/usr/bin/taskset", "-c", "0", heapsnap_bin(), "run", "-q", "--no-leak-check", "-o", trace,
+                          churn, "1", "2000000", NULL};
+    struct run_result r = run_in(dir, (const char *[]){env, NULL}, pinned ? argv : argv + 3);
+    cr_assert_eq(r.exit_code, 0, "%s", r.err);
+    run_free(&r);
+    return trace;
+}
+
+/* While the program runs, the packing thread codes units only when it has a
+ * CPU to itself: when it must wait for one, a unit's CPU would be the
+ * program's, and it packs each chunk alone (HEAPSNAP_PACK=auto, the
+ * default). HEAPSNAP_PACK=units and chunks say which, always. Either way
+ * every record is there. */
+Test(units, a_packer_that_waits_for_a_cpu_packs_chunks_alone, .timeout = 240)
+{
+    char *dir = temp_dir();
+    size_t in_units, alone;
+    char *units = churn_run(dir, "units.trace", "units", true);
+    count_units(units, &in_units, &alone);
+    cr_expect_eq(alone, 0, "HEAPSNAP_PACK=units: %zu chunks alone, %zu in units", alone, in_units);
+    cr_expect_geq(in_units, 16);
+
+    char *chunks = churn_run(dir, "chunks.trace", "chunks", false);
+    count_units(chunks, &in_units, &alone);
+    cr_expect_eq(in_units, 0, "HEAPSNAP_PACK=chunks: %zu chunks in units", in_units);
+    cr_expect_geq(alone, 16);
+
+    /* Pinned, the packing thread waits for the CPU as long as the program
+     * runs: the slots it packs meanwhile go alone (the last ones, after the
+     * end, in units). */
+    char *pinned = churn_run(dir, "auto.trace", "auto", true);
+    count_units(pinned, &in_units, &alone);
+    cr_expect_geq(alone, 16, "pinned: %zu chunks alone, %zu in units", alone, in_units);
+
+    struct json *a = report_json_of(units), *b = report_json_of(chunks), *c = report_json_of(pinned);
+    /* The steps, churn's state and its thread's. */
+    cr_expect_eq(json_int(a, "totals.allocations"), 2000002);
+    cr_expect_eq(json_int(a, "totals.frees"), 2000002);
+    const char *same[] = {"totals.allocations", "totals.frees", "totals.peak_bytes", "totals.peak_blocks",
+                          "totals.temporary", "totals.leaked_bytes", "totals.lost_events"};
+    for (size_t i = 0; i < sizeof same / sizeof *same; i++) {
+        cr_expect_eq(json_int(b, same[i]), json_int(a, same[i]), "%s", same[i]);
+        cr_expect_eq(json_int(c, same[i]), json_int(a, same[i]), "%s", same[i]);
+    }
+    json_free(a);
+    json_free(b);
+    json_free(c);
+
+    struct run_result r = run_in(dir, (const char *[]){"HEAPSNAP_PACK=small", NULL},
+                                 (const char *[]){heapsnap_bin(), "run", "-q", "true", NULL});
+    cr_expect_eq(r.exit_code, 1);
+    cr_expect_str_eq(r.err, "heapsnap: HEAPSNAP_PACK takes auto, units or chunks, not 'small'\n");
+    run_free(&r);
+}

@@ -31,9 +31,6 @@
 #include <zstd.h>
 
 #define PACK_LEVEL 1 /* a chunk as it is (one a unit cannot code): runs at exit or beside the program */
-/* A unit's columns: a fraction of the records' bytes, mostly zeros, so a
- * level that finds more repeats than 1 costs little more. */
-#define UNIT_LEVEL 3
 #define PUNCH_SLOTS 256u /* 16 MiB */
 /* Sealed slots that wait for the rest of their unit, in all the streams:
  * past this, they are packed as they are (their disk blocks would be held). */
@@ -304,16 +301,32 @@ static bool pack_slot(struct trace_packer *p, const struct chunk_header *in, con
     return write_all(p->out, &h, sizeof h) && write_all(p->out, p->zbuf, z);
 }
 
+enum pack_mode pack_mode_of_env(void)
+{
+    const char *v = getenv("HEAPSNAP_PACK");
+    if (!v || !*v || strcmp(v, "auto") == 0) return PACK_AUTO;
+    if (strcmp(v, "units") == 0) return PACK_UNITS;
+    if (strcmp(v, "chunks") == 0) return PACK_CHUNKS;
+    return PACK_MODE_BAD;
+}
+
+void packer_beside(struct trace_packer *p)
+{
+    enum pack_mode m = pack_mode_of_env();
+    p->adapt = m == PACK_AUTO;
+    p->always_quick = m == PACK_CHUNKS;
+}
+
 /* n chunks of one stream (in sequence order, their records at raw[i]) as one
  * unit, or each as it is if the unit coder cannot take them. */
 static bool pack_unit(struct trace_packer *p, const struct unit_member *m, const uint8_t *const *raw, size_t n,
-                      uint32_t stream)
+                      uint32_t stream, bool as_unit)
 {
     const uint8_t *payload;
     size_t len;
     uint32_t total = 0;
     for (size_t i = 0; i < n; i++) total += m[i].raw_len;
-    if (unit_encode(p->coder, m, raw, n, UNIT_LEVEL, &payload, &len) == 0 && len <= UNIT_MAX_STORED) {
+    if (as_unit && unit_encode(p->coder, m, raw, n, UNIT_LEVEL, &payload, &len) == 0 && len <= UNIT_MAX_STORED) {
         struct chunk_header h = {.magic = TRACE_CHUNK_MAGIC, .flags = CHUNK_UNIT, .stream = stream, .seq = m[0].seq,
                                  .tid = m[0].tid, .raw_len = total, .stored_len = (uint32_t)len};
         return write_all(p->out, &h, sizeof h) && write_all(p->out, payload, len);
@@ -351,7 +364,8 @@ static int pack_pending(struct trace_packer *p, struct pack_pending *e, char *er
         if (!read_at(p->in, buf, m[i].raw_len, off)) return fail(err, errlen, p->path, "read error");
         raw[i] = buf;
     }
-    if (!pack_unit(p, m, raw, e->n, e->stream)) {
+    if (p->quick) p->quick_slots += e->n;
+    if (!pack_unit(p, m, raw, e->n, e->stream, !p->quick)) {
         snprintf(err, errlen, "%s: cannot write the packed trace: %s", p->tmp, strerror(errno));
         return -1;
     }
@@ -383,7 +397,7 @@ static int add_pending(struct trace_packer *p, uint32_t stream, size_t slot, siz
     e->slot[e->n++] = (uint32_t)slot;
     p->done[slot] = SLOT_PENDING;
     p->pending_slots++;
-    if (e->n < UNIT_MAX_MEMBERS) return 0;
+    if (e->n < UNIT_MAX_MEMBERS && !p->quick) return 0;
     *packed += e->n;
     return pack_pending(p, e, err, errlen);
 }
@@ -444,6 +458,7 @@ int packer_step(struct trace_packer *p, bool everything, char *err, size_t errle
     if (!ensure_done(p, nslots)) return fail(err, errlen, p->path, "out of memory");
     size_t packed = 0;
     bool more = false;
+    p->quick = p->always_quick || (!everything && p->adapt && cpu_wait_busy(&p->cpu));
     while (p->first_open < nslots && p->done[p->first_open]) p->first_open++;
     for (size_t i = p->first_open; i < nslots; i++) {
         if (p->done[i]) continue;
@@ -598,7 +613,7 @@ int packer_add_external(struct trace_packer *p, const struct rec_chunks *c, uint
             m[k] = (struct unit_member){.seq = (uint32_t)(i + k), .raw_len = (uint32_t)c->len[i + k]};
             raw[k] = c->buf[i + k];
         }
-        if (!pack_unit(p, m, raw, n, stream)) {
+        if (!pack_unit(p, m, raw, n, stream, true)) {
             snprintf(err, errlen, "%s: cannot write the packed trace: %s", p->tmp, strerror(errno));
             return -1;
         }
@@ -660,6 +675,7 @@ void packer_abort(struct trace_packer *p)
     free(p->unit_raw);
     free(p->pending);
     free(p->ubuf);
+    cpu_wait_close(&p->cpu);
     memset(p, 0, sizeof *p);
     p->in = p->out = -1;
 }

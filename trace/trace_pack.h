@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cpu_wait.h"
 #include "trace_format.h"
 #include "trace_unit.h"
 
@@ -45,6 +46,15 @@ struct trace_packer {
     /* While the program runs: slots packed per packer_step at most (0: all),
      * so that one step stays short whatever the program writes. */
     size_t step_slots;
+    /* Set after packer_begin, by packer_beside. quick: pack slots one by
+     * one with zstd, not 16 of a thread at a time as units. adapt: quick
+     * while the program runs and this thread waits for a CPU (cpu_wait.h):
+     * a unit costs 3-5 times a chunk's CPU, which would then be taken from
+     * the program; what is left at the end goes in units. always_quick:
+     * quick to the end. */
+    bool adapt, quick, always_quick;
+    struct cpu_wait cpu;
+    size_t quick_slots; /* slots packed as chunks because of that */
     /* Units: per stream, its sealed slots not packed yet. */
     struct unit_coder *coder;
     uint8_t *unit_raw; /* UNIT_MAX_MEMBERS slots' records */
@@ -58,6 +68,12 @@ struct trace_packer {
  * when they died (their raw slots may be gone); refuses if one that punched
  * is still at work. */
 int packer_begin(struct trace_packer *p, const char *path, bool punch, char *err, size_t errlen);
+/* Packing beside the running program, as HEAPSNAP_PACK says: auto (or
+ * unset: units while this thread has a CPU to itself, chunks while it
+ * waits for one), units or chunks (always). */
+enum pack_mode { PACK_AUTO, PACK_UNITS, PACK_CHUNKS, PACK_MODE_BAD };
+enum pack_mode pack_mode_of_env(void);
+void packer_beside(struct trace_packer *p);
 /* Packs the slots their threads have sealed (everything=false, while the
  * program runs) or every used slot (everything=true, once it has ended).
  * A stream's slots are packed UNIT_MAX_MEMBERS at a time, as one unit

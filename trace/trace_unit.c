@@ -123,9 +123,9 @@ struct unit_coder {
 
 /* ---- buffers -------------------------------------------------------------- */
 
-static bool col_reserve(struct colbuf *b, size_t more)
+/* Appending is most of what coding does: the check is inline, the growth is not. */
+__attribute__((noinline)) static bool col_grow(struct colbuf *b, size_t more)
 {
-    if (b->len + more <= b->cap) return true;
     size_t cap = b->cap ? b->cap : 4096;
     while (cap < b->len + more)
         cap *= 2;
@@ -134,6 +134,11 @@ static bool col_reserve(struct colbuf *b, size_t more)
     b->p = p;
     b->cap = cap;
     return true;
+}
+
+static inline bool col_reserve(struct colbuf *b, size_t more)
+{
+    return __builtin_expect(b->len + more <= b->cap, 1) || col_grow(b, more);
 }
 
 static bool col_put(struct colbuf *b, const void *s, size_t n)
@@ -145,16 +150,22 @@ static bool col_put(struct colbuf *b, const void *s, size_t n)
     return true;
 }
 
-static bool col_varint(struct colbuf *b, uint64_t v)
+static inline bool col_varint(struct colbuf *b, uint64_t v)
 {
     if (!col_reserve(b, VARINT_MAX)) return false;
-    b->len = (size_t)(varint_put(b->p + b->len, v) - b->p);
+    uint8_t *p = b->p + b->len;
+    if (__builtin_expect(v < 0x80, 1)) { /* most values, once predicted */
+        *p = (uint8_t)v;
+        b->len++;
+        return true;
+    }
+    b->len = (size_t)(varint_put(p, v) - b->p);
     return true;
 }
 
-static bool col_byte(struct colbuf *b, uint8_t v)
+static inline bool col_byte(struct colbuf *b, uint8_t v)
 {
-    if (b->len == b->cap && !col_reserve(b, 1)) return false;
+    if (!col_reserve(b, 1)) return false;
     b->p[b->len++] = v;
     return true;
 }
@@ -684,6 +695,14 @@ static bool put_numbers(struct unit_coder *c, struct colbuf *dir, struct colbuf 
         pl[k] = c->planes[k].p;
     struct varint_cursor in = {.p = b->varints.p, .end = b->varints.p + b->varints.len};
     for (size_t i = 0; i < b->n; i++) {
+        if (*in.p < 0x80) { /* a one-byte varint: most values, once predicted */
+            uint8_t v = *in.p++;
+            *pl[8]++ = v != 0;
+            *pl[0] = v;
+            pl[0] += v != 0;
+            if (v && !nplanes) nplanes = 1;
+            continue;
+        }
         uint64_t v = varint_get(&in);
         unsigned n = v ? 8 - (unsigned)__builtin_clzll(v) / 8 : 0;
         *pl[8]++ = (uint8_t)n;

@@ -24,6 +24,10 @@
  * costs a reader memory per thread it reads at once. */
 #define UNIT_MAX_MEMBERS 16u
 
+/* The zstd level of a unit's columns: a fraction of the records' bytes,
+ * mostly zeros, so a level that finds more repeats than 1 costs little more. */
+#define UNIT_LEVEL 1
+
 /* A unit's payload starts with its member table: u32 count, then per member
  * u32 seq, tid, raw_len and slot (as in struct chunk_header), little-endian. */
 #define UNIT_MEMBER_BYTES 16u

@@ -42,10 +42,12 @@ void model_reset(struct unit_model *m)
     m->live_n = m->stack_n = 0;
     m->serials = m->cursor = 0;
     memset(m->ring_n, 0, sizeof m->ring_n);
+    memset(m->in_rings, 0, sizeof m->in_rings);
     memset(m->ring_h, 0, sizeof m->ring_h);
     m->recent_n = m->recent_h = 0;
     m->top = m->last_free = m->last_stack = 0;
     m->has_last_stack = m->has_defined = false;
+    m->last_entry = NULL;
     m->nframes = 0;
 }
 
@@ -140,10 +142,17 @@ static uint64_t chunk_of(uint64_t size)
     return c < 32 ? 32 : c;
 }
 
+static uint16_t *filter_of(struct unit_model *m, uint64_t ptr)
+{
+    return &m->in_rings[((ptr >> 4) ^ (ptr >> 16)) & (MODEL_FILTER - 1)];
+}
+
 static void recent_push(struct unit_model *m, uint64_t ptr)
 {
     m->recent_h = (m->recent_h + 1) % MODEL_RING;
+    if (m->recent_n == MODEL_RING) --*filter_of(m, m->recent[m->recent_h]); /* the oldest leaves */
     m->recent[m->recent_h] = ptr;
+    ++*filter_of(m, ptr);
     if (m->recent_n < MODEL_RING) m->recent_n++;
 }
 
@@ -156,7 +165,9 @@ static uint64_t recent_at(const struct unit_model *m, unsigned k)
 void model_freed(struct unit_model *m, uint64_t ptr, uint64_t size)
 {
     unsigned c = size_class(size), h = (m->ring_h[c] + 1u) % MODEL_RING;
+    if (m->ring_n[c] == MODEL_RING) --*filter_of(m, m->ring[c][h]); /* the oldest leaves */
     m->ring[c][h] = ptr;
+    ++*filter_of(m, ptr);
     m->ring_h[c] = (uint8_t)h;
     if (m->ring_n[c] < MODEL_RING) m->ring_n[c]++;
 }
@@ -170,6 +181,7 @@ static uint64_t ring_at(const struct unit_model *m, unsigned c, unsigned k)
 static void ring_take(struct unit_model *m, unsigned c, unsigned k)
 {
     unsigned h = m->ring_h[c];
+    --*filter_of(m, ring_at(m, c, k));
     for (unsigned j = k; j > 0; j--) /* the newer ones move down into its place */
         m->ring[c][(h + MODEL_RING - j) % MODEL_RING] = m->ring[c][(h + MODEL_RING - j + 1) % MODEL_RING];
     m->ring_h[c] = (uint8_t)((h + MODEL_RING - 1) % MODEL_RING);
@@ -232,11 +244,13 @@ uint64_t model_alloc_code(const struct unit_model *m, uint64_t ptr, uint64_t siz
 {
     if (old && ptr == *old) return AREF_IN_PLACE;
     if (ptr == m->top) return AREF_TOP;
+    if (!m->in_rings[((ptr >> 4) ^ (ptr >> 16)) & (MODEL_FILTER - 1)]) goto explicit;
     unsigned c = size_class(size);
     for (unsigned k = 0; k < m->ring_n[c]; k++)
         if (ring_at(m, c, k) == ptr) return AREF_CLASS + k;
     for (unsigned k = 0; k < m->recent_n; k++)
         if (recent_at(m, k) == ptr) return AREF_RECENT + k;
+explicit:
     *apx = zigzag((int64_t)(ptr - m->top));
     return AREF_EXPLICIT;
 }
@@ -290,6 +304,7 @@ static struct model_stack *stack_get(struct unit_model *m, uint64_t id)
             n[j] = old[i];
         }
         free(old);
+        m->last_entry = NULL; /* it moved */
     }
     size_t mask = m->stack_cap - 1;
     size_t i = (size_t)(hash64(id) >> 20) & mask;
@@ -318,7 +333,10 @@ static void mru2(uint64_t *v, uint8_t *n, uint64_t x)
  * code and becomes the stack. */
 bool model_stack(struct unit_model *m, uint64_t stack, uint64_t *code, bool decoding)
 {
-    struct model_stack *prev = m->has_last_stack ? stack_get(m, m->last_stack) : NULL;
+    /* The previous event's stack was looked up for its size (model_size). */
+    struct model_stack *prev = NULL;
+    if (m->has_last_stack)
+        prev = m->last_entry && m->last_entry->id == m->last_stack ? m->last_entry : stack_get(m, m->last_stack);
     if (m->has_last_stack && !prev) return false;
     uint64_t cand[3];
     bool has[3] = {prev && prev->nnext > 0, m->has_defined, prev && prev->nnext > 1};
@@ -354,6 +372,7 @@ bool model_size(struct unit_model *m, uint64_t stack, uint64_t *v, bool decoding
 {
     struct model_stack *s = stack_get(m, stack);
     if (!s) return false;
+    m->last_entry = s;
     uint64_t size;
     if (decoding) {
         if (*v == 0 && !s->has_size) return false;

@@ -17,6 +17,7 @@
  * bytes), then one per power of two. */
 #define MODEL_CLASSES 130u
 #define MODEL_RING 64u /* blocks freed kept per class, and of any class */
+#define MODEL_FILTER 4096u
 
 /* An allocation's pointer (AREF): against the top of the heap, the top
  * itself, the old block of a realloc, the k-th newest block freed in its
@@ -55,9 +56,14 @@ struct unit_model {
     uint8_t ring_n[MODEL_CLASSES], ring_h[MODEL_CLASSES]; /* how many, where the newest is */
     uint64_t recent[MODEL_RING];                          /* the last blocks freed, whatever their class */
     unsigned recent_n, recent_h;
+    /* How many ring entries (of any ring) hash to each count: a pointer
+     * whose count is 0 is in no ring, and an allocation of a block no ring
+     * holds (a miss, the commonest dear case) skips scanning them. */
+    uint16_t in_rings[MODEL_FILTER];
     uint64_t top, last_free;
     struct model_stack *stacks;
     size_t stack_cap, stack_n;
+    struct model_stack *last_entry; /* the previous event's stack's entry (NULL: look it up) */
     uint64_t last_stack, defined; /* the previous event's stack; the last STACK record's id */
     bool has_last_stack, has_defined;
     uint64_t *frames; /* the last STACK record's frames */
