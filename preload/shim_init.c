@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 struct shim_real shim_real;
+bool shim_heap_is_glibc;
 _Atomic int shim_state;
 struct shim_config shim_config = {.frames = 64, .follow = true};
 __thread struct shim_thread shim_tls __attribute__((tls_model("initial-exec")));
@@ -84,6 +85,25 @@ static void resolve_real(void)
     mmap_resolve_real();
     cxx_freeres = (void (*)(void))dlsym(RTLD_DEFAULT, "_ZN9__gnu_cxx9__freeresEv");
     libc_freeres = (void (*)(void))dlsym(RTLD_DEFAULT, "__libc_freeres");
+}
+
+/* Whether the functions we forward to are libc.so.6's own, not another
+ * allocator's (preloaded after us, or a debugging malloc such as
+ * libc_malloc_debug.so): only then is a block's header glibc's chunk. dladdr,
+ * not dlopen: dlopen allocates, untraced, what a later free would record. */
+static bool heap_is_glibc(void)
+{
+    void *f[] = {(void *)shim_real.malloc, (void *)shim_real.free, (void *)shim_real.realloc,
+                 (void *)shim_real.calloc, (void *)shim_real.malloc_usable_size};
+    Dl_info first;
+    if (!f[0] || !dladdr(f[0], &first) || !first.dli_fname) return false;
+    const char *base = strrchr(first.dli_fname, '/');
+    if (strcmp(base ? base + 1 : first.dli_fname, "libc.so.6") != 0) return false;
+    for (size_t i = 1; i < sizeof f / sizeof *f; i++) {
+        Dl_info d;
+        if (!f[i] || !dladdr(f[i], &d) || d.dli_fbase != first.dli_fbase) return false;
+    }
+    return true;
 }
 
 static bool read_config(void)
@@ -292,6 +312,7 @@ void shim_init(void)
         return;
     }
     resolve_real();
+    shim_heap_is_glibc = heap_is_glibc();
     fd_init();
     if (!read_config()) {
         atomic_store(&shim_state, SHIM_OFF);
