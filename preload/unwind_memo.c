@@ -12,6 +12,15 @@
  * written to the program's stack and nothing is trusted that was not read
  * again, so the result is always the one a full walk would give.
  *
+ * Most code keeps no frame pointer and uses rbp as it likes: a caller's
+ * rbp saved by its callee changes from one call to the next (a loop
+ * counter, a pointer). The words a walk reads matter only where they feed
+ * what the walk does next, so each remembered frame also knows whether the
+ * walk from it outward uses its rbp at all (some frame further out bases
+ * its CFA on rbp before rbp is reloaded from the stack): where it does
+ * not, a saved rbp that changed is not a reason to step again, nor is a
+ * different rbp a reason not to match the frame.
+ *
  * The remembered walk is kept outermost frame first, so that a capture
  * rewrites only the frames that changed. Only the thread's own stack is
  * walked this way; a capture elsewhere (a coroutine's stack), one the
@@ -65,6 +74,7 @@ struct memo {
     struct memo *next_free;
     struct memo_own_path own[OWN_PATHS];
     struct memo_frame f[MEMO_MAX];
+    bool uses_bp[MEMO_MAX]; /* the walk from f[x] outward uses f[x]'s rbp */
     struct memo_frame fresh[MEMO_MAX]; /* this capture's frames, innermost first */
 };
 
@@ -182,13 +192,36 @@ static SHIM_HOT bool skip_own_frames(struct memo *m, struct cfi_regs *r)
 /* The new remembered walk: the outer frames found by stepping out (e[0..ne),
  * innermost first), the checked frames f[i..j], the new inner frames
  * (fresh[0..k), innermost first). */
-static void memo_rebuild(struct memo *m, int i, int j, const struct memo_frame *e, int ne, int k)
+static void memo_rebuild(struct memo *m, int i, int j, const struct memo_frame *e, int ne, int k, bool end)
 {
     int kept = j - i + 1;
+    /* uses_bp[x] depends on the ips of f[0..x] and on whether f[0] is the
+     * end: it holds for the frames that kept their ips and places. Outer
+     * frames stepped again mostly come out the same (a caller's rbp
+     * changed, not the calls). */
+    int from = ne + (kept > 0 ? kept : 0);
+    if (ne != i || end != (bool)m->outer_end) {
+        from = 0;
+    } else {
+        for (int x = 0; x < ne; x++)
+            if (m->f[x].ip != e[ne - 1 - x].ip) {
+                from = x;
+                break;
+            }
+    }
     if (ne != i && kept > 0) memmove(m->f + ne, m->f + i, (size_t)kept * sizeof *m->f);
     for (int x = 0; x < ne; x++) m->f[ne - 1 - x] = e[x];
     for (int x = 0; x < k; x++) m->f[ne + kept + k - 1 - x] = m->fresh[x];
     m->n = (uint32_t)(ne + kept + k);
+    m->outer_end = end;
+    /* Beyond f[0] the walk is unknown unless f[0] is the end: then assume
+     * the worst. A frame uses its rbp if its CFA is based on it, or if it
+     * leaves rbp as it is for its caller, which uses it. */
+    for (uint32_t x = (uint32_t)from; x < m->n; x++) {
+        uint64_t w = cfi_rule(m->f[x].ip - 1);
+        bool outer_uses = x == 0 ? !end : m->uses_bp[x - 1];
+        m->uses_bp[x] = (w & 4) || ((int8_t)(uint8_t)(w >> 3) == 0 && outer_uses);
+    }
 }
 
 int memo_backtrace(void **ips, int want)
@@ -231,19 +264,17 @@ int memo_backtrace(void **ips, int want)
     /* New frames, innermost first, until one is a remembered frame. */
     for (;;) {
         if (k == want) {
-            memo_rebuild(m, 0, -1, NULL, 0, k);
-            m->outer_end = 0;
+            memo_rebuild(m, 0, -1, NULL, 0, k, false);
             goto done;
         }
         while (j >= 0 && f[j].sp < r.sp) j--;
-        if (j >= 0 && f[j].sp == r.sp && f[j].ip == r.ip && f[j].bp_hidden == HIDE(r.bp)) break;
+        if (j >= 0 && f[j].sp == r.sp && f[j].ip == r.ip && (!m->uses_bp[j] || f[j].bp_hidden == HIDE(r.bp))) break;
         fresh[k] = (struct memo_frame){r.ip, r.sp, HIDE(r.bp), 0};
         ips[out++] = (void *)r.ip;
         enum cfi_step st = cfi_step(&r, m->lo, m->hi, &slot, &bp_slot);
         fresh[k++].bp_slot = bp_slot;
         if (st == CFI_STEP_END) {
-            memo_rebuild(m, 0, -1, NULL, 0, k);
-            m->outer_end = 1;
+            memo_rebuild(m, 0, -1, NULL, 0, k, true);
             goto done;
         }
         if (st != CFI_STEP_OK) goto fallback;
@@ -256,7 +287,7 @@ int memo_backtrace(void **ips, int want)
     ips[out++] = (void *)f[i].ip;
     while (out < want && i > 0) {
         const struct memo_frame *a = &f[i], *b = &f[i - 1];
-        if (word(b->sp - 8) != b->ip || (a->bp_slot && HIDE(word(a->bp_slot)) != b->bp_hidden)) {
+        if (word(b->sp - 8) != b->ip || (a->bp_slot && m->uses_bp[i - 1] && HIDE(word(a->bp_slot)) != b->bp_hidden)) {
             broke = true;
             break;
         }
@@ -265,12 +296,12 @@ int memo_backtrace(void **ips, int want)
     }
     if (out == want && !broke) {
         /* f[0, i) were not needed: kept unchecked, as hints for later. */
-        if (j + 1 + k > MEMO_MAX) memo_rebuild(m, i, j, NULL, 0, k), m->outer_end = 0;
-        else memo_rebuild(m, 0, j, NULL, 0, k);
+        if (j + 1 + k > MEMO_MAX) memo_rebuild(m, i, j, NULL, 0, k, false);
+        else memo_rebuild(m, 0, j, NULL, 0, k, m->outer_end);
         goto done;
     }
     if (!broke && i == 0 && m->outer_end) {
-        memo_rebuild(m, 0, j, NULL, 0, k);
+        memo_rebuild(m, 0, j, NULL, 0, k, true);
         goto done;
     }
     /* Beyond f[i] the stack is not (or no longer) known: step out. */
@@ -290,8 +321,7 @@ int memo_backtrace(void **ips, int want)
         outer[ne++] = (struct memo_frame){q.ip, q.sp, HIDE(q.bp), 0};
         ips[out++] = (void *)q.ip;
     }
-    memo_rebuild(m, i, j, outer, ne, k);
-    m->outer_end = end;
+    memo_rebuild(m, i, j, outer, ne, k, end);
 
 done:
     atomic_signal_fence(memory_order_seq_cst);

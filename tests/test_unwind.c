@@ -629,3 +629,19 @@ Test(unwind, cxx_threads)
                      fill_calls, fill_bytes);
     }
 }
+
+/* A frame whose CFA is its rbp, under one that leaves rbp alone, under one
+ * that saved rbp and reused it, at the same stack addresses from two
+ * callers: the fast unwinder must read the saved rbp again, because a frame
+ * beyond uses it (samples/unwind_rbp.c; without that check via_b's blocks
+ * are named via_a's). */
+Test(unwind, a_saved_rbp_that_a_frame_further_out_uses)
+{
+    struct three_ways w = run_three_ways(PROG(sample("unwind_rbp")), NULL, 0);
+    cr_expect_str_eq(w.bare.out, "via_a 100 via_b 100\n");
+    for (int i = 0; i < 2; i++) {
+        struct traced *t = &w.t[i];
+        cr_expect_eq(chain_calls(t, "root", "leaf<hop<pass<frame<via_a" START), 100, "--unwind %s", i ? "fast" : "full");
+        cr_expect_eq(chain_calls(t, "root", "leaf<hop<pass<frame<via_b" START), 100, "--unwind %s", i ? "fast" : "full");
+    }
+}
