@@ -397,6 +397,8 @@ Test(attach, refusals, .timeout = 60)
             execl(sample("server_loop"), "server_loop", (char *)NULL);
             _exit(127);
         }
+        /* Its program first: before the exec, the forked test process maps libc too. */
+        wait_for_map(t, "server_loop");
         wait_for_map(t, "libc.so");
         expect_attach_refused(dir, t, "preloaded in this process already");
         kill(t, SIGKILL);
