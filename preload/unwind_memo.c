@@ -304,11 +304,22 @@ int memo_backtrace(void **ips, int want)
         memo_rebuild(m, 0, j, NULL, 0, k, true);
         goto done;
     }
-    /* Beyond f[i] the stack is not (or no longer) known: step out. */
+    /* Beyond f[i] the stack is not (or no longer) known: step out, from
+     * the rbp f[i] has now, read again through the kept frames' save
+     * slots. The remembered one went unchecked where no remembered frame
+     * beyond used it, but those frames have changed and a new caller may
+     * base its CFA on it; the kept frames remember the rbps they have now,
+     * as the rebuilt walk may count on them. */
+    uintptr_t bp = r.bp;
+    f[j].bp_hidden = HIDE(bp);
+    for (int x = j; x > i; x--) {
+        if (f[x].bp_slot) bp = word(f[x].bp_slot);
+        f[x - 1].bp_hidden = HIDE(bp);
+    }
     struct memo_frame *outer = fresh + k;
     int ne = 0;
     bool end = false;
-    struct cfi_regs q = {f[i].ip, f[i].sp, HIDE(f[i].bp_hidden)};
+    struct cfi_regs q = {f[i].ip, f[i].sp, bp};
     while (out < want) {
         enum cfi_step st = cfi_step(&q, m->lo, m->hi, &slot, &bp_slot);
         if (ne == 0) f[i].bp_slot = bp_slot;

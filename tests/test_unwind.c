@@ -645,3 +645,20 @@ Test(unwind, a_saved_rbp_that_a_frame_further_out_uses)
         cr_expect_eq(chain_calls(t, "root", "leaf<hop<pass<frame<via_b" START), 100, "--unwind %s", i ? "fast" : "full");
     }
 }
+
+/* Frames found again whose rbp was not checked (no remembered frame beyond
+ * them used it), where the stack beyond them has changed to a caller whose
+ * CFA is its rbp: the fast unwinder must step out with the rbp those frames
+ * have now (samples/unwind_rbp_stepped.c; with the remembered one, via_fp's
+ * stacks end at via_fp). */
+Test(unwind, stepping_out_past_frames_whose_rbp_was_not_checked)
+{
+    struct three_ways w = run_three_ways(PROG(sample("unwind_rbp_stepped")), NULL, 0);
+    cr_expect_str_eq(w.bare.out, "via_gpr 50 via_fp 50\n");
+    for (int i = 0; i < 2; i++) {
+        struct traced *t = &w.t[i];
+        const char *mode = i ? "fast" : "full";
+        cr_expect_eq(chain_calls(t, "root", "leaf<hop<pass<via_gpr" START), 50, "--unwind %s", mode);
+        cr_expect_eq(chain_calls(t, "root", "leaf<hop<pass<via_fp" START), 50, "--unwind %s", mode);
+    }
+}
