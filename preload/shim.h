@@ -45,7 +45,7 @@ struct shim_real {
 };
 extern struct shim_real shim_real;
 /* The allocator shim_real names is glibc's own (libc.so.6's malloc, free,
- * realloc and malloc_usable_size): a block's usable size is then read from
+ * realloc, calloc and malloc_usable_size): a block's usable size is then read from
  * its chunk header (shim_malloc.c). */
 extern bool shim_heap_is_glibc;
 
