@@ -44,9 +44,9 @@ struct shim_real {
     size_t (*malloc_usable_size)(void *);
 };
 extern struct shim_real shim_real;
-/* The allocator shim_real names is glibc's own (libc.so.6's malloc, free,
- * realloc, calloc and malloc_usable_size): a block's usable size is then read from
- * its chunk header (shim_malloc.c). */
+/* The allocator shim_real names is glibc's own (every function of it is
+ * libc.so.6's): a block's usable size is then read from its chunk header
+ * (shim_malloc.c). */
 extern bool shim_heap_is_glibc;
 
 enum shim_state { SHIM_UNINIT = 0, SHIM_INITIALIZING, SHIM_ACTIVE, SHIM_OFF };

@@ -87,14 +87,20 @@ static void resolve_real(void)
     libc_freeres = (void (*)(void))dlsym(RTLD_DEFAULT, "__libc_freeres");
 }
 
-/* Whether the functions we forward to are libc.so.6's own, not another
+/* Whether the functions we forward to are all libc.so.6's own, not another
  * allocator's (preloaded after us, or a debugging malloc such as
- * libc_malloc_debug.so): only then is a block's header glibc's chunk. dladdr,
+ * libc_malloc_debug.so), not even one of them: only then is every block's
+ * header glibc's chunk. dladdr,
  * not dlopen: dlopen allocates, untraced, what a later free would record. */
 static bool heap_is_glibc(void)
 {
-    void *f[] = {(void *)shim_real.malloc, (void *)shim_real.free, (void *)shim_real.realloc,
-                 (void *)shim_real.calloc, (void *)shim_real.malloc_usable_size};
+    void *f[] = {
+        (void *)shim_real.malloc,         (void *)shim_real.free,
+        (void *)shim_real.realloc,        (void *)shim_real.calloc,
+        (void *)shim_real.posix_memalign, (void *)shim_real.aligned_alloc,
+        (void *)shim_real.memalign,       (void *)shim_real.valloc,
+        (void *)shim_real.pvalloc,        (void *)shim_real.malloc_usable_size,
+    };
     Dl_info first;
     if (!f[0] || !dladdr(f[0], &first) || !first.dli_fname) return false;
     const char *base = strrchr(first.dli_fname, '/');

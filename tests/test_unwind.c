@@ -641,8 +641,9 @@ Test(unwind, a_saved_rbp_that_a_frame_further_out_uses)
     cr_expect_str_eq(w.bare.out, "via_a 100 via_b 100\n");
     for (int i = 0; i < 2; i++) {
         struct traced *t = &w.t[i];
-        cr_expect_eq(chain_calls(t, "root", "leaf<hop<pass<frame<via_a" START), 100, "--unwind %s", i ? "fast" : "full");
-        cr_expect_eq(chain_calls(t, "root", "leaf<hop<pass<frame<via_b" START), 100, "--unwind %s", i ? "fast" : "full");
+        const char *mode = i ? "fast" : "full";
+        cr_expect_eq(chain_calls(t, "root", "leaf<hop<pass<frame<via_a" START), 100, "--unwind %s", mode);
+        cr_expect_eq(chain_calls(t, "root", "leaf<hop<pass<frame<via_b" START), 100, "--unwind %s", mode);
     }
 }
 

@@ -364,7 +364,6 @@ static int pack_pending(struct trace_packer *p, struct pack_pending *e, char *er
         if (!read_at(p->in, buf, m[i].raw_len, off)) return fail(err, errlen, p->path, "read error");
         raw[i] = buf;
     }
-    if (p->quick) p->quick_slots += e->n;
     if (!pack_unit(p, m, raw, e->n, e->stream, !p->quick)) {
         snprintf(err, errlen, "%s: cannot write the packed trace: %s", p->tmp, strerror(errno));
         return -1;

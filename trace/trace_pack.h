@@ -54,7 +54,6 @@ struct trace_packer {
      * quick to the end. */
     bool adapt, quick, always_quick;
     struct cpu_wait cpu;
-    size_t quick_slots; /* slots packed as chunks because of that */
     /* Units: per stream, its sealed slots not packed yet. */
     struct unit_coder *coder;
     uint8_t *unit_raw; /* UNIT_MAX_MEMBERS slots' records */
