@@ -3,9 +3,16 @@
  * /proc/thread-self/schedstat holds three numbers: nanoseconds run, nanoseconds
  * waited on a run queue while runnable, time slices. A thread that sleeps
  * (a packer with nothing to pack) neither runs nor waits, so the share is of
- * the time it wanted a CPU. Windows are 50 ms, and one in which the thread
- * wanted a CPU for under 5 ms says nothing new. Two thresholds, so that a
- * share near one of them does not flip the answer at every window. */
+ * the time it wanted a CPU. Windows are 50 ms at least, and one in which the
+ * thread wanted a CPU for under 5 ms says nothing new. The share is averaged
+ * with the windows before (each weighs half of the rest), because a thread
+ * that has a CPU to itself still waits now and then for one window (the
+ * kernel writing the trace file back, the scheduler placing it beside the
+ * program for a moment: 0.1-0.3 seen on one-thread programs), and a packer
+ * that has fallen behind packs its whole backlog alone in a window it calls
+ * busy. Two thresholds, so that a share near one of them does not flip the
+ * answer at every window; three threads wanting two CPUs wait a third of
+ * their time or more. */
 #include "cpu_wait.h"
 
 #include <fcntl.h>
@@ -53,10 +60,10 @@ bool cpu_wait_busy(struct cpu_wait *w)
     }
     uint64_t dr = run - w->run_ns, dw = wait - w->wait_ns;
     if (dr + dw >= MIN_WANTED_NS) {
-        double share = (double)dw / (double)(dr + dw);
-        if (share >= BUSY_FROM)
+        w->share = (w->share + (double)dw / (double)(dr + dw)) / 2;
+        if (w->share >= BUSY_FROM)
             w->busy = true;
-        else if (share < IDLE_BELOW)
+        else if (w->share < IDLE_BELOW)
             w->busy = false;
     }
     w->run_ns = run, w->wait_ns = wait, w->at_ns = now;

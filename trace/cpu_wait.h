@@ -14,12 +14,13 @@ struct cpu_wait {
     bool opened, busy;
     int fd; /* once opened: /proc/thread-self/schedstat of the thread that asked first, or -1 */
     uint64_t run_ns, wait_ns, at_ns; /* at the start of the window */
+    double share;                    /* of the time it wanted a CPU, the part it waited: averaged over the windows */
 };
 
 /* Whether the calling thread (always the same one) has waited for a CPU
- * lately: true from a window in which it waited 15% of its runnable time or
- * more until one in which it waited under 5%. False where the kernel keeps
- * no schedstat. */
+ * lately: true once it waited 15% of its runnable time or more (averaged
+ * over 50 ms windows, the latest weighing half) until under 5%. False where
+ * the kernel keeps no schedstat. */
 bool cpu_wait_busy(struct cpu_wait *w);
 void cpu_wait_close(struct cpu_wait *w);
 
