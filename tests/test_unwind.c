@@ -630,36 +630,20 @@ Test(unwind, cxx_threads)
     }
 }
 
-/* A frame whose CFA is its rbp, under one that leaves rbp alone, under one
- * that saved rbp and reused it, at the same stack addresses from two
- * callers: the fast unwinder must read the saved rbp again, because a frame
- * beyond uses it (samples/unwind_rbp.c; without that check via_b's blocks
- * are named via_a's). */
-Test(unwind, a_saved_rbp_that_a_frame_further_out_uses)
+/* Frames that save rbp and reuse it, under frames whose CFA is their rbp
+ * (samples/unwind_rbp.c), at the same stack addresses from two callers. The
+ * fast unwinder must read a saved rbp again where a frame beyond uses it
+ * (without that, via_b's blocks are named via_a's), and step out past frames
+ * whose rbp it did not check with the rbp they have now (with the remembered
+ * one, via_fp's stacks end at via_fp). */
+Test(unwind, frames_that_reuse_rbp_under_frames_that_use_it)
 {
     struct three_ways w = run_three_ways(PROG(sample("unwind_rbp")), NULL, 0);
-    cr_expect_str_eq(w.bare.out, "via_a 100 via_b 100\n");
-    for (int i = 0; i < 2; i++) {
-        struct traced *t = &w.t[i];
-        const char *mode = i ? "fast" : "full";
-        cr_expect_eq(chain_calls(t, "root", "leaf<hop<pass<frame<via_a" START), 100, "--unwind %s", mode);
-        cr_expect_eq(chain_calls(t, "root", "leaf<hop<pass<frame<via_b" START), 100, "--unwind %s", mode);
-    }
-}
-
-/* Frames found again whose rbp was not checked (no remembered frame beyond
- * them used it), where the stack beyond them has changed to a caller whose
- * CFA is its rbp: the fast unwinder must step out with the rbp those frames
- * have now (samples/unwind_rbp_stepped.c; with the remembered one, via_fp's
- * stacks end at via_fp). */
-Test(unwind, stepping_out_past_frames_whose_rbp_was_not_checked)
-{
-    struct three_ways w = run_three_ways(PROG(sample("unwind_rbp_stepped")), NULL, 0);
-    cr_expect_str_eq(w.bare.out, "via_gpr 50 via_fp 50\n");
-    for (int i = 0; i < 2; i++) {
-        struct traced *t = &w.t[i];
-        const char *mode = i ? "fast" : "full";
-        cr_expect_eq(chain_calls(t, "root", "leaf<hop<pass<via_gpr" START), 50, "--unwind %s", mode);
-        cr_expect_eq(chain_calls(t, "root", "leaf<hop<pass<via_fp" START), 50, "--unwind %s", mode);
-    }
+    cr_expect_str_eq(w.bare.out, "via_a 100 via_b 100\nvia_gpr 50 via_fp 50\n");
+    const char *chains[][2] = {{"leaf<hop<pass<frame<via_a" START, "100"}, {"leaf<hop<pass<frame<via_b" START, "100"},
+                               {"leaf<hop<pass<via_gpr" START, "50"},      {"leaf<hop<pass<via_fp" START, "50"}};
+    for (int i = 0; i < 2; i++)
+        for (size_t c = 0; c < sizeof chains / sizeof *chains; c++)
+            cr_expect_eq(chain_calls(&w.t[i], "root", chains[c][0]), atoll(chains[c][1]), "--unwind %s: %s",
+                         i ? "fast" : "full", chains[c][0]);
 }
