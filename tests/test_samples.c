@@ -253,3 +253,34 @@ Test(samples, traced_memory_counts_usable_bytes)
     cr_expect_str_eq(r.out, "ok\n");
     run_free(&r);
 }
+
+/* libheapsnap.so's functions in the dynamic symbol table: the ones it
+ * interposes, heapsnap.h's and LeakSanitizer's entry points, nothing of its
+ * own inside (the trace library it links, its modules): a program defining
+ * one of those names must not be bound to ours, nor ours to its. A new
+ * interposed function belongs in this list. */
+Test(samples, the_shim_exports_only_its_interfaces)
+{
+    static const char *const interposed[] = {
+        "_Exit", "__libc_start_main", "_exit", "aligned_alloc", "brk", "calloc", "close", "close_range", "closefrom",
+        "dlclose", "dup2", "dup3", "execl", "execle", "execlp", "execv", "execve", "execvp", "execvpe", "exit", "free",
+        "malloc", "memalign", "mmap", "mmap64", "mremap", "munmap", "pipe", "pipe2", "posix_memalign", "ptrace",
+        "pvalloc", "realloc", "reallocarray", "sbrk", "syscall", "valloc"};
+    char cmd[4300];
+    snprintf(cmd, sizeof cmd, "nm -D --defined-only '%s'", shim_path());
+    FILE *p = popen(cmd, "r");
+    cr_assert(p);
+    char line[512], type[8], name[400];
+    int functions = 0;
+    while (fgets(line, sizeof line, p)) {
+        unsigned long long addr;
+        if (sscanf(line, "%llx %7s %399s", &addr, type, name) != 3 || strcmp(type, "T") != 0) continue;
+        functions++;
+        bool ok = strncmp(name, "heapsnap_", 9) == 0 || strncmp(name, "__lsan_", 7) == 0;
+        for (size_t i = 0; !ok && i < sizeof interposed / sizeof *interposed; i++)
+            ok = strcmp(name, interposed[i]) == 0;
+        cr_expect(ok, "libheapsnap.so exports %s", name);
+    }
+    cr_expect_eq(pclose(p), 0);
+    cr_expect_geq(functions, (int)(sizeof interposed / sizeof *interposed), "nm found %d functions", functions);
+}
