@@ -64,6 +64,7 @@ struct memo_own_path {
 struct memo {
     uint32_t n;         /* f[0, n): the last walk, outermost first */
     uint32_t outer_end; /* f[0] is the stack's last frame */
+    uintptr_t end_slot; /* ... because the return address read here was 0 (0: its rule says it is the last) */
     uint32_t busy;      /* a capture is running: one interrupting it only reads */
     uint32_t own_next;  /* the path to replace next */
     uint32_t generation; /* cfi_generation the walk was made in */
@@ -271,10 +272,12 @@ int memo_backtrace(void **ips, int want)
         if (j >= 0 && f[j].sp == r.sp && f[j].ip == r.ip && (!m->uses_bp[j] || f[j].bp_hidden == HIDE(r.bp))) break;
         fresh[k] = (struct memo_frame){r.ip, r.sp, HIDE(r.bp), 0};
         ips[out++] = (void *)r.ip;
+        slot = 0; /* stays 0 where the rule, not a word read, ends the walk */
         enum cfi_step st = cfi_step(&r, m->lo, m->hi, &slot, &bp_slot);
         fresh[k++].bp_slot = bp_slot;
         if (st == CFI_STEP_END) {
             memo_rebuild(m, 0, -1, NULL, 0, k, true);
+            m->end_slot = slot;
             goto done;
         }
         if (st != CFI_STEP_OK) goto fallback;
@@ -300,7 +303,9 @@ int memo_backtrace(void **ips, int want)
         else memo_rebuild(m, 0, j, NULL, 0, k, m->outer_end);
         goto done;
     }
-    if (!broke && i == 0 && m->outer_end) {
+    /* The end too is a word read, where a return address read as 0 ended
+     * the walk: a caller may be there now. */
+    if (!broke && i == 0 && m->outer_end && (!m->end_slot || word(m->end_slot) == 0)) {
         memo_rebuild(m, 0, j, NULL, 0, k, true);
         goto done;
     }
@@ -321,6 +326,7 @@ int memo_backtrace(void **ips, int want)
     bool end = false;
     struct cfi_regs q = {f[i].ip, f[i].sp, bp};
     while (out < want) {
+        slot = 0;
         enum cfi_step st = cfi_step(&q, m->lo, m->hi, &slot, &bp_slot);
         if (ne == 0) f[i].bp_slot = bp_slot;
         else outer[ne - 1].bp_slot = bp_slot;
@@ -333,6 +339,7 @@ int memo_backtrace(void **ips, int want)
         ips[out++] = (void *)q.ip;
     }
     memo_rebuild(m, i, j, outer, ne, k, end);
+    if (end) m->end_slot = slot;
 
 done:
     atomic_signal_fence(memory_order_seq_cst);

@@ -647,3 +647,18 @@ Test(unwind, frames_that_reuse_rbp_under_frames_that_use_it)
             cr_expect_eq(chain_calls(&w.t[i], "root", chains[c][0]), atoll(chains[c][1]), "--unwind %s: %s",
                          i ? "fast" : "full", chains[c][0]);
 }
+
+/* A walk that ended where a return address read 0, then the same frames at
+ * the same addresses with a caller there (samples/unwind_zero_return.c): the
+ * end of a remembered walk is read again like its other words (trusted,
+ * work()'s called blocks lose enter_called and main). */
+Test(unwind, an_end_read_as_zero_is_read_again)
+{
+    struct three_ways w = run_three_ways(PROG(sample("unwind_zero_return")), NULL, 0);
+    cr_expect_str_eq(w.bare.out, "ended 50 called 50\n");
+    for (int i = 0; i < 2; i++) {
+        const char *mode = i ? "fast" : "full";
+        cr_expect_eq(chain_calls(&w.t[i], "root", "leaf<work"), 50, "--unwind %s", mode);
+        cr_expect_eq(chain_calls(&w.t[i], "root", "leaf<work<enter_called" START), 50, "--unwind %s", mode);
+    }
+}
