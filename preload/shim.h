@@ -237,8 +237,7 @@ int spool_create(const char *path, const struct trace_header *hdr);
 struct chunk_header *spool_take_slot(void);
 struct trace_header *spool_header(void);
 const char *spool_path(void);
-void spool_forget(void); /* fork child: drop the parent's mappings */
-void spool_release(void); /* detached: the same */
+void spool_forget(void); /* fork child, or detached: drop the trace's mappings and descriptor */
 void spool_count_lost(uint32_t n);
 
 /* emit.c: per-thread record writer. */

@@ -235,7 +235,10 @@ SHIM_EXPORT int heapsnap_attach_stop(void)
     snprintf(said, sizeof said, "%s", strncmp(message, spool_path(), skip) == 0 ? message + skip : message);
     snprintf(message, sizeof message, "%s\n%s", spool_path(), said[0] == '\n' ? said + 1 : said);
     api_stop();
-    spool_release();
+    /* No thread writes to the trace any more (each was held out of our code
+     * and finds the recording off when it comes back): its mappings and
+     * descriptor go, as a fork child's do. */
+    spool_forget();
     fd_release_all();
     atomic_fetch_add(&shim_generation, 1); /* every thread's chunk was the old trace's */
     shim_tls.in_shim--;

@@ -325,7 +325,6 @@ SHIM_EXPORT long syscall(long number, ...)
 
 void fd_after_fork(void) { fd_lock_drop(); }
 
-
 void fd_release_all(void)
 {
     int r = atomic_load(&owned[FD_UNWIND_READ].fd), w = atomic_load(&owned[FD_UNWIND_WRITE].fd);

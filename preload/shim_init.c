@@ -90,8 +90,8 @@ static void resolve_real(void)
 /* Whether the functions we forward to are all libc.so.6's own, not another
  * allocator's (preloaded after us, or a debugging malloc such as
  * libc_malloc_debug.so), not even one of them: only then is every block's
- * header glibc's chunk. dladdr,
- * not dlopen: dlopen allocates, untraced, what a later free would record. */
+ * header glibc's chunk. dladdr, not dlopen: dlopen allocates, untraced, what
+ * a later free would record. */
 static bool heap_is_glibc(void)
 {
     void *f[] = {

@@ -164,13 +164,9 @@ struct chunk_header *spool_take_slot(void)
     return (struct chunk_header *)(base + (idx % SEG_SLOTS) * TRACE_SLOT_SIZE);
 }
 
-/* Detaching (shim_attach.c): the trace as it is now is the whole trace; no
- * thread writes to it any more (each is held out of our code, and finds the
- * recording off when it comes back), so the mappings and the descriptor go. */
-void spool_release(void) { spool_forget(); }
-
 /* In a fork child: the mappings are shared with the parent's file, so the child
- * must never write through them again. */
+ * must never write through them again. Detaching (shim_attach.c): the trace
+ * as it is now is the whole trace. */
 void spool_forget(void)
 {
     atomic_flag_clear(&grow_lock); /* held by a thread the child does not have, perhaps */

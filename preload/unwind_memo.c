@@ -64,7 +64,7 @@ struct memo_own_path {
 struct memo {
     uint32_t n;         /* f[0, n): the last walk, outermost first */
     uint32_t outer_end; /* f[0] is the stack's last frame */
-    uintptr_t end_slot; /* ... because the return address read here was 0 (0: its rule says it is the last) */
+    uintptr_t end_slot;  /* ... because the return address read here was 0 (0: its rule says it is the last) */
     uint32_t busy;      /* a capture is running: one interrupting it only reads */
     uint32_t own_next;  /* the path to replace next */
     uint32_t generation; /* cfi_generation the walk was made in */
@@ -192,8 +192,10 @@ static SHIM_HOT bool skip_own_frames(struct memo *m, struct cfi_regs *r)
 
 /* The new remembered walk: the outer frames found by stepping out (e[0..ne),
  * innermost first), the checked frames f[i..j], the new inner frames
- * (fresh[0..k), innermost first). */
-static void memo_rebuild(struct memo *m, int i, int j, const struct memo_frame *e, int ne, int k, bool end)
+ * (fresh[0..k), innermost first); whether its outermost frame is the stack's
+ * end, and where the 0 that said so was read (0: its rule did). */
+static void memo_rebuild(struct memo *m, int i, int j, const struct memo_frame *e, int ne, int k, bool end,
+                         uintptr_t end_slot)
 {
     int kept = j - i + 1;
     /* uses_bp[x] depends on the ips of f[0..x] and on whether f[0] is the
@@ -215,6 +217,7 @@ static void memo_rebuild(struct memo *m, int i, int j, const struct memo_frame *
     for (int x = 0; x < k; x++) m->f[ne + kept + k - 1 - x] = m->fresh[x];
     m->n = (uint32_t)(ne + kept + k);
     m->outer_end = end;
+    m->end_slot = end_slot;
     /* Beyond f[0] the walk is unknown unless f[0] is the end: then assume
      * the worst. A frame uses its rbp if its CFA is based on it, or if it
      * leaves rbp as it is for its caller, which uses it. */
@@ -265,7 +268,7 @@ int memo_backtrace(void **ips, int want)
     /* New frames, innermost first, until one is a remembered frame. */
     for (;;) {
         if (k == want) {
-            memo_rebuild(m, 0, -1, NULL, 0, k, false);
+            memo_rebuild(m, 0, -1, NULL, 0, k, false, 0);
             goto done;
         }
         while (j >= 0 && f[j].sp < r.sp) j--;
@@ -276,8 +279,7 @@ int memo_backtrace(void **ips, int want)
         enum cfi_step st = cfi_step(&r, m->lo, m->hi, &slot, &bp_slot);
         fresh[k++].bp_slot = bp_slot;
         if (st == CFI_STEP_END) {
-            memo_rebuild(m, 0, -1, NULL, 0, k, true);
-            m->end_slot = slot;
+            memo_rebuild(m, 0, -1, NULL, 0, k, true, slot);
             goto done;
         }
         if (st != CFI_STEP_OK) goto fallback;
@@ -299,14 +301,14 @@ int memo_backtrace(void **ips, int want)
     }
     if (out == want && !broke) {
         /* f[0, i) were not needed: kept unchecked, as hints for later. */
-        if (j + 1 + k > MEMO_MAX) memo_rebuild(m, i, j, NULL, 0, k, false);
-        else memo_rebuild(m, 0, j, NULL, 0, k, m->outer_end);
+        if (j + 1 + k > MEMO_MAX) memo_rebuild(m, i, j, NULL, 0, k, false, 0);
+        else memo_rebuild(m, 0, j, NULL, 0, k, m->outer_end, m->end_slot);
         goto done;
     }
     /* The end too is a word read, where a return address read as 0 ended
      * the walk: a caller may be there now. */
     if (!broke && i == 0 && m->outer_end && (!m->end_slot || word(m->end_slot) == 0)) {
-        memo_rebuild(m, 0, j, NULL, 0, k, true);
+        memo_rebuild(m, 0, j, NULL, 0, k, true, m->end_slot);
         goto done;
     }
     /* Beyond f[i] the stack is not (or no longer) known: step out, from
@@ -338,8 +340,7 @@ int memo_backtrace(void **ips, int want)
         outer[ne++] = (struct memo_frame){q.ip, q.sp, HIDE(q.bp), 0};
         ips[out++] = (void *)q.ip;
     }
-    memo_rebuild(m, i, j, outer, ne, k, end);
-    if (end) m->end_slot = slot;
+    memo_rebuild(m, i, j, outer, ne, k, end, end ? slot : 0);
 
 done:
     atomic_signal_fence(memory_order_seq_cst);

@@ -638,14 +638,8 @@ int cmd_attach(int argc, char **argv)
 
 int cmd_detach(int argc, char **argv)
 {
-    static const struct option longopts[] = {OPTS_HELP, {0}};
-    struct opts p;
-    opts_init(&p, "detach", argc, argv, "", longopts);
-    const char *v;
-    while (opts_next(&p, &v) != -1) {
-    }
     int n;
-    char **ops = opts_operands(&p, &n);
+    char **ops = opts_operands_only("detach", argc, argv, &n);
     if (n != 1) die_usage("which process? (heapsnap detach PID)");
     pid_t pid = parse_pid(ops[0]);
     int fd = control_socket(pid, false);

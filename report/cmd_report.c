@@ -172,14 +172,8 @@ static int pack_one(const char *path)
 
 int cmd_pack(int argc, char **argv)
 {
-    static const struct option longopts[] = {OPTS_HELP, {0}};
-    struct opts p;
-    opts_init(&p, "pack", argc, argv, "", longopts);
-    const char *v;
-    while (opts_next(&p, &v) != -1) {
-    }
     int n;
-    char **traces = opts_operands(&p, &n);
+    char **traces = opts_operands_only("pack", argc, argv, &n);
     if (n == 0) die_usage("usage: heapsnap pack TRACE...");
     int rc = 0;
     for (int i = 0; i < n; i++)

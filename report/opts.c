@@ -90,3 +90,14 @@ char **opts_operands(const struct opts *o, int *n)
     *n = o->noperands;
     return o->operands;
 }
+
+char **opts_operands_only(const char *cmd, int argc, char **argv, int *n)
+{
+    static const struct option longopts[] = {OPTS_HELP, {0}};
+    struct opts p;
+    opts_init(&p, cmd, argc, argv, "", longopts);
+    const char *v;
+    while (opts_next(&p, &v) != -1) {
+    }
+    return opts_operands(&p, n);
+}

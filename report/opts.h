@@ -37,6 +37,8 @@ void opts_init(struct opts *o, const char *cmd, int argc, char **argv, const cha
 int opts_next(struct opts *o, const char **arg);
 /* After the options: the operands (argv from the first non-option on). */
 char **opts_operands(const struct opts *o, int *n);
+/* A command whose only option is --help: its operands. */
+char **opts_operands_only(const char *cmd, int argc, char **argv, int *n);
 /* Usage errors are die_usage's: opts_init makes it name the command. */
 
 /* The manual page of a command ("run"), or of heapsnap itself ("heapsnap");

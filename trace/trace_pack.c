@@ -310,12 +310,7 @@ enum pack_mode pack_mode_of_env(void)
     return PACK_MODE_BAD;
 }
 
-void packer_beside(struct trace_packer *p)
-{
-    enum pack_mode m = pack_mode_of_env();
-    p->adapt = m == PACK_AUTO;
-    p->always_quick = m == PACK_CHUNKS;
-}
+void packer_beside(struct trace_packer *p) { p->mode = pack_mode_of_env(); }
 
 /* n chunks of one stream (in sequence order, their records at raw[i]) as one
  * unit, or each as it is if the unit coder cannot take them. */
@@ -457,7 +452,7 @@ int packer_step(struct trace_packer *p, bool everything, char *err, size_t errle
     if (!ensure_done(p, nslots)) return fail(err, errlen, p->path, "out of memory");
     size_t packed = 0;
     bool more = false;
-    p->quick = p->always_quick || (!everything && p->adapt && cpu_wait_busy(&p->cpu));
+    p->quick = p->mode == PACK_CHUNKS || (!everything && p->mode == PACK_AUTO && cpu_wait_busy(&p->cpu));
     while (p->first_open < nslots && p->done[p->first_open]) p->first_open++;
     for (size_t i = p->first_open; i < nslots; i++) {
         if (p->done[i]) continue;

@@ -13,6 +13,10 @@
 #include "trace_format.h"
 #include "trace_unit.h"
 
+/* How a packer packs: units (the packer's default: at exit, `heapsnap
+ * pack`), or beside a running program as HEAPSNAP_PACK says (packer_beside). */
+enum pack_mode { PACK_UNITS, PACK_AUTO, PACK_CHUNKS, PACK_MODE_BAD };
+
 /* Sealed slots of one stream waiting to be packed together (a unit). */
 struct pack_pending {
     uint32_t stream;
@@ -46,13 +50,14 @@ struct trace_packer {
     /* While the program runs: slots packed per packer_step at most (0: all),
      * so that one step stays short whatever the program writes. */
     size_t step_slots;
-    /* Set after packer_begin, by packer_beside. quick: pack slots one by
-     * one with zstd, not 16 of a thread at a time as units. adapt: quick
-     * while the program runs and this thread waits for a CPU (cpu_wait.h):
-     * a unit costs 30-65 ns of CPU per event, a chunk alone about 25, and
-     * the difference would be taken from the program; what is left at the end goes in units. always_quick:
-     * quick to the end. */
-    bool adapt, quick, always_quick;
+    /* How slots go (PACK_UNITS unless packer_beside says otherwise), and
+     * this step's choice: quick packs them one by one with zstd, not 16 of a
+     * thread at a time as units. PACK_AUTO is quick while the program runs
+     * and this thread waits for a CPU (cpu_wait.h): a unit costs 30-65 ns of
+     * CPU per event, a chunk alone about 25, and the difference would be
+     * taken from the program; what is left at the end goes in units. */
+    enum pack_mode mode;
+    bool quick;
     struct cpu_wait cpu;
     /* Units: per stream, its sealed slots not packed yet. */
     struct unit_coder *coder;
@@ -70,7 +75,6 @@ int packer_begin(struct trace_packer *p, const char *path, bool punch, char *err
 /* Packing beside the running program, as HEAPSNAP_PACK says: auto (or
  * unset: units while this thread has a CPU to itself, chunks while it
  * waits for one), units or chunks (always). */
-enum pack_mode { PACK_AUTO, PACK_UNITS, PACK_CHUNKS, PACK_MODE_BAD };
 enum pack_mode pack_mode_of_env(void);
 void packer_beside(struct trace_packer *p);
 /* Packs the slots their threads have sealed (everything=false, while the
