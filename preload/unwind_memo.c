@@ -64,7 +64,7 @@ struct memo_own_path {
 struct memo {
     uint32_t n;         /* f[0, n): the last walk, outermost first */
     uint32_t outer_end; /* f[0] is the stack's last frame */
-    uintptr_t end_slot;  /* ... because the return address read here was 0 (0: its rule says it is the last) */
+    uintptr_t end_slot; /* ... because the return address read here was 0 (0: its rule says it is the last) */
     uint32_t busy;      /* a capture is running: one interrupting it only reads */
     uint32_t own_next;  /* the path to replace next */
     uint32_t generation; /* cfi_generation the walk was made in */
@@ -301,8 +301,10 @@ int memo_backtrace(void **ips, int want)
     }
     if (out == want && !broke) {
         /* f[0, i) were not needed: kept unchecked, as hints for later. */
-        if (j + 1 + k > MEMO_MAX) memo_rebuild(m, i, j, NULL, 0, k, false, 0);
-        else memo_rebuild(m, 0, j, NULL, 0, k, m->outer_end, m->end_slot);
+        if (j + 1 + k > MEMO_MAX)
+            memo_rebuild(m, i, j, NULL, 0, k, false, 0);
+        else
+            memo_rebuild(m, 0, j, NULL, 0, k, m->outer_end, m->end_slot);
         goto done;
     }
     /* The end too is a word read, where a return address read as 0 ended
